@@ -1,0 +1,605 @@
+//! Parse, verify, mint: the life of a token inside tollgate-core.
+//!
+//! `Untrusted::parse(&str)` checks only the envelope (size, segments, base64url, header).
+//! `Verifier::verify` turns it into a [`Verified`] token in Simple JWT's order: signature
+//! with the configured algorithm, registered claims, caller's blacklist, `exp` present,
+//! jti present, token type. Claims of a token are only reachable from [`Verified`] (or,
+//! deliberately named, from [`Decoded`] for clients that just display them).
+
+use alloc::{string::String, vec::Vec};
+
+use base64ct::{Base64UrlUnpadded, Encoding as _};
+use serde_json::Value;
+
+use crate::{
+    claims::canonical_time, settings::VerifierSettings, Algorithm, Claims, Error, Settings,
+    VerifyingKey,
+};
+
+/// Tokens longer than this are refused before any parsing (Simple JWT has no limit).
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Longest jti, user id, kid, issuer or token type string accepted in a token.
+pub const MAX_ID_LEN: usize = 255;
+
+/// The kinds of token Simple JWT issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenKind {
+    /// Short-lived, stateless, sent as `Authorization: Bearer`.
+    Access,
+    /// Long-lived, stored as outstanding, rotated and blacklisted.
+    Refresh,
+    /// Both in one: refreshed until its `refresh_exp`.
+    Sliding,
+}
+
+impl TokenKind {
+    /// The value of the token type claim.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+            Self::Sliding => "sliding",
+        }
+    }
+
+    /// Parses a token type claim value.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Access, Self::Refresh, Self::Sliding]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+}
+
+/// What a verification expects of the token type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly this kind.
+    Kind(TokenKind),
+    /// Any kind, even none (Simple JWT's `UntypedToken`, used by the verify endpoint).
+    Untyped,
+}
+
+impl From<TokenKind> for Expect {
+    fn from(kind: TokenKind) -> Self {
+        Expect::Kind(kind)
+    }
+}
+
+/// A token id: 16 random bytes, written as 32 lowercase hex digits like Python's
+/// `uuid4().hex`. Randomness comes from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Jti([u8; 16]);
+
+impl Jti {
+    /// Makes a UUIDv4 from 16 random bytes (the version and variant bits are set, as
+    /// `uuid4()` does, leaving 122 random bits).
+    pub fn from_random_bytes(mut bytes: [u8; 16]) -> Self {
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        Self(bytes)
+    }
+
+    /// Exactly these 16 bytes (no version bits set): for reproducing a given jti.
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// 32 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
+    }
+}
+
+/// A token whose envelope parsed; nothing in it is trusted yet.
+#[derive(Debug)]
+pub struct Untrusted<'a> {
+    signed: &'a str,
+    header: Claims,
+    alg: String,
+    kid: Option<String>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn b64(segment: &str) -> Result<Vec<u8>, Error> {
+    Base64UrlUnpadded::decode_vec(segment).map_err(|_| Error::TokenMalformed)
+}
+
+impl<'a> Untrusted<'a> {
+    /// Checks size, the three base64url segments (canonical: no padding, no stray bits)
+    /// and the header. Does not look at the claims.
+    pub fn parse(token: &'a str) -> Result<Self, Error> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::TokenTooLarge);
+        }
+        let mut parts = token.splitn(4, '.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::TokenMalformed);
+        };
+        if h.is_empty() || p.is_empty() {
+            return Err(Error::TokenMalformed);
+        }
+        let header = Claims::parse(&b64(h)?).ok_or(Error::TokenMalformed)?;
+        let alg = match header.get("alg") {
+            Some(Value::String(alg)) => alg.clone(),
+            _ => return Err(Error::TokenMalformed),
+        };
+        let kid = match header.get("kid") {
+            None => None,
+            Some(Value::String(kid)) if kid.len() <= MAX_ID_LEN => Some(kid.clone()),
+            Some(_) => return Err(Error::TokenMalformed),
+        };
+        match header.get("typ") {
+            None => {}
+            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
+            Some(_) => return Err(Error::HeaderUnsupported),
+        }
+        // `crit` asks for extensions we do not implement; `b64`, `cty`, `zip`, `enc` change
+        // what the signature or payload means. `jku`, `jwk`, `x5u`, `x5c` are ignored:
+        // keys come from configuration only.
+        if ["crit", "b64", "cty", "zip", "enc"]
+            .iter()
+            .any(|name| header.get(name).is_some())
+        {
+            return Err(Error::HeaderUnsupported);
+        }
+        Ok(Self {
+            signed: &token[..h.len() + 1 + p.len()],
+            header,
+            alg,
+            kid,
+            payload: b64(p)?,
+            signature: b64(s)?,
+        })
+    }
+
+    /// The `alg` the token claims (not trusted; the verifier's configuration decides).
+    pub fn alg(&self) -> &str {
+        &self.alg
+    }
+
+    /// The `kid` the token names, if any.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+}
+
+/// A token whose signature and claims have been checked.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    header: Claims,
+    claims: Claims,
+    kind: Option<TokenKind>,
+    jti: Option<String>,
+    user_id: Option<String>,
+    exp: u64,
+}
+
+impl Verified {
+    /// The header parameters.
+    pub fn header(&self) -> &Claims {
+        &self.header
+    }
+
+    /// The claims, in the token's order.
+    pub fn claims(&self) -> &Claims {
+        &self.claims
+    }
+
+    /// The token kind named by its type claim.
+    pub fn kind(&self) -> Option<TokenKind> {
+        self.kind
+    }
+
+    /// The jti (always present after verification).
+    pub fn jti(&self) -> &str {
+        self.jti.as_deref().unwrap_or_default()
+    }
+
+    /// The user id claim, if present (a string; its meaning is the caller's).
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+
+    /// `exp`, epoch seconds (always present after verification).
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+}
+
+/// Checks tokens against one configured algorithm and its keys.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    pub(crate) settings: VerifierSettings,
+}
+
+impl Verifier {
+    /// Validates the settings (keys all of the configured algorithm, sane leeway...).
+    pub fn new(settings: VerifierSettings) -> Result<Self, Error> {
+        settings.validate()?;
+        Ok(Self { settings })
+    }
+
+    /// A verifier for one key with Simple JWT's defaults.
+    pub fn for_key(key: VerifyingKey) -> Self {
+        Self {
+            settings: VerifierSettings::new(key),
+        }
+    }
+
+    /// The configured algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.settings.algorithm
+    }
+
+    /// The configured keys.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.settings.keys
+    }
+
+    /// The configured leeway in seconds.
+    pub fn leeway(&self) -> u64 {
+        self.settings.leeway
+    }
+
+    /// Parses and verifies `token` at time `now` (epoch seconds). `is_blacklisted` is
+    /// asked about the jti after the signature and registered claims passed, as Simple
+    /// JWT's `check_blacklist` is.
+    pub fn verify(
+        &self,
+        token: &str,
+        expect: Expect,
+        now: u64,
+        is_blacklisted: impl FnOnce(&str) -> bool,
+    ) -> Result<Verified, Error> {
+        self.verify_untrusted(&Untrusted::parse(token)?, expect, now, is_blacklisted)
+    }
+
+    /// [`Verifier::verify`] for a token already parsed.
+    pub fn verify_untrusted(
+        &self,
+        token: &Untrusted<'_>,
+        expect: Expect,
+        now: u64,
+        is_blacklisted: impl FnOnce(&str) -> bool,
+    ) -> Result<Verified, Error> {
+        let s = &self.settings;
+        if token.alg != s.algorithm.name() {
+            return Err(Error::AlgorithmMismatch);
+        }
+        let message = token.signed.as_bytes();
+        let signed_ok = match token.kid() {
+            Some(kid) if s.keys.len() > 1 => s
+                .keys
+                .iter()
+                .find(|k| k.kid() == kid)
+                .ok_or(Error::KeyUnknown)?
+                .verify(message, &token.signature),
+            // One key (as Simple JWT, which ignores `kid`) or no `kid`: try each key.
+            _ => s.keys.iter().any(|k| k.verify(message, &token.signature)),
+        };
+        if !signed_ok {
+            return Err(Error::SignatureInvalid);
+        }
+        let claims = Claims::parse(&token.payload).ok_or(Error::TokenMalformed)?;
+        self.check(token.header.clone(), claims, expect, now, is_blacklisted)
+    }
+
+    fn check(
+        &self,
+        header: Claims,
+        claims: Claims,
+        expect: Expect,
+        now: u64,
+        is_blacklisted: impl FnOnce(&str) -> bool,
+    ) -> Result<Verified, Error> {
+        let s = &self.settings;
+        let names = &s.claims;
+        let leeway = s.leeway;
+
+        // Registered claims, in PyJWT's order: iat, nbf, exp, iss, aud.
+        for name in ["iat", "nbf"] {
+            if let Some(t) = claims.get_time(name) {
+                if t.map_err(|()| Error::ClaimInvalid)? > now.saturating_add(leeway) {
+                    return Err(Error::NotYetValid);
+                }
+            }
+        }
+        let exp = match claims.get_time("exp") {
+            Some(t) => Some(t.map_err(|()| Error::ClaimInvalid)?),
+            None => None,
+        };
+        if exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
+            return Err(Error::Expired);
+        }
+        let iss = optional_string(&claims, "iss")?;
+        if let Some(expected) = &s.issuer {
+            if iss != Some(expected.as_str()) {
+                return Err(Error::IssuerMismatch);
+            }
+        }
+        check_audience(&claims, s.audience.as_ref())?;
+        optional_string(&claims, "sub")?;
+        if let Some(Err(())) = claims.get_time(&names.refresh_exp) {
+            return Err(Error::ClaimInvalid);
+        }
+        let jti = optional_string(&claims, &names.jti)?;
+        let token_type = optional_string(&claims, &names.token_type)?;
+        let user_id = optional_string(&claims, &names.user_id)?;
+
+        // Then Simple JWT's `Token.verify`: blacklist, exp, jti, type.
+        if let Some(jti) = jti {
+            if is_blacklisted(jti) {
+                return Err(Error::Blacklisted);
+            }
+        }
+        let exp = exp.ok_or(Error::NoExp)?;
+        let jti = jti.ok_or(Error::NoId)?;
+        if let Expect::Kind(kind) = expect {
+            match token_type {
+                None => return Err(Error::NoType),
+                Some(t) if t != kind.name() => return Err(Error::WrongType),
+                Some(_) => {}
+            }
+        }
+        Ok(Verified {
+            kind: token_type.and_then(TokenKind::from_name),
+            jti: Some(jti.into()),
+            user_id: user_id.map(String::from),
+            exp,
+            header,
+            claims,
+        })
+    }
+
+    /// The extra check of a sliding token being refreshed: its refresh-expiry claim
+    /// must be present and not passed (with leeway), as Simple JWT's
+    /// `check_exp("refresh_exp")`.
+    pub fn check_refresh_exp(&self, token: &Verified, now: u64) -> Result<(), Error> {
+        let name = &self.settings.claims.refresh_exp;
+        let refresh_exp = match token.claims.get_time(name) {
+            None => return Err(Error::NoRefreshExp(name.clone())),
+            Some(t) => t.map_err(|()| Error::ClaimInvalid)?,
+        };
+        if refresh_exp.saturating_add(self.settings.leeway) <= now {
+            return Err(Error::RefreshExpExpired(name.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// A claim that, if present, must be a non-empty string of bounded length.
+fn optional_string<'c>(claims: &'c Claims, name: &str) -> Result<Option<&'c str>, Error> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Some(s)),
+        Some(_) => Err(Error::ClaimInvalid),
+    }
+}
+
+fn check_audience(claims: &Claims, expected: Option<&crate::Audience>) -> Result<(), Error> {
+    let found: Vec<&str> = match claims.get("aud") {
+        None => Vec::new(),
+        Some(Value::String(one)) => alloc::vec![one.as_str()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .map(|v| v.as_str().ok_or(Error::ClaimInvalid))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(Error::ClaimInvalid),
+    };
+    match expected {
+        Some(expected) if !found.iter().any(|aud| expected.contains(aud)) => {
+            Err(Error::AudienceMismatch)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A freshly minted token with the facts a store needs.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The compact JWS.
+    pub token: String,
+    /// Its jti.
+    pub jti: String,
+    /// Its `iat`.
+    pub iat: u64,
+    /// Its `exp`.
+    pub exp: u64,
+    /// Its claims, in order.
+    pub claims: Claims,
+}
+
+impl Settings {
+    /// Mints a token for `user_id` with `custom` claims appended (in their order), like
+    /// Simple JWT's `Token.for_user` plus a `get_token` override. Sliding tokens get the
+    /// refresh-expiry claim.
+    pub fn mint(
+        &self,
+        kind: TokenKind,
+        user_id: &str,
+        custom: &Claims,
+        now: u64,
+        jti: Jti,
+    ) -> Result<Issued, Error> {
+        let names = self.claim_names();
+        if let Some((name, _)) = custom.iter().find(|(name, _)| names.is_reserved(name)) {
+            return Err(Error::ClaimReserved(name.into()));
+        }
+        let mut claims = self.fresh_claims(kind, now, jti)?;
+        if kind == TokenKind::Sliding {
+            let refresh_exp = now + self.sliding_token_refresh_lifetime;
+            claims.set(&names.refresh_exp, refresh_exp);
+        }
+        claims.set(&names.user_id, user_id);
+        for (name, value) in custom.iter() {
+            claims.set(name, value.clone());
+        }
+        self.sign(claims, now)
+    }
+
+    /// The access token of a verified refresh token: every claim copied except type,
+    /// `exp`, `iat` and jti, which are new.
+    pub fn access_from_refresh(
+        &self,
+        refresh: &Verified,
+        now: u64,
+        jti: Jti,
+    ) -> Result<Issued, Error> {
+        expect_kind(refresh, TokenKind::Refresh)?;
+        let names = self.claim_names();
+        let mut claims = self.fresh_claims(TokenKind::Access, now, jti)?;
+        for (name, value) in refresh.claims.iter() {
+            if name != names.token_type && name != "exp" && name != "iat" && name != names.jti {
+                claims.set(name, value.clone());
+            }
+        }
+        self.sign(claims, now)
+    }
+
+    /// The rotated successor of a verified refresh token: the same claims in the same
+    /// order, with a new jti, `exp` and `iat`.
+    pub fn rotate_refresh(&self, refresh: &Verified, now: u64, jti: Jti) -> Result<Issued, Error> {
+        expect_kind(refresh, TokenKind::Refresh)?;
+        let mut claims = refresh.claims.clone();
+        claims.set(&self.claim_names().jti, jti.to_hex());
+        claims.set("exp", self.expiry(TokenKind::Refresh, now)?);
+        claims.set("iat", now);
+        self.sign(claims, now)
+    }
+
+    /// A refreshed sliding token: same jti and refresh-expiry, new `exp` and `iat`.
+    /// Check [`Verifier::check_refresh_exp`] first.
+    pub fn refresh_sliding(&self, sliding: &Verified, now: u64) -> Result<Issued, Error> {
+        expect_kind(sliding, TokenKind::Sliding)?;
+        let mut claims = sliding.claims.clone();
+        claims.set("exp", self.expiry(TokenKind::Sliding, now)?);
+        claims.set("iat", now);
+        self.sign(claims, now)
+    }
+
+    fn expiry(&self, kind: TokenKind, now: u64) -> Result<u64, Error> {
+        let lifetime = match kind {
+            TokenKind::Access => self.access_token_lifetime,
+            TokenKind::Refresh => self.refresh_token_lifetime,
+            TokenKind::Sliding => self.sliding_token_lifetime,
+        };
+        now.checked_add(lifetime)
+            .filter(|exp| *exp <= crate::claims::MAX_TIME)
+            .ok_or(Error::SettingInvalid("now + lifetime is past year 9999"))
+    }
+
+    /// `{type, exp, iat, jti}`: the order Simple JWT's `Token.__init__` creates.
+    fn fresh_claims(&self, kind: TokenKind, now: u64, jti: Jti) -> Result<Claims, Error> {
+        let names = self.claim_names();
+        Ok(Claims::new()
+            .with(&names.token_type, kind.name())
+            .with("exp", self.expiry(kind, now)?)
+            .with("iat", now)
+            .with(&names.jti, jti.to_hex()))
+    }
+
+    fn sign(&self, mut claims: Claims, now: u64) -> Result<Issued, Error> {
+        let key = self.signing_key.as_ref().ok_or(Error::NoSigningKey)?;
+        let v = &self.verifier.settings;
+        // Simple JWT's TokenBackend.encode sets these last (in place if copied over).
+        if let Some(audience) = &v.audience {
+            claims.set("aud", audience.to_value());
+        }
+        if let Some(issuer) = &v.issuer {
+            claims.set("iss", issuer.as_str());
+        }
+        let mut payload = Vec::with_capacity(256);
+        claims.write_json(&mut payload);
+        let mut buf = Vec::with_capacity(self.header_b64.len() + 2 * payload.len() + 100);
+        buf.extend_from_slice(self.header_b64.as_bytes());
+        buf.push(b'.');
+        append_b64(&mut buf, &payload);
+        let signature = key.sign(&buf);
+        buf.push(b'.');
+        append_b64(&mut buf, &signature);
+        // base64url output is ASCII.
+        let token = String::from_utf8(buf).map_err(|_| Error::ClaimsTooLarge)?;
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::ClaimsTooLarge);
+        }
+        let names = &v.claims;
+        let jti = claims.get_str(&names.jti).unwrap_or_default().into();
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .unwrap_or_default();
+        Ok(Issued {
+            token,
+            jti,
+            iat: now,
+            exp,
+            claims,
+        })
+    }
+}
+
+fn append_b64(buf: &mut Vec<u8>, bytes: &[u8]) {
+    let start = buf.len();
+    buf.resize(start + Base64UrlUnpadded::encoded_len(bytes), 0);
+    // The slice has exactly the encoded length, so encoding cannot fail.
+    let _ = Base64UrlUnpadded::encode(bytes, &mut buf[start..]);
+}
+
+fn expect_kind(token: &Verified, kind: TokenKind) -> Result<(), Error> {
+    if token.kind == Some(kind) {
+        Ok(())
+    } else {
+        Err(Error::WrongType)
+    }
+}
+
+/// A token's header and claims read WITHOUT checking the signature: for clients that
+/// display a token or schedule its refresh, never for authorization.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The header parameters.
+    pub header: Claims,
+    /// The claims, unverified.
+    pub claims: Claims,
+}
+
+/// Reads a token without verifying it. The envelope must still be canonical.
+pub fn decode(token: &str) -> Result<Decoded, Error> {
+    let untrusted = Untrusted::parse(token)?;
+    let claims = Claims::parse(&untrusted.payload).ok_or(Error::TokenMalformed)?;
+    Ok(Decoded {
+        header: untrusted.header,
+        claims,
+    })
+}
+
+impl Decoded {
+    /// `exp`, if present and canonical.
+    pub fn expires_at(&self) -> Result<Option<u64>, Error> {
+        match self.claims.get("exp") {
+            None => Ok(None),
+            Some(v) => canonical_time(v).map(Some).ok_or(Error::ClaimInvalid),
+        }
+    }
+
+    /// `exp <= now - leeway`; a token without `exp` is an error, as in Simple JWT.
+    pub fn is_expired(&self, now: u64, leeway: u64) -> Result<bool, Error> {
+        let exp = self.expires_at()?.ok_or(Error::NoExp)?;
+        Ok(exp.saturating_add(leeway) <= now)
+    }
+
+    /// Seconds until `exp` (0 once expired).
+    pub fn seconds_left(&self, now: u64) -> Result<u64, Error> {
+        let exp = self.expires_at()?.ok_or(Error::NoExp)?;
+        Ok(exp.saturating_sub(now))
+    }
+}

@@ -1,0 +1,479 @@
+//! The public API beyond the shared vectors: keys, settings, minting, decoding.
+
+use std::{fs, path::PathBuf};
+
+use serde_json::{json, Value};
+use tollgate_core::{
+    decode, Algorithm, Audience, ClaimNames, Claims, Error, Expect, Jti, Settings, SigningKey,
+    TokenKind, Verifier, VerifierSettings, VerifyingKey,
+};
+
+const NOW: u64 = 1_700_000_000;
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn keys() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/keys.json");
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn hs256() -> Settings {
+    Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn jti(n: u8) -> Jti {
+    Jti::from_random_bytes([n; 16])
+}
+
+/// Asserts `result` failed with `code`.
+fn check_err<T: std::fmt::Debug>(result: Result<T, Error>, code: &str) {
+    match result {
+        Err(err) => assert_eq!(err.code(), code, "{err}"),
+        Ok(value) => panic!("expected {code}, got {value:?}"),
+    }
+}
+
+#[test]
+fn weak_and_misused_keys_are_refused() {
+    check_err(SigningKey::hmac(Algorithm::Hs256, b""), "key_weak");
+    check_err(
+        SigningKey::hmac(Algorithm::Hs256, &SECRET[..31]),
+        "key_weak",
+    );
+    assert!(SigningKey::hmac(Algorithm::Hs256, &SECRET[..32]).is_ok());
+    check_err(
+        SigningKey::hmac(Algorithm::Hs384, &SECRET[..47]),
+        "key_weak",
+    );
+    assert!(SigningKey::hmac(Algorithm::Hs384, &SECRET[..48]).is_ok());
+    check_err(
+        SigningKey::hmac(Algorithm::Hs512, &SECRET[..63]),
+        "key_weak",
+    );
+    assert!(SigningKey::hmac(Algorithm::Hs512, SECRET).is_ok());
+    // A public key PEM is not an HMAC secret, however long.
+    let pem = keys()["ed25519"]["public_pem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    check_err(
+        VerifyingKey::hmac(Algorithm::Hs256, pem.as_bytes()),
+        "key_weak",
+    );
+    check_err(
+        SigningKey::hmac(Algorithm::EdDsa, SECRET),
+        "key_algorithm_mismatch",
+    );
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Hs256, &pem),
+        "key_algorithm_mismatch",
+    );
+    check_err(
+        VerifyingKey::from_pem(Algorithm::EdDsa, "not a pem"),
+        "key_invalid",
+    );
+    check_err(
+        SigningKey::from_raw(Algorithm::EdDsa, &[1; 31]),
+        "key_invalid",
+    );
+    check_err(
+        SigningKey::from_raw(Algorithm::Es256, &[0; 32]),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_raw(Algorithm::Es256, &[4; 65]),
+        "key_invalid",
+    );
+}
+
+#[test]
+fn algorithms_by_name_only_the_supported_five() {
+    for alg in Algorithm::ALL {
+        assert_eq!(Algorithm::from_name(alg.name()), Ok(alg));
+    }
+    for name in [
+        "none", "None", "hs256", "RS256", "PS256", "ES384", "ES256K", "",
+    ] {
+        check_err(Algorithm::from_name(name), "algorithm_unsupported");
+    }
+}
+
+#[test]
+fn pem_jwk_and_thumbprints_agree() {
+    let keys = keys();
+    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+        let entry = &keys[name];
+        let signing = SigningKey::from_pem(alg, entry["private_pem"].as_str().unwrap()).unwrap();
+        let from_jwk = SigningKey::from_jwk(alg, &entry["private_jwk"].to_string()).unwrap();
+        let public = VerifyingKey::from_pem(alg, entry["public_pem"].as_str().unwrap()).unwrap();
+        // RFC 7638 thumbprints, checked against the independent Python/jose computation.
+        assert_eq!(signing.kid(), entry["kid"].as_str().unwrap());
+        assert_eq!(public.kid(), entry["kid"].as_str().unwrap());
+        assert_eq!(from_jwk.verifying_key().thumbprint(), public.thumbprint());
+        // Export: the public JWK, with kid/alg/use, never the private part.
+        let jwk = public.to_public_jwk().unwrap();
+        assert_eq!(jwk["kid"], entry["kid"]);
+        assert_eq!(jwk["alg"], alg.name());
+        assert_eq!(jwk["use"], "sig");
+        assert!(jwk.get("d").is_none());
+        assert_eq!(jwk["x"], entry["public_jwk"]["x"]);
+        // PKCS#8 export round-trips.
+        let pem = signing.to_pkcs8_pem().unwrap();
+        let again = SigningKey::from_pem(alg, &pem).unwrap();
+        assert_eq!(again.kid(), signing.kid());
+        // A JWK pinned to another algorithm, or of another key type, is refused.
+        let mut pinned = entry["public_jwk"].clone();
+        pinned["alg"] = json!("HS256");
+        check_err(
+            VerifyingKey::from_jwk(alg, &pinned.to_string()),
+            "key_algorithm_mismatch",
+        );
+        let other = if alg == Algorithm::EdDsa {
+            Algorithm::Es256
+        } else {
+            Algorithm::EdDsa
+        };
+        check_err(
+            VerifyingKey::from_jwk(other, &entry["public_jwk"].to_string()),
+            "key_algorithm_mismatch",
+        );
+    }
+    let hmac = VerifyingKey::hmac(
+        Algorithm::Hs256,
+        keys["hmac"]["secret"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(hmac.kid(), keys["hmac"]["kid"].as_str().unwrap());
+    assert_eq!(
+        hmac.to_public_jwk(),
+        None,
+        "HMAC secrets are never published"
+    );
+    check_err(
+        VerifyingKey::from_jwk(Algorithm::Hs256, "{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}"),
+        "key_weak",
+    );
+    check_err(
+        VerifyingKey::from_jwk(Algorithm::Hs256, "{\"kty\":\"oct\"}"),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_jwk(Algorithm::Hs256, "[]"),
+        "key_invalid",
+    );
+}
+
+#[test]
+fn debug_output_never_shows_secrets() {
+    let key = SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let settings = Settings::builder(key.clone()).build().unwrap();
+    for text in [
+        format!("{key:?}"),
+        format!("{:?}", key.verifying_key()),
+        format!("{settings:?}"),
+    ] {
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert!(text.contains("redacted"), "{text}");
+    }
+}
+
+#[test]
+fn settings_are_validated_once() {
+    let key = || SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    check_err(
+        Settings::builder(key()).access_token_lifetime(0).build(),
+        "setting_invalid",
+    );
+    check_err(
+        Settings::builder(key())
+            .refresh_token_lifetime(20 * 365 * 86_400)
+            .build(),
+        "setting_invalid",
+    );
+    check_err(
+        Settings::builder(key()).leeway(86_401).build(),
+        "setting_invalid",
+    );
+    check_err(
+        Settings::builder(key()).issuer(Some(String::new())).build(),
+        "setting_invalid",
+    );
+    check_err(
+        Settings::builder(key())
+            .audience(Some(Audience::Many(vec![])))
+            .build(),
+        "setting_invalid",
+    );
+    let same = ClaimNames {
+        jti: "user_id".into(),
+        ..ClaimNames::default()
+    };
+    check_err(
+        Settings::builder(key()).claim_names(same).build(),
+        "setting_invalid",
+    );
+    let registered = ClaimNames {
+        token_type: "exp".into(),
+        ..ClaimNames::default()
+    };
+    check_err(
+        Settings::builder(key()).claim_names(registered).build(),
+        "setting_invalid",
+    );
+    let ed = VerifyingKey::from_pem(
+        Algorithm::EdDsa,
+        keys()["ed25519"]["public_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    check_err(
+        Settings::builder(key())
+            .previous_keys(vec![ed.clone()])
+            .build(),
+        "key_algorithm_mismatch",
+    );
+    check_err(
+        Verifier::new(VerifierSettings::with_keys(Algorithm::EdDsa, vec![])),
+        "setting_invalid",
+    );
+    let s = Settings::builder(key()).build().unwrap();
+    assert_eq!(
+        (
+            s.access_token_lifetime(),
+            s.refresh_token_lifetime(),
+            s.sliding_token_lifetime(),
+            s.sliding_token_refresh_lifetime()
+        ),
+        (1800, 3 * 86_400, 300, 86_400),
+        "Simple JWT's defaults"
+    );
+    assert!(s.rotate_refresh_tokens() && s.blacklist_after_rotation());
+    assert_eq!(s.leeway(), 0);
+}
+
+#[test]
+fn minted_claims_have_simple_jwt_shape() {
+    let s = hs256();
+    let custom = Claims::new()
+        .with("username", "alice")
+        .with("is_staff", true);
+    let t = s
+        .mint(TokenKind::Access, "7", &custom, NOW, jti(1))
+        .unwrap();
+    let header = t.token.split('.').next().unwrap();
+    assert_eq!(
+        header, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9",
+        "{{\"alg\":\"HS256\",\"typ\":\"JWT\"}}"
+    );
+    let keys: Vec<&str> = t.claims.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "token_type",
+            "exp",
+            "iat",
+            "jti",
+            "user_id",
+            "username",
+            "is_staff"
+        ]
+    );
+    assert_eq!(t.exp, NOW + 1800);
+    assert_eq!(t.iat, NOW);
+    assert_eq!(t.jti.len(), 32);
+    assert!(t
+        .jti
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(&t.jti[12..13], "4", "uuid4 version nibble");
+    assert_eq!(t.claims.get_str("user_id"), Some("7"));
+
+    let sliding = s
+        .mint(TokenKind::Sliding, "7", &Claims::new(), NOW, jti(2))
+        .unwrap();
+    let keys: Vec<&str> = sliding.claims.iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["token_type", "exp", "iat", "jti", "refresh_exp", "user_id"]
+    );
+    assert_eq!(
+        sliding.claims.get("refresh_exp"),
+        Some(&json!(NOW + 86_400))
+    );
+    assert_eq!(sliding.exp, NOW + 300);
+
+    for reserved in [
+        "exp",
+        "iat",
+        "nbf",
+        "aud",
+        "iss",
+        "jti",
+        "token_type",
+        "user_id",
+        "refresh_exp",
+    ] {
+        let custom = Claims::new().with(reserved, 1);
+        check_err(
+            s.mint(TokenKind::Access, "7", &custom, NOW, jti(3)),
+            "claim_reserved",
+        );
+    }
+    let huge = Claims::new().with("blob", "x".repeat(9000));
+    check_err(
+        s.mint(TokenKind::Access, "7", &huge, NOW, jti(4)),
+        "claims_too_large",
+    );
+    check_err(
+        s.mint(
+            TokenKind::Access,
+            "7",
+            &Claims::new(),
+            tollgate_core::MAX_TIME,
+            jti(5),
+        ),
+        "setting_invalid",
+    );
+}
+
+#[test]
+fn derived_tokens_need_the_right_kind() {
+    let s = hs256();
+    let v = s.verifier();
+    let access = s
+        .mint(TokenKind::Access, "7", &Claims::new(), NOW, jti(1))
+        .unwrap();
+    let access = v
+        .verify(&access.token, Expect::Untyped, NOW, |_| false)
+        .unwrap();
+    check_err(
+        s.access_from_refresh(&access, NOW, jti(2)),
+        "token_wrong_type",
+    );
+    check_err(s.rotate_refresh(&access, NOW, jti(2)), "token_wrong_type");
+    check_err(s.refresh_sliding(&access, NOW), "token_wrong_type");
+
+    let refresh = s
+        .mint(
+            TokenKind::Refresh,
+            "7",
+            &Claims::new().with("role", "planner"),
+            NOW,
+            jti(3),
+        )
+        .unwrap();
+    let refresh = v
+        .verify(&refresh.token, TokenKind::Refresh.into(), NOW + 10, |_| {
+            false
+        })
+        .unwrap();
+    let rotated = s.rotate_refresh(&refresh, NOW + 10, jti(4)).unwrap();
+    assert_ne!(rotated.jti, refresh.jti());
+    assert_eq!(rotated.exp, NOW + 10 + 3 * 86_400);
+    assert_eq!(rotated.claims.get_str("role"), Some("planner"));
+    let access = s.access_from_refresh(&refresh, NOW + 10, jti(5)).unwrap();
+    assert_eq!(access.claims.get_str("role"), Some("planner"));
+    assert_eq!(access.claims.get("iat"), Some(&json!(NOW + 10)));
+}
+
+#[test]
+fn verifying_only_settings_cannot_sign_but_verify() {
+    let keys = keys();
+    let alg = Algorithm::EdDsa;
+    let signing =
+        SigningKey::from_pem(alg, keys["ed25519"]["private_pem"].as_str().unwrap()).unwrap();
+    let s = Settings::builder(signing).build().unwrap();
+    let t = s
+        .mint(TokenKind::Access, "1", &Claims::new(), NOW, jti(1))
+        .unwrap();
+    let public: Value = keys["ed25519"]["public_jwk"].clone();
+    let edge = Verifier::for_key(VerifyingKey::from_jwk(alg, &public.to_string()).unwrap());
+    let verified = edge
+        .verify(&t.token, TokenKind::Access.into(), NOW, |_| false)
+        .unwrap();
+    assert_eq!(verified.user_id(), Some("1"));
+    assert_eq!(verified.kind(), Some(TokenKind::Access));
+    assert_eq!(verified.exp(), NOW + 1800);
+    assert_eq!(verified.jti(), t.jti);
+}
+
+#[test]
+fn decode_and_expiry_helpers() {
+    let s = hs256();
+    let t = s
+        .mint(TokenKind::Access, "7", &Claims::new(), NOW, jti(1))
+        .unwrap();
+    let d = decode(&t.token).unwrap();
+    assert_eq!(d.header.to_value(), json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(d.claims, t.claims);
+    assert_eq!(d.expires_at(), Ok(Some(NOW + 1800)));
+    assert_eq!(d.is_expired(NOW + 1799, 0), Ok(false));
+    assert_eq!(d.is_expired(NOW + 1800, 0), Ok(true));
+    assert_eq!(d.is_expired(NOW + 1800, 1), Ok(false));
+    assert_eq!(d.seconds_left(NOW + 1000), Ok(800));
+    assert_eq!(d.seconds_left(NOW + 5000), Ok(0));
+    // decode does not check the signature, but does insist on the canonical envelope.
+    let (signed, _) = t.token.rsplit_once('.').unwrap();
+    assert!(decode(&format!("{signed}.AAAA")).is_ok());
+    check_err(decode(&format!("{signed}=.x")), "token_malformed");
+    check_err(decode("a.b"), "token_malformed");
+    check_err(decode(&"a".repeat(9000)), "token_too_large");
+    let no_exp = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig";
+    check_err(decode(no_exp).unwrap().is_expired(NOW, 0), "token_no_exp");
+    assert_eq!(decode(no_exp).unwrap().expires_at(), Ok(None));
+}
+
+#[test]
+fn the_blacklist_sees_the_jti_after_the_signature() {
+    let s = hs256();
+    let t = s
+        .mint(TokenKind::Refresh, "7", &Claims::new(), NOW, jti(1))
+        .unwrap();
+    let mut asked = Vec::new();
+    let ok = s
+        .verifier()
+        .verify(&t.token, TokenKind::Refresh.into(), NOW, |j| {
+            asked.push(j.to_string());
+            false
+        });
+    assert!(ok.is_ok());
+    assert_eq!(asked, vec![t.jti.as_str()]);
+    // A forged token never reaches the blacklist (no oracle, no store lookup).
+    let (signed, _) = t.token.rsplit_once('.').unwrap();
+    let forged = format!("{signed}.{}", "A".repeat(43));
+    let mut called = false;
+    let err = s
+        .verifier()
+        .verify(&forged, TokenKind::Refresh.into(), NOW, |_| {
+            called = true;
+            true
+        });
+    check_err(err, "token_signature_invalid");
+    assert!(!called);
+}
+
+#[test]
+fn error_messages_are_simple_jwts() {
+    let cases = [
+        (Error::TokenMalformed, "Token is invalid"),
+        (Error::Expired, "Token is expired"),
+        (Error::Blacklisted, "Token is blacklisted"),
+        (Error::NoExp, "Token has no 'exp' claim"),
+        (Error::NoId, "Token has no id"),
+        (Error::NoType, "Token has no type"),
+        (Error::WrongType, "Token has wrong type"),
+        (
+            Error::NoRefreshExp("refresh_exp".into()),
+            "Token has no 'refresh_exp' claim",
+        ),
+        (
+            Error::RefreshExpExpired("refresh_exp".into()),
+            "Token 'refresh_exp' claim has expired",
+        ),
+    ];
+    for (err, message) in cases {
+        assert_eq!(err.to_string(), message);
+        assert!(err.is_token_error());
+    }
+    assert!(!Error::WeakKey.is_token_error());
+}

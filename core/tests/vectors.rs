@@ -1,0 +1,205 @@
+//! Runs every shared vector in `tests/vectors/*.json` through tollgate-core and checks
+//! the exact outcome: decoded header and claims on success, code and message on failure.
+
+use std::{collections::BTreeSet, fs, path::PathBuf};
+
+use base64ct::{Base64UrlUnpadded, Encoding as _};
+use serde::Deserialize;
+use serde_json::Value;
+use tollgate_core::{
+    Algorithm, Audience, Error, Expect, TokenKind, Verifier, VerifierSettings, VerifyingKey,
+};
+
+#[derive(Deserialize)]
+struct File {
+    source: String,
+    vectors: Vec<Vector>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vector {
+    name: String,
+    #[serde(default)]
+    description: String,
+    algorithm: String,
+    key: Value,
+    now: u64,
+    #[serde(default)]
+    leeway: u64,
+    #[serde(default)]
+    audience: Option<Value>,
+    #[serde(default)]
+    issuer: Option<String>,
+    expect_type: String,
+    #[serde(default)]
+    blacklisted: Vec<String>,
+    token: String,
+    expect_fail: bool,
+    #[serde(default)]
+    header: Option<Value>,
+    #[serde(default)]
+    claims: Option<Value>,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+fn keys() -> Value {
+    serde_json::from_str(&fs::read_to_string(vectors_dir().join("keys.json")).unwrap()).unwrap()
+}
+
+/// One verifying key from a name in keys.json or an inline JWK.
+fn key(keys: &Value, alg: Algorithm, spec: &Value) -> VerifyingKey {
+    match spec {
+        Value::String(name) => {
+            let entry = &keys[name.as_str()];
+            if alg.is_hmac() {
+                VerifyingKey::hmac(alg, entry["secret"].as_str().unwrap().as_bytes()).unwrap()
+            } else {
+                let pem = VerifyingKey::from_pem(alg, entry["public_pem"].as_str().unwrap())
+                    .unwrap_or_else(|e| panic!("{name} for {alg}: {e}"));
+                // The JWK form of the same key must give the same key id (thumbprint).
+                let jwk = VerifyingKey::from_jwk(alg, &entry["public_jwk"].to_string()).unwrap();
+                assert_eq!(pem.thumbprint(), jwk.thumbprint());
+                assert_eq!(jwk.kid(), entry["kid"].as_str().unwrap());
+                pem.with_kid(entry["kid"].as_str().unwrap())
+            }
+        }
+        jwk => VerifyingKey::from_jwk(alg, &jwk.to_string()).unwrap(),
+    }
+}
+
+fn verifier(keys: &Value, v: &Vector) -> Verifier {
+    let alg = Algorithm::from_name(&v.algorithm).unwrap();
+    let list: Vec<VerifyingKey> = match v.key.get("keys") {
+        Some(Value::Array(set)) => set.iter().map(|k| key(keys, alg, k)).collect(),
+        _ => vec![key(keys, alg, &v.key)],
+    };
+    let audience = match &v.audience {
+        None | Some(Value::Null) => None,
+        Some(Value::String(one)) => Some(Audience::One(one.clone())),
+        Some(Value::Array(many)) => Some(Audience::Many(
+            many.iter().map(|a| a.as_str().unwrap().into()).collect(),
+        )),
+        Some(other) => panic!("{}: bad audience {other}", v.name),
+    };
+    Verifier::new(
+        VerifierSettings::with_keys(alg, list)
+            .leeway(v.leeway)
+            .audience(audience)
+            .issuer(v.issuer.clone()),
+    )
+    .unwrap()
+}
+
+fn run(verifier: &Verifier, v: &Vector) -> Result<tollgate_core::Verified, Error> {
+    let blacklisted = |jti: &str| v.blacklisted.iter().any(|b| b == jti);
+    let (expect, sliding_refresh) = match v.expect_type.as_str() {
+        "access" => (Expect::Kind(TokenKind::Access), false),
+        "refresh" => (Expect::Kind(TokenKind::Refresh), false),
+        "sliding" => (Expect::Kind(TokenKind::Sliding), false),
+        "sliding_refresh" => (Expect::Kind(TokenKind::Sliding), true),
+        "untyped" => (Expect::Untyped, false),
+        other => panic!("{}: unknown expect_type {other}", v.name),
+    };
+    let verified = verifier.verify(&v.token, expect, v.now, blacklisted)?;
+    if sliding_refresh {
+        verifier.check_refresh_exp(&verified, v.now)?;
+    }
+    Ok(verified)
+}
+
+/// Checks one vector; returns the error code it produced (or "ok").
+fn check(keys: &Value, source: &str, v: &Vector) -> String {
+    let verifier = verifier(keys, v);
+    let name = &v.name;
+    match (run(&verifier, v), v.expect_fail) {
+        (Ok(verified), false) => {
+            assert_eq!(
+                Some(&verified.claims().to_value()),
+                v.claims.as_ref(),
+                "{name}"
+            );
+            assert_eq!(
+                Some(&verified.header().to_value()),
+                v.header.as_ref(),
+                "{name}"
+            );
+            // Python writes ASCII-escaped JSON; so must tollgate, byte for byte.
+            if !source.starts_with("jose") {
+                let payload = v.token.split('.').nth(1).unwrap();
+                let payload = Base64UrlUnpadded::decode_vec(payload).unwrap();
+                assert_eq!(
+                    verified.claims().to_json(),
+                    String::from_utf8(payload).unwrap(),
+                    "{name}: re-serialized claims differ from the token's bytes"
+                );
+            }
+            "ok".into()
+        }
+        (Err(err), true) => {
+            assert_eq!(Some(err.code()), v.code.as_deref(), "{name}");
+            assert_eq!(Some(err.to_string()), v.message.clone(), "{name}");
+            err.code().into()
+        }
+        (Ok(_), true) => panic!("{name}: verified but expected {:?}", v.code),
+        (Err(err), false) => panic!("{name}: expected success, got {} ({err})", err.code()),
+    }
+}
+
+#[test]
+fn every_vector_file_passes() {
+    let keys = keys();
+    let mut files: Vec<PathBuf> = fs::read_dir(vectors_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter(|p| p.file_name().unwrap() != "keys.json")
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "generated.json",
+        "jose.json",
+        "pyjwt.json",
+        "simplejwt.json",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "missing {expected}");
+    }
+
+    let mut outcomes = BTreeSet::new();
+    let mut algorithms = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut total = 0;
+    for path in &files {
+        let file: File = serde_json::from_str(&fs::read_to_string(path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!file.vectors.is_empty(), "{}", path.display());
+        for v in &file.vectors {
+            assert!(
+                seen.insert(v.name.clone()),
+                "duplicate vector name {}",
+                v.name
+            );
+            assert!(!v.description.is_empty(), "{}: no description", v.name);
+            outcomes.insert(check(&keys, &file.source, v));
+            algorithms.insert(v.algorithm.clone());
+            total += 1;
+        }
+    }
+    assert!(total >= 150, "only {total} vectors");
+    assert_eq!(algorithms.len(), 5, "{algorithms:?}");
+    // Every token error the core can produce is exercised by at least one vector.
+    for code in Error::ALL_CODES.iter().filter(|c| c.starts_with("token_")) {
+        assert!(outcomes.contains(*code), "no vector produces {code}");
+    }
+}

@@ -1,0 +1,1317 @@
+//! The deterministic generator of `tests/vectors/generated.json`.
+//!
+//! Fixed keys (`tests/vectors/keys.json`), a fixed clock and counter-based jti values,
+//! so the output is identical on every run; `tests/it/vectors_drift.rs` fails when the
+//! committed file differs from a fresh run. Each vector's expected outcome is written
+//! down here by hand (the generator never asks the verifier what it thinks), so the
+//! vectors can catch the verifier being wrong.
+
+use base64ct::{Base64UrlUnpadded, Encoding as _};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tollgate_core::{Algorithm, Claims, Error, Jti, Settings, SigningKey, TokenKind, MAX_TIME};
+
+/// When generated tokens are issued.
+pub const ISSUED_AT: u64 = 1_700_000_000;
+/// When they are verified, unless a vector says otherwise.
+pub const VERIFY_AT: u64 = 1_700_000_100;
+
+#[derive(Serialize)]
+struct Vector {
+    name: String,
+    description: String,
+    algorithm: &'static str,
+    key: Value,
+    now: u64,
+    leeway: u64,
+    audience: Value,
+    issuer: Option<String>,
+    expect_type: &'static str,
+    blacklisted: Vec<String>,
+    token: String,
+    expect_fail: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    header: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    claims: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+/// A vector before its expectation is attached.
+struct Case {
+    name: String,
+    description: String,
+    algorithm: Algorithm,
+    key: Value,
+    now: u64,
+    leeway: u64,
+    audience: Value,
+    issuer: Option<String>,
+    expect_type: &'static str,
+    blacklisted: Vec<String>,
+    token: String,
+}
+
+impl Case {
+    fn new(name: &str, description: &str, algorithm: Algorithm, token: &str) -> Self {
+        Self {
+            name: format!("gen-{name}"),
+            description: description.into(),
+            algorithm,
+            key: default_key_name(algorithm).into(),
+            now: VERIFY_AT,
+            leeway: 0,
+            audience: Value::Null,
+            issuer: None,
+            expect_type: "access",
+            blacklisted: Vec::new(),
+            token: token.into(),
+        }
+    }
+
+    fn expect(mut self, expect_type: &'static str) -> Self {
+        self.expect_type = expect_type;
+        self
+    }
+
+    fn now(mut self, now: u64) -> Self {
+        self.now = now;
+        self
+    }
+
+    fn leeway(mut self, leeway: u64) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    fn key(mut self, key: Value) -> Self {
+        self.key = key;
+        self
+    }
+
+    fn audience(mut self, audience: Value) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    fn issuer(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    fn blacklisted(mut self, jti: &str) -> Self {
+        self.blacklisted.push(jti.into());
+        self
+    }
+
+    fn into_vector(self) -> Vector {
+        Vector {
+            name: self.name,
+            description: self.description,
+            algorithm: self.algorithm.name(),
+            key: self.key,
+            now: self.now,
+            leeway: self.leeway,
+            audience: self.audience,
+            issuer: self.issuer,
+            expect_type: self.expect_type,
+            blacklisted: self.blacklisted,
+            token: self.token,
+            expect_fail: false,
+            header: None,
+            claims: None,
+            code: None,
+            message: None,
+        }
+    }
+}
+
+fn default_key_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDsa => "ed25519",
+        Algorithm::Es256 => "es256",
+        _ => "hmac",
+    }
+}
+
+/// The signing key named `name` in keys.json, for `alg`.
+pub fn signing_key(keys: &Value, alg: Algorithm, name: &str) -> SigningKey {
+    let entry = &keys[name];
+    if alg.is_hmac() {
+        SigningKey::hmac(alg, entry["secret"].as_str().expect("secret").as_bytes())
+            .expect("hmac key")
+    } else {
+        SigningKey::from_pem(alg, entry["private_pem"].as_str().expect("pem")).expect("pem key")
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    Base64UrlUnpadded::encode_string(bytes)
+}
+
+/// A token from raw header and payload bytes, signed with `key`: for shapes that
+/// tollgate itself would never mint.
+fn raw_token(key: &SigningKey, header: &str, payload: &[u8]) -> String {
+    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
+    let signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64(&signature))
+}
+
+fn std_header(alg: Algorithm) -> Value {
+    json!({"alg": alg.name(), "typ": "JWT"})
+}
+
+fn std_header_text(alg: Algorithm) -> String {
+    format!(r#"{{"alg":"{}","typ":"JWT"}}"#, alg.name())
+}
+
+struct Gen {
+    keys: Value,
+    vectors: Vec<Vector>,
+    counter: u8,
+}
+
+impl Gen {
+    fn jti(&mut self) -> Jti {
+        self.counter += 1;
+        let mut bytes = [0u8; 16];
+        bytes[0] = 0x7a;
+        bytes[15] = self.counter;
+        Jti::from_random_bytes(bytes)
+    }
+
+    fn settings(&self, alg: Algorithm) -> Settings {
+        let key = signing_key(&self.keys, alg, default_key_name(alg));
+        Settings::builder(key).build().expect("settings")
+    }
+
+    fn key(&self, alg: Algorithm) -> SigningKey {
+        signing_key(&self.keys, alg, default_key_name(alg))
+    }
+
+    fn push(&mut self, v: Vector) {
+        assert!(
+            self.vectors.iter().all(|other| other.name != v.name),
+            "duplicate vector name {}",
+            v.name
+        );
+        self.vectors.push(v);
+    }
+
+    fn ok(&mut self, case: Case, header: Value, claims: &Claims) {
+        let mut v = case.into_vector();
+        v.header = Some(header);
+        v.claims = Some(claims.to_value());
+        self.push(v);
+    }
+
+    fn fail(&mut self, case: Case, err: Error) {
+        let mut v = case.into_vector();
+        v.expect_fail = true;
+        v.code = Some(err.code());
+        v.message = Some(err.to_string());
+        self.push(v);
+    }
+}
+
+fn custom_claims(username: &str) -> Claims {
+    Claims::new()
+        .with("username", username)
+        .with("email", format!("{}@example.com", username.to_lowercase()))
+        .with("is_staff", false)
+}
+
+/// Simple JWT-shaped claims as JSON text, with `extra` spliced in after the jti.
+fn claims_text(jti: &str, exp: &str, extra: &str) -> String {
+    format!(
+        r#"{{"token_type":"access","exp":{exp},"iat":{ISSUED_AT},"jti":"{jti}","user_id":"42"{extra}}}"#
+    )
+}
+
+/// Every vector, as the JSON text committed in `tests/vectors/generated.json`.
+pub fn generate(keys: &Value) -> String {
+    let mut g = Gen {
+        keys: keys.clone(),
+        vectors: Vec::new(),
+        counter: 0,
+    };
+    per_algorithm(&mut g);
+    lifetimes(&mut g);
+    envelopes(&mut g);
+    headers(&mut g);
+    claim_values(&mut g);
+    sizes(&mut g);
+    simple_jwt_checks(&mut g);
+    let file = json!({
+        "source": "tollgate-core (tests/src/lib.rs, deterministic)",
+        "vectors": g.vectors,
+    });
+    let mut text = serde_json::to_string_pretty(&file).expect("json");
+    text.push('\n');
+    text
+}
+
+/// Each algorithm: every kind minted, derived and rotated; tampering detected.
+fn per_algorithm(g: &mut Gen) {
+    for alg in Algorithm::ALL {
+        let a = alg.name().to_lowercase();
+        let settings = g.settings(alg);
+        let custom = custom_claims("alice");
+        let header = std_header(alg);
+
+        let access = settings
+            .mint(TokenKind::Access, "42", &custom, ISSUED_AT, g.jti())
+            .unwrap();
+        let case = Case::new(
+            &format!("{a}-access"),
+            "minted access token",
+            alg,
+            &access.token,
+        );
+        g.ok(case, header.clone(), &access.claims);
+
+        let refresh = settings
+            .mint(TokenKind::Refresh, "42", &custom, ISSUED_AT, g.jti())
+            .unwrap();
+        let case = Case::new(
+            &format!("{a}-refresh"),
+            "minted refresh token",
+            alg,
+            &refresh.token,
+        )
+        .expect("refresh");
+        g.ok(case, header.clone(), &refresh.claims);
+
+        let later = ISSUED_AT + 600;
+        let verified = settings
+            .verifier()
+            .verify(&refresh.token, TokenKind::Refresh.into(), later, |_| false)
+            .unwrap();
+        let derived = settings
+            .access_from_refresh(&verified, later, g.jti())
+            .unwrap();
+        let case = Case::new(
+            &format!("{a}-access-from-refresh"),
+            "access token derived from a refresh token: claims copied but type/exp/iat/jti",
+            alg,
+            &derived.token,
+        )
+        .now(later);
+        g.ok(case, header.clone(), &derived.claims);
+
+        let rotated = settings.rotate_refresh(&verified, later, g.jti()).unwrap();
+        let case = Case::new(
+            &format!("{a}-rotated-refresh"),
+            "rotated refresh token: same claims in place, new jti/exp/iat",
+            alg,
+            &rotated.token,
+        )
+        .expect("refresh")
+        .now(later);
+        g.ok(case, header.clone(), &rotated.claims);
+
+        let sliding = settings
+            .mint(TokenKind::Sliding, "42", &Claims::new(), ISSUED_AT, g.jti())
+            .unwrap();
+        let case = Case::new(
+            &format!("{a}-sliding"),
+            "minted sliding token",
+            alg,
+            &sliding.token,
+        )
+        .expect("sliding_refresh");
+        g.ok(case, header.clone(), &sliding.claims);
+
+        // Tampering: the payload of another token under this token's signature.
+        let parts: Vec<&str> = access.token.split('.').collect();
+        let other_payload = refresh.token.split('.').nth(1).unwrap();
+        let spliced = format!("{}.{}.{}", parts[0], other_payload, parts[2]);
+        let case = Case::new(
+            &format!("{a}-spliced-payload"),
+            "payload of another token under this signature",
+            alg,
+            &spliced,
+        );
+        g.fail(case, Error::SignatureInvalid);
+
+        let sig = Base64UrlUnpadded::decode_vec(parts[2]).unwrap();
+        let short = format!("{}.{}.{}", parts[0], parts[1], b64(&sig[..sig.len() - 1]));
+        let case = Case::new(
+            &format!("{a}-signature-truncated"),
+            "signature one byte short",
+            alg,
+            &short,
+        );
+        g.fail(case, Error::SignatureInvalid);
+
+        let mut flipped = sig.clone();
+        flipped[0] ^= 1;
+        let flipped = format!("{}.{}.{}", parts[0], parts[1], b64(&flipped));
+        let case = Case::new(
+            &format!("{a}-signature-bit-flip"),
+            "one signature bit flipped",
+            alg,
+            &flipped,
+        );
+        g.fail(case, Error::SignatureInvalid);
+
+        let empty = format!("{}.{}.", parts[0], parts[1]);
+        let case = Case::new(
+            &format!("{a}-signature-empty"),
+            "empty signature segment",
+            alg,
+            &empty,
+        );
+        g.fail(case, Error::SignatureInvalid);
+
+        let other_name = format!("{}-other", default_key_name(alg));
+        let case = Case::new(
+            &format!("{a}-other-key"),
+            "verified with a key that did not sign it",
+            alg,
+            &access.token,
+        )
+        .key(other_name.into());
+        g.fail(case, Error::SignatureInvalid);
+    }
+
+    // Several keys (rotation): the token's kid picks one; an unknown kid is refused.
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        let a = alg.name().to_lowercase();
+        let key = g.key(alg);
+        let settings = Settings::builder(key.clone())
+            .include_kid(true)
+            .build()
+            .unwrap();
+        let access = settings
+            .mint(TokenKind::Access, "42", &Claims::new(), ISSUED_AT, g.jti())
+            .unwrap();
+        let name = default_key_name(alg);
+        let set = json!({"keys": [format!("{name}-other"), name]});
+        let header = json!({"alg": alg.name(), "kid": key.kid(), "typ": "JWT"});
+        let case = Case::new(
+            &format!("{a}-kid-selects-key"),
+            "kid picks the second key of a set",
+            alg,
+            &access.token,
+        )
+        .key(set.clone());
+        g.ok(case, header, &access.claims);
+
+        let other = signing_key(&g.keys, alg, &format!("{name}-other"));
+        let unknown = raw_token(
+            &other,
+            &format!(
+                r#"{{"alg":"{}","kid":"no-such-key","typ":"JWT"}}"#,
+                alg.name()
+            ),
+            access.claims.to_json().as_bytes(),
+        );
+        let case = Case::new(
+            &format!("{a}-kid-unknown"),
+            "kid names no configured key",
+            alg,
+            &unknown,
+        )
+        .key(set);
+        g.fail(case, Error::KeyUnknown);
+    }
+}
+
+/// Expiry, leeway, nbf and iat boundaries (Simple JWT: `exp <= now - leeway` is expired).
+fn lifetimes(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let settings = g.settings(alg);
+    let access = settings
+        .mint(
+            TokenKind::Access,
+            "42",
+            &custom_claims("bob"),
+            ISSUED_AT,
+            g.jti(),
+        )
+        .unwrap();
+    let exp = access.exp;
+    let header = std_header(alg);
+    let t = &access.token;
+    g.fail(
+        Case::new("expired-at-exp", "exp == now is expired", alg, t).now(exp),
+        Error::Expired,
+    );
+    g.ok(
+        Case::new("valid-one-second-before-exp", "exp == now + 1", alg, t).now(exp - 1),
+        header.clone(),
+        &access.claims,
+    );
+    g.fail(
+        Case::new("expired-long-ago", "a year after exp", alg, t).now(exp + 366 * 86_400),
+        Error::Expired,
+    );
+    g.ok(
+        Case::new("leeway-keeps-valid", "exp == now - leeway + 1", alg, t)
+            .now(exp + 29)
+            .leeway(30),
+        header.clone(),
+        &access.claims,
+    );
+    g.fail(
+        Case::new("leeway-edge-expired", "exp == now - leeway", alg, t)
+            .now(exp + 30)
+            .leeway(30),
+        Error::Expired,
+    );
+
+    let key = g.key(alg);
+    for (name, claim, offset, leeway, expected) in [
+        ("nbf-now", "nbf", 0, 0, None),
+        ("nbf-future", "nbf", 1, 0, Some(Error::NotYetValid)),
+        ("nbf-future-within-leeway", "nbf", 10, 10, None),
+        (
+            "nbf-future-beyond-leeway",
+            "nbf",
+            11,
+            10,
+            Some(Error::NotYetValid),
+        ),
+        ("iat-future", "iat", 1, 0, Some(Error::NotYetValid)),
+        ("iat-future-within-leeway", "iat", 5, 5, None),
+    ] {
+        let jti = g.jti().to_hex();
+        let mut claims: Claims = Claims::new()
+            .with("token_type", "access")
+            .with("exp", VERIFY_AT + 1800)
+            .with("iat", ISSUED_AT)
+            .with("jti", jti.as_str())
+            .with("user_id", "42");
+        claims.set(claim, VERIFY_AT + offset);
+        let token = raw_token(&key, &std_header_text(alg), claims.to_json().as_bytes());
+        let case = Case::new(
+            name,
+            &format!("{claim} = now + {offset}, leeway {leeway}"),
+            alg,
+            &token,
+        )
+        .leeway(leeway);
+        match expected {
+            None => g.ok(case, header.clone(), &claims),
+            Some(err) => g.fail(case, err),
+        }
+    }
+}
+
+/// The compact serialization: segments, base64url canonical form, sizes of parts.
+fn envelopes(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let settings = g.settings(alg);
+    let access = settings
+        .mint(
+            TokenKind::Access,
+            "42",
+            &custom_claims("carol"),
+            ISSUED_AT,
+            g.jti(),
+        )
+        .unwrap();
+    let t = access.token.as_str();
+    let parts: Vec<&str> = t.split('.').collect();
+    let (h, p, s) = (parts[0], parts[1], parts[2]);
+    // HS256 signatures are 32 bytes: 43 base64url characters with 2 spare bits.
+    let last = s.chars().last().unwrap();
+    let spare_bits = {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let idx = ALPHABET.find(last).unwrap();
+        ALPHABET.chars().nth(idx | 1).unwrap()
+    };
+    let non_canonical = format!("{h}.{p}.{}{spare_bits}", &s[..s.len() - 1]);
+    let std_alphabet = t.replace('-', "+").replace('_', "/");
+    let cases: Vec<(&str, &str, String)> = vec![
+        ("empty-string", "empty token", String::new()),
+        ("one-segment", "no dots", h.to_string()),
+        ("two-segments", "header.payload only", format!("{h}.{p}")),
+        ("four-segments", "an extra segment", format!("{t}.{s}")),
+        (
+            "jwe-shaped",
+            "five segments, as a JWE",
+            format!("{h}..{p}.{s}.{s}"),
+        ),
+        ("empty-header", "empty header segment", format!(".{p}.{s}")),
+        (
+            "empty-payload",
+            "empty payload segment",
+            format!("{h}..{s}"),
+        ),
+        ("only-dots", "two dots", "..".into()),
+        (
+            "padding-header",
+            "= padding on the header",
+            format!("{h}=.{p}.{s}"),
+        ),
+        (
+            "padding-signature",
+            "= padding on the signature",
+            format!("{t}="),
+        ),
+        (
+            "standard-alphabet",
+            "+ and / instead of - and _",
+            std_alphabet,
+        ),
+        (
+            "non-canonical-trailing-bits",
+            "last signature character has non-zero spare bits",
+            non_canonical,
+        ),
+        ("leading-space", "leading whitespace", format!(" {t}")),
+        ("trailing-newline", "trailing newline", format!("{t}\n")),
+        (
+            "inner-space",
+            "a space inside the payload",
+            format!("{h}.{} {}.{s}", &p[..10], &p[10..]),
+        ),
+        (
+            "bearer-prefix",
+            "the whole Authorization value instead of the token",
+            format!("Bearer {t}"),
+        ),
+        (
+            "non-ascii",
+            "a non-ASCII character in the payload",
+            format!("{h}.{}é.{s}", &p[..p.len() - 1]),
+        ),
+        (
+            "header-not-json",
+            "header is base64 of plain text",
+            format!("{}.{p}.{s}", b64(b"hello")),
+        ),
+        (
+            "header-array",
+            "header is a JSON array",
+            format!("{}.{p}.{s}", b64(br#"["HS256"]"#)),
+        ),
+        (
+            "header-alg-number",
+            "alg is not a string",
+            format!("{}.{p}.{s}", b64(br#"{"alg":256,"typ":"JWT"}"#)),
+        ),
+        (
+            "header-no-alg",
+            "header without alg",
+            format!("{}.{p}.{s}", b64(br#"{"typ":"JWT"}"#)),
+        ),
+        (
+            "header-kid-number",
+            "kid is not a string",
+            format!("{}.{p}.{s}", b64(br#"{"alg":"HS256","kid":1}"#)),
+        ),
+        (
+            "header-duplicate-alg",
+            "alg given twice (none, then HS256)",
+            format!(
+                "{}.{p}.{s}",
+                b64(br#"{"alg":"none","alg":"HS256","typ":"JWT"}"#)
+            ),
+        ),
+    ];
+    for (name, description, token) in cases {
+        g.fail(
+            Case::new(name, description, alg, &token),
+            Error::TokenMalformed,
+        );
+    }
+    // Extra JSON after the header object, still base64url: not one object.
+    let trailing = format!("{}.{p}.{s}", b64(br#"{"alg":"HS256","typ":"JWT"} "#));
+    // Whitespace inside JSON is still JSON; this one parses, so only the signature fails.
+    g.fail(
+        Case::new(
+            "header-trailing-json-space",
+            "header JSON with a trailing space (re-encoded header, old signature)",
+            alg,
+            &trailing,
+        ),
+        Error::SignatureInvalid,
+    );
+}
+
+/// Header parameters: the algorithm is pinned by configuration; unsafe parameters refused.
+fn headers(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let key = g.key(alg);
+    let jti = g.jti().to_hex();
+    let claims_json = claims_text(&jti, &(VERIFY_AT + 1800).to_string(), "");
+    let claims: Claims = serde_json::from_str::<serde_json::Map<String, Value>>(&claims_json)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let payload = claims_json.as_bytes();
+
+    for (label, alg_name) in [
+        ("none", "none"),
+        ("none-title", "None"),
+        ("none-upper", "NONE"),
+        ("none-mixed", "nOnE"),
+    ] {
+        let token = format!(
+            "{}.{}.",
+            b64(format!(r#"{{"alg":"{alg_name}","typ":"JWT"}}"#).as_bytes()),
+            b64(payload)
+        );
+        g.fail(
+            Case::new(
+                &format!("alg-{label}"),
+                &format!("unsigned token, alg {alg_name:?}"),
+                alg,
+                &token,
+            ),
+            Error::AlgorithmMismatch,
+        );
+    }
+    for alg_name in ["hs256", "HS384", "RS256", "ES256", "EdDSA", ""] {
+        let token = raw_token(
+            &key,
+            &format!(r#"{{"alg":"{alg_name}","typ":"JWT"}}"#),
+            payload,
+        );
+        let label = if alg_name.is_empty() {
+            "empty".to_string()
+        } else {
+            alg_name.to_lowercase()
+        };
+        let label = if alg_name == "hs256" {
+            "hs256-lowercase".to_string()
+        } else {
+            label
+        };
+        g.fail(
+            Case::new(
+                &format!("header-alg-{label}"),
+                &format!("alg {alg_name:?} for an HS256 verifier (signed with the HS256 key)"),
+                alg,
+                &token,
+            ),
+            Error::AlgorithmMismatch,
+        );
+    }
+
+    let refused = [
+        (
+            "crit",
+            r#"{"alg":"HS256","crit":["exp"],"exp":1,"typ":"JWT"}"#,
+        ),
+        ("crit-empty", r#"{"alg":"HS256","crit":[],"typ":"JWT"}"#),
+        (
+            "b64-false",
+            r#"{"alg":"HS256","b64":false,"crit":["b64"],"typ":"JWT"}"#,
+        ),
+        (
+            "b64-false-no-crit",
+            r#"{"alg":"HS256","b64":false,"typ":"JWT"}"#,
+        ),
+        ("cty-jwt", r#"{"alg":"HS256","cty":"JWT","typ":"JWT"}"#),
+        ("cty-cbor", r#"{"alg":"HS256","cty":"CBOR","typ":"JWT"}"#),
+        ("zip", r#"{"alg":"HS256","typ":"JWT","zip":"DEF"}"#),
+        ("enc", r#"{"alg":"HS256","enc":"A256GCM","typ":"JWT"}"#),
+        ("typ-other", r#"{"alg":"HS256","typ":"at+jwt"}"#),
+        ("typ-number", r#"{"alg":"HS256","typ":1}"#),
+    ];
+    for (name, header) in refused {
+        let token = raw_token(&key, header, payload);
+        g.fail(
+            Case::new(
+                &format!("header-{name}"),
+                &format!("header {header}"),
+                alg,
+                &token,
+            ),
+            Error::HeaderUnsupported,
+        );
+    }
+
+    // Key-bearing parameters are ignored, never used: the configured key decides.
+    let ignored = [
+        (
+            "jku",
+            r#"{"alg":"HS256","jku":"https://attacker.example/jwks.json","typ":"JWT"}"#,
+        ),
+        (
+            "x5u",
+            r#"{"alg":"HS256","typ":"JWT","x5u":"https://attacker.example/cert.pem"}"#,
+        ),
+        ("typ-absent", r#"{"alg":"HS256"}"#),
+        ("typ-lowercase", r#"{"alg":"HS256","typ":"jwt"}"#),
+        (
+            "kid-path-traversal",
+            r#"{"alg":"HS256","kid":"../../dev/null","typ":"JWT"}"#,
+        ),
+    ];
+    for (name, header) in ignored {
+        let token = raw_token(&key, header, payload);
+        let header_value: Value = serde_json::from_str(header).unwrap();
+        g.ok(
+            Case::new(
+                &format!("header-{name}-ignored"),
+                &format!("signed with the configured key; {header} is not used"),
+                alg,
+                &token,
+            ),
+            header_value,
+            &claims,
+        );
+    }
+
+    // An embedded JWK with the attacker's own key signs nothing we accept.
+    let ed = Algorithm::EdDsa;
+    let attacker = signing_key(&g.keys, ed, "ed25519-other");
+    let jwk = attacker.verifying_key().to_public_jwk().unwrap();
+    let header = format!(r#"{{"alg":"EdDSA","jwk":{jwk},"typ":"JWT"}}"#);
+    let token = raw_token(&attacker, &header, payload);
+    g.fail(
+        Case::new(
+            "header-jwk-injection",
+            "signed by the key embedded in the header's jwk",
+            ed,
+            &token,
+        ),
+        Error::SignatureInvalid,
+    );
+
+    // HMAC keyed with the verifier's public key (algorithm confusion), as HS256.
+    let public_pem = g.keys["ed25519"]["public_pem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signing_input = format!("{}.{}", b64(std_header_text(alg).as_bytes()), b64(payload));
+    let mac = hmac_sha256(public_pem.as_bytes(), signing_input.as_bytes());
+    let token = format!("{signing_input}.{}", b64(&mac));
+    g.fail(
+        Case::new(
+            "alg-confusion-hs256-with-public-pem",
+            "HS256 token keyed with the EdDSA verifier's public PEM",
+            ed,
+            &token,
+        ),
+        Error::AlgorithmMismatch,
+    );
+}
+
+/// HMAC-SHA256 straight from the hmac crate: tollgate's own key checks refuse PEM text
+/// as an HMAC secret, which is exactly the key this vector needs.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Claim values in exactly one canonical form; anything else is `Token is invalid`.
+fn claim_values(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let key = g.key(alg);
+    let exp = (VERIFY_AT + 1800).to_string();
+    let header = std_header_text(alg);
+    let deep = format!(r#","deep":{}1{}"#, "[".repeat(200), "]".repeat(200));
+    let long_jti = "a".repeat(256);
+    let bad_claims: Vec<(&str, String)> = vec![
+        ("exp-float", claims_text("j1", &format!("{exp}.0"), "")),
+        ("exp-fraction", claims_text("j2", &format!("{exp}.5"), "")),
+        ("exp-exponent", claims_text("j3", "1.7e9", "")),
+        ("exp-string", claims_text("j4", &format!("\"{exp}\""), "")),
+        ("exp-negative", claims_text("j5", "-1", "")),
+        (
+            "exp-past-year-9999",
+            claims_text("j6", &(MAX_TIME + 1).to_string(), ""),
+        ),
+        (
+            "exp-past-u64",
+            claims_text("j7", "18446744073709551616", ""),
+        ),
+        ("exp-huge-integer", claims_text("j8", &"9".repeat(40), "")),
+        ("exp-bool", claims_text("j9", "true", "")),
+        ("exp-null", claims_text("j10", "null", "")),
+        ("exp-array", claims_text("j11", &format!("[{exp}]"), "")),
+        ("nbf-string", claims_text("j12", &exp, r#","nbf":"0""#)),
+        (
+            "iat-float",
+            format!(
+                r#"{{"token_type":"access","exp":{exp},"iat":1700000000.0,"jti":"j13","user_id":"42"}}"#
+            ),
+        ),
+        (
+            "user-id-number",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j14","user_id":1}}"#),
+        ),
+        (
+            "user-id-float",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j15","user_id":1.0}}"#),
+        ),
+        (
+            "user-id-bool",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j16","user_id":true}}"#),
+        ),
+        (
+            "user-id-array",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j17","user_id":["42"]}}"#),
+        ),
+        (
+            "user-id-object",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j18","user_id":{{"id":"42"}}}}"#),
+        ),
+        (
+            "user-id-empty",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"j19","user_id":""}}"#),
+        ),
+        (
+            "jti-number",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":1,"user_id":"42"}}"#),
+        ),
+        (
+            "jti-empty",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"","user_id":"42"}}"#),
+        ),
+        (
+            "jti-too-long",
+            format!(r#"{{"token_type":"access","exp":{exp},"jti":"{long_jti}","user_id":"42"}}"#),
+        ),
+        (
+            "token-type-number",
+            format!(r#"{{"token_type":1,"exp":{exp},"jti":"j20","user_id":"42"}}"#),
+        ),
+        ("aud-number", claims_text("j21", &exp, r#","aud":1"#)),
+        (
+            "aud-list-with-number",
+            claims_text("j22", &exp, r#","aud":["api",1]"#),
+        ),
+        ("iss-number", claims_text("j23", &exp, r#","iss":1"#)),
+        ("sub-number", claims_text("j24", &exp, r#","sub":42"#)),
+        (
+            "refresh-exp-string",
+            claims_text("j25", &exp, r#","refresh_exp":"1""#),
+        ),
+    ];
+    for (name, claims) in bad_claims {
+        let token = raw_token(&key, &header, claims.as_bytes());
+        g.fail(
+            Case::new(
+                &format!("claim-{name}"),
+                &format!("claims {}", truncate(&claims)),
+                alg,
+                &token,
+            ),
+            Error::ClaimInvalid,
+        );
+    }
+
+    let malformed: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "duplicate-jti",
+            claims_text("j30", &exp, r#","jti":"j31""#).into_bytes(),
+        ),
+        (
+            "duplicate-exp",
+            claims_text("j32", &exp, &format!(r#","exp":{}"#, MAX_TIME)).into_bytes(),
+        ),
+        (
+            "duplicate-nested",
+            claims_text("j33", &exp, r#","profile":{"role":"user","role":"admin"}"#).into_bytes(),
+        ),
+        ("deep-nesting", claims_text("j34", &exp, &deep).into_bytes()),
+        (
+            "exp-out-of-f64-range",
+            claims_text("j35", "1e400", "").into_bytes(),
+        ),
+        (
+            "bom",
+            [
+                &b"\xef\xbb\xbf"[..],
+                claims_text("j36", &exp, "").as_bytes(),
+            ]
+            .concat(),
+        ),
+        (
+            "utf16",
+            claims_text("j37", &exp, "")
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect(),
+        ),
+        (
+            "invalid-utf8",
+            [
+                &br#"{"token_type":"access","exp":"#[..],
+                exp.as_bytes(),
+                &b",\"jti\":\"j38\",\"user_id\":\"4\xff2\"}"[..],
+            ]
+            .concat(),
+        ),
+        ("array", br#"[{"token_type":"access"}]"#.to_vec()),
+        ("string", br#""access""#.to_vec()),
+        ("null", b"null".to_vec()),
+        (
+            "trailing-garbage",
+            [claims_text("j39", &exp, "").as_bytes(), b"x"].concat(),
+        ),
+        (
+            "two-objects",
+            [claims_text("j40", &exp, "").as_bytes(), b"{}"].concat(),
+        ),
+        ("empty", Vec::new()),
+    ];
+    for (name, claims) in malformed {
+        let token = raw_token(&key, &header, &claims);
+        g.fail(
+            Case::new(
+                &format!("claims-{name}"),
+                &format!("signed claims that are not one canonical JSON object ({name})"),
+                alg,
+                &token,
+            ),
+            Error::TokenMalformed,
+        );
+    }
+
+    // Canonical edge values that are fine.
+    let max = claims_text(
+        "j41",
+        &MAX_TIME.to_string(),
+        r#","nbf":0,"aud":["x","api"],"sub":"42","nested":{"a":"\u00e9","b":[1,2.5,null,true]}"#,
+    );
+    let token = raw_token(&key, &header, max.as_bytes());
+    let claims: Claims = serde_json::from_str::<serde_json::Map<String, Value>>(&max)
+        .unwrap()
+        .into_iter()
+        .collect();
+    g.ok(
+        Case::new(
+            "claims-edge-values",
+            "exp at the end of year 9999, nbf 0, audience list, nested values",
+            alg,
+            &token,
+        )
+        .audience("api".into()),
+        std_header(alg),
+        &claims,
+    );
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= 120 {
+        s.into()
+    } else {
+        format!("{}...", &s[..120])
+    }
+}
+
+/// Size limits: 8 KiB is accepted, one byte more is refused before parsing.
+fn sizes(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let settings = g.settings(alg);
+    let jti = g.jti();
+    // Find the padding that makes the token exactly MAX_TOKEN_LEN long.
+    let base = settings
+        .mint(
+            TokenKind::Access,
+            "42",
+            &Claims::new().with("pad", ""),
+            ISSUED_AT,
+            jti,
+        )
+        .unwrap()
+        .token
+        .len();
+    let mut pad = (tollgate_core::MAX_TOKEN_LEN - base) * 3 / 4;
+    let exact = loop {
+        let custom = Claims::new().with("pad", "x".repeat(pad));
+        match settings.mint(TokenKind::Access, "42", &custom, ISSUED_AT, jti) {
+            Ok(t) if t.token.len() == tollgate_core::MAX_TOKEN_LEN => break t,
+            Ok(t) if t.token.len() < tollgate_core::MAX_TOKEN_LEN => pad += 1,
+            _ => pad -= 1,
+        }
+    };
+    g.ok(
+        Case::new(
+            "size-exactly-8k",
+            "a token of exactly 8192 bytes",
+            alg,
+            &exact.token,
+        ),
+        std_header(alg),
+        &exact.claims,
+    );
+    let too_large = format!("{}x", exact.token);
+    g.fail(
+        Case::new(
+            "size-8k-plus-one",
+            "8193 bytes: refused before parsing",
+            alg,
+            &too_large,
+        ),
+        Error::TokenTooLarge,
+    );
+    let huge = "a".repeat(1 << 20);
+    g.fail(
+        Case::new("size-1mib-garbage", "1 MiB of garbage", alg, &huge),
+        Error::TokenTooLarge,
+    );
+}
+
+/// Simple JWT's own checks after the signature: blacklist, exp, jti, type, refresh_exp.
+fn simple_jwt_checks(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let key = g.key(alg);
+    let settings = g.settings(alg);
+    let header = std_header_text(alg);
+    let exp = VERIFY_AT + 1800;
+    let refresh = settings
+        .mint(TokenKind::Refresh, "42", &Claims::new(), ISSUED_AT, g.jti())
+        .unwrap();
+    g.fail(
+        Case::new(
+            "refresh-blacklisted",
+            "jti in the blacklist",
+            alg,
+            &refresh.token,
+        )
+        .expect("refresh")
+        .blacklisted(&refresh.jti),
+        Error::Blacklisted,
+    );
+    g.ok(
+        Case::new(
+            "refresh-other-jti-blacklisted",
+            "another jti in the blacklist",
+            alg,
+            &refresh.token,
+        )
+        .expect("refresh")
+        .blacklisted("0123456789abcdef0123456789abcdef"),
+        std_header(alg),
+        &refresh.claims,
+    );
+    g.fail(
+        Case::new(
+            "refresh-as-access",
+            "refresh token where an access token is expected",
+            alg,
+            &refresh.token,
+        ),
+        Error::WrongType,
+    );
+    g.fail(
+        Case::new(
+            "refresh-as-sliding",
+            "refresh token where a sliding token is expected",
+            alg,
+            &refresh.token,
+        )
+        .expect("sliding"),
+        Error::WrongType,
+    );
+    g.ok(
+        Case::new(
+            "refresh-as-untyped",
+            "verify endpoint accepts any type",
+            alg,
+            &refresh.token,
+        )
+        .expect("untyped"),
+        std_header(alg),
+        &refresh.claims,
+    );
+
+    // (name, description, claims JSON, expected type, blacklisted jti, error)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        String,
+        &'static str,
+        Option<&'a str>,
+        Error,
+    );
+    let rows: Vec<Row<'_>> = vec![
+        (
+            "no-exp",
+            "no exp claim",
+            r#"{"token_type":"access","iat":1700000000,"jti":"k1","user_id":"42"}"#.into(),
+            "access",
+            None,
+            Error::NoExp,
+        ),
+        (
+            "no-jti",
+            "no jti claim",
+            format!(r#"{{"token_type":"access","exp":{exp},"user_id":"42"}}"#),
+            "access",
+            None,
+            Error::NoId,
+        ),
+        (
+            "no-type",
+            "no token_type claim",
+            format!(r#"{{"exp":{exp},"jti":"k2","user_id":"42"}}"#),
+            "access",
+            None,
+            Error::NoType,
+        ),
+        (
+            "no-exp-no-jti",
+            "exp is checked before jti",
+            r#"{"token_type":"access","user_id":"42"}"#.into(),
+            "access",
+            None,
+            Error::NoExp,
+        ),
+        (
+            "no-jti-no-type",
+            "jti is checked before type",
+            format!(r#"{{"exp":{exp},"user_id":"42"}}"#),
+            "access",
+            None,
+            Error::NoId,
+        ),
+        (
+            "blacklisted-before-no-exp",
+            "blacklist is checked before exp presence",
+            r#"{"token_type":"refresh","jti":"k4","user_id":"42"}"#.into(),
+            "refresh",
+            Some("k4"),
+            Error::Blacklisted,
+        ),
+        (
+            "expired-before-blacklist",
+            "expiry (in the signature stage) beats the blacklist",
+            format!(r#"{{"token_type":"refresh","exp":{VERIFY_AT},"jti":"k5","user_id":"42"}}"#),
+            "refresh",
+            Some("k5"),
+            Error::Expired,
+        ),
+        (
+            "sliding-no-refresh-exp",
+            "sliding token without refresh_exp, being refreshed",
+            format!(
+                r#"{{"token_type":"sliding","exp":{exp},"iat":1700000000,"jti":"k6","user_id":"42"}}"#
+            ),
+            "sliding_refresh",
+            None,
+            Error::NoRefreshExp("refresh_exp".into()),
+        ),
+        (
+            "sliding-refresh-exp-now",
+            "refresh_exp == now has expired",
+            format!(
+                r#"{{"token_type":"sliding","exp":{exp},"iat":1700000000,"jti":"k7","refresh_exp":{VERIFY_AT},"user_id":"42"}}"#
+            ),
+            "sliding_refresh",
+            None,
+            Error::RefreshExpExpired("refresh_exp".into()),
+        ),
+    ];
+    for (name, description, claims, expect, blacklisted, err) in rows {
+        let token = raw_token(&key, &header, claims.as_bytes());
+        let mut case = Case::new(name, description, alg, &token).expect(expect);
+        if let Some(jti) = blacklisted {
+            case = case.blacklisted(jti);
+        }
+        g.fail(case, err);
+    }
+    let untyped = format!(r#"{{"exp":{exp},"jti":"k3","user_id":"42"}}"#);
+    let token = raw_token(&key, &header, untyped.as_bytes());
+    let claims: Claims = serde_json::from_str::<serde_json::Map<String, Value>>(&untyped)
+        .unwrap()
+        .into_iter()
+        .collect();
+    g.ok(
+        Case::new(
+            "no-type-untyped",
+            "no token_type is fine for the verify endpoint (UntypedToken)",
+            alg,
+            &token,
+        )
+        .expect("untyped"),
+        std_header(alg),
+        &claims,
+    );
+    let no_user = format!(r#"{{"token_type":"access","exp":{exp},"iat":1700000000,"jti":"k8"}}"#);
+    let token = raw_token(&key, &header, no_user.as_bytes());
+    let claims: Claims = serde_json::from_str::<serde_json::Map<String, Value>>(&no_user)
+        .unwrap()
+        .into_iter()
+        .collect();
+    g.ok(
+        Case::new(
+            "no-user-id",
+            "verification does not require a user id (authentication does)",
+            alg,
+            &token,
+        ),
+        std_header(alg),
+        &claims,
+    );
+
+    // Audience and issuer configured: minted tokens carry them, others are refused.
+    let aud_settings = Settings::builder(key.clone())
+        .audience(Some(tollgate_core::Audience::Many(vec![
+            "api".into(),
+            "admin".into(),
+        ])))
+        .issuer(Some("https://auth.example".into()))
+        .build()
+        .unwrap();
+    let access = aud_settings
+        .mint(TokenKind::Access, "42", &Claims::new(), ISSUED_AT, g.jti())
+        .unwrap();
+    let aud = json!(["api", "admin"]);
+    g.ok(
+        Case::new(
+            "aud-iss-minted",
+            "audience list and issuer appended last, as Simple JWT does",
+            alg,
+            &access.token,
+        )
+        .audience(aud.clone())
+        .issuer("https://auth.example"),
+        std_header(alg),
+        &access.claims,
+    );
+    g.fail(
+        Case::new(
+            "aud-mismatch",
+            "token for api/admin, verifier wants billing",
+            alg,
+            &access.token,
+        )
+        .audience("billing".into())
+        .issuer("https://auth.example"),
+        Error::AudienceMismatch,
+    );
+    g.fail(
+        Case::new("iss-mismatch", "issuer differs", alg, &access.token)
+            .audience(aud)
+            .issuer("https://other.example"),
+        Error::IssuerMismatch,
+    );
+    let plain = settings
+        .mint(TokenKind::Access, "42", &Claims::new(), ISSUED_AT, g.jti())
+        .unwrap();
+    g.fail(
+        Case::new(
+            "aud-missing",
+            "verifier wants an audience, token has none",
+            alg,
+            &plain.token,
+        )
+        .audience("api".into()),
+        Error::AudienceMismatch,
+    );
+    g.fail(
+        Case::new(
+            "iss-missing",
+            "verifier wants an issuer, token has none",
+            alg,
+            &plain.token,
+        )
+        .issuer("https://auth.example"),
+        Error::IssuerMismatch,
+    );
+}

@@ -48,4 +48,29 @@ vectors=(tests/vectors/generated.json tests/vectors/pyjwt.json tests/vectors/sim
 "$py" tests/vectors/gen/crosscheck.py "${vectors[@]}"
 node tests/vectors/gen/crosscheck.mjs "${vectors[@]}"
 
+step "server oracles: Django and DRF behaviour captures regenerate without drift"
+oracle() { # oracle FILE GENERATOR [ARGS...]
+  local file="$1"; shift
+  "$py" "$@" "$fresh/$(basename "$file")"
+  if ! cmp -s "$file" "$fresh/$(basename "$file")"; then
+    echo "drift: $file differs from a fresh run of $*" >&2
+    diff <(head -c 4000 "$file") <(head -c 4000 "$fresh/$(basename "$file")") >&2 || true
+    exit 1
+  fi
+}
+data=server/tests/data
+oracle $data/django_passwords.json $data/gen_django_passwords.py
+oracle $data/django_throttle.json $data/gen_django_throttle.py
+oracle $data/django_dumpdata_users.json $data/gen_django_dumpdata.py
+oracle $data/django_dumpdata_users_indent2.json $data/gen_django_dumpdata.py --indent 2
+oracle $data/drf_bodies.json $data/gen_drf_bodies.py
+echo "oracles: no drift"
+
+step "interop with djangorestframework-simplejwt against a running server"
+cargo build -q --locked -p tollgate-server --bin tollgate
+"$py" server/tests/interop_simplejwt.py target/debug/tollgate
+
+step "the README's curl tour, as written, against a fresh server"
+./scripts/readme-tour.sh target/debug/tollgate
+
 step "all tests passed"

@@ -477,3 +477,18 @@ fn error_messages_are_simple_jwts() {
     }
     assert!(!Error::WeakKey.is_token_error());
 }
+
+#[test]
+fn uuid7_jti_carries_its_millisecond() {
+    let ms = 1_700_000_000_123;
+    let jti = Jti::v7(ms, [0xff; 10]).to_hex();
+    assert_eq!(jti.len(), 32);
+    assert_eq!(&jti[12..13], "7");
+    assert_eq!(Jti::v7_unix_ms(&jti), Some(ms));
+    assert_eq!(
+        Jti::v7_unix_ms(&Jti::from_random_bytes([1; 16]).to_hex()),
+        None
+    );
+    assert_eq!(Jti::v7_unix_ms(&jti.to_uppercase()), None);
+    assert_eq!(Jti::v7_unix_ms("not-a-jti"), None);
+}

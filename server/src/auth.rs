@@ -1,0 +1,66 @@
+//! The `Authorization` header as Simple JWT's `JWTAuthentication` reads it.
+
+/// What an Authorization header holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Bearer<'a> {
+    /// No header, an empty one, or another scheme: "credentials were not provided".
+    Missing,
+    /// The scheme alone, or with more than one value.
+    Malformed,
+    /// The raw token bytes.
+    Token(&'a [u8]),
+}
+
+/// Splits on runs of ASCII whitespace (Python's `bytes.split()`); the scheme must match
+/// one of `types` exactly (case-sensitive, as Simple JWT compares bytes).
+pub fn bearer<'a>(header: Option<&'a [u8]>, types: &[String]) -> Bearer<'a> {
+    let Some(header) = header else {
+        return Bearer::Missing;
+    };
+    let mut parts = header
+        .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+        .filter(|part| !part.is_empty());
+    let Some(scheme) = parts.next() else {
+        return Bearer::Missing;
+    };
+    if !types.iter().any(|t| t.as_bytes() == scheme) {
+        return Bearer::Missing;
+    }
+    match (parts.next(), parts.next()) {
+        (Some(token), None) => Bearer::Token(token),
+        _ => Bearer::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(header: Option<&[u8]>, expected: Bearer<'_>) {
+        assert_eq!(
+            bearer(header, &["Bearer".to_string()]),
+            expected,
+            "{header:?}"
+        );
+    }
+
+    #[test]
+    fn simple_jwt_header_rules() {
+        check(None, Bearer::Missing);
+        check(Some(b""), Bearer::Missing);
+        check(Some(b"   "), Bearer::Missing);
+        check(Some(b"Basic abc"), Bearer::Missing);
+        check(Some(b"bearer abc"), Bearer::Missing);
+        check(Some(b"BEARER abc"), Bearer::Missing);
+        check(Some(b"Bearer"), Bearer::Malformed);
+        check(Some(b"Bearer a b"), Bearer::Malformed);
+        check(Some(b"Bearer abc"), Bearer::Token(b"abc"));
+        check(Some(b"  Bearer \t abc  "), Bearer::Token(b"abc"));
+        check(Some(b"Bearer\tabc"), Bearer::Token(b"abc"));
+        check(Some(b"Bearer \xffabc"), Bearer::Token(b"\xffabc"));
+        assert_eq!(
+            bearer(Some(b"JWT x"), &["Bearer".into(), "JWT".into()]),
+            Bearer::Token(b"x")
+        );
+    }
+}

@@ -1,0 +1,839 @@
+//! Configuration: raw values from a TOML file, `TOLLGATE_<NAME>` environment variables
+//! and flags, validated once into [`Config`].
+//!
+//! Keys are Simple JWT's settings in lower case (`access_token_lifetime = "30m"`) plus
+//! the server's own (`bind`, `data_dir`, ...). Unknown keys are errors, so a typo never
+//! silently falls back to a default. Secrets are redacted in `Debug`.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+use tollgate_core::{Algorithm, Audience, ClaimNames, Settings, SigningKey, VerifyingKey};
+
+use crate::throttle::{parse_rate, Rate};
+
+/// A configuration problem, with the setting's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        "config_invalid"
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "setting `{}`: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Duration,
+    Bool,
+    Int,
+    Str,
+    List,
+}
+
+/// Every setting: name, kind. Environment variables are `TOLLGATE_` + the name in upper case.
+const SETTINGS: &[(&str, Kind)] = &[
+    ("access_token_lifetime", Kind::Duration),
+    ("refresh_token_lifetime", Kind::Duration),
+    ("sliding_token_lifetime", Kind::Duration),
+    ("sliding_token_refresh_lifetime", Kind::Duration),
+    ("rotate_refresh_tokens", Kind::Bool),
+    ("blacklist_after_rotation", Kind::Bool),
+    ("update_last_login", Kind::Bool),
+    ("algorithm", Kind::Str),
+    ("signing_key", Kind::Str),
+    ("signing_key_file", Kind::Str),
+    ("verifying_key", Kind::Str),
+    ("verifying_key_file", Kind::Str),
+    ("audience", Kind::List),
+    ("issuer", Kind::Str),
+    ("leeway", Kind::Duration),
+    ("user_id_field", Kind::Str),
+    ("user_id_claim", Kind::Str),
+    ("token_type_claim", Kind::Str),
+    ("jti_claim", Kind::Str),
+    ("sliding_token_refresh_exp_claim", Kind::Str),
+    ("auth_header_types", Kind::List),
+    ("check_user_is_active", Kind::Bool),
+    ("check_revoke_token", Kind::Bool),
+    ("reuse_detection", Kind::Bool),
+    ("username_field", Kind::Str),
+    ("token_claims", Kind::List),
+    ("pbkdf2_iterations", Kind::Int),
+    ("hash_concurrency", Kind::Int),
+    ("login_throttle_username", Kind::Str),
+    ("login_throttle_ip", Kind::Str),
+    ("bind", Kind::Str),
+    ("data_dir", Kind::Str),
+    ("cors_allowed_origins", Kind::List),
+    ("flush_expired_interval", Kind::Duration),
+    ("www_dir", Kind::Str),
+    ("log_format", Kind::Str),
+];
+
+/// A duration: whole seconds, or text like "30m", "1h30m", "3d", "2w", "45s".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Secs(u64),
+    Text(String),
+}
+
+/// A string or a list of strings (`audience = "api"` or `audience = ["a", "b"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    access_token_lifetime: Option<RawDuration>,
+    refresh_token_lifetime: Option<RawDuration>,
+    sliding_token_lifetime: Option<RawDuration>,
+    sliding_token_refresh_lifetime: Option<RawDuration>,
+    rotate_refresh_tokens: Option<bool>,
+    blacklist_after_rotation: Option<bool>,
+    update_last_login: Option<bool>,
+    algorithm: Option<String>,
+    signing_key: Option<String>,
+    signing_key_file: Option<String>,
+    verifying_key: Option<String>,
+    verifying_key_file: Option<String>,
+    audience: Option<OneOrMany>,
+    issuer: Option<String>,
+    leeway: Option<RawDuration>,
+    user_id_field: Option<String>,
+    user_id_claim: Option<String>,
+    token_type_claim: Option<String>,
+    jti_claim: Option<String>,
+    sliding_token_refresh_exp_claim: Option<String>,
+    auth_header_types: Option<OneOrMany>,
+    check_user_is_active: Option<bool>,
+    check_revoke_token: Option<bool>,
+    reuse_detection: Option<bool>,
+    username_field: Option<String>,
+    token_claims: Option<OneOrMany>,
+    pbkdf2_iterations: Option<u64>,
+    hash_concurrency: Option<u64>,
+    login_throttle_username: Option<String>,
+    login_throttle_ip: Option<String>,
+    bind: Option<String>,
+    data_dir: Option<String>,
+    cors_allowed_origins: Option<OneOrMany>,
+    flush_expired_interval: Option<RawDuration>,
+    www_dir: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Which user field people log in with (Django's `USERNAME_FIELD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsernameField {
+    Username,
+    Email,
+}
+
+impl UsernameField {
+    /// The request field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::Email => "email",
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the signing key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `signing_key` / `TOLLGATE_SIGNING_KEY`.
+    Setting,
+    /// `signing_key_file`.
+    File(PathBuf),
+    /// `<data_dir>/signing_key`, generated on first start.
+    DataDir(PathBuf),
+}
+
+/// Validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Token settings (keys, lifetimes, claims, rotation).
+    pub tokens: Settings,
+    pub key_source: KeySource,
+    pub update_last_login: bool,
+    pub check_user_is_active: bool,
+    pub check_revoke_token: bool,
+    pub reuse_detection: bool,
+    pub auth_header_types: Vec<String>,
+    pub username_field: UsernameField,
+    pub token_claims: Vec<String>,
+    pub pbkdf2_iterations: u32,
+    pub hash_concurrency: usize,
+    pub login_throttle_username: Rate,
+    pub login_throttle_ip: Rate,
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub cors_allowed_origins: Vec<String>,
+    pub flush_expired_interval: u64,
+    pub www_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `Settings`' Debug redacts the keys.
+        f.debug_struct("Config")
+            .field("tokens", &self.tokens)
+            .field("key_source", &self.key_source)
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("username_field", &self.username_field)
+            .field("token_claims", &self.token_claims)
+            .field("pbkdf2_iterations", &self.pbkdf2_iterations)
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where configuration comes from: a file (optional), the environment, flags.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--config FILE`; `tollgate.toml` in the working folder is used if present.
+    pub file: Option<PathBuf>,
+    /// `TOLLGATE_*` variables (taken from the process environment by the CLI).
+    pub env: BTreeMap<String, String>,
+    /// Flags, by setting name (`bind`, `data_dir`).
+    pub flags: BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// The process environment's `TOLLGATE_*` variables.
+    pub fn from_process_env(file: Option<PathBuf>) -> Self {
+        Self {
+            file,
+            env: std::env::vars()
+                .filter(|(k, _)| k.starts_with("TOLLGATE_"))
+                .collect(),
+            flags: BTreeMap::new(),
+        }
+    }
+}
+
+/// Parses "30m", "1h30m", "3d", "2w", "45s" or "90" into seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(secs);
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            number.push(ch);
+            continue;
+        }
+        let unit = match ch {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => {
+                return Err(format!(
+                    "unknown unit {ch:?} in {text:?} (use s, m, h, d, w)"
+                ))
+            }
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration like 30m or 1h30m"))?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("{text:?} is too long"))?;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("{text:?} ends without a unit"));
+    }
+    Ok(total)
+}
+
+fn env_value(name: &str, kind: Kind, text: &str) -> Result<toml::Value, ConfigError> {
+    let bad =
+        |what: &str| ConfigError::new(name, format!("TOLLGATE_{}: {what}", name.to_uppercase()));
+    Ok(match kind {
+        Kind::Duration | Kind::Str => toml::Value::String(text.into()),
+        Kind::Bool => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err(bad("expected true or false")),
+        },
+        Kind::Int => toml::Value::Integer(
+            text.trim()
+                .parse()
+                .map_err(|_| bad("expected an integer"))?,
+        ),
+        Kind::List => toml::Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.into()))
+                .collect(),
+        ),
+    })
+}
+
+impl Config {
+    /// Reads and validates. The signing key may still be missing (`None` in the
+    /// returned `NeedsKey`): [`Config::load`] resolves it from the data folder.
+    pub fn load(sources: &Sources, generate_key: bool) -> Result<Config, ConfigError> {
+        let table = merged(sources)?;
+        let raw: Raw = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::new("config", e.message().to_string()))?;
+        validate(raw, generate_key)
+    }
+
+    /// One setting's text as configured (file, environment, flags), unvalidated: for
+    /// commands that need, say, the algorithm without loading (or creating) a key.
+    pub fn peek(sources: &Sources, name: &str) -> Result<Option<String>, ConfigError> {
+        Ok(merged(sources)?
+            .get(name)
+            .and_then(|v| v.as_str())
+            .map(String::from))
+    }
+}
+
+/// The file's table with environment variables and then flags laid over it.
+fn merged(sources: &Sources) -> Result<toml::Table, ConfigError> {
+    let mut table = match &sources.file {
+        Some(path) => read_file(path)?,
+        None if Path::new("tollgate.toml").exists() => read_file(Path::new("tollgate.toml"))?,
+        None => toml::Table::new(),
+    };
+    for (var, value) in &sources.env {
+        let name = var.trim_start_matches("TOLLGATE_").to_ascii_lowercase();
+        let Some((_, kind)) = SETTINGS.iter().find(|(n, _)| *n == name) else {
+            return Err(ConfigError::new(
+                &name,
+                format!("unknown environment variable {var}"),
+            ));
+        };
+        table.insert(name.clone(), env_value(&name, *kind, value)?);
+    }
+    for (name, value) in &sources.flags {
+        let kind = SETTINGS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| *k)
+            .unwrap_or(Kind::Str);
+        table.insert(name.clone(), env_value(name, kind, value)?);
+    }
+    Ok(table)
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("config", format!("{}: {e}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::new("config", format!("{}: {}", path.display(), e.message())))
+}
+
+fn duration(name: &str, raw: Option<RawDuration>, default: u64) -> Result<u64, ConfigError> {
+    match raw {
+        None => Ok(default),
+        Some(RawDuration::Secs(s)) => Ok(s),
+        Some(RawDuration::Text(t)) => parse_duration(&t).map_err(|e| ConfigError::new(name, e)),
+    }
+}
+
+fn list(raw: Option<OneOrMany>, default: &[&str]) -> Vec<String> {
+    match raw {
+        None => default.iter().map(|s| s.to_string()).collect(),
+        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::Many(v)) => v,
+    }
+}
+
+fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
+    let algorithm_name = raw.algorithm.clone().unwrap_or_else(|| "HS256".into());
+    let algorithm = Algorithm::from_name(&algorithm_name)
+        .map_err(|e| ConfigError::new("algorithm", e.to_string()))?;
+    let data_dir = PathBuf::from(
+        raw.data_dir
+            .clone()
+            .unwrap_or_else(|| "./tollgate-data".into()),
+    );
+
+    let (signing_key, key_source) = signing_key(&raw, algorithm, &data_dir, generate_key)?;
+    let mut signing_key = signing_key;
+    if let Some(verifying) = verifying_key_text(&raw)? {
+        let verifying = VerifyingKey::from_pem(algorithm, &verifying)
+            .or_else(|_| VerifyingKey::from_jwk(algorithm, &verifying))
+            .map_err(|e| ConfigError::new("verifying_key", e.to_string()))?;
+        if algorithm.is_hmac() {
+            return Err(ConfigError::new(
+                "verifying_key",
+                "HMAC algorithms use the signing key to verify",
+            ));
+        }
+        if verifying.thumbprint() != signing_key.verifying_key().thumbprint() {
+            return Err(ConfigError::new(
+                "verifying_key",
+                "does not match the signing key",
+            ));
+        }
+        signing_key = signing_key.with_kid(verifying.kid().to_string());
+    }
+
+    let audience = match raw.audience {
+        None => None,
+        Some(OneOrMany::One(a)) => Some(Audience::One(a)),
+        Some(OneOrMany::Many(v)) => Some(Audience::Many(v)),
+    };
+    let claims = ClaimNames {
+        user_id: raw.user_id_claim.unwrap_or_else(|| "user_id".into()),
+        token_type: raw.token_type_claim.unwrap_or_else(|| "token_type".into()),
+        jti: raw.jti_claim.unwrap_or_else(|| "jti".into()),
+        refresh_exp: raw
+            .sliding_token_refresh_exp_claim
+            .unwrap_or_else(|| "refresh_exp".into()),
+    };
+    if let Some(field) = &raw.user_id_field {
+        if field != "id" {
+            return Err(ConfigError::new(
+                "user_id_field",
+                "only \"id\" is supported",
+            ));
+        }
+    }
+    let tokens = Settings::builder(signing_key)
+        .access_token_lifetime(duration(
+            "access_token_lifetime",
+            raw.access_token_lifetime,
+            30 * 60,
+        )?)
+        .refresh_token_lifetime(duration(
+            "refresh_token_lifetime",
+            raw.refresh_token_lifetime,
+            3 * 86_400,
+        )?)
+        .sliding_token_lifetime(duration(
+            "sliding_token_lifetime",
+            raw.sliding_token_lifetime,
+            5 * 60,
+        )?)
+        .sliding_token_refresh_lifetime(duration(
+            "sliding_token_refresh_lifetime",
+            raw.sliding_token_refresh_lifetime,
+            86_400,
+        )?)
+        .rotate_refresh_tokens(raw.rotate_refresh_tokens.unwrap_or(true))
+        .blacklist_after_rotation(raw.blacklist_after_rotation.unwrap_or(true))
+        .leeway(duration("leeway", raw.leeway, 0)?)
+        .audience(audience)
+        .issuer(raw.issuer)
+        .claim_names(claims)
+        .build()
+        .map_err(|e| ConfigError::new("token settings", e.to_string()))?;
+
+    let auth_header_types = list(raw.auth_header_types, &["Bearer"]);
+    if auth_header_types.is_empty()
+        || auth_header_types.iter().any(|t| {
+            t.is_empty()
+                || t.chars()
+                    .any(|c| c.is_whitespace() || !c.is_ascii_graphic())
+        })
+    {
+        return Err(ConfigError::new(
+            "auth_header_types",
+            "one or more words like \"Bearer\"",
+        ));
+    }
+    let username_field = match raw.username_field.as_deref().unwrap_or("username") {
+        "username" => UsernameField::Username,
+        "email" => UsernameField::Email,
+        other => {
+            return Err(ConfigError::new(
+                "username_field",
+                format!("{other:?}: use \"username\" or \"email\""),
+            ))
+        }
+    };
+    let token_claims = list(raw.token_claims, &["username", "email", "is_staff"]);
+    for claim in &token_claims {
+        if tokens.claim_names().is_reserved(claim) || claim.is_empty() {
+            return Err(ConfigError::new(
+                "token_claims",
+                format!("{claim:?} is managed by tollgate"),
+            ));
+        }
+        if ["password", "revoked_before_ms", "revoked_reason", "attrs"].contains(&claim.as_str()) {
+            return Err(ConfigError::new(
+                "token_claims",
+                format!("{claim:?} must never be put in a token"),
+            ));
+        }
+    }
+    let pbkdf2_iterations = raw
+        .pbkdf2_iterations
+        .unwrap_or(u64::from(crate::password::DEFAULT_ITERATIONS));
+    let pbkdf2_iterations = u32::try_from(pbkdf2_iterations)
+        .ok()
+        .filter(|n| (1..=100_000_000).contains(n))
+        .ok_or_else(|| ConfigError::new("pbkdf2_iterations", "between 1 and 100000000"))?;
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let hash_concurrency = raw.hash_concurrency.map_or(cpus, |n| n as usize);
+    if !(1..=1024).contains(&hash_concurrency) {
+        return Err(ConfigError::new("hash_concurrency", "between 1 and 1024"));
+    }
+    let rate = |name: &str, raw: Option<String>, default: &str| {
+        parse_rate(raw.as_deref().unwrap_or(default)).map_err(|e| ConfigError::new(name, e))
+    };
+    let bind = raw.bind.unwrap_or_else(|| "127.0.0.1:8000".into());
+    let bind: SocketAddr = bind.parse().map_err(|_| {
+        ConfigError::new(
+            "bind",
+            format!("{bind:?} is not an address like 127.0.0.1:8000"),
+        )
+    })?;
+    let cors_allowed_origins = list(raw.cors_allowed_origins, &[]);
+    for origin in &cors_allowed_origins {
+        let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.ends_with('/')
+            && !origin.contains(char::is_whitespace);
+        if !ok && origin != "*" {
+            return Err(ConfigError::new(
+                "cors_allowed_origins",
+                format!("{origin:?}: origins look like https://app.example.com (no path, no trailing slash)"),
+            ));
+        }
+    }
+    let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            return Err(ConfigError::new(
+                "log_format",
+                format!("{other:?}: use text or json"),
+            ))
+        }
+    };
+    Ok(Config {
+        tokens,
+        key_source,
+        update_last_login: raw.update_last_login.unwrap_or(false),
+        check_user_is_active: raw.check_user_is_active.unwrap_or(true),
+        check_revoke_token: raw.check_revoke_token.unwrap_or(true),
+        reuse_detection: raw.reuse_detection.unwrap_or(true),
+        auth_header_types,
+        username_field,
+        token_claims,
+        pbkdf2_iterations,
+        hash_concurrency,
+        login_throttle_username: rate(
+            "login_throttle_username",
+            raw.login_throttle_username,
+            "10/min",
+        )?,
+        login_throttle_ip: rate("login_throttle_ip", raw.login_throttle_ip, "60/min")?,
+        bind,
+        flush_expired_interval: duration(
+            "flush_expired_interval",
+            raw.flush_expired_interval,
+            3600,
+        )?
+        .max(1),
+        www_dir: raw.www_dir.map(PathBuf::from).or_else(|| {
+            let default = PathBuf::from("www");
+            default.join("index.html").exists().then_some(default)
+        }),
+        data_dir,
+        cors_allowed_origins,
+        log_format,
+    })
+}
+
+fn verifying_key_text(raw: &Raw) -> Result<Option<String>, ConfigError> {
+    match (&raw.verifying_key, &raw.verifying_key_file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "verifying_key",
+            "set verifying_key or verifying_key_file, not both",
+        )),
+        (Some(text), None) => Ok(Some(text.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(Some)
+            .map_err(|e| ConfigError::new("verifying_key_file", format!("{path}: {e}"))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The key file generated in the data folder when no key is configured.
+pub fn data_dir_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("signing_key")
+}
+
+fn parse_key(algorithm: Algorithm, text: &str, setting: &str) -> Result<SigningKey, ConfigError> {
+    let key = if algorithm.is_hmac() {
+        SigningKey::hmac(algorithm, text.as_bytes())
+    } else if text.trim_start().starts_with('{') {
+        SigningKey::from_jwk(algorithm, text)
+    } else {
+        SigningKey::from_pem(algorithm, text)
+    };
+    key.map_err(|e| ConfigError::new(setting, format!("{e} ({})", e.code())))
+}
+
+fn signing_key(
+    raw: &Raw,
+    algorithm: Algorithm,
+    data_dir: &Path,
+    generate: bool,
+) -> Result<(SigningKey, KeySource), ConfigError> {
+    match (&raw.signing_key, &raw.signing_key_file) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "signing_key",
+            "set signing_key or signing_key_file, not both",
+        )),
+        (Some(text), None) => Ok((
+            parse_key(algorithm, text, "signing_key")?,
+            KeySource::Setting,
+        )),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("signing_key_file", format!("{path}: {e}")))?;
+            let text = if algorithm.is_hmac() {
+                text.trim_end_matches(['\n', '\r']).to_string()
+            } else {
+                text
+            };
+            Ok((
+                parse_key(algorithm, &text, "signing_key_file")?,
+                KeySource::File(path.into()),
+            ))
+        }
+        (None, None) => {
+            let path = data_dir_key_path(data_dir);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && generate => {
+                    write_new_key(&path, algorithm)?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ConfigError::new(
+                        "signing_key",
+                        format!("no key configured and none in {} yet (run `tollgate serve` or `tollgate keys generate` once)", path.display()),
+                    ))
+                }
+                Err(e) => return Err(ConfigError::new("signing_key", format!("{}: {e}", path.display()))),
+            };
+            let text = if algorithm.is_hmac() {
+                text.trim_end_matches(['\n', '\r']).to_string()
+            } else {
+                text
+            };
+            let is_pem = text.trim_start().starts_with("-----BEGIN");
+            if is_pem == algorithm.is_hmac() {
+                return Err(ConfigError::new(
+                    "signing_key",
+                    format!(
+                        "{} holds a key for another algorithm than {algorithm}",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok((
+                parse_key(algorithm, &text, "signing_key")?,
+                KeySource::DataDir(path),
+            ))
+        }
+    }
+}
+
+/// Generates a key for `algorithm` and writes it to `path` (owner-only permissions),
+/// refusing to replace an existing file.
+pub fn write_new_key(path: &Path, algorithm: Algorithm) -> Result<String, ConfigError> {
+    let text = generate_key_text(algorithm).map_err(|e| ConfigError::new("signing_key", e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConfigError::new("data_dir", format!("{}: {e}", dir.display())))?;
+    }
+    write_private(path, &text)
+        .map_err(|e| ConfigError::new("signing_key", format!("{}: {e}", path.display())))?;
+    Ok(text)
+}
+
+/// Fresh key material as text: 64 random bytes in base64url for HMAC (used as the secret
+/// text, like Django's SECRET_KEY), PKCS#8 PEM otherwise.
+pub fn generate_key_text(algorithm: Algorithm) -> Result<String, String> {
+    let mut bytes = [0u8; 64];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    if algorithm.is_hmac() {
+        use base64::Engine as _;
+        return Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes) + "\n");
+    }
+    // A P-256 scalar may (with negligible probability) be out of range: retry.
+    for chunk in bytes.chunks(32) {
+        if let Ok(key) = SigningKey::from_raw(algorithm, chunk) {
+            return key.to_pkcs8_pem().map_err(|e| e.to_string());
+        }
+    }
+    Err("could not generate a key".into())
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sources = Sources::default();
+        sources
+            .flags
+            .insert("data_dir".into(), dir.path().display().to_string());
+        for (k, v) in pairs {
+            sources
+                .env
+                .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.to_string());
+        }
+        Config::load(&sources, true)
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("1h30m"), Ok(5400));
+        assert_eq!(parse_duration("3d"), Ok(259_200));
+        assert_eq!(parse_duration("90"), Ok(90));
+        assert_eq!(parse_duration("2w"), Ok(1_209_600));
+        for bad in ["", "m", "5x", "10m5", "-5m", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_simple_jwts() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.tokens.access_token_lifetime(), 1800);
+        assert_eq!(c.tokens.refresh_token_lifetime(), 259_200);
+        assert_eq!(c.tokens.algorithm(), Algorithm::Hs256);
+        assert_eq!(c.token_claims, ["username", "email", "is_staff"]);
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert!(matches!(c.key_source, KeySource::DataDir(_)));
+        assert_eq!(c.auth_header_types, ["Bearer"]);
+    }
+
+    #[test]
+    fn environment_overrides_and_errors_name_the_setting() {
+        let c = load(&[
+            ("access_token_lifetime", "5m"),
+            ("rotate_refresh_tokens", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.tokens.access_token_lifetime(), 300);
+        assert!(!c.tokens.rotate_refresh_tokens());
+        let err = load(&[("access_token_lifetim", "5m")]).unwrap_err();
+        assert!(
+            err.message.contains("TOLLGATE_ACCESS_TOKEN_LIFETIM"),
+            "{err}"
+        );
+        let err = load(&[("signing_key", "short")]).unwrap_err();
+        assert_eq!(err.setting, "signing_key");
+        assert!(err.to_string().contains("key_weak"), "{err}");
+        let err = load(&[("algorithm", "none")]).unwrap_err();
+        assert_eq!(err.setting, "algorithm");
+        let err = load(&[("bind", "nowhere")]).unwrap_err();
+        assert_eq!(err.setting, "bind");
+        let err = load(&[("token_claims", "username,password")]).unwrap_err();
+        assert_eq!(err.setting, "token_claims");
+    }
+
+    #[test]
+    fn secrets_never_in_debug() {
+        let secret = "s3cret-s3cret-s3cret-s3cret-s3cret-s3cret";
+        let c = load(&[("signing_key", secret)]).unwrap();
+        assert!(!format!("{c:?}").contains(secret));
+    }
+
+    #[test]
+    fn generated_key_is_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sources = Sources::default();
+        sources
+            .flags
+            .insert("data_dir".into(), dir.path().display().to_string());
+        let first = Config::load(&sources, true).unwrap();
+        let again = Config::load(&sources, false).unwrap();
+        assert_eq!(
+            first.tokens.signing_key().unwrap().kid(),
+            again.tokens.signing_key().unwrap().kid()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(data_dir_key_path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        sources
+            .env
+            .insert("TOLLGATE_ALGORITHM".into(), "EdDSA".into());
+        let err = Config::load(&sources, true).unwrap_err();
+        assert!(err.message.contains("another algorithm"), "{err}");
+    }
+}

@@ -1,0 +1,269 @@
+//! Every error the HTTP API can answer with, and the one table that maps each to its
+//! status, exact JSON body and headers (Simple JWT's and DRF's, to the letter).
+
+use serde_json::{json, Value};
+
+use crate::{body::Reject, store::StoreError};
+
+/// An API error. `Reply::from(ApiError)` is the only place bodies are written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// A token failed verification: 401 `token_not_valid` with the core's message.
+    Token(tollgate_core::Error),
+    /// Obtain with wrong credentials, unknown or inactive user.
+    NoActiveAccount,
+    /// Refresh for an inactive or deleted user.
+    NoActiveAccountForToken,
+    /// Verify of a blacklisted token (400, as Simple JWT's verify serializer).
+    VerifyBlacklisted,
+    /// No usable Authorization header.
+    NotAuthenticated,
+    /// `Bearer` alone or with more than one value.
+    BadAuthorizationHeader,
+    /// The Bearer token failed as an access token.
+    AccessToken(tollgate_core::Error),
+    /// A valid access token without a user id claim (or a non-canonical one).
+    NoUserIdentification,
+    UserNotFound,
+    UserInactive,
+    PasswordChanged,
+    /// The request body or fields were refused (status and body from DRF's rules).
+    Body(Reject),
+    /// Too many login attempts: wait this many seconds.
+    Throttled(u64),
+    MethodNotAllowed {
+        method: String,
+        allow: &'static str,
+    },
+    NotFound,
+    /// Body over the 64 KiB limit, refused before parsing.
+    PayloadTooLarge,
+    /// Authorization header over 8 KiB, refused before parsing.
+    HeaderTooLarge,
+    /// The store failed (disk full, I/O): nothing was acknowledged.
+    Unavailable(StoreError),
+    /// The password hashing pool is gone (shutting down).
+    ShuttingDown,
+}
+
+/// Status, body and extra headers of an error.
+#[derive(Debug)]
+pub struct ErrorReply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    /// Stable code for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Token(_) => "token_not_valid",
+            Self::NoActiveAccount => "no_active_account",
+            Self::NoActiveAccountForToken => "no_active_account",
+            Self::VerifyBlacklisted => "token_blacklisted",
+            Self::NotAuthenticated => "not_authenticated",
+            Self::BadAuthorizationHeader => "bad_authorization_header",
+            Self::AccessToken(_) => "token_not_valid",
+            Self::NoUserIdentification => "token_not_valid",
+            Self::UserNotFound => "user_not_found",
+            Self::UserInactive => "user_inactive",
+            Self::PasswordChanged => "password_changed",
+            Self::Body(reject) if reject.status == 415 => "unsupported_media_type",
+            Self::Body(_) => "invalid",
+            Self::Throttled(_) => "throttled",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::HeaderTooLarge => "header_too_large",
+            Self::Unavailable(_) => "store_unavailable",
+            Self::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The reply. `realm_header` is the `WWW-Authenticate` value every 401 carries.
+    pub fn reply(&self, realm_header: &str) -> ErrorReply {
+        let (status, body) = match self {
+            Self::Token(err) => (
+                401,
+                json!({"detail": err.to_string(), "code": "token_not_valid"}),
+            ),
+            Self::NoActiveAccount => (
+                401,
+                json!({"detail": "No active account found with the given credentials"}),
+            ),
+            Self::NoActiveAccountForToken => (
+                401,
+                json!({"detail": "No active account found for the given token."}),
+            ),
+            Self::VerifyBlacklisted => (400, json!({"non_field_errors": ["Token is blacklisted"]})),
+            Self::NotAuthenticated => (
+                401,
+                json!({"detail": "Authentication credentials were not provided."}),
+            ),
+            Self::BadAuthorizationHeader => (
+                401,
+                json!({
+                    "detail": "Authorization header must contain two space-delimited values",
+                    "code": "bad_authorization_header"
+                }),
+            ),
+            Self::AccessToken(err) => (
+                401,
+                json!({
+                    "detail": "Given token not valid for any token type",
+                    "code": "token_not_valid",
+                    "messages": [{
+                        "token_class": "AccessToken",
+                        "token_type": "access",
+                        "message": err.to_string()
+                    }]
+                }),
+            ),
+            Self::NoUserIdentification => (
+                401,
+                json!({
+                    "detail": "Token contained no recognizable user identification",
+                    "code": "token_not_valid"
+                }),
+            ),
+            Self::UserNotFound => (
+                401,
+                json!({"detail": "User not found", "code": "user_not_found"}),
+            ),
+            Self::UserInactive => (
+                401,
+                json!({"detail": "User is inactive", "code": "user_inactive"}),
+            ),
+            Self::PasswordChanged => (
+                401,
+                json!({"detail": "The user's password has been changed.", "code": "password_changed"}),
+            ),
+            Self::Body(reject) => (reject.status, reject.body.clone()),
+            Self::Throttled(wait) => (429, crate::throttle::throttled_body(*wait)),
+            Self::MethodNotAllowed { method, .. } => (
+                405,
+                json!({"detail": format!("Method \"{method}\" not allowed.")}),
+            ),
+            Self::NotFound => (404, json!({"detail": "Not found."})),
+            Self::PayloadTooLarge => (
+                413,
+                json!({"detail": "Request body is larger than 64 KiB.", "code": "payload_too_large"}),
+            ),
+            Self::HeaderTooLarge => (
+                431,
+                json!({"detail": "Authorization header is larger than 8 KiB.", "code": "header_too_large"}),
+            ),
+            Self::Unavailable(_) => (
+                503,
+                json!({"detail": "Service temporarily unavailable, try again later.", "code": "store_unavailable"}),
+            ),
+            Self::ShuttingDown => (
+                503,
+                json!({"detail": "Service temporarily unavailable, try again later.", "code": "shutting_down"}),
+            ),
+        };
+        let mut headers = Vec::new();
+        if status == 401 {
+            headers.push(("www-authenticate", realm_header.to_string()));
+        }
+        match self {
+            Self::Throttled(wait) => headers.push(("retry-after", wait.to_string())),
+            Self::MethodNotAllowed { allow, .. } => headers.push(("allow", (*allow).to_string())),
+            Self::Unavailable(_) | Self::ShuttingDown => headers.push(("retry-after", "1".into())),
+            _ => {}
+        }
+        ErrorReply {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// One example of every variant, for the totality test and docs.
+    pub fn examples() -> Vec<ApiError> {
+        vec![
+            Self::Token(tollgate_core::Error::Expired),
+            Self::NoActiveAccount,
+            Self::NoActiveAccountForToken,
+            Self::VerifyBlacklisted,
+            Self::NotAuthenticated,
+            Self::BadAuthorizationHeader,
+            Self::AccessToken(tollgate_core::Error::WrongType),
+            Self::NoUserIdentification,
+            Self::UserNotFound,
+            Self::UserInactive,
+            Self::PasswordChanged,
+            Self::Body(Reject {
+                status: 415,
+                body: json!({"detail": "Unsupported media type \"text/plain\" in request."}),
+            }),
+            Self::Throttled(7),
+            Self::MethodNotAllowed {
+                method: "GET".into(),
+                allow: "POST, OPTIONS",
+            },
+            Self::NotFound,
+            Self::PayloadTooLarge,
+            Self::HeaderTooLarge,
+            Self::Unavailable(StoreError::Io("disk full".into())),
+            Self::ShuttingDown,
+        ]
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::Unavailable(err)
+    }
+}
+
+impl From<Reject> for ApiError {
+    fn from(reject: Reject) -> Self {
+        Self::Body(reject)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_total_and_never_a_500() {
+        let realm = "Bearer realm=\"api\"";
+        let examples = ApiError::examples();
+        assert_eq!(examples.len(), 19, "add new variants to examples()");
+        for err in examples {
+            let reply = err.reply(realm);
+            assert!(reply.status >= 400 && reply.status != 500, "{err:?}");
+            assert!(reply.body.is_object(), "{err:?}");
+            assert!(!err.code().is_empty());
+            if reply.status == 401 {
+                assert!(reply
+                    .headers
+                    .contains(&("www-authenticate", realm.to_string())));
+            }
+        }
+    }
+
+    #[test]
+    fn exact_bodies() {
+        let realm = "Bearer realm=\"api\"";
+        let reply = ApiError::Token(tollgate_core::Error::Blacklisted).reply(realm);
+        assert_eq!(
+            reply.body,
+            json!({"detail":"Token is blacklisted","code":"token_not_valid"})
+        );
+        let reply = ApiError::Throttled(12).reply(realm);
+        assert_eq!(reply.status, 429);
+        assert!(reply.headers.contains(&("retry-after", "12".into())));
+        let reply = ApiError::MethodNotAllowed {
+            method: "PUT".into(),
+            allow: "POST, OPTIONS",
+        }
+        .reply(realm);
+        assert_eq!(reply.body, json!({"detail":"Method \"PUT\" not allowed."}));
+        assert!(reply.headers.contains(&("allow", "POST, OPTIONS".into())));
+    }
+}

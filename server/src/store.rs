@@ -1,0 +1,1146 @@
+//! The embedded database: users, outstanding tokens, the blacklist and token families,
+//! in sled.
+//!
+//! Every key is a stable id (user id, jti), never token text. Operations that must be
+//! atomic (rotation, revocation) are sled transactions over several trees. Nothing here
+//! is durable until [`Store::durable`] returns: handlers call it before they reply, and
+//! concurrent callers share one flush (group commit).
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+};
+
+use serde::{Deserialize, Serialize};
+use sled::{
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+    Transactional, Tree,
+};
+use tokio::sync::{watch, Notify};
+
+/// Why a store operation failed. None of these is the client's fault.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the database (sled allows one).
+    Locked(PathBuf),
+    /// The files are not a readable sled database.
+    Corrupt(String),
+    /// The disk said no (full, read-only, I/O error).
+    Io(String),
+    /// A record could not be decoded: a bug or a foreign write.
+    Decode(String),
+    /// A username or email is already taken.
+    Duplicate(&'static str, String),
+    /// No such user.
+    NoSuchUser(String),
+}
+
+impl StoreError {
+    /// Stable code for logs and CLI exit messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Locked(_) => "store_locked",
+            Self::Corrupt(_) => "store_corrupt",
+            Self::Io(_) => "store_io",
+            Self::Decode(_) => "store_decode",
+            Self::Duplicate(..) => "user_exists",
+            Self::NoSuchUser(_) => "user_not_found",
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Locked(path) => write!(
+                f,
+                "the database in {} is in use by another process (is `tollgate serve` running?)",
+                path.display()
+            ),
+            Self::Corrupt(why) => write!(
+                f,
+                "the database is corrupt or not a tollgate database: {why}"
+            ),
+            Self::Io(why) => write!(f, "storage I/O error: {why}"),
+            Self::Decode(why) => write!(f, "cannot decode a stored record: {why}"),
+            Self::Duplicate(field, value) => {
+                write!(f, "a user with {field} {value:?} already exists")
+            }
+            Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sled::Error> for StoreError {
+    fn from(err: sled::Error) -> Self {
+        match err {
+            sled::Error::Corruption { .. } => Self::Corrupt(err.to_string()),
+            sled::Error::Io(io) => Self::Io(io.to_string()),
+            other => Self::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(err: TransactionError<StoreError>) -> Self {
+        match err {
+            TransactionError::Abort(err) => err,
+            TransactionError::Storage(err) => err.into(),
+        }
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// A user, with the fields Django's `auth.User` has plus free-form attributes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    /// Django's encoded form: `pbkdf2_sha256$iterations$salt$hash`.
+    pub password: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    pub is_active: bool,
+    #[serde(default)]
+    pub is_staff: bool,
+    #[serde(default)]
+    pub is_superuser: bool,
+    #[serde(default)]
+    pub last_login: Option<i64>,
+    pub date_joined: i64,
+    /// Free-form attributes (`role = "planner"`), copyable into tokens.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, serde_json::Value>,
+    /// Refresh and sliding tokens created before this instant (ms) are revoked: set by
+    /// password change, deactivation and logout-all.
+    #[serde(default)]
+    pub refresh_revoked_before_ms: u64,
+    /// Access tokens issued before this instant (ms) fail: set by password change and
+    /// deactivation only (logout leaves access tokens to expire, as Simple JWT does).
+    #[serde(default)]
+    pub access_revoked_before_ms: u64,
+    /// Why tokens were last revoked in bulk.
+    #[serde(default)]
+    pub revoked_reason: Option<Revocation>,
+}
+
+impl User {
+    /// An active user with no attributes; `id` 0 means "next free id" to
+    /// [`Store::add_user`].
+    pub fn new(id: u64, username: &str, email: &str, password: String, date_joined: i64) -> Self {
+        Self {
+            id,
+            username: username.into(),
+            email: email.into(),
+            password,
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            last_login: None,
+            date_joined,
+            attrs: BTreeMap::new(),
+            refresh_revoked_before_ms: 0,
+            access_revoked_before_ms: 0,
+            revoked_reason: None,
+        }
+    }
+
+    /// The value of a user field by name, for copying into token claims.
+    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        Some(match name {
+            "id" => Value::from(self.id),
+            "username" => Value::from(self.username.as_str()),
+            "email" => Value::from(self.email.as_str()),
+            "first_name" => Value::from(self.first_name.as_str()),
+            "last_name" => Value::from(self.last_name.as_str()),
+            "is_active" => Value::from(self.is_active),
+            "is_staff" => Value::from(self.is_staff),
+            "is_superuser" => Value::from(self.is_superuser),
+            _ => return self.attrs.get(name).cloned(),
+        })
+    }
+}
+
+/// Why tokens were revoked in bulk.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    PasswordChanged,
+    Deactivated,
+    LogoutAll,
+}
+
+/// The kind of a stored (refresh or sliding) token.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredKind {
+    Refresh,
+    Sliding,
+}
+
+/// An outstanding token (Simple JWT's `OutstandingToken`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outstanding {
+    pub jti: String,
+    pub user_id: u64,
+    pub kind: StoredKind,
+    /// The jti of the login that started this chain of rotations.
+    pub family: String,
+    pub created_at_ms: u64,
+    /// After this (epoch seconds) no token of this record can verify: the record may go.
+    pub expires_at: u64,
+    /// SHA-256 of the token text, hex: identifies it without storing a credential.
+    pub token_sha256: String,
+}
+
+/// A blacklisted token (Simple JWT's `BlacklistedToken`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Blacklisted {
+    pub jti: String,
+    pub blacklisted_at: u64,
+    pub reason: BlacklistReason,
+    pub expires_at: u64,
+}
+
+/// Why a token is on the blacklist.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BlacklistReason {
+    /// Replaced by its rotated successor: presenting it again is a replay.
+    Rotated,
+    /// Logged out (blacklist endpoint or logout).
+    Logout,
+    /// Every token of the user was revoked.
+    User,
+    /// Its family was revoked after a replay.
+    Reuse,
+}
+
+/// A token family: every refresh token descended from one login.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Family {
+    pub user_id: u64,
+    pub created_at_ms: u64,
+    pub expires_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+/// Outcome of a rotation attempt.
+#[derive(Debug, PartialEq)]
+pub enum Rotation {
+    /// The old token is blacklisted (if configured) and the new one recorded.
+    Done,
+    /// Someone else rotated or blacklisted it first.
+    AlreadyBlacklisted(BlacklistReason),
+    /// The family was revoked (replay detected).
+    FamilyRevoked,
+}
+
+/// Outcome of blacklisting one token.
+#[derive(Debug, PartialEq)]
+pub enum Blacklisting {
+    Done,
+    AlreadyBlacklisted(BlacklistReason),
+}
+
+/// Counts for metrics and the CLI.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    pub users: usize,
+    pub outstanding: usize,
+    pub blacklisted: usize,
+}
+
+/// What `flush_expired` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Flushed {
+    pub outstanding: usize,
+    pub blacklisted: usize,
+    pub families: usize,
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: sled::Db,
+    users: Tree,
+    usernames: Tree,
+    emails: Tree,
+    outstanding: Tree,
+    blacklist: Tree,
+    families: Tree,
+    user_tokens: Tree,
+    family_tokens: Tree,
+    expiry: Tree,
+    commit: GroupCommit,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT: &[u8] = b"tollgate-store-1";
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Our records are plain structs of strings and numbers: serializing cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn tx_decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> TxResult<T> {
+    decode(bytes).map_err(ConflictableTransactionError::Abort)
+}
+
+fn user_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+/// `user id ++ jti`: every token ever issued to a user.
+fn user_token_key(user_id: u64, jti: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + jti.len());
+    key.extend_from_slice(&user_id.to_be_bytes());
+    key.extend_from_slice(jti.as_bytes());
+    key
+}
+
+/// `len(family) ++ family ++ jti`: every token of a family.
+fn family_token_key(family: &str, jti: &str) -> Vec<u8> {
+    let mut key = family_prefix(family);
+    key.extend_from_slice(jti.as_bytes());
+    key
+}
+
+fn family_prefix(family: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + family.len() + 32);
+    // jti values are at most 255 bytes (tollgate-core's MAX_ID_LEN).
+    key.push(u8::try_from(family.len()).unwrap_or(u8::MAX));
+    key.extend_from_slice(family.as_bytes());
+    key
+}
+
+/// `expires_at ++ kind ++ id`: what to delete, in expiry order.
+fn expiry_key(expires_at: u64, kind: u8, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + id.len());
+    key.extend_from_slice(&expires_at.to_be_bytes());
+    key.push(kind);
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+const EXPIRY_TOKEN: u8 = 0;
+const EXPIRY_FAMILY: u8 = 1;
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir`. A database held by another process,
+    /// or one that cannot be read, is an error: never a fresh empty database.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("db");
+        let existed = path.exists();
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|err| match err {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(dir.to_path_buf())
+                }
+                other => StoreError::from(other),
+            })?;
+        match db.get(FORMAT_KEY)? {
+            Some(format) if format.as_ref() == FORMAT => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown format {:?}",
+                    String::from_utf8_lossy(&other)
+                )))
+            }
+            None if existed && !db.is_empty() => {
+                return Err(StoreError::Corrupt("no format marker".into()))
+            }
+            None => {
+                db.insert(FORMAT_KEY, FORMAT)?;
+                db.flush()?;
+            }
+        }
+        let tree = |name: &str| db.open_tree(name);
+        let inner = Inner {
+            users: tree("users")?,
+            usernames: tree("usernames")?,
+            emails: tree("emails")?,
+            outstanding: tree("outstanding")?,
+            blacklist: tree("blacklist")?,
+            families: tree("families")?,
+            user_tokens: tree("user_tokens")?,
+            family_tokens: tree("family_tokens")?,
+            expiry: tree("expiry")?,
+            commit: GroupCommit::new(),
+            path: dir.to_path_buf(),
+            db,
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The data folder.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Waits until every write made before this call is on disk. Concurrent callers
+    /// share one flush, so durability does not serialise the server.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.inner.commit.wait(Arc::downgrade(&self.inner)).await
+    }
+
+    /// Flushes synchronously (CLI commands, shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes used on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    // ---- users ----
+
+    /// Adds a user; `id` 0 means "next free id". Usernames (and non-empty emails when
+    /// `unique_email`) must be unique.
+    pub fn add_user(&self, mut user: User, unique_email: bool) -> Result<User, StoreError> {
+        let i = &self.inner;
+        if user.id == 0 {
+            let last = i.users.last()?.map(|(k, _)| k);
+            let max = last
+                .and_then(|k| <[u8; 8]>::try_from(k.as_ref()).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            user.id = max + 1;
+        }
+        let record = encode(&user);
+        (&i.users, &i.usernames, &i.emails).transaction(|(users, usernames, emails)| {
+            if users.get(user_key(user.id))?.is_some() {
+                return abort(StoreError::Duplicate("id", user.id.to_string()));
+            }
+            if usernames.get(user.username.as_bytes())?.is_some() {
+                return abort(StoreError::Duplicate("username", user.username.clone()));
+            }
+            if !user.email.is_empty() {
+                if unique_email && emails.get(user.email.as_bytes())?.is_some() {
+                    return abort(StoreError::Duplicate("email", user.email.clone()));
+                }
+                emails.insert(user.email.as_bytes(), &user_key(user.id))?;
+            }
+            users.insert(&user_key(user.id), record.as_slice())?;
+            usernames.insert(user.username.as_bytes(), &user_key(user.id))?;
+            Ok(())
+        })?;
+        Ok(user)
+    }
+
+    /// A user by id.
+    pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
+        self.inner
+            .users
+            .get(user_key(id))?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// A user by username, exactly as stored (case-sensitive, as Django's default).
+    pub fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        self.user_by_index(&self.inner.usernames, username)
+    }
+
+    /// A user by email (for `username_field = "email"`).
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.user_by_index(&self.inner.emails, email)
+    }
+
+    fn user_by_index(&self, index: &Tree, value: &str) -> Result<Option<User>, StoreError> {
+        let Some(id) = index.get(value.as_bytes())? else {
+            return Ok(None);
+        };
+        let id = <[u8; 8]>::try_from(id.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Decode("user index".into()))?;
+        self.user(id)
+    }
+
+    /// Every user, by id.
+    pub fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.inner
+            .users
+            .iter()
+            .map(|item| decode(&item?.1))
+            .collect()
+    }
+
+    /// Changes a user atomically. Username and email changes keep the indexes right.
+    pub fn update_user(&self, id: u64, change: impl Fn(&mut User)) -> Result<User, StoreError> {
+        let i = &self.inner;
+        let updated =
+            (&i.users, &i.usernames, &i.emails).transaction(|(users, usernames, emails)| {
+                let Some(bytes) = users.get(user_key(id))? else {
+                    return abort(StoreError::NoSuchUser(id.to_string()));
+                };
+                let old: User = tx_decode(&bytes)?;
+                let mut user = old.clone();
+                change(&mut user);
+                user.id = id;
+                if user.username != old.username {
+                    if usernames.get(user.username.as_bytes())?.is_some() {
+                        return abort(StoreError::Duplicate("username", user.username.clone()));
+                    }
+                    usernames.remove(old.username.as_bytes())?;
+                    usernames.insert(user.username.as_bytes(), &user_key(id))?;
+                }
+                if user.email != old.email {
+                    emails.remove(old.email.as_bytes())?;
+                    if !user.email.is_empty() {
+                        emails.insert(user.email.as_bytes(), &user_key(id))?;
+                    }
+                }
+                users.insert(&user_key(id), encode(&user))?;
+                Ok(user)
+            })?;
+        Ok(updated)
+    }
+
+    // ---- tokens ----
+
+    /// Records a token issued at login (a new family) or an unknown but validly signed
+    /// token presented for the first time (migration from Simple JWT).
+    pub fn record(&self, token: &Outstanding) -> Result<(), StoreError> {
+        let i = &self.inner;
+        (
+            &i.outstanding,
+            &i.families,
+            &i.user_tokens,
+            &i.family_tokens,
+            &i.expiry,
+        )
+            .transaction(
+                |(outstanding, families, user_tokens, family_tokens, expiry)| {
+                    insert_outstanding(
+                        outstanding,
+                        families,
+                        user_tokens,
+                        family_tokens,
+                        expiry,
+                        token,
+                    )
+                },
+            )?;
+        Ok(())
+    }
+
+    /// The outstanding record of a jti.
+    pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
+        self.inner
+            .outstanding
+            .get(jti.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// The blacklist entry of a jti.
+    pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
+        self.inner
+            .blacklist
+            .get(jti.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// A family record.
+    pub fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
+        self.inner
+            .families
+            .get(family.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    /// Rotates `old` into `new` in one transaction: of any number of concurrent
+    /// rotations of one token, exactly one gets [`Rotation::Done`]. `old` is recorded
+    /// first if the store has never seen it (a migrated token).
+    pub fn rotate(
+        &self,
+        old: &Outstanding,
+        new: &Outstanding,
+        blacklist_old: bool,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let i = &self.inner;
+        let rotation = (
+            &i.outstanding,
+            &i.blacklist,
+            &i.families,
+            &i.user_tokens,
+            &i.family_tokens,
+            &i.expiry,
+        )
+            .transaction(
+                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
+                    if let Some(entry) = blacklist.get(old.jti.as_bytes())? {
+                        let entry: Blacklisted = tx_decode(&entry)?;
+                        return Ok(Rotation::AlreadyBlacklisted(entry.reason));
+                    }
+                    let known = match outstanding.get(old.jti.as_bytes())? {
+                        Some(bytes) => tx_decode::<Outstanding>(&bytes)?,
+                        None => {
+                            insert_outstanding(
+                                outstanding,
+                                families,
+                                user_tokens,
+                                family_tokens,
+                                expiry,
+                                old,
+                            )?;
+                            old.clone()
+                        }
+                    };
+                    if let Some(family) = families.get(known.family.as_bytes())? {
+                        if tx_decode::<Family>(&family)?.revoked_at.is_some() {
+                            return Ok(Rotation::FamilyRevoked);
+                        }
+                    }
+                    if blacklist_old {
+                        let entry = Blacklisted {
+                            jti: known.jti.clone(),
+                            blacklisted_at: now,
+                            reason: BlacklistReason::Rotated,
+                            expires_at: known.expires_at,
+                        };
+                        blacklist.insert(known.jti.as_bytes(), encode(&entry))?;
+                    }
+                    let mut new = new.clone();
+                    new.family = known.family.clone();
+                    insert_outstanding(
+                        outstanding,
+                        families,
+                        user_tokens,
+                        family_tokens,
+                        expiry,
+                        &new,
+                    )?;
+                    Ok(Rotation::Done)
+                },
+            )?;
+        Ok(rotation)
+    }
+
+    /// Blacklists one token (recording it first if unknown).
+    pub fn blacklist(
+        &self,
+        token: &Outstanding,
+        reason: BlacklistReason,
+        now: u64,
+    ) -> Result<Blacklisting, StoreError> {
+        let i = &self.inner;
+        let outcome = (
+            &i.outstanding,
+            &i.blacklist,
+            &i.families,
+            &i.user_tokens,
+            &i.family_tokens,
+            &i.expiry,
+        )
+            .transaction(
+                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
+                    if let Some(entry) = blacklist.get(token.jti.as_bytes())? {
+                        let entry: Blacklisted = tx_decode(&entry)?;
+                        return Ok(Blacklisting::AlreadyBlacklisted(entry.reason));
+                    }
+                    let expires_at = match outstanding.get(token.jti.as_bytes())? {
+                        Some(bytes) => tx_decode::<Outstanding>(&bytes)?.expires_at,
+                        None => {
+                            insert_outstanding(
+                                outstanding,
+                                families,
+                                user_tokens,
+                                family_tokens,
+                                expiry,
+                                token,
+                            )?;
+                            token.expires_at
+                        }
+                    };
+                    let entry = Blacklisted {
+                        jti: token.jti.clone(),
+                        blacklisted_at: now,
+                        reason,
+                        expires_at,
+                    };
+                    blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
+                    Ok(Blacklisting::Done)
+                },
+            )?;
+        Ok(outcome)
+    }
+
+    /// Revokes a family (after a replay): marks it revoked, so no rotation can extend it
+    /// any more, then blacklists every token in it. Returns how many were blacklisted.
+    pub fn revoke_family(&self, family: &str, now: u64) -> Result<usize, StoreError> {
+        let i = &self.inner;
+        i.families.transaction(|families| {
+            if let Some(bytes) = families.get(family.as_bytes())? {
+                let mut record: Family = tx_decode(&bytes)?;
+                if record.revoked_at.is_none() {
+                    record.revoked_at = Some(now);
+                    families.insert(family.as_bytes(), encode(&record))?;
+                }
+            }
+            Ok(())
+        })?;
+        // Rotations commit before the mark (and are listed below) or see it and stop.
+        let mut jtis = Vec::new();
+        for item in i.family_tokens.scan_prefix(family_prefix(family)) {
+            let (key, _) = item?;
+            let jti = &key[1 + family.len()..];
+            jtis.push(String::from_utf8_lossy(jti).into_owned());
+        }
+        self.blacklist_all(&jtis, BlacklistReason::Reuse, now)
+    }
+
+    /// Revokes every refresh and sliding token ever issued to a user, rotated ones
+    /// included, and stamps the user (`stamp`: now in ms) so that tokens minted
+    /// concurrently, before the stamp, are refused too.
+    pub fn revoke_user(
+        &self,
+        user_id: u64,
+        why: Revocation,
+        stamp: u64,
+    ) -> Result<usize, StoreError> {
+        let now = stamp / 1000;
+        self.update_user(user_id, |user| {
+            user.refresh_revoked_before_ms = user.refresh_revoked_before_ms.max(stamp);
+            if why != Revocation::LogoutAll {
+                user.access_revoked_before_ms = user.access_revoked_before_ms.max(stamp);
+            }
+            user.revoked_reason = Some(why);
+            if why == Revocation::Deactivated {
+                user.is_active = false;
+            }
+        })?;
+        let mut jtis = Vec::new();
+        for item in self.inner.user_tokens.scan_prefix(user_id.to_be_bytes()) {
+            let (key, _) = item?;
+            jtis.push(String::from_utf8_lossy(&key[8..]).into_owned());
+        }
+        self.blacklist_all(&jtis, BlacklistReason::User, now)
+    }
+
+    fn blacklist_all(
+        &self,
+        jtis: &[String],
+        reason: BlacklistReason,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let i = &self.inner;
+        let mut count = 0;
+        for jti in jtis {
+            let added =
+                (&i.outstanding, &i.blacklist).transaction(|(outstanding, blacklist)| {
+                    if blacklist.get(jti.as_bytes())?.is_some() {
+                        return Ok(false);
+                    }
+                    let Some(bytes) = outstanding.get(jti.as_bytes())? else {
+                        return Ok(false);
+                    };
+                    let record: Outstanding = tx_decode(&bytes)?;
+                    let entry = Blacklisted {
+                        jti: jti.clone(),
+                        blacklisted_at: now,
+                        reason,
+                        expires_at: record.expires_at,
+                    };
+                    blacklist.insert(jti.as_bytes(), encode(&entry))?;
+                    Ok(true)
+                })?;
+            count += usize::from(added);
+        }
+        Ok(count)
+    }
+
+    /// Tokens of one user (or all), with their blacklist entries.
+    pub fn tokens(
+        &self,
+        user_id: Option<u64>,
+    ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
+        let i = &self.inner;
+        let records: Vec<Outstanding> = match user_id {
+            Some(id) => {
+                let mut out = Vec::new();
+                for item in i.user_tokens.scan_prefix(id.to_be_bytes()) {
+                    let (key, _) = item?;
+                    if let Some(bytes) = i.outstanding.get(&key[8..])? {
+                        out.push(decode(&bytes)?);
+                    }
+                }
+                out
+            }
+            None => i
+                .outstanding
+                .iter()
+                .map(|item| decode(&item?.1))
+                .collect::<Result<_, _>>()?,
+        };
+        records
+            .into_iter()
+            .map(|record| {
+                let entry = self.blacklisted(&record.jti)?;
+                Ok((record, entry))
+            })
+            .collect()
+    }
+
+    /// Deletes outstanding tokens, blacklist entries and families that expired at or
+    /// before `cutoff` (the caller passes `now - leeway - grace`): such tokens can no
+    /// longer verify, so forgetting them changes no answer.
+    pub fn flush_expired(&self, cutoff: u64) -> Result<Flushed, StoreError> {
+        let i = &self.inner;
+        let mut flushed = Flushed::default();
+        let end = (cutoff.saturating_add(1)).to_be_bytes();
+        let keys: Vec<sled::IVec> = i
+            .expiry
+            .range(..end.as_slice())
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for key in keys {
+            let kind = key.get(8).copied();
+            let id = String::from_utf8_lossy(&key[9.min(key.len())..]).into_owned();
+            match kind {
+                Some(EXPIRY_TOKEN) => {
+                    if let Some(bytes) = i.outstanding.remove(id.as_bytes())? {
+                        let record: Outstanding = decode(&bytes)?;
+                        i.user_tokens.remove(user_token_key(record.user_id, &id))?;
+                        i.family_tokens
+                            .remove(family_token_key(&record.family, &id))?;
+                        flushed.outstanding += 1;
+                    }
+                    if i.blacklist.remove(id.as_bytes())?.is_some() {
+                        flushed.blacklisted += 1;
+                    }
+                }
+                Some(EXPIRY_FAMILY) if i.families.remove(id.as_bytes())?.is_some() => {
+                    flushed.families += 1;
+                }
+                _ => {}
+            }
+            i.expiry.remove(&key)?;
+        }
+        Ok(flushed)
+    }
+
+    /// Record counts.
+    pub fn counts(&self) -> Counts {
+        let i = &self.inner;
+        Counts {
+            users: i.users.len(),
+            outstanding: i.outstanding.len(),
+            blacklisted: i.blacklist.len(),
+        }
+    }
+}
+
+fn abort<T>(err: StoreError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+/// Inserts an outstanding record with its indexes; creates or extends its family.
+fn insert_outstanding(
+    outstanding: &TransactionalTree,
+    families: &TransactionalTree,
+    user_tokens: &TransactionalTree,
+    family_tokens: &TransactionalTree,
+    expiry: &TransactionalTree,
+    token: &Outstanding,
+) -> TxResult<()> {
+    outstanding.insert(token.jti.as_bytes(), encode(token))?;
+    user_tokens.insert(user_token_key(token.user_id, &token.jti), &[])?;
+    family_tokens.insert(family_token_key(&token.family, &token.jti), &[])?;
+    expiry.insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
+    let family = match families.get(token.family.as_bytes())? {
+        Some(bytes) => {
+            let mut family: Family = tx_decode(&bytes)?;
+            if token.expires_at > family.expires_at {
+                expiry.remove(expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family))?;
+                family.expires_at = token.expires_at;
+            }
+            family
+        }
+        None => Family {
+            user_id: token.user_id,
+            created_at_ms: token.created_at_ms,
+            expires_at: token.expires_at,
+            revoked_at: None,
+        },
+    };
+    expiry.insert(
+        expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family),
+        &[],
+    )?;
+    families.insert(token.family.as_bytes(), encode(&family))?;
+    Ok(())
+}
+
+/// Group commit: callers take a ticket, one background flush covers every ticket taken
+/// before it started.
+struct GroupCommit {
+    shared: Arc<CommitShared>,
+    started: std::sync::Once,
+}
+
+struct CommitShared {
+    requested: AtomicU64,
+    wake: Notify,
+    /// (highest ticket flushed, error of that flush)
+    done: watch::Sender<(u64, Option<String>)>,
+}
+
+impl GroupCommit {
+    fn new() -> Self {
+        Self {
+            shared: Arc::new(CommitShared {
+                requested: AtomicU64::new(0),
+                wake: Notify::new(),
+                done: watch::channel((0, None)).0,
+            }),
+            started: std::sync::Once::new(),
+        }
+    }
+
+    async fn wait(&self, store: std::sync::Weak<Inner>) -> Result<(), StoreError> {
+        self.started.call_once(|| {
+            tokio::spawn(flusher(store, Arc::clone(&self.shared)));
+        });
+        let shared = &self.shared;
+        let mut rx = shared.done.subscribe();
+        let ticket = shared.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        // `notify_one` keeps a permit when the flusher is busy: no wake-up is lost.
+        shared.wake.notify_one();
+        loop {
+            {
+                let (flushed, error) = &*rx.borrow_and_update();
+                if *flushed >= ticket {
+                    return match error {
+                        None => Ok(()),
+                        Some(err) => Err(StoreError::Io(err.clone())),
+                    };
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(StoreError::Io("the flush task stopped".into()));
+            }
+        }
+    }
+}
+
+/// Holds the store only weakly, so dropping the last `Store` closes the database.
+async fn flusher(store: std::sync::Weak<Inner>, shared: Arc<CommitShared>) {
+    let mut flushed = 0;
+    loop {
+        shared.wake.notified().await;
+        let target = shared.requested.load(Ordering::SeqCst);
+        if target <= flushed {
+            continue;
+        }
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let db = inner.db.clone();
+        drop(inner);
+        let result = db.flush_async().await;
+        drop(db);
+        flushed = target;
+        shared
+            .done
+            .send_replace((target, result.err().map(|e| e.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(jti: &str, family: &str, expires_at: u64) -> Outstanding {
+        Outstanding {
+            jti: jti.into(),
+            user_id: 7,
+            kind: StoredKind::Refresh,
+            family: family.into(),
+            created_at_ms: 1,
+            expires_at,
+            token_sha256: String::new(),
+        }
+    }
+
+    #[test]
+    fn concurrent_rotations_of_one_token_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.record(&token("a", "a", 100)).unwrap();
+        let wins: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let store = store.clone();
+                    s.spawn(move || {
+                        let new = token(&format!("n{i}"), "?", 200);
+                        store.rotate(&token("a", "a", 100), &new, true, 10).unwrap()
+                            == Rotation::Done
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(wins, 1);
+        assert_eq!(
+            store.blacklisted("a").unwrap().unwrap().reason,
+            BlacklistReason::Rotated
+        );
+        // The winner's token joined the family.
+        let members: Vec<_> = store.tokens(Some(7)).unwrap();
+        assert_eq!(members.len(), 2);
+        assert!(members.iter().all(|(t, _)| t.family == "a"));
+    }
+
+    #[test]
+    fn revoked_family_blacklists_members_and_stops_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.record(&token("a", "a", 100)).unwrap();
+        assert_eq!(
+            store
+                .rotate(&token("a", "a", 100), &token("b", "?", 150), true, 1)
+                .unwrap(),
+            Rotation::Done
+        );
+        assert_eq!(
+            store.revoke_family("a", 2).unwrap(),
+            1,
+            "b is blacklisted (a already was)"
+        );
+        assert_eq!(
+            store.blacklisted("b").unwrap().unwrap().reason,
+            BlacklistReason::Reuse
+        );
+        assert_eq!(
+            store
+                .rotate(&token("b", "a", 150), &token("c", "?", 200), true, 3)
+                .unwrap(),
+            Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
+        );
+        assert!(store.family("a").unwrap().unwrap().revoked_at.is_some());
+    }
+
+    #[test]
+    fn flush_expired_removes_only_the_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.record(&token("old", "old", 100)).unwrap();
+        store.record(&token("new", "new", 300)).unwrap();
+        store
+            .blacklist(&token("old", "old", 100), BlacklistReason::Logout, 50)
+            .unwrap();
+        assert_eq!(store.flush_expired(99).unwrap(), Flushed::default());
+        let flushed = store.flush_expired(100).unwrap();
+        assert_eq!(
+            (flushed.outstanding, flushed.blacklisted, flushed.families),
+            (1, 1, 1)
+        );
+        assert!(store.outstanding("old").unwrap().is_none());
+        assert!(store.outstanding("new").unwrap().is_some());
+        assert_eq!(store.tokens(Some(7)).unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn durable_writes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.record(&token("a", "a", 100)).unwrap();
+            let waits: Vec<_> = (0..10).map(|_| store.durable()).collect();
+            for w in waits {
+                w.await.unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.outstanding("a").unwrap().is_some());
+    }
+
+    #[test]
+    fn users_unique_and_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let user = User::new(0, "alice", "a@example.com", "!".into(), 0);
+        assert_eq!(store.add_user(user.clone(), true).unwrap().id, 1);
+        assert!(matches!(
+            store.add_user(user.clone(), true),
+            Err(StoreError::Duplicate("username", _))
+        ));
+        let other = User {
+            username: "bob".into(),
+            ..user.clone()
+        };
+        assert!(matches!(
+            store.add_user(other.clone(), true),
+            Err(StoreError::Duplicate("email", _))
+        ));
+        assert_eq!(store.add_user(other, false).unwrap().id, 2);
+        assert_eq!(store.user_by_username("alice").unwrap().unwrap().id, 1);
+        assert!(store.user_by_username("Alice").unwrap().is_none());
+        store
+            .update_user(1, |u| u.username = "alice2".into())
+            .unwrap();
+        assert!(store.user_by_username("alice").unwrap().is_none());
+        assert_eq!(store.user_by_username("alice2").unwrap().unwrap().id, 1);
+    }
+}

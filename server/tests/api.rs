@@ -1,0 +1,1141 @@
+//! The HTTP contract (../shared/spec/http-api.md), in-process through `warp::test`
+//! against a temporary store and a fixed clock, plus one test over real HTTP.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc,
+};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tollgate_core::{Algorithm, Claims, Expect, SigningKey, TokenKind};
+use tollgate_server::{
+    app::{routes, App},
+    config::{Config, Sources},
+    password,
+    store::{Store, User},
+};
+
+const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+const T0: u64 = 1_700_000_100;
+const REALM: &str = "Bearer realm=\"api\"";
+
+struct Harness {
+    app: Arc<App>,
+    clock: Arc<AtomicU64>,
+    _dir: TempDir,
+}
+
+struct Resp {
+    status: u16,
+    body: Value,
+    raw: String,
+    headers: http::HeaderMap,
+}
+
+fn user(id: u64, username: &str, pass: &str, active: bool) -> User {
+    let hash = password::make_password_with_salt(pass, "fixedsalt", 1000);
+    let mut user = User::new(id, username, &format!("{username}@example.com"), hash, 0);
+    user.is_active = active;
+    user.attrs.insert("role".into(), json!("planner"));
+    user
+}
+
+fn harness(env: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = Sources::default();
+    sources
+        .flags
+        .insert("data_dir".into(), dir.path().display().to_string());
+    let defaults = [
+        ("signing_key", SECRET),
+        ("pbkdf2_iterations", "1000"),
+        ("login_throttle_username", "1000/min"),
+        ("login_throttle_ip", "1000/min"),
+    ];
+    for (k, v) in defaults.iter().chain(env) {
+        sources
+            .env
+            .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.to_string());
+    }
+    let config = Config::load(&sources, true).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .add_user(user(1, "alice", "alice-password", true), false)
+        .unwrap();
+    store
+        .add_user(user(2, "bob", "bob-password", false), false)
+        .unwrap();
+    store
+        .add_user(user(42, "carol", "carol-password", true), false)
+        .unwrap();
+    let clock = Arc::new(AtomicU64::new(T0 * 1000));
+    let c = Arc::clone(&clock);
+    let app = Arc::new(App::new(
+        config,
+        store,
+        Arc::new(move || c.load(Ordering::SeqCst)),
+    ));
+    Harness {
+        app,
+        clock,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    fn advance(&self, secs: u64) {
+        self.clock.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+
+    async fn send(&self, req: warp::test::RequestBuilder) -> Resp {
+        let res = req.reply(&routes(Arc::clone(&self.app))).await;
+        let body = if res.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(res.body())
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(res.body()).into()))
+        };
+        let raw = String::from_utf8_lossy(res.body()).into_owned();
+        Resp {
+            status: res.status().as_u16(),
+            body,
+            raw,
+            headers: res.headers().clone(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Resp {
+        self.send(
+            warp::test::request()
+                .method("POST")
+                .path(path)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    async fn post_raw(&self, path: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
+        let mut req = warp::test::request().method("POST").path(path).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        self.send(req).await
+    }
+
+    async fn get(&self, path: &str, authorization: Option<&str>) -> Resp {
+        let mut req = warp::test::request().method("GET").path(path);
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        self.send(req).await
+    }
+
+    async fn login(&self, username: &str, pass: &str) -> (String, String) {
+        let r = self
+            .post(
+                "/api/token/",
+                json!({"username": username, "password": pass}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        (
+            r.body["refresh"].as_str().unwrap().into(),
+            r.body["access"].as_str().unwrap().into(),
+        )
+    }
+
+    async fn me(&self, access: &str) -> Resp {
+        self.get("/api/me/", Some(&format!("Bearer {access}")))
+            .await
+    }
+}
+
+fn check(resp: &Resp, status: u16, body: Value) {
+    assert_eq!((resp.status, &resp.body), (status, &body));
+    if status == 401 {
+        assert_eq!(resp.headers["www-authenticate"], REALM);
+    }
+    assert_eq!(resp.headers["content-type"], "application/json");
+}
+
+fn token_error(detail: &str) -> Value {
+    json!({"detail": detail, "code": "token_not_valid"})
+}
+
+fn access_error(message: &str) -> Value {
+    json!({
+        "detail": "Given token not valid for any token type",
+        "code": "token_not_valid",
+        "messages": [{"token_class": "AccessToken", "token_type": "access", "message": message}]
+    })
+}
+
+fn claims_of(token: &str) -> Value {
+    tollgate_core::decode(token).unwrap().claims.to_value()
+}
+
+/// A token signed with the server's key but shaped by hand.
+fn forge(claims: Claims) -> String {
+    let header = base64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = base64url(claims.to_json().as_bytes());
+    let input = format!("{header}.{payload}");
+    let key = SigningKey::hmac(Algorithm::Hs256, SECRET.as_bytes()).unwrap();
+    format!("{input}.{}", base64url(&key.sign(input.as_bytes())))
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn obtain_pair_has_simple_jwt_claims() {
+    let h = harness(&[]);
+    let login = h
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    assert!(login.raw.starts_with("{\"refresh\":"), "{}", login.raw);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    let c = claims_of(&access);
+    assert_eq!(c["token_type"], "access");
+    assert_eq!(c["user_id"], "1");
+    assert_eq!(c["username"], "alice");
+    assert_eq!(c["email"], "alice@example.com");
+    assert_eq!(c["is_staff"], false);
+    assert_eq!(c["exp"], T0 + 1800);
+    assert_eq!(c["iat"], T0);
+    let r = claims_of(&refresh);
+    assert_eq!(r["token_type"], "refresh");
+    assert_eq!(r["exp"], T0 + 3 * 86_400);
+    // Header exactly Simple JWT's.
+    assert!(access.starts_with("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."));
+    // Form and multipart bodies work too.
+    let form = h
+        .post_raw(
+            "/api/token/",
+            Some("application/x-www-form-urlencoded"),
+            b"username=alice&password=alice-password",
+        )
+        .await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let multipart = b"--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nalice\r\n--XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nalice-password\r\n--XyZ--\r\n";
+    let mp = h
+        .post_raw(
+            "/api/token/",
+            Some("multipart/form-data; boundary=XyZ"),
+            multipart,
+        )
+        .await;
+    assert_eq!(mp.status, 200, "{}", mp.body);
+}
+
+#[tokio::test]
+async fn obtain_failures() {
+    let h = harness(&[]);
+    let no_account = json!({"detail": "No active account found with the given credentials"});
+    for (u, p) in [
+        ("alice", "wrong"),
+        ("nobody", "alice-password"),
+        ("bob", "bob-password"),
+        ("alice", " alice-password"),
+    ] {
+        let r = h
+            .post("/api/token/", json!({"username": u, "password": p}))
+            .await;
+        check(&r, 401, no_account.clone());
+    }
+    // The username is trimmed; the password is taken as sent.
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"username": "  alice ", "password": "alice-password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = h.post("/api/token/", json!({})).await;
+    check(
+        &r,
+        400,
+        json!({"username": ["This field is required."], "password": ["This field is required."]}),
+    );
+    let r = h
+        .post("/api/token/", json!({"username": "", "password": null}))
+        .await;
+    check(
+        &r,
+        400,
+        json!({"username": ["This field may not be blank."], "password": ["This field may not be null."]}),
+    );
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"username": ["a"], "password": {"x": 1}}),
+        )
+        .await;
+    check(
+        &r,
+        400,
+        json!({"username": ["Not a valid string."], "password": ["Not a valid string."]}),
+    );
+    let r = h.post("/api/token/", json!([1])).await;
+    check(
+        &r,
+        400,
+        json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+    );
+    let r = h.post("/api/token/", json!("x")).await;
+    check(
+        &r,
+        400,
+        json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got str."]}),
+    );
+    let r = h.post("/api/token/", Value::Null).await;
+    check(&r, 400, json!({"non_field_errors": ["No data provided"]}));
+    let r = h
+        .post_raw("/api/token/", Some("application/json"), b"{bad")
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error - "),
+        "{}",
+        r.body
+    );
+    let r = h
+        .post_raw("/api/token/", Some("text/plain"), b"username=alice")
+        .await;
+    check(
+        &r,
+        415,
+        json!({"detail": "Unsupported media type \"text/plain\" in request."}),
+    );
+    let r = h
+        .post_raw("/api/token/", Some("application/json"), b"")
+        .await;
+    check(
+        &r,
+        400,
+        json!({"username": ["This field is required."], "password": ["This field is required."]}),
+    );
+}
+
+#[tokio::test]
+async fn methods_sizes_and_unknown_paths() {
+    let h = harness(&[]);
+    let r = h.get("/api/token/", None).await;
+    check(&r, 405, json!({"detail": "Method \"GET\" not allowed."}));
+    assert_eq!(r.headers["allow"], "POST, OPTIONS");
+    let r = h
+        .send(
+            warp::test::request()
+                .method("DELETE")
+                .path("/api/token/refresh/"),
+        )
+        .await;
+    check(&r, 405, json!({"detail": "Method \"DELETE\" not allowed."}));
+    let r = h.post("/api/me/", json!({})).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers["allow"], "GET, HEAD, OPTIONS");
+    let big = vec![b' '; 64 * 1024 + 1];
+    let r = h
+        .post_raw("/api/token/", Some("application/json"), &big)
+        .await;
+    assert_eq!(r.status, 413);
+    let r = h.get("/api/nothing/", None).await;
+    check(&r, 404, json!({"detail": "Not found."}));
+    let long = format!("Bearer {}", "a".repeat(9000));
+    let r = h.get("/api/me/", Some(&long)).await;
+    assert_eq!(r.status, 431);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_blacklists() {
+    let h = harness(&[]);
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    h.advance(60);
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Key order as Simple JWT writes it (login answers refresh first, refresh access first).
+    assert!(r.raw.starts_with("{\"access\":"), "{}", r.raw);
+    let new_refresh = r.body["refresh"].as_str().unwrap().to_string();
+    let access = claims_of(r.body["access"].as_str().unwrap());
+    assert_eq!(access["username"], "alice");
+    assert_eq!(access["iat"], T0 + 60);
+    let rotated = claims_of(&new_refresh);
+    assert_eq!(rotated["exp"], T0 + 60 + 3 * 86_400);
+    assert_ne!(rotated["jti"], claims_of(&refresh)["jti"]);
+    // The old one is blacklisted; replaying it revokes the family (the new one too).
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    check(&r, 401, token_error("Token is blacklisted"));
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": new_refresh}))
+        .await;
+    check(&r, 401, token_error("Token is blacklisted"));
+    // Another login (another family) is unaffected.
+    let (other, _) = h.login("alice", "alice-password").await;
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": other}))
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn reuse_detection_can_be_turned_off() {
+    let h = harness(&[("reuse_detection", "false")]);
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    let new_refresh = r.body["refresh"].as_str().unwrap().to_string();
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    check(&r, 401, token_error("Token is blacklisted"));
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": new_refresh}))
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn refresh_without_rotation() {
+    let h = harness(&[("rotate_refresh_tokens", "false")]);
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    for _ in 0..2 {
+        let r = h
+            .post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.body.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["access"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let h = Arc::new(harness(&[]));
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let h = Arc::clone(&h);
+        let refresh = refresh.clone();
+        tasks.push(tokio::spawn(async move {
+            h.post("/api/token/refresh/", json!({"refresh": refresh}))
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        let r = task.await.unwrap();
+        match r.status {
+            200 => ok += 1,
+            401 => assert_eq!(r.body, token_error("Token is blacklisted")),
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+#[tokio::test]
+async fn refresh_token_failures() {
+    let h = harness(&[]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    let cases = [
+        (json!({"refresh": "garbage"}), "Token is invalid"),
+        (json!({"refresh": access}), "Token has wrong type"),
+        (
+            json!({"refresh": format!("{refresh}x")}),
+            "Token is invalid",
+        ),
+    ];
+    for (body, detail) in cases {
+        let r = h.post("/api/token/refresh/", body).await;
+        check(&r, 401, token_error(detail));
+    }
+    let r = h.post("/api/token/refresh/", json!({})).await;
+    check(&r, 400, json!({"refresh": ["This field is required."]}));
+    // No jti: Simple JWT answers 500 here; tollgate says what is wrong.
+    let no_jti = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("exp", T0 + 100)
+            .with("user_id", "1"),
+    );
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": no_jti}))
+        .await;
+    check(&r, 401, token_error("Token has no id"));
+    let no_type = forge(
+        Claims::new()
+            .with("exp", T0 + 100)
+            .with("jti", "abc")
+            .with("user_id", "1"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": no_type}))
+            .await,
+        401,
+        token_error("Token has no type"),
+    );
+    let no_exp = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("jti", "abc")
+            .with("user_id", "1"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": no_exp}))
+            .await,
+        401,
+        token_error("Token has no 'exp' claim"),
+    );
+    // user_id like "01" never resolves to user 1.
+    let odd = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("exp", T0 + 100)
+            .with("jti", "j1")
+            .with("user_id", "01"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": odd})).await,
+        401,
+        token_error("Token is invalid"),
+    );
+    // Deleted (unknown) and inactive users: 401, never a 500.
+    let gone = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("exp", T0 + 100)
+            .with("jti", "j2")
+            .with("user_id", "999"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": gone}))
+            .await,
+        401,
+        json!({"detail": "No active account found for the given token."}),
+    );
+    let inactive = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("exp", T0 + 100)
+            .with("jti", "j3")
+            .with("user_id", "2"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": inactive}))
+            .await,
+        401,
+        json!({"detail": "No active account found for the given token."}),
+    );
+    // Expired: exp == now.
+    h.advance(3 * 86_400);
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+        401,
+        token_error("Token is expired"),
+    );
+}
+
+#[tokio::test]
+async fn verify_endpoint() {
+    let h = harness(&[]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    for token in [&refresh, &access] {
+        check(
+            &h.post("/api/token/verify/", json!({"token": token})).await,
+            200,
+            json!({}),
+        );
+    }
+    check(
+        &h.post("/api/token/verify/", json!({"token": "x.y.z"}))
+            .await,
+        401,
+        token_error("Token is invalid"),
+    );
+    check(
+        &h.post("/api/token/verify/", json!({})).await,
+        400,
+        json!({"token": ["This field is required."]}),
+    );
+    h.post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    check(
+        &h.post("/api/token/verify/", json!({"token": refresh}))
+            .await,
+        400,
+        json!({"non_field_errors": ["Token is blacklisted"]}),
+    );
+    h.advance(1800);
+    check(
+        &h.post("/api/token/verify/", json!({"token": access})).await,
+        401,
+        token_error("Token is expired"),
+    );
+}
+
+#[tokio::test]
+async fn blacklist_endpoint() {
+    let h = harness(&[]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    check(
+        &h.post("/api/token/blacklist/", json!({"refresh": refresh}))
+            .await,
+        200,
+        json!({}),
+    );
+    check(
+        &h.post("/api/token/blacklist/", json!({"refresh": refresh}))
+            .await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    check(
+        &h.post("/api/token/blacklist/", json!({"refresh": access}))
+            .await,
+        401,
+        token_error("Token has wrong type"),
+    );
+}
+
+#[tokio::test]
+async fn sliding_tokens() {
+    let h = harness(&[]);
+    let r = h
+        .post(
+            "/api/token/sliding/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["token"].as_str().unwrap().to_string();
+    let c = claims_of(&token);
+    assert_eq!(c["token_type"], "sliding");
+    assert_eq!(c["refresh_exp"], T0 + 86_400);
+    assert!(
+        c.get("username").is_none(),
+        "sliding tokens carry no custom claims"
+    );
+    // Not accepted as a Bearer token.
+    check(
+        &h.me(&token).await,
+        401,
+        access_error("Token has wrong type"),
+    );
+    h.advance(200);
+    let r = h
+        .post("/api/token/sliding/refresh/", json!({"token": token}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let slid = claims_of(r.body["token"].as_str().unwrap());
+    assert_eq!(slid["exp"], T0 + 200 + 300);
+    assert_eq!(slid["jti"], c["jti"]);
+    assert_eq!(slid["refresh_exp"], c["refresh_exp"]);
+    // Past its exp it cannot slide any more.
+    h.advance(300);
+    check(
+        &h.post("/api/token/sliding/refresh/", json!({"token": token}))
+            .await,
+        401,
+        token_error("Token is expired"),
+    );
+    let missing = forge(
+        Claims::new()
+            .with("token_type", "sliding")
+            .with("exp", T0 + 9999)
+            .with("jti", "s1")
+            .with("user_id", "1"),
+    );
+    check(
+        &h.post("/api/token/sliding/refresh/", json!({"token": missing}))
+            .await,
+        401,
+        token_error("Token has no 'refresh_exp' claim"),
+    );
+    let passed = forge(
+        Claims::new()
+            .with("token_type", "sliding")
+            .with("exp", T0 + 9999)
+            .with("jti", "s2")
+            .with("refresh_exp", T0)
+            .with("user_id", "1"),
+    );
+    check(
+        &h.post("/api/token/sliding/refresh/", json!({"token": passed}))
+            .await,
+        401,
+        token_error("Token 'refresh_exp' claim has expired"),
+    );
+    // Simple JWT skips the user check here; tollgate does not.
+    let inactive = forge(
+        Claims::new()
+            .with("token_type", "sliding")
+            .with("exp", T0 + 9999)
+            .with("jti", "s3")
+            .with("refresh_exp", T0 + 99_999)
+            .with("user_id", "2"),
+    );
+    check(
+        &h.post("/api/token/sliding/refresh/", json!({"token": inactive}))
+            .await,
+        401,
+        json!({"detail": "No active account found for the given token."}),
+    );
+}
+
+#[tokio::test]
+async fn bearer_authentication_rows() {
+    let h = harness(&[]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    let r = h.me(&access).await;
+    check(&r, 200, json!({"id": 1, "username": "alice"}));
+    assert_eq!(r.raw, r#"{"id":1,"username":"alice"}"#);
+    let r = h.get("/api/me/", Some("Bearer")).await;
+    assert_eq!(
+        r.raw,
+        r#"{"detail":"Authorization header must contain two space-delimited values","code":"bad_authorization_header"}"#
+    );
+    let r = h.post("/api/token/", json!({})).await;
+    assert_eq!(
+        r.raw,
+        r#"{"username":["This field is required."],"password":["This field is required."]}"#
+    );
+    let not_provided = json!({"detail": "Authentication credentials were not provided."});
+    for header in [
+        None,
+        Some(""),
+        Some("Basic abc"),
+        Some("bearer abc"),
+        Some(&format!("Token {access}")),
+    ] {
+        check(
+            &h.get("/api/me/", header.map(|s| s as &str)).await,
+            401,
+            not_provided.clone(),
+        );
+    }
+    let bad_header = json!({"detail": "Authorization header must contain two space-delimited values", "code": "bad_authorization_header"});
+    check(
+        &h.get("/api/me/", Some("Bearer")).await,
+        401,
+        bad_header.clone(),
+    );
+    check(
+        &h.get("/api/me/", Some("Bearer a b")).await,
+        401,
+        bad_header,
+    );
+    check(
+        &h.get("/api/me/", Some("Bearer garbage")).await,
+        401,
+        access_error("Token is invalid"),
+    );
+    check(
+        &h.me(&refresh).await,
+        401,
+        access_error("Token has wrong type"),
+    );
+    // Whitespace runs split the header.
+    check(
+        &h.get("/api/me/", Some(&format!("Bearer \t  {access}")))
+            .await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    let no_user = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 100)
+            .with("jti", "a1"),
+    );
+    check(
+        &h.me(&no_user).await,
+        401,
+        json!({"detail": "Token contained no recognizable user identification", "code": "token_not_valid"}),
+    );
+    let no_jti = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 100)
+            .with("user_id", "1"),
+    );
+    check(&h.me(&no_jti).await, 401, access_error("Token has no id"));
+    let gone = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 100)
+            .with("jti", "a2")
+            .with("user_id", "999"),
+    );
+    check(
+        &h.me(&gone).await,
+        401,
+        json!({"detail": "User not found", "code": "user_not_found"}),
+    );
+    let inactive = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 100)
+            .with("jti", "a3")
+            .with("user_id", "2"),
+    );
+    check(
+        &h.me(&inactive).await,
+        401,
+        json!({"detail": "User is inactive", "code": "user_inactive"}),
+    );
+    h.advance(1800);
+    check(&h.me(&access).await, 401, access_error("Token is expired"));
+}
+
+#[tokio::test]
+async fn password_change_and_deactivation_revoke() {
+    let h = harness(&[]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    h.advance(1);
+    let store = &h.app.store;
+    store
+        .revoke_user(
+            1,
+            tollgate_server::store::Revocation::PasswordChanged,
+            h.clock.load(Ordering::SeqCst),
+        )
+        .unwrap();
+    check(
+        &h.me(&access).await,
+        401,
+        json!({"detail": "The user's password has been changed.", "code": "password_changed"}),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    // A login in the same second after the change works (jti carries milliseconds).
+    h.clock.fetch_add(5, Ordering::SeqCst);
+    let (_, fresh) = h.login("alice", "alice-password").await;
+    check(
+        &h.me(&fresh).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    store
+        .revoke_user(
+            1,
+            tollgate_server::store::Revocation::Deactivated,
+            h.clock.load(Ordering::SeqCst),
+        )
+        .unwrap();
+    check(
+        &h.me(&fresh).await,
+        401,
+        json!({"detail": "User is inactive", "code": "user_inactive"}),
+    );
+}
+
+#[tokio::test]
+async fn logout_one_and_all() {
+    let h = harness(&[]);
+    let (r1, access) = h.login("alice", "alice-password").await;
+    let (r2, _) = h.login("alice", "alice-password").await;
+    let (r3, _) = h.login("alice", "alice-password").await;
+    let bearer = format!("Bearer {access}");
+    let logout = |body: Value| {
+        warp::test::request()
+            .method("POST")
+            .path("/api/logout/")
+            .header("authorization", bearer.clone())
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    };
+    check(
+        &h.send(logout(json!({}))).await,
+        400,
+        json!({"refresh_token": ["This field is required."]}),
+    );
+    check(
+        &h.send(logout(json!({"refresh_token": "nope"}))).await,
+        401,
+        token_error("Token is invalid"),
+    );
+    check(
+        &h.send(logout(json!({"refresh_token": r1}))).await,
+        200,
+        json!({"status": "OK, goodbye"}),
+    );
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": r1})).await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    // A rotated-away token is revoked too by logout-all.
+    let rotated = h
+        .post("/api/token/refresh/", json!({"refresh": r2}))
+        .await
+        .body["refresh"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for falsy in [json!({"all": false}), json!({"all": ""})] {
+        check(
+            &h.send(logout(falsy)).await,
+            400,
+            json!({"refresh_token": ["This field is required."]}),
+        );
+    }
+    check(
+        &h.send(logout(json!({"all": "0"}))).await,
+        200,
+        json!({"status": "OK, goodbye, all refresh tokens blacklisted"}),
+    );
+    for token in [&r3, &rotated] {
+        check(
+            &h.post("/api/token/refresh/", json!({"refresh": token}))
+                .await,
+            401,
+            token_error("Token is blacklisted"),
+        );
+    }
+    // Access tokens are stateless: still good until they expire.
+    check(
+        &h.me(&access).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    // Without a Bearer token there is no logout.
+    let r = h.post("/api/logout/", json!({"all": true})).await;
+    check(
+        &r,
+        401,
+        json!({"detail": "Authentication credentials were not provided."}),
+    );
+}
+
+#[tokio::test]
+async fn simple_jwt_tokens_are_accepted_and_recorded() {
+    // tests/vectors/simplejwt.json: tokens minted by djangorestframework-simplejwt 5.5.1
+    // with the same key, for user 42 (carol here).
+    let vectors: Value =
+        serde_json::from_str(include_str!("../../tests/vectors/simplejwt.json")).unwrap();
+    let token = |name: &str| {
+        vectors["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let h = harness(&[]);
+    let access = token("simplejwt-access");
+    check(
+        &h.me(&access).await,
+        200,
+        json!({"id": 42, "username": "carol"}),
+    );
+    let refresh = token("simplejwt-refresh");
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // It was recorded and rotated like any other: a replay is refused.
+    check(
+        &h.post("/api/token/refresh/", json!({"refresh": refresh}))
+            .await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    assert!(h
+        .app
+        .store
+        .outstanding(claims_of(&refresh)["jti"].as_str().unwrap())
+        .unwrap()
+        .is_some());
+    // tollgate's own tokens verify with the same key in tollgate-core's verifier.
+    let settings = &h.app.config.tokens;
+    let new_access = r.body["access"].as_str().unwrap();
+    settings
+        .verifier()
+        .verify(new_access, Expect::Kind(TokenKind::Access), T0, |_| false)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn login_throttling() {
+    let h = harness(&[("login_throttle_username", "3/min")]);
+    for _ in 0..3 {
+        let r = h
+            .post(
+                "/api/token/",
+                json!({"username": "alice", "password": "wrong"}),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("Request was throttled. Expected available in "));
+    // Other usernames are not affected; after the window alice may try again.
+    assert_eq!(
+        h.post(
+            "/api/token/",
+            json!({"username": "carol", "password": "carol-password"})
+        )
+        .await
+        .status,
+        200
+    );
+    h.advance(61);
+    assert_eq!(
+        h.post(
+            "/api/token/",
+            json!({"username": "alice", "password": "alice-password"})
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn jwks_health_metrics_and_cors() {
+    let h = harness(&[("cors_allowed_origins", "https://app.example.com")]);
+    check(
+        &h.get("/.well-known/jwks.json", None).await,
+        200,
+        json!({"keys": []}),
+    );
+    assert_eq!(h.get("/healthz", None).await.body, json!({"status": "ok"}));
+    h.login("alice", "alice-password").await;
+    let res = warp::test::request()
+        .path("/metrics")
+        .reply(&routes(Arc::clone(&h.app)))
+        .await;
+    let text = String::from_utf8_lossy(res.body());
+    assert!(
+        text.contains("tollgate_requests_total{route=\"token_obtain\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("tollgate_logins_total{result=\"ok\"} 1"));
+    assert!(text.contains("tollgate_outstanding_tokens 1"));
+    let pre = h
+        .send(
+            warp::test::request()
+                .method("OPTIONS")
+                .path("/api/token/")
+                .header("origin", "https://app.example.com")
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type"),
+        )
+        .await;
+    assert_eq!(pre.status, 200);
+    assert_eq!(
+        pre.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(pre.headers["access-control-allow-credentials"], "true");
+    assert!(pre.headers["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
+    let other = h
+        .send(
+            warp::test::request()
+                .method("OPTIONS")
+                .path("/api/token/")
+                .header("origin", "https://evil.example")
+                .header("access-control-request-method", "POST"),
+        )
+        .await;
+    assert!(!other.headers.contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn eddsa_server_publishes_its_key() {
+    let keys: Value = serde_json::from_str(include_str!("../../tests/vectors/keys.json")).unwrap();
+    let pem = keys["ed25519"]["private_pem"].as_str().unwrap();
+    let h = harness(&[("algorithm", "EdDSA"), ("signing_key", pem)]);
+    let r = h.get("/.well-known/jwks.json", None).await;
+    assert_eq!(r.status, 200);
+    let jwk = &r.body["keys"][0];
+    assert_eq!(jwk["kid"], keys["ed25519"]["kid"]);
+    assert_eq!(jwk["x"], keys["ed25519"]["public_jwk"]["x"]);
+    assert!(jwk.get("d").is_none());
+    let (_, access) = h.login("alice", "alice-password").await;
+    assert!(access.starts_with(&base64url(br#"{"alg":"EdDSA","typ":"JWT"}"#)));
+    check(
+        &h.me(&access).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+}
+
+#[tokio::test]
+async fn real_http_on_loopback() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let h = harness(&[]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        warp::serve(routes(Arc::clone(&h.app)))
+            .incoming(listener)
+            .graceful(async {
+                let _ = rx.await;
+            })
+            .run(),
+    );
+    let body = r#"{"username":"alice","password":"alice-password"}"#;
+    let request = format!(
+        "POST /api/token/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response
+        .to_ascii_lowercase()
+        .contains("content-type: application/json"));
+    let json_start = response.find("\r\n\r\n").unwrap() + 4;
+    let body: Value = serde_json::from_str(&response[json_start..]).unwrap();
+    assert!(body["access"].is_string() && body["refresh"].is_string());
+    tx.send(()).unwrap();
+    server.await.unwrap();
+}

@@ -1,0 +1,417 @@
+//! The `tollgate` binary as a process: one server per data folder, clear errors on a
+//! second process or a corrupt database, SIGTERM drains, and kill -9 loses nothing that
+//! was acknowledged.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+
+const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+
+fn tollgate(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TOLLGATE_SIGNING_KEY", SECRET)
+        .env("TOLLGATE_PBKDF2_ITERATIONS", "1000")
+        .env("TOLLGATE_LOGIN_THROTTLE_USERNAME", "100000/min")
+        .env("TOLLGATE_LOGIN_THROTTLE_IP", "100000/min")
+        .env("TOLLGATE_DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().unwrap());
+    cmd
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Server {
+        let mut child = tollgate(data_dir)
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("tollgate listening on http://") {
+                break rest.trim_end_matches('/').parse().unwrap();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, addr }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection; (status, JSON body).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad response {response:?}")))?;
+    let json = response
+        .find("\r\n\r\n")
+        .and_then(|i| serde_json::from_str(&response[i + 4..]).ok())
+        .unwrap_or(Value::Null);
+    Ok((status, json))
+}
+
+fn add_user(data_dir: &Path, name: &str, password: &str) {
+    let mut child = tollgate(data_dir)
+        .args(["users", "add", name, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn login(addr: SocketAddr, name: &str, password: &str) -> String {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/token/",
+        Some(&json!({"username": name, "password": password})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["refresh"].as_str().unwrap().to_string()
+}
+
+fn jti(token: &str) -> String {
+    tollgate_core::decode(token)
+        .unwrap()
+        .claims
+        .get_str("jti")
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_second_process_on_the_same_folder_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let server = Server::start(&data);
+    let out = tollgate(&data)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    assert!(stderr.contains("store_locked"), "{stderr}");
+    server.kill9();
+}
+
+#[test]
+fn a_corrupt_database_is_an_error_not_a_fresh_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    // Overwrite every file of the database with garbage.
+    for entry in walk(&data.join("db")) {
+        std::fs::write(&entry, vec![0xA5; 4096]).unwrap();
+    }
+    let out = tollgate(&data).args(["users", "list"]).output().unwrap();
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("store_"), "{stderr}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let server = Server::start(&data);
+    let addr = server.addr;
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let results = Arc::clone(&results);
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    match http(
+                        addr,
+                        "POST",
+                        "/api/token/",
+                        Some(&json!({"username": "alice", "password": "pw-alice"})),
+                    ) {
+                        Ok((status, _)) => results.lock().unwrap().push(status),
+                        Err(_) => break, // refused after shutdown began: never a half answer
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for w in workers {
+        w.join().unwrap();
+    }
+    let mut child = server.child;
+    let status = wait_timeout(&mut child, Duration::from_secs(20)).expect("server did not exit");
+    assert!(status.success(), "{status:?}");
+    let results = results.lock().unwrap();
+    assert!(!results.is_empty());
+    assert!(results.iter().all(|s| *s == 200), "{results:?}");
+    // Every login that got a 200 is in the store.
+    let out = tollgate(&data)
+        .args(["tokens", "list", "--json"])
+        .output()
+        .unwrap();
+    let stored = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(stored, results.len());
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    None
+}
+
+/// kill -9 during a refresh load, restart, check: every rotation that got a 200 is
+/// durable (old jti blacklisted, new jti outstanding) and the successor works.
+#[test]
+fn kill_9_during_refreshes_loses_no_acknowledged_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    for round in 0..3 {
+        let server = Server::start(&data);
+        let addr = server.addr;
+        let acked = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..6)
+            .map(|_| {
+                let acked = Arc::clone(&acked);
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let Ok((200, body)) = http(
+                        addr,
+                        "POST",
+                        "/api/token/",
+                        Some(&json!({"username": "alice", "password": "pw-alice"})),
+                    ) else {
+                        return;
+                    };
+                    let mut refresh = body["refresh"].as_str().unwrap().to_string();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        match http(
+                            addr,
+                            "POST",
+                            "/api/token/refresh/",
+                            Some(&json!({"refresh": refresh})),
+                        ) {
+                            Ok((200, body)) => {
+                                let next = body["refresh"].as_str().unwrap().to_string();
+                                acked.lock().unwrap().push((refresh.clone(), next.clone()));
+                                refresh = next;
+                            }
+                            _ => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300 + 200 * round));
+        server.kill9();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers {
+            w.join().unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            !acked.is_empty(),
+            "round {round}: no rotation happened before the kill"
+        );
+        // With the server stopped, read the store directly.
+        let out = tollgate(&data)
+            .args(["tokens", "list", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let find = |jti: &str| records.iter().find(|r| r["jti"] == jti).cloned();
+        for (old, new) in &acked {
+            let old = find(&jti(old)).expect("rotated token lost");
+            assert_eq!(old["blacklisted"]["reason"], "rotated", "{old}");
+            let new = find(&jti(new)).expect("acknowledged successor lost");
+            let _ = new;
+        }
+        // The latest acknowledged successor still refreshes after a restart, unless a
+        // rotation the client never heard back about committed before the kill: then
+        // that rotation's own successor is in the store, unrevoked.
+        let server = Server::start(&data);
+        let last = &acked.last().unwrap().1;
+        let record = find(&jti(last)).unwrap();
+        if record["blacklisted"].is_null() {
+            let (status, body) = http(
+                server.addr,
+                "POST",
+                "/api/token/refresh/",
+                Some(&json!({"refresh": last})),
+            )
+            .unwrap();
+            assert_eq!(status, 200, "round {round}: {body}");
+        } else {
+            assert_eq!(record["blacklisted"]["reason"], "rotated", "{record}");
+            let successor = records.iter().find(|r| {
+                r["family"] == record["family"]
+                    && r["blacklisted"].is_null()
+                    && r["created_at_ms"].as_u64() >= record["created_at_ms"].as_u64()
+            });
+            assert!(
+                successor.is_some(),
+                "round {round}: rotated with no successor: {record}"
+            );
+        }
+        server.kill9();
+    }
+}
+
+#[test]
+fn cli_users_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let out = tollgate(&data)
+        .args(["users", "add", "alice", "--password-stdin"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = tollgate(&data)
+        .args(["users", "set-attr", "alice", "role=planner", "level=3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tollgate(&data)
+        .args(["users", "list", "--json"])
+        .output()
+        .unwrap();
+    let user: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["attrs"], json!({"role": "planner", "level": 3}));
+    let server = Server::start(&data);
+    let refresh = login(server.addr, "alice", "pw-alice");
+    server.kill9();
+    let out = tollgate(&data)
+        .args(["tokens", "blacklist", "--user", "alice"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 tokens"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let server = Server::start(&data);
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/api/token/refresh/",
+        Some(&json!({"refresh": refresh})),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
+        )
+    );
+    server.kill9();
+    let out = tollgate(&data)
+        .args(["users", "deactivate", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user_not_found"));
+    let out = tollgate(&data)
+        .args(["tokens", "flush-expired"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

@@ -1,12 +1,14 @@
 //! The command line: `tollgate serve`, `users ...`, `tokens ...`, `keys generate`.
 
 use std::{
+    fmt::Write as _,
     io::{BufRead as _, IsTerminal as _},
     path::PathBuf,
     sync::Arc,
 };
 
 use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
@@ -55,7 +57,7 @@ pub struct ServeArgs {
     pub no_demo_user: bool,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
 pub enum UsersCommand {
     /// Add a user (password from --password-stdin, else prompted).
     Add {
@@ -102,7 +104,7 @@ pub enum UsersCommand {
     Import { file: PathBuf },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
 pub enum TokensCommand {
     /// List outstanding refresh and sliding tokens.
     List {
@@ -131,10 +133,10 @@ pub enum KeysCommand {
     },
 }
 
-/// A failure of a command: message for the terminal, exit code 1 or 2.
-#[derive(Debug)]
+/// A failure of a command: a stable code and a message for the terminal.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CliError {
-    pub code: &'static str,
+    pub code: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
@@ -147,7 +149,7 @@ impl std::fmt::Display for CliError {
 impl From<StoreError> for CliError {
     fn from(err: StoreError) -> Self {
         Self {
-            code: err.code(),
+            code: err.code().into(),
             message: err.to_string(),
         }
     }
@@ -156,7 +158,7 @@ impl From<StoreError> for CliError {
 impl From<config::ConfigError> for CliError {
     fn from(err: config::ConfigError) -> Self {
         Self {
-            code: err.code(),
+            code: err.code().into(),
             message: err.to_string(),
         }
     }
@@ -164,7 +166,7 @@ impl From<config::ConfigError> for CliError {
 
 fn fail(code: &'static str, message: impl Into<String>) -> CliError {
     CliError {
-        code,
+        code: code.into(),
         message: message.into(),
     }
 }
@@ -186,21 +188,95 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             serve(config, !args.no_demo_user)
         }
         Command::Keys(KeysCommand::Generate { force }) => keys_generate(&sources, force),
-        Command::Users(cmd) => {
-            let config = Config::load(&sources, true)?;
-            let store = Store::open(&config.data_dir)?;
-            users(&config, &store, cmd)?;
-            store.flush()?;
-            Ok(())
-        }
-        Command::Tokens(cmd) => {
-            let config = Config::load(&sources, true)?;
-            let store = Store::open(&config.data_dir)?;
-            tokens(&config, &store, cmd)?;
-            store.flush()?;
-            Ok(())
-        }
+        Command::Users(cmd) => admin_command(&sources, AdminCommand::Users(cmd)),
+        Command::Tokens(cmd) => admin_command(&sources, AdminCommand::Tokens(cmd)),
     }
+}
+
+/// A command that reads or changes the database: run directly, or, when the server
+/// holds the database, through its admin socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AdminCommand {
+    Users(UsersCommand),
+    Tokens(TokensCommand),
+}
+
+/// What a command needs from the terminal or the filesystem, resolved where the user
+/// is (the password prompt, the import file), so that the server can run it as is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Input {
+    pub password: Option<String>,
+    pub file: Option<String>,
+}
+
+impl Input {
+    fn password(&self) -> Result<String, CliError> {
+        self.password
+            .clone()
+            .ok_or_else(|| fail("password_blank", "no password given"))
+    }
+}
+
+/// Largest import file accepted (also the admin socket's message limit).
+pub const MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+fn resolve_input(cmd: &AdminCommand) -> Result<Input, CliError> {
+    let mut input = Input::default();
+    match cmd {
+        AdminCommand::Users(UsersCommand::Add { password_stdin, .. })
+        | AdminCommand::Users(UsersCommand::SetPassword { password_stdin, .. }) => {
+            input.password = Some(read_password(*password_stdin)?);
+        }
+        AdminCommand::Users(UsersCommand::Import { file }) => {
+            let size = std::fs::metadata(file)
+                .map_err(|e| fail("import_unreadable", format!("{}: {e}", file.display())))?
+                .len();
+            if size > MAX_IMPORT_BYTES {
+                return Err(fail(
+                    "import_too_large",
+                    format!("{} is over 256 MiB", file.display()),
+                ));
+            }
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| fail("import_unreadable", format!("{}: {e}", file.display())))?;
+            input.file = Some(text);
+        }
+        _ => {}
+    }
+    Ok(input)
+}
+
+/// Runs an admin command against an open store; returns what to print.
+pub fn execute(
+    config: &Config,
+    store: &Store,
+    cmd: AdminCommand,
+    input: &Input,
+) -> Result<String, CliError> {
+    let mut out = String::new();
+    match cmd {
+        AdminCommand::Users(cmd) => users(config, store, cmd, input, &mut out)?,
+        AdminCommand::Tokens(cmd) => tokens(config, store, cmd, &mut out)?,
+    }
+    store.flush()?;
+    Ok(out)
+}
+
+fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
+    let config = Config::load(sources, true)?;
+    let input = resolve_input(&cmd)?;
+    let output = match Store::open(&config.data_dir) {
+        Ok(store) => execute(&config, &store, cmd, &input)?,
+        // The server holds the database: ask it to run the command.
+        Err(StoreError::Locked(dir)) => crate::admin::call(&config.data_dir, &cmd, &input)
+            .map_err(|err| match err {
+                crate::admin::CallError::NoServer => StoreError::Locked(dir).into(),
+                crate::admin::CallError::Failed(err) => err,
+            })?,
+        Err(other) => return Err(other.into()),
+    };
+    print!("{output}");
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -248,12 +324,15 @@ fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         tracing::info!(%addr, algorithm = %app.config.tokens.algorithm(), data_dir = %app.config.data_dir.display(), "tollgate listening");
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(store.clone(), interval, leeway));
+        let admin = crate::admin::listen(app.config.clone(), store.clone())
+            .map_err(|e| fail("admin_socket", e.to_string()))?;
         warp::serve(routes(app))
             .incoming(listener)
             .graceful(shutdown_signal())
             .run()
             .await;
         flusher.abort();
+        admin.close();
         tracing::info!("draining done, flushing the store");
         store.flush()?;
         Ok::<(), CliError>(())
@@ -364,7 +443,13 @@ fn find_user(store: &Store, username: &str) -> Result<User, CliError> {
         .ok_or_else(|| StoreError::NoSuchUser(username.into()).into())
 }
 
-fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliError> {
+fn users(
+    config: &Config,
+    store: &Store,
+    cmd: UsersCommand,
+    input: &Input,
+    out: &mut String,
+) -> Result<(), CliError> {
     let unique_email = config.username_field == config::UsernameField::Email;
     match cmd {
         UsersCommand::Add {
@@ -393,7 +478,8 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
             for attr in &attrs {
                 parsed.push(parse_attr(attr)?);
             }
-            let password_text = read_password(password_stdin)?;
+            let _ = password_stdin;
+            let password_text = input.password()?;
             let mut user = new_user(&username, email, &password_text, config.pbkdf2_iterations);
             user.is_staff = staff;
             user.is_superuser = superuser;
@@ -404,7 +490,7 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
                 }
             }
             let user = store.add_user(user, unique_email)?;
-            println!("added user {:?} (id {})", user.username, user.id);
+            let _ = writeln!(out, "added user {:?} (id {})", user.username, user.id);
         }
         UsersCommand::List { json } => {
             for user in store.users()? {
@@ -415,10 +501,11 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
                         "is_superuser": user.is_superuser, "last_login": user.last_login,
                         "date_joined": user.date_joined, "attrs": user.attrs,
                     });
-                    println!("{line}");
+                    let _ = writeln!(out, "{line}");
                 } else {
                     let attrs = serde_json::to_string(&user.attrs).unwrap_or_default();
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{:>6}  {:<24} {:<32} active={} staff={} attrs={attrs}",
                         user.id, user.username, user.email, user.is_active, user.is_staff
                     );
@@ -430,11 +517,15 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
             password_stdin,
         } => {
             let user = find_user(store, &username)?;
-            let password_text = read_password(password_stdin)?;
+            let _ = password_stdin;
+            let password_text = input.password()?;
             let encoded = password::make_password(&password_text, config.pbkdf2_iterations);
             store.update_user(user.id, |u| u.password = encoded.clone())?;
             let revoked = store.revoke_user(user.id, Revocation::PasswordChanged, now_ms())?;
-            println!("password changed for {username:?}; {revoked} refresh tokens revoked");
+            let _ = writeln!(
+                out,
+                "password changed for {username:?}; {revoked} refresh tokens revoked"
+            );
         }
         UsersCommand::SetAttr { username, attrs } => {
             let user = find_user(store, &username)?;
@@ -450,12 +541,15 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
                     };
                 }
             })?;
-            println!("attributes of {username:?} updated");
+            let _ = writeln!(out, "attributes of {username:?} updated");
         }
         UsersCommand::Deactivate { username } => {
             let user = find_user(store, &username)?;
             let revoked = store.revoke_user(user.id, Revocation::Deactivated, now_ms())?;
-            println!("deactivated {username:?}; {revoked} refresh tokens revoked");
+            let _ = writeln!(
+                out,
+                "deactivated {username:?}; {revoked} refresh tokens revoked"
+            );
         }
         UsersCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
@@ -480,13 +574,18 @@ fn users(config: &Config, store: &Store, cmd: UsersCommand) -> Result<(), CliErr
                 store.add_user(user, unique_email)?;
                 added += 1;
             }
-            println!("imported {added} users");
+            let _ = writeln!(out, "imported {added} users");
         }
     }
     Ok(())
 }
 
-fn tokens(config: &Config, store: &Store, cmd: TokensCommand) -> Result<(), CliError> {
+fn tokens(
+    config: &Config,
+    store: &Store,
+    cmd: TokensCommand,
+    out: &mut String,
+) -> Result<(), CliError> {
     match cmd {
         TokensCommand::List { user, json } => {
             let user_id = match &user {
@@ -499,14 +598,16 @@ fn tokens(config: &Config, store: &Store, cmd: TokensCommand) -> Result<(), CliE
                     None => "outstanding".into(),
                 };
                 if json {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{}",
                         serde_json::json!({"jti": record.jti, "user_id": record.user_id, "kind": record.kind,
                             "family": record.family, "created_at_ms": record.created_at_ms,
                             "expires_at": record.expires_at, "blacklisted": blacklisted})
                     );
                 } else {
-                    println!(
+                    let _ = writeln!(
+                        out,
                         "{}  user={:<6} {:?}  expires_at={}  {status}",
                         record.jti, record.user_id, record.kind, record.expires_at
                     );
@@ -516,12 +617,13 @@ fn tokens(config: &Config, store: &Store, cmd: TokensCommand) -> Result<(), CliE
         TokensCommand::Blacklist { user } => {
             let found = find_user(store, &user)?;
             let revoked = store.revoke_user(found.id, Revocation::LogoutAll, now_ms())?;
-            println!("{revoked} tokens of {user:?} blacklisted");
+            let _ = writeln!(out, "{revoked} tokens of {user:?} blacklisted");
         }
         TokensCommand::FlushExpired => {
             let cutoff = (now_ms() / 1000).saturating_sub(config.tokens.leeway());
             let flushed = store.flush_expired(cutoff)?;
-            println!(
+            let _ = writeln!(
+                out,
                 "flushed {} outstanding and {} blacklisted tokens, {} families",
                 flushed.outstanding, flushed.blacklisted, flushed.families
             );

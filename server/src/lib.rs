@@ -3,6 +3,7 @@
 //! [`app::routes`] is the whole HTTP API as one warp filter over an [`app::App`]
 //! (configuration, store, metrics). See ARCHITECTURE.md for the map.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod body;

@@ -415,3 +415,106 @@ fn cli_users_and_tokens() {
         .unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn cli_commands_reach_a_running_server_through_the_admin_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let server = Server::start(&data);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data.join("admin.sock"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only socket");
+    }
+    // Added while the server runs, usable at once.
+    add_user(&data, "dave", "pw-dave");
+    let refresh = login(server.addr, "dave", "pw-dave");
+    let out = tollgate(&data)
+        .args(["users", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let out = tollgate(&data)
+        .args(["tokens", "blacklist", "--user", "dave"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 tokens"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = http(
+        server.addr,
+        "POST",
+        "/api/token/refresh/",
+        Some(&json!({"refresh": refresh})),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
+        )
+    );
+    // Errors come back with their codes.
+    let out = tollgate(&data)
+        .args(["users", "deactivate", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user_not_found"));
+    // Password change through the socket revokes dave's access tokens at once.
+    let (_, body) = http(
+        server.addr,
+        "POST",
+        "/api/token/",
+        Some(&json!({"username": "dave", "password": "pw-dave"})),
+    )
+    .unwrap();
+    let access = body["access"].as_str().unwrap().to_string();
+    let mut child = tollgate(&data)
+        .args(["users", "set-password", "dave", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"pw-dave-2\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    write!(stream, "GET /api/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.contains("password_changed"), "{response}");
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        "/api/token/",
+        Some(&json!({"username": "dave", "password": "pw-dave-2"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    server.kill9();
+    // With the server gone (killed: the socket file is stale), commands open the store.
+    let out = tollgate(&data).args(["users", "list"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

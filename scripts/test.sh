@@ -8,7 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 start=$SECONDS
-step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - start))"; }
+steps=0
+step() { steps=$((steps + 1)); printf '\n== %s (%ss)\n' "$1" "$((SECONDS - start))"; }
 
 step "toolchain targets"
 installed="$(rustup target list --installed)"
@@ -73,4 +74,9 @@ cargo build -q --locked -p tollgate-server --bin tollgate
 step "the README's curl tour, as written, against a fresh server"
 ./scripts/readme-tour.sh target/debug/tollgate
 
+step "load benchmark, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
+bench/load.sh --quick
+
 step "all tests passed"
+# Every step above ran to completion (set -e stops at the first failure).
+echo "test-steps: $((steps - 1)) passed, 0 failed"

@@ -56,6 +56,8 @@ pub enum Error {
     NoRefreshExp(String),
     /// A sliding token whose refresh-expiry claim has passed.
     RefreshExpExpired(String),
+    /// A claim the verifier was configured to require is absent.
+    ClaimMissing(String),
     /// A key that is too short, empty, or an HMAC secret that is really a PEM key.
     WeakKey,
     /// Key material that cannot be parsed (bad PEM, JWK, length or curve point).
@@ -96,6 +98,7 @@ impl Error {
             Self::WrongType => "token_wrong_type",
             Self::NoRefreshExp(_) => "token_no_refresh_exp",
             Self::RefreshExpExpired(_) => "token_refresh_exp_expired",
+            Self::ClaimMissing(_) => "token_claim_missing",
             Self::WeakKey => "key_weak",
             Self::KeyInvalid => "key_invalid",
             Self::KeyAlgorithmMismatch => "key_algorithm_mismatch",
@@ -133,6 +136,7 @@ impl Error {
         "token_wrong_type",
         "token_no_refresh_exp",
         "token_refresh_exp_expired",
+        "token_claim_missing",
         "key_weak",
         "key_invalid",
         "key_algorithm_mismatch",
@@ -165,6 +169,7 @@ impl fmt::Display for Error {
             Self::WrongType => f.write_str("Token has wrong type"),
             Self::NoRefreshExp(claim) => write!(f, "Token has no '{claim}' claim"),
             Self::RefreshExpExpired(claim) => write!(f, "Token '{claim}' claim has expired"),
+            Self::ClaimMissing(claim) => write!(f, "Token has no '{claim}' claim"),
             Self::WeakKey => f.write_str(
                 "key is too weak (HMAC secrets need at least as many bytes as the hash output; \
                  PEM text is not an HMAC secret)",

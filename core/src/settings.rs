@@ -114,6 +114,7 @@ pub struct VerifierSettings {
     pub(crate) audience: Option<Audience>,
     pub(crate) issuer: Option<String>,
     pub(crate) claims: ClaimNames,
+    pub(crate) required: Vec<String>,
 }
 
 /// Most leeway accepted: a day. More is almost certainly a unit mistake.
@@ -362,6 +363,7 @@ impl SettingsBuilder {
             audience: self.audience,
             issuer: self.issuer,
             claims: self.claims,
+            required: Vec::new(),
         })?;
         let header_b64 = header_b64(algorithm, self.include_kid.then(|| self.signing_key.kid()));
         Ok(Settings {
@@ -389,6 +391,7 @@ impl VerifierSettings {
             audience: None,
             issuer: None,
             claims: ClaimNames::default(),
+            required: Vec::new(),
         }
     }
 
@@ -401,6 +404,7 @@ impl VerifierSettings {
             audience: None,
             issuer: None,
             claims: ClaimNames::default(),
+            required: Vec::new(),
         }
     }
 
@@ -428,6 +432,12 @@ impl VerifierSettings {
         self
     }
 
+    /// Claims a token must carry (checked last, after the token type).
+    pub fn required_claims(mut self, required: Vec<String>) -> Self {
+        self.required = required;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.keys.is_empty() {
             return Err(Error::SettingInvalid(
@@ -445,6 +455,11 @@ impl VerifierSettings {
         }
         if self.issuer.as_deref() == Some("") {
             return Err(Error::SettingInvalid("issuer must not be empty"));
+        }
+        if self.required.iter().any(|c| c.is_empty() || c.len() > 64) {
+            return Err(Error::SettingInvalid(
+                "required claims are 1 to 64 bytes long",
+            ));
         }
         self.claims.validate()
     }

@@ -378,6 +378,9 @@ impl Verifier {
                 Some(_) => {}
             }
         }
+        if let Some(missing) = s.required.iter().find(|c| claims.get(c).is_none()) {
+            return Err(Error::ClaimMissing(missing.clone()));
+        }
         Ok(Verified {
             kind: token_type.and_then(TokenKind::from_name),
             jti: Some(jti.into()),

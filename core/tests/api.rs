@@ -492,3 +492,43 @@ fn uuid7_jti_carries_its_millisecond() {
     assert_eq!(Jti::v7_unix_ms(&jti.to_uppercase()), None);
     assert_eq!(Jti::v7_unix_ms("not-a-jti"), None);
 }
+
+#[test]
+fn required_claims_are_checked_last() {
+    let s = hs256();
+    let t = s
+        .mint(
+            TokenKind::Access,
+            "7",
+            &Claims::new().with("role", "x"),
+            NOW,
+            jti(1),
+        )
+        .unwrap();
+    let key = VerifyingKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let need = |claims: &[&str]| {
+        Verifier::new(
+            VerifierSettings::new(key.clone())
+                .required_claims(claims.iter().map(|c| c.to_string()).collect()),
+        )
+        .unwrap()
+    };
+    assert!(need(&["role", "user_id"])
+        .verify(&t.token, Expect::Untyped, NOW, |_| false)
+        .is_ok());
+    let err = need(&["role", "tenant"])
+        .verify(&t.token, Expect::Untyped, NOW, |_| false)
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string().as_str()),
+        ("token_claim_missing", "Token has no 'tenant' claim")
+    );
+    let err = need(&["tenant"])
+        .verify(&t.token, TokenKind::Refresh.into(), NOW, |_| false)
+        .unwrap_err();
+    assert_eq!(err.code(), "token_wrong_type", "type first");
+    check_err(
+        Verifier::new(VerifierSettings::new(key).required_claims(vec![String::new()])),
+        "setting_invalid",
+    );
+}

@@ -34,6 +34,8 @@ struct Vector {
     expect_type: String,
     #[serde(default)]
     blacklisted: Vec<String>,
+    #[serde(default)]
+    required_claims: Vec<String>,
     token: String,
     expect_fail: bool,
     #[serde(default)]
@@ -93,7 +95,8 @@ fn verifier(keys: &Value, v: &Vector) -> Verifier {
         VerifierSettings::with_keys(alg, list)
             .leeway(v.leeway)
             .audience(audience)
-            .issuer(v.issuer.clone()),
+            .issuer(v.issuer.clone())
+            .required_claims(v.required_claims.clone()),
     )
     .unwrap()
 }

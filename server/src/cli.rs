@@ -280,8 +280,10 @@ fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
 }
 
 fn init_logging(format: LogFormat) {
+    // hyper reports a client that hangs up mid-request as a connection "error": that is
+    // the client's doing, not the server's, so it is not logged by default.
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,warp::server=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -322,10 +324,11 @@ fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         let leeway = config.tokens.leeway();
         let app = Arc::new(App::new(config, store.clone(), system_clock()));
         tracing::info!(%addr, algorithm = %app.config.tokens.algorithm(), data_dir = %app.config.data_dir.display(), "tollgate listening");
-        println!("tollgate listening on http://{addr}/");
-        let flusher = tokio::spawn(flush_expired_periodically(store.clone(), interval, leeway));
+        // The admin socket is up before anyone is told the server is ready.
         let admin = crate::admin::listen(app.config.clone(), store.clone())
             .map_err(|e| fail("admin_socket", e.to_string()))?;
+        println!("tollgate listening on http://{addr}/");
+        let flusher = tokio::spawn(flush_expired_periodically(store.clone(), interval, leeway));
         warp::serve(routes(app))
             .incoming(listener)
             .graceful(shutdown_signal())

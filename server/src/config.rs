@@ -244,8 +244,9 @@ impl Sources {
     pub fn from_process_env(file: Option<PathBuf>) -> Self {
         Self {
             file,
+            // TOLLGATE_LOG is the log filter (read by the logger), not a setting.
             env: std::env::vars()
-                .filter(|(k, _)| k.starts_with("TOLLGATE_"))
+                .filter(|(k, _)| k.starts_with("TOLLGATE_") && k != "TOLLGATE_LOG")
                 .collect(),
             flags: BTreeMap::new(),
         }

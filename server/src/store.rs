@@ -304,6 +304,9 @@ impl fmt::Debug for Store {
     }
 }
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: &[u8] = b"tollgate-store-1";
 
@@ -378,6 +381,9 @@ impl Store {
         let db = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::HighThroughput)
+            // sled's default page cache is 1 GiB; the working set of a token store is
+            // the recent tokens, and memory must stay flat as the store grows.
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|err| match err {
                 sled::Error::Io(io)

@@ -1139,3 +1139,62 @@ async fn real_http_on_loopback() {
     tx.send(()).unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn email_as_username_field() {
+    let h = harness(&[("username_field", "email")]);
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"email": "alice@example.com", "password": "alice-password"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    check(&r, 400, json!({"email": ["This field is required."]}));
+}
+
+#[tokio::test]
+async fn update_last_login_when_configured() {
+    let h = harness(&[("update_last_login", "true")]);
+    assert_eq!(h.app.store.user(1).unwrap().unwrap().last_login, None);
+    h.login("alice", "alice-password").await;
+    assert_eq!(
+        h.app.store.user(1).unwrap().unwrap().last_login,
+        Some(T0 as i64)
+    );
+    let h = harness(&[]);
+    h.login("alice", "alice-password").await;
+    assert_eq!(
+        h.app.store.user(1).unwrap().unwrap().last_login,
+        None,
+        "off by default"
+    );
+}
+
+#[tokio::test]
+async fn login_throttling_per_client_address() {
+    let h = harness(&[("login_throttle_ip", "2/min")]);
+    let from = |ip: &str, user: &str| {
+        warp::test::request()
+            .method("POST")
+            .path("/api/token/")
+            .remote_addr(format!("{ip}:40000").parse().unwrap())
+            .header("content-type", "application/json")
+            .body(json!({"username": user, "password": "nope"}).to_string())
+    };
+    assert_eq!(h.send(from("10.0.0.1", "u1")).await.status, 401);
+    assert_eq!(h.send(from("10.0.0.1", "u2")).await.status, 401);
+    let r = h.send(from("10.0.0.1", "u3")).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(
+        h.send(from("10.0.0.2", "u4")).await.status,
+        401,
+        "other addresses are not affected"
+    );
+}

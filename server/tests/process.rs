@@ -33,6 +33,14 @@ struct Server {
     addr: SocketAddr,
 }
 
+impl Drop for Server {
+    /// A failing test must not leave a server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
     fn start(data_dir: &Path) -> Server {
         let mut child = tollgate(data_dir)
@@ -213,8 +221,9 @@ fn sigterm_drains_and_exits_zero() {
     for w in workers {
         w.join().unwrap();
     }
-    let mut child = server.child;
-    let status = wait_timeout(&mut child, Duration::from_secs(20)).expect("server did not exit");
+    let mut server = server;
+    let status =
+        wait_timeout(&mut server.child, Duration::from_secs(20)).expect("server did not exit");
     assert!(status.success(), "{status:?}");
     let results = results.lock().unwrap();
     assert!(!results.is_empty());
@@ -517,4 +526,71 @@ fn cli_commands_reach_a_running_server_through_the_admin_socket() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn users_imported_from_django_log_in_with_their_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let dump = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/django_dumpdata_users.json"
+    );
+    let out = tollgate(&data)
+        .args(["users", "import", dump])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("imported "));
+    // Importing twice is refused (ids and usernames are unique), and changes nothing.
+    let again = tollgate(&data)
+        .args(["users", "import", dump])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let server = Server::start(&data);
+    let cases = [
+        ("alice", "alice-pass", 200),
+        ("admin", "admin-pass", 200),
+        ("carol", "carol-pass", 200), // pbkdf2_sha1, re-hashed on login
+        (
+            "jos\u{e9}.\u{65e5}\u{672c}",
+            "p\u{e4}ss w\u{f6}rd \u{1f511}",
+            200,
+        ),
+        ("inactive", "inactive-pass", 401),
+        ("nopass", "", 400),
+        ("alice", "wrong", 401),
+    ];
+    for (user, pass, expected) in cases {
+        let (status, body) = http(
+            server.addr,
+            "POST",
+            "/api/token/",
+            Some(&json!({"username": user, "password": pass})),
+        )
+        .unwrap();
+        assert_eq!(status, expected, "{user}: {body}");
+        if status == 200 {
+            let claims = tollgate_core::decode(body["access"].as_str().unwrap())
+                .unwrap()
+                .claims;
+            assert_eq!(claims.get_str("username"), Some(user));
+            assert_eq!(claims.get("is_staff"), Some(&json!(user == "admin")));
+        }
+    }
+    // carol's hash was upgraded to pbkdf2_sha256 and still works.
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        "/api/token/",
+        Some(&json!({"username": "carol", "password": "carol-pass"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    server.kill9();
 }

@@ -28,6 +28,8 @@ struct Vector {
     issuer: Option<String>,
     expect_type: &'static str,
     blacklisted: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    required_claims: Vec<String>,
     token: String,
     expect_fail: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,6 +54,7 @@ struct Case {
     issuer: Option<String>,
     expect_type: &'static str,
     blacklisted: Vec<String>,
+    required_claims: Vec<String>,
     token: String,
 }
 
@@ -68,8 +71,14 @@ impl Case {
             issuer: None,
             expect_type: "access",
             blacklisted: Vec::new(),
+            required_claims: Vec::new(),
             token: token.into(),
         }
+    }
+
+    fn require(mut self, claim: &str) -> Self {
+        self.required_claims.push(claim.into());
+        self
     }
 
     fn expect(mut self, expect_type: &'static str) -> Self {
@@ -119,6 +128,7 @@ impl Case {
             issuer: self.issuer,
             expect_type: self.expect_type,
             blacklisted: self.blacklisted,
+            required_claims: self.required_claims,
             token: self.token,
             expect_fail: false,
             header: None,
@@ -1118,6 +1128,30 @@ fn simple_jwt_checks(g: &mut Gen) {
         .expect("untyped"),
         std_header(alg),
         &refresh.claims,
+    );
+    g.ok(
+        Case::new(
+            "required-claim-present",
+            "required claims present",
+            alg,
+            &refresh.token,
+        )
+        .expect("refresh")
+        .require("user_id"),
+        std_header(alg),
+        &refresh.claims,
+    );
+    g.fail(
+        Case::new(
+            "required-claim-missing",
+            "a required claim is absent (checked after the type)",
+            alg,
+            &refresh.token,
+        )
+        .expect("refresh")
+        .require("user_id")
+        .require("tenant"),
+        Error::ClaimMissing("tenant".into()),
     );
 
     // (name, description, claims JSON, expected type, blacklisted jti, error)

@@ -655,7 +655,11 @@ fn keys_generate(sources: &Sources, force: bool) -> Result<(), CliError> {
         }
         let backup = path.with_extension(format!("replaced-{}", now_ms() / 1000));
         std::fs::rename(&path, &backup).map_err(|e| fail("key_io", e.to_string()))?;
-        println!("previous key moved to {}", backup.display());
+        println!(
+            "previous key moved to {}; to keep the tokens it signed valid until they expire, \
+             list it in previous_verifying_keys",
+            backup.display()
+        );
     }
     let text = config::write_new_key(&path, algorithm)?;
     println!("wrote a new {algorithm} key to {}", path.display());

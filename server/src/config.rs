@@ -69,6 +69,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("signing_key_file", Kind::Str),
     ("verifying_key", Kind::Str),
     ("verifying_key_file", Kind::Str),
+    ("previous_verifying_keys", Kind::List),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -126,6 +127,7 @@ struct Raw {
     signing_key_file: Option<String>,
     verifying_key: Option<String>,
     verifying_key_file: Option<String>,
+    previous_verifying_keys: Option<OneOrMany>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -445,7 +447,28 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             ));
         }
     }
+    // Keys being rotated out: tokens they signed keep verifying until they expire, and
+    // minted tokens carry a `kid` so verifiers (and JWKS users) can tell keys apart.
+    let previous: Vec<VerifyingKey> = list(raw.previous_verifying_keys, &[])
+        .iter()
+        .map(|text| {
+            let key = if algorithm.is_hmac() {
+                VerifyingKey::hmac(algorithm, text.as_bytes())
+            } else if text.trim_start().starts_with('{') {
+                VerifyingKey::from_jwk(algorithm, text)
+            } else {
+                VerifyingKey::from_pem(algorithm, text)
+                    .or_else(|_| SigningKey::from_pem(algorithm, text).map(|k| k.verifying_key()))
+            };
+            key.map_err(|e| {
+                ConfigError::new("previous_verifying_keys", format!("{e} ({})", e.code()))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let rotating = !previous.is_empty();
     let tokens = Settings::builder(signing_key)
+        .previous_keys(previous)
+        .include_kid(rotating)
         .access_token_lifetime(duration(
             "access_token_lifetime",
             raw.access_token_lifetime,
@@ -836,5 +859,75 @@ mod tests {
             .insert("TOLLGATE_ALGORITHM".into(), "EdDSA".into());
         let err = Config::load(&sources, true).unwrap_err();
         assert!(err.message.contains("another algorithm"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+
+    #[test]
+    fn previous_keys_keep_verifying_and_kids_appear() {
+        let old_secret = "old-secret-old-secret-old-secret-old-secret";
+        let dir = tempfile::tempdir().unwrap();
+        let mut sources = Sources::default();
+        sources
+            .flags
+            .insert("data_dir".into(), dir.path().display().to_string());
+        sources
+            .env
+            .insert("TOLLGATE_SIGNING_KEY".into(), old_secret.into());
+        let old = Config::load(&sources, true).unwrap();
+        let jti = tollgate_core::Jti::from_random_bytes([1; 16]);
+        let token = old
+            .tokens
+            .mint(
+                tollgate_core::TokenKind::Access,
+                "1",
+                &tollgate_core::Claims::new(),
+                1_700_000_000,
+                jti,
+            )
+            .unwrap();
+        sources.env.insert(
+            "TOLLGATE_SIGNING_KEY".into(),
+            "new-secret-new-secret-new-secret-new-secret".into(),
+        );
+        sources
+            .env
+            .insert("TOLLGATE_PREVIOUS_VERIFYING_KEYS".into(), old_secret.into());
+        let new = Config::load(&sources, true).unwrap();
+        let verifier = new.tokens.verifier();
+        assert_eq!(verifier.keys().len(), 2);
+        verifier
+            .verify(
+                &token.token,
+                tollgate_core::Expect::Untyped,
+                1_700_000_000,
+                |_| false,
+            )
+            .unwrap();
+        let fresh = new
+            .tokens
+            .mint(
+                tollgate_core::TokenKind::Access,
+                "1",
+                &tollgate_core::Claims::new(),
+                1_700_000_000,
+                jti,
+            )
+            .unwrap();
+        let header = tollgate_core::decode(&fresh.token).unwrap().header;
+        assert_eq!(
+            header.get_str("kid"),
+            Some(new.tokens.signing_key().unwrap().kid())
+        );
+        sources
+            .env
+            .insert("TOLLGATE_PREVIOUS_VERIFYING_KEYS".into(), "short".into());
+        assert_eq!(
+            Config::load(&sources, true).unwrap_err().setting,
+            "previous_verifying_keys"
+        );
     }
 }

@@ -26,13 +26,28 @@ py="$root/.venv/bin/python"
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p tollgate-wasm --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
 step "tollgate-core builds without std (thumbv7em-none-eabihf) and for wasm32"
 cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf
 cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
-step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift)"
+step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server)"
 cargo test --workspace --locked
+
+step "npm package: build (wasm32, wasm-bindgen, wasm-opt)"
+./scripts/build-pkg.sh
+
+step "wasm-bindgen tests in Node"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test --locked -p tollgate-wasm --target wasm32-unknown-unknown
+
+step "npm package in Node (node:test): shared vectors, API, interop with jose"
+(cd tests && node --test js/)
+
+step "npm package types: tsc --noEmit of a usage file"
+tests/node_modules/.bin/tsc -p tests/tsconfig.json
+echo "tsc: usage file compiles against pkg/index.d.ts"
 
 step "vectors from PyJWT, Simple JWT and jose: regenerate and compare"
 fresh="$(mktemp -d)"

@@ -1,0 +1,14 @@
+// Entry point for browsers (plain <script type="module"> or a bundler): the module
+// fetches and compiles the .wasm once, with top-level await, so every function is
+// synchronous after `import`.
+import init, * as wasm from "./dist/tollgate_wasm.js";
+import { TollgateError } from "./dist/error.js";
+import { bindApi } from "./src/api.js";
+import { bindClient } from "./src/client.js";
+
+await init({ module_or_path: new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url) });
+
+const api = bindApi(wasm, TollgateError);
+export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer } = api;
+export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
+export { TollgateError };

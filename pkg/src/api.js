@@ -1,0 +1,138 @@
+// The validator API over the WebAssembly exports. Every token rule lives in Rust
+// (tollgate-core); this file only checks JS arguments, converts keys and options, and
+// parses the JSON text that crosses the boundary.
+//
+// `bindApi(wasm, TollgateError)` is called by each runtime's entry point (node.js,
+// browser.js, worker.js) once the module is instantiated.
+
+const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
+const encoder = new TextEncoder();
+
+export function bindApi(wasm, TollgateError) {
+  const argument = (message) => new TollgateError("argument_invalid", message);
+
+  const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+  function tokenArg(token) {
+    if (typeof token !== "string") throw argument("token must be a string");
+    return token;
+  }
+
+  function secondsArg(value, name, fallback) {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw argument(`${name} must be a non-negative number of seconds`);
+    }
+    return Math.floor(value);
+  }
+
+  function optionsJson(options) {
+    if (options === null || typeof options !== "object") throw argument("options must be an object");
+    const { algorithm, leeway, audience, issuer, type, requiredClaims, claims } = options;
+    if (typeof algorithm !== "string") {
+      throw argument("options.algorithm is required (HS256, HS384, HS512, EdDSA or ES256): it is never taken from the token");
+    }
+    if (type !== undefined && !TYPES.has(type)) {
+      throw argument("options.type must be access, refresh, sliding, sliding_refresh or untyped");
+    }
+    const strings = (v) => typeof v === "string" || (Array.isArray(v) && v.every((s) => typeof s === "string"));
+    if (audience !== undefined && !strings(audience)) throw argument("options.audience must be a string or strings");
+    if (issuer !== undefined && typeof issuer !== "string") throw argument("options.issuer must be a string");
+    if (requiredClaims !== undefined && !(Array.isArray(requiredClaims) && strings(requiredClaims))) {
+      throw argument("options.requiredClaims must be an array of strings");
+    }
+    const names = claims ?? {};
+    return JSON.stringify({
+      algorithm,
+      leeway: secondsArg(leeway, "options.leeway", 0),
+      audience,
+      issuer,
+      type,
+      requiredClaims,
+      userIdClaim: names.userId,
+      tokenTypeClaim: names.tokenType,
+      jtiClaim: names.jti,
+      refreshExpClaim: names.refreshExp,
+    });
+  }
+
+  function buildVerifier(key, options) {
+    const opts = optionsJson(options);
+    if (typeof key === "string") {
+      return key.trimStart().startsWith("-----BEGIN")
+        ? wasm.Verifier.pem(key, opts)
+        : wasm.Verifier.hmac(encoder.encode(key), opts);
+    }
+    if (key instanceof Uint8Array) return wasm.Verifier.hmac(key, opts);
+    if (key instanceof ArrayBuffer) return wasm.Verifier.hmac(new Uint8Array(key), opts);
+    if (key !== null && typeof key === "object" && (Array.isArray(key.keys) || typeof key.kty === "string")) {
+      return wasm.Verifier.jwks(JSON.stringify(key), opts);
+    }
+    throw argument("key must be an HMAC secret (string or bytes), a PEM public key, a JWK or a JWKS");
+  }
+
+  /** A verifier built once from keys and options; verify() is synchronous. */
+  class Verifier {
+    #inner;
+    constructor(key, options) {
+      this.#inner = buildVerifier(key, options);
+    }
+    /**
+     * The claims of a valid token, or a thrown TollgateError with `.code`.
+     * `blacklist`: revoked jti values (an array or Set), checked as the server does.
+     */
+    verify(token, { now, blacklist } = {}) {
+      let revoked;
+      if (blacklist !== undefined) {
+        const list = Array.from(blacklist ?? []);
+        if (!list.every((jti) => typeof jti === "string")) throw argument("blacklist must hold jti strings");
+        revoked = JSON.stringify(list);
+      }
+      return JSON.parse(this.#inner.verify(tokenArg(token), secondsArg(now, "now", nowSeconds()), revoked));
+    }
+    get keyCount() {
+      return this.#inner.keyCount;
+    }
+  }
+
+  /** One-shot verification (build a Verifier to verify many tokens). */
+  function verify(token, key, options) {
+    return new Verifier(key, options).verify(token, { now: options?.now, blacklist: options?.blacklist });
+  }
+
+  /** Header and payload WITHOUT verifying the signature: for display and scheduling. */
+  function decode(token) {
+    return JSON.parse(wasm.decodeJson(tokenArg(token)));
+  }
+
+  function expiresAt(token) {
+    return wasm.expiresAt(tokenArg(token));
+  }
+
+  function isExpired(token, { leeway, now } = {}) {
+    return wasm.isExpired(tokenArg(token), secondsArg(now, "now", nowSeconds()), secondsArg(leeway, "leeway", 0));
+  }
+
+  function secondsLeft(token, { now } = {}) {
+    return wasm.secondsLeft(tokenArg(token), secondsArg(now, "now", nowSeconds()));
+  }
+
+  /**
+   * The token of an Authorization header value, as the server reads it: split on runs
+   * of whitespace, the scheme compared case-sensitively. null when there is no token
+   * for these schemes; throws `bad_authorization_header` for "Bearer" alone or
+   * "Bearer a b".
+   */
+  function bearer(headerValue, { types = ["Bearer"] } = {}) {
+    if (headerValue === null || headerValue === undefined) return null;
+    if (typeof headerValue !== "string") throw argument("the header value must be a string");
+    const parts = headerValue.split(/[ \t\n\r\v\f]+/).filter(Boolean);
+    if (parts.length === 0 || !types.includes(parts[0])) return null;
+    if (parts.length !== 2) {
+      throw new TollgateError("bad_authorization_header", "Authorization header must contain two space-delimited values");
+    }
+    return parts[1];
+  }
+
+  return { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer, TollgateError };
+}

@@ -1,0 +1,14 @@
+// Entry point for edge workers (Cloudflare Workers/workerd, Vercel Edge): their bundlers
+// turn a `.wasm` import into a compiled WebAssembly.Module, instantiated synchronously.
+import wasmModule from "./dist/tollgate_wasm_bg.wasm";
+import * as wasm from "./dist/tollgate_wasm.js";
+import { TollgateError } from "./dist/error.js";
+import { bindApi } from "./src/api.js";
+import { bindClient } from "./src/client.js";
+
+wasm.initSync({ module: wasmModule });
+
+const api = bindApi(wasm, TollgateError);
+export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer } = api;
+export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
+export { TollgateError };

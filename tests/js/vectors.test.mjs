@@ -1,0 +1,59 @@
+// The shared vectors (tests/vectors/*.json) through the npm package, exactly as a user
+// imports it: the same accept or reject, with the same code and message, as tollgate-core.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
+import { TollgateError, Verifier } from "tollgate";
+
+const dir = new URL("../vectors/", import.meta.url);
+const keys = JSON.parse(readFileSync(new URL("keys.json", dir), "utf8"));
+const files = readdirSync(dir).filter((f) => f.endsWith(".json") && f !== "keys.json").sort();
+
+/** The key spec of a vector as a user would pass it. */
+function keyFor(spec, algorithm) {
+  if (typeof spec === "object" && Array.isArray(spec.keys)) {
+    return { keys: spec.keys.map((member) => keyFor(member, algorithm)) };
+  }
+  if (typeof spec === "object") return spec;
+  const entry = keys[spec];
+  if (algorithm.startsWith("HS")) return entry.secret;
+  return entry.public_jwk;
+}
+
+function check(vector) {
+  const verifier = new Verifier(keyFor(vector.key, vector.algorithm), {
+    algorithm: vector.algorithm,
+    leeway: vector.leeway ?? 0,
+    audience: vector.audience ?? undefined,
+    issuer: vector.issuer ?? undefined,
+    type: vector.expect_type,
+    requiredClaims: vector.required_claims,
+  });
+  try {
+    const claims = verifier.verify(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] });
+    assert.equal(vector.expect_fail, false, `${vector.name}: verified, expected ${vector.code}`);
+    assert.deepEqual(claims, vector.claims, vector.name);
+  } catch (error) {
+    if (error instanceof assert.AssertionError) throw error;
+    assert.ok(error instanceof TollgateError, `${vector.name}: ${error}`);
+    assert.equal(vector.expect_fail, true, `${vector.name}: ${error.code} ${error.message}`);
+    assert.equal(error.code, vector.code, vector.name);
+    assert.equal(error.message, vector.message, vector.name);
+  }
+}
+
+let total = 0;
+for (const file of files) {
+  const { vectors } = JSON.parse(readFileSync(new URL(file, dir), "utf8"));
+  test(`vectors in ${file}`, () => {
+    assert.ok(vectors.length > 0);
+    for (const vector of vectors) {
+      check(vector);
+      total++;
+    }
+  });
+}
+
+test("every vector ran", () => {
+  assert.ok(total >= 250, `only ${total} vectors`);
+});

@@ -1,0 +1,90 @@
+//! The adapter itself, in a JS engine (wasm-bindgen-test-runner under Node): results
+//! cross as JSON text, errors arrive as `TollgateError` objects with the core's `.code`.
+#![cfg(target_arch = "wasm32")]
+
+use tollgate_wasm::{decode_json, expires_at, is_expired, seconds_left, Verifier};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+const SECRET: &[u8] = b"tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+/// The shared vectors made by tollgate-core's generator.
+const VECTORS: &str = include_str!("../../tests/vectors/generated.json");
+
+fn vector(name: &str) -> serde_json::Value {
+    let all: serde_json::Value = serde_json::from_str(VECTORS).unwrap();
+    all["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(
+    inline_js = "export function js_get(o, k) { return o == null ? undefined : String(o[k]); }"
+)]
+extern "C" {
+    fn js_get(object: &JsValue, key: &str) -> Option<String>;
+}
+
+/// The `.code` and `.message` of a thrown value.
+fn code_of(err: JsValue) -> (String, String) {
+    let get = |key: &str| js_get(&err, key).unwrap_or_default();
+    (get("code"), get("message"))
+}
+
+#[wasm_bindgen_test]
+fn decode_returns_json_text() {
+    let v = vector("gen-hs256-access");
+    let text = decode_json(v["token"].as_str().unwrap()).unwrap();
+    let decoded: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(decoded["payload"], v["claims"]);
+    assert_eq!(decoded["header"]["alg"], "HS256");
+    let exp = v["claims"]["exp"].as_f64().unwrap();
+    assert_eq!(expires_at(v["token"].as_str().unwrap()).unwrap(), Some(exp));
+    assert!(is_expired(v["token"].as_str().unwrap(), exp, 0.0).unwrap());
+    assert_eq!(
+        seconds_left(v["token"].as_str().unwrap(), exp - 5.0).unwrap(),
+        5.0
+    );
+}
+
+#[wasm_bindgen_test]
+fn errors_are_tollgate_errors_with_codes() {
+    let (code, message) = code_of(decode_json("garbage").unwrap_err());
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("token_malformed", "Token is invalid")
+    );
+    let v = vector("gen-hs256-access");
+    let token = v["token"].as_str().unwrap();
+    let verifier = Verifier::hmac(SECRET, r#"{"algorithm":"HS256","type":"access"}"#).unwrap();
+    let exp = v["claims"]["exp"].as_f64().unwrap();
+    let (code, message) = code_of(verifier.verify(token, exp, None).unwrap_err());
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("token_expired", "Token is expired")
+    );
+    let (code, _) = code_of(verifier.verify(token, f64::NAN, None).unwrap_err());
+    assert_eq!(code, "argument_invalid");
+    let (code, _) = code_of(Verifier::hmac(b"short", r#"{"algorithm":"HS256"}"#).unwrap_err());
+    assert_eq!(code, "key_weak");
+    let (code, _) =
+        code_of(Verifier::hmac(SECRET, r#"{"algorithm":"HS256","bogus":1}"#).unwrap_err());
+    assert_eq!(code, "argument_invalid");
+}
+
+#[wasm_bindgen_test]
+fn verify_returns_claims_and_honours_the_blacklist() {
+    let v = vector("gen-hs256-access");
+    let token = v["token"].as_str().unwrap();
+    let now = v["now"].as_f64().unwrap();
+    let verifier = Verifier::hmac(SECRET, r#"{"algorithm":"HS256","type":"access"}"#).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_str(&verifier.verify(token, now, None).unwrap()).unwrap();
+    assert_eq!(claims, v["claims"]);
+    let blacklist = serde_json::json!([v["claims"]["jti"]]).to_string();
+    let (code, _) = code_of(verifier.verify(token, now, Some(blacklist)).unwrap_err());
+    assert_eq!(code, "token_blacklisted");
+}

@@ -45,6 +45,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 step "npm package in Node (node:test): shared vectors, API, interop with jose"
 (cd tests && node --test js/)
 
+step "npm package in every runtime: Node, Bun, Deno, workerd, edge-runtime, Chromium; the edge-worker example"
+tests/runtimes/run.sh
+
 step "npm package types: tsc --noEmit of a usage file"
 tests/node_modules/.bin/tsc -p tests/tsconfig.json
 echo "tsc: usage file compiles against pkg/index.d.ts"

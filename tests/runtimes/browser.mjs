@@ -1,0 +1,68 @@
+// Browsers: Debian's chromium driven by playwright-core, on two pages served from
+// 127.0.0.1: (a) the package's files through an import map, (b) an esbuild bundle with
+// the .wasm copied where browser.js looks for it (dist/ next to the bundle: esbuild
+// leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as it is).
+// Screenshots go to out/.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { extname, join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+import { bundle, here, out, report } from "./lib.mjs";
+
+const pkg = join(here, "../../pkg/");
+mkdirSync(`${out}bundle/dist`, { recursive: true });
+await bundle(`${here}pages/bundle-entry.js`, `${out}bundle/app.js`, { conditions: ["browser"], platform: "browser" });
+copyFileSync(`${pkg}dist/tollgate_wasm_bg.wasm`, `${out}bundle/dist/tollgate_wasm_bg.wasm`);
+
+// /pkg/... from pkg/, everything else from tests/runtimes/.
+const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+const server = createServer((req, res) => {
+  const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+  const file = path.startsWith("/pkg/") ? join(pkg, path.slice(5)) : join(here, path);
+  try {
+    const body = readFileSync(file);
+    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(body);
+  } catch {
+    res.writeHead(404).end("not found");
+  }
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = 0;
+try {
+  for (const name of ["import-map", "bundle"]) {
+    console.log(` ${name}.html`);
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (error) => errors.push(String(error)));
+    page.on("console", (msg) => msg.type() === "error" && errors.push(msg.text()));
+    page.on("response", (r) => r.status() >= 400 && errors.push(`HTTP ${r.status()} ${r.url()}`));
+    try {
+      await page.goto(`${base}/pages/${name}.html`);
+      await page.waitForFunction(() => window.result !== undefined, null, { timeout: 10000 })
+        .catch(() => { throw new Error(`no result: ${errors.join("\n") || "(no page errors)"}`); });
+      await page.screenshot({ path: `${out}browser-${name}.png` });
+      report(await page.evaluate(() => window.result));
+      if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
+    } catch (error) {
+      failed++;
+      console.log(`  FAIL ${error.message}`);
+    } finally {
+      await page.close();
+    }
+  }
+} finally {
+  await context.close();
+  server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (failed) throw new Error(`${failed} page(s) failed`);

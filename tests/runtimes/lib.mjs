@@ -1,0 +1,102 @@
+// Helpers shared by the runtime drivers: paths, a free port, child processes that are
+// always stopped, and esbuild.
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+export const here = fileURLToPath(new URL(".", import.meta.url));
+export const out = `${here}out/`;
+export const bin = (name) => `${here}node_modules/.bin/${name}`;
+
+/** A port free on 127.0.0.1 right now (for tools that cannot report the port they got). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+const children = new Set();
+process.on("exit", () => children.forEach((child) => child.kill("SIGKILL")));
+
+/**
+ * Starts a command and resolves once a line of its output matches `ready` (with the
+ * match), rejecting if it exits or `timeoutMs` passes first. `stop()` kills it.
+ */
+export function start(command, args, { ready, env, input, timeoutMs = 30000 } = {}) {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+  children.add(child);
+  let log = "";
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => {
+    children.delete(child);
+    resolve(code ?? signal);
+  }));
+  const stop = async () => {
+    if (children.has(child)) child.kill("SIGTERM");
+    return exited;
+  };
+  child.stdin.end(input ?? "");
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command}: not ready after ${timeoutMs} ms\n${log}`)), timeoutMs);
+    const onData = (chunk) => {
+      log += chunk;
+      const match = ready && log.match(ready);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited (${code}) before it was ready\n${log}`));
+    });
+  });
+  started.catch(() => {}); // awaited by callers that care
+  return { child, started, stop, exited, log: () => log };
+}
+
+/** Runs a command to completion; rejects with its output on a non-zero exit. */
+export async function run(command, args, options) {
+  const proc = start(command, args, { ...options, ready: null });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited ${code}\n${proc.log()}`);
+  return proc.log();
+}
+
+/** Bundles one entry with esbuild; returns the output file's path. */
+export async function bundle(entry, outfile, options = {}) {
+  await esbuild.build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: "esm",
+    logLevel: "error",
+    ...options,
+  });
+  return outfile;
+}
+
+/** Fetches until the server answers (workerd gives no "listening" line). */
+export async function fetchRetry(url, init, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Prints a smoke() result and throws if any check failed. */
+export function report(result) {
+  for (const c of result.checks) console.log(`  ${c.ok ? "ok" : "FAIL"} ${c.name}${c.ok ? "" : `\n${c.error}`}`);
+  if (!result.ok) throw new Error("smoke checks failed");
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Smoke test of the npm package `tollgate` in every runtime it promises: Node, Bun, Deno,
+# Cloudflare Workers (workerd), Vercel's edge runtime, and Chromium (import map and an
+# esbuild bundle), plus the edge-worker example in workerd against a real tollgate server.
+# Installs what it needs, once: pkg/dist (scripts/build-pkg.sh), the npm packages pinned
+# in package-lock.json (`npm ci` when the lock changed), Debian's chromium, the server.
+#
+#   tests/runtimes/run.sh        ends with "runtimes: N passed, M failed"; exit 1 on failure
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$here"
+
+[ -f "$root/pkg/dist/tollgate_wasm_bg.wasm" ] || "$root/scripts/build-pkg.sh"
+want="$(sha256sum package-lock.json | cut -d' ' -f1)"
+if [ "$(cat node_modules/.package-lock.sha256 2>/dev/null || true)" != "$want" ]; then
+  echo "installing npm packages (bun, deno, workerd, edge-runtime, esbuild, playwright-core)"
+  # A registry mirror without the other platforms' optional binaries (@deno/darwin-x64...)
+  # makes `npm ci` refuse the lock; `npm install --no-save` installs the same locked tree.
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+    npm install --no-save --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$want" >node_modules/.package-lock.sha256
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing chromium (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+(cd "$root" && cargo build --quiet -p tollgate-server)
+node make-fixture.mjs
+
+passed=0 failed=0
+step() { # step NAME COMMAND...: runs one runtime, prints its output only if it fails
+  local name="$1" start=$SECONDS log
+  shift
+  if log="$(timeout 120 "$@" 2>&1)"; then
+    passed=$((passed + 1)); echo "ok   $name ($((SECONDS - start))s)"
+  else
+    failed=$((failed + 1)); echo "FAIL $name ($((SECONDS - start))s)"; echo "$log" | sed 's/^/    /'
+  fi
+}
+step "node (ESM)" node cli.mjs
+step "bun" node_modules/.bin/bun cli.mjs
+step "deno" node_modules/.bin/deno run --allow-read --no-lock cli.mjs
+step "cloudflare workers (workerd)" node workerd.mjs smoke
+step "vercel edge runtime (edge-runtime)" node edge.mjs
+step "chromium: import map + esbuild bundle" node browser.mjs
+step "example edge-worker.js (workerd + tollgate server)" node example.mjs
+
+echo "runtimes: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,58 @@
+// The three checks every runtime runs, on the same vectors: `verify` of a valid EdDSA
+// token (JWK and JWKS), a TollgateError with the right `.code` for an expired and a
+// tampered token, and `decode`. Plain ES module with no imports, so it runs anywhere.
+// Returns { ok, checks: [{ name, ok, error? }] }.
+
+export function smoke(tollgate, fixture) {
+  const { Verifier, verify, decode, TollgateError } = tollgate;
+  const { token, tampered, jwk, now, claims, header } = fixture;
+  const options = { algorithm: "EdDSA", type: "access" };
+  const checks = [];
+
+  const check = (name, fn) => {
+    try {
+      fn();
+      checks.push({ name, ok: true });
+    } catch (error) {
+      checks.push({ name, ok: false, error: String(error?.stack ?? error) });
+    }
+  };
+  const same = (actual, expected, what) => {
+    if (canonical(actual) !== canonical(expected)) {
+      throw new Error(`${what}: got ${canonical(actual)}, want ${canonical(expected)}`);
+    }
+  };
+  const throwsCode = (fn, code) => {
+    try {
+      fn();
+    } catch (error) {
+      if (!(error instanceof TollgateError)) throw new Error(`not a TollgateError: ${error}`);
+      if (error.code !== code) throw new Error(`code ${error.code}, want ${code}`);
+      return;
+    }
+    throw new Error(`no error, want ${code}`);
+  };
+
+  check("verify valid EdDSA token", () => {
+    same(verify(token, jwk, { ...options, now }), claims, "verify(JWK)");
+    same(new Verifier({ keys: [jwk] }, options).verify(token, { now }), claims, "Verifier(JWKS)");
+  });
+  check("expired and tampered tokens throw TollgateError", () => {
+    throwsCode(() => verify(token, jwk, { ...options, now: claims.exp + 1 }), "token_expired");
+    throwsCode(() => new Verifier(jwk, options).verify(tampered, { now }), "token_signature_invalid");
+  });
+  check("decode", () => {
+    same(decode(token), { header, payload: claims }, "decode");
+    throwsCode(() => decode("not.a.jwt"), "token_malformed");
+  });
+  return { ok: checks.every((c) => c.ok), checks };
+}
+
+// JSON with sorted keys, so claim order does not matter.
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

@@ -101,10 +101,15 @@ impl App {
     }
 
     fn jti(&self) -> Jti {
+        self.jti_at(self.now_ms())
+    }
+
+    /// A UUIDv7 jti stamped `ms`: the instant the token counts as issued.
+    fn jti_at(&self, ms: u64) -> Jti {
         let mut random = [0u8; 10];
         // getrandom only fails when the OS has no entropy source at all.
         let _ = getrandom::getrandom(&mut random);
-        Jti::v7(self.now_ms(), random)
+        Jti::v7(ms, random)
     }
 
     async fn handle(self: Arc<Self>, req: Request) -> Reply {
@@ -277,7 +282,7 @@ impl App {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(ApiError::Throttled(wait));
         }
-        let user = self.check_credentials(login_field, login, password).await?;
+        let (user, now_ms) = self.check_credentials(login_field, login, password).await?;
         let Some(user) = user.filter(|u| u.is_active || !self.config.check_user_is_active) else {
             self.metrics
                 .logins_failed
@@ -293,7 +298,7 @@ impl App {
                 &user_id,
                 &Claims::new(),
                 now,
-                self.jti(),
+                self.jti_at(now_ms),
             )?;
             let refresh_exp = token
                 .claims
@@ -306,14 +311,26 @@ impl App {
                 user.id,
                 StoredKind::Sliding,
                 now_ms,
-                refresh_exp + settings.sliding_token_lifetime(),
+                sliding_expiry(refresh_exp, settings),
             );
             self.store.record(&record)?;
             json!({"token": token.token})
         } else {
             let custom = self.custom_claims(&user);
-            let refresh = settings.mint(TokenKind::Refresh, &user_id, &custom, now, self.jti())?;
-            let access = settings.mint(TokenKind::Access, &user_id, &custom, now, self.jti())?;
+            let refresh = settings.mint(
+                TokenKind::Refresh,
+                &user_id,
+                &custom,
+                now,
+                self.jti_at(now_ms),
+            )?;
+            let access = settings.mint(
+                TokenKind::Access,
+                &user_id,
+                &custom,
+                now,
+                self.jti_at(now_ms),
+            )?;
             let record = outstanding(
                 &refresh.token,
                 &refresh.jti,
@@ -339,17 +356,23 @@ impl App {
     /// Checks a password on the blocking pool, with bounded concurrency. Unknown users
     /// cost the same hashing work as a wrong password. A correct password stored with
     /// other parameters is re-hashed, as Django does on login.
+    ///
+    /// Returns the user and the instant (ms) the login counts from. Hashing takes long
+    /// (about 0.1 s per million iterations), so the user is read again afterwards: a
+    /// password change or deactivation that committed meanwhile fails the login, and one
+    /// that commits later is stamped after this instant, so it revokes these tokens.
     async fn check_credentials(
         &self,
         field: UsernameField,
         login: String,
         password: String,
-    ) -> Result<Option<User>, ApiError> {
+    ) -> Result<(Option<User>, u64), ApiError> {
         let permit = Arc::clone(&self.hash_pool)
             .acquire_owned()
             .await
             .map_err(|_| ApiError::ShuttingDown)?;
         let store = self.store.clone();
+        let clock = Arc::clone(&self.clock);
         let iterations = self.config.pbkdf2_iterations;
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -359,19 +382,34 @@ impl App {
             };
             let Some(user) = user else {
                 password::dummy_check(&password, iterations);
-                return Ok(None);
+                return Ok((None, clock()));
             };
             let verdict = password::verify_password(&password, &user.password, iterations);
             if !verdict.is_correct {
-                return Ok(None);
+                return Ok((None, clock()));
             }
-            if verdict.must_update {
-                let encoded = password::make_password(&password, iterations);
-                return store
-                    .update_user(user.id, |u| u.password = encoded.clone())
-                    .map(Some);
-            }
-            Ok(Some(user))
+            let verified = user.password.clone();
+            let replacement = verdict
+                .must_update
+                .then(|| password::make_password(&password, iterations));
+            let at = clock();
+            let current = match &replacement {
+                // Compare and set: only the hash that was verified is replaced.
+                Some(new) => store.update_user(user.id, |u| {
+                    if u.password == verified {
+                        u.password = new.clone();
+                    }
+                })?,
+                None => match store.user(user.id)? {
+                    Some(current) => current,
+                    None => return Ok((None, at)),
+                },
+            };
+            let unchanged = match &replacement {
+                Some(new) => current.password == *new,
+                None => current.password == verified,
+            };
+            Ok((unchanged.then_some(current), at))
         })
         .await
         .map_err(|_| ApiError::ShuttingDown)?;
@@ -480,9 +518,7 @@ impl App {
                 .claims()
                 .get(&self.config.tokens.claim_names().refresh_exp)
                 .and_then(Value::as_u64)
-                .map_or(verified.exp(), |r| {
-                    r + self.config.tokens.sliding_token_lifetime()
-                }),
+                .map_or(verified.exp(), |r| sliding_expiry(r, &self.config.tokens)),
         };
         let mut record = outstanding(token, verified.jti(), user.id, kind, iat * 1000, expires_at);
         record.created_at_ms = issued_ms(verified);
@@ -540,7 +576,9 @@ impl App {
                 }
                 return Err(ApiError::Token(TokenError::Blacklisted));
             }
-            Rotation::FamilyRevoked => return Err(ApiError::Token(TokenError::Blacklisted)),
+            Rotation::FamilyRevoked | Rotation::UserRevoked => {
+                return Err(ApiError::Token(TokenError::Blacklisted))
+            }
         }
         self.store.durable().await?;
         Ok(json!({"access": access.token, "refresh": rotated.token}))
@@ -781,9 +819,22 @@ impl App {
 }
 
 impl From<TokenError> for ApiError {
+    /// A token's fault is the client's (401); anything else (say, user attributes that
+    /// make a token larger than 8 KiB) is the server's.
     fn from(err: TokenError) -> Self {
-        ApiError::Token(err)
+        if err.is_token_error() {
+            ApiError::Token(err)
+        } else {
+            ApiError::Internal(err.code())
+        }
     }
+}
+
+/// The latest a sliding token (and every token slid from it) can still verify: a slide
+/// is allowed until `refresh_exp` (+ leeway) and gives `exp = now + lifetime`, which
+/// verifies until `exp + leeway`. Its records must outlive that.
+fn sliding_expiry(refresh_exp: u64, settings: &tollgate_core::Settings) -> u64 {
+    refresh_exp + 2 * settings.leeway() + settings.sliding_token_lifetime()
 }
 
 /// Route name (for metrics) and `Allow` value of a path.

@@ -254,12 +254,13 @@ pub fn execute(
     input: &Input,
 ) -> Result<String, CliError> {
     let mut out = String::new();
-    match cmd {
-        AdminCommand::Users(cmd) => users(config, store, cmd, input, &mut out)?,
-        AdminCommand::Tokens(cmd) => tokens(config, store, cmd, &mut out)?,
-    }
+    let result = match cmd {
+        AdminCommand::Users(cmd) => users(config, store, cmd, input, &mut out),
+        AdminCommand::Tokens(cmd) => tokens(config, store, cmd, &mut out),
+    };
+    // Whatever was written before a failure is made durable too.
     store.flush()?;
-    Ok(out)
+    result.map(|()| out)
 }
 
 fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
@@ -555,10 +556,22 @@ fn users(
             );
         }
         UsersCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| fail("import_unreadable", format!("{}: {e}", file.display())))?;
+            // The file was read where the command was typed (it may be a relative path
+            // the server, behind the admin socket, cannot see).
+            let text = input.file.as_deref().ok_or_else(|| {
+                fail("import_unreadable", format!("{}: not read", file.display()))
+            })?;
             let imported =
-                import::parse_dumpdata(&text).map_err(|e| fail(e.code(), e.to_string()))?;
+                import::parse_dumpdata(text).map_err(|e| fail(e.code(), e.to_string()))?;
+            // All or nothing: refuse before writing if any user already exists.
+            for record in &imported {
+                if store.user(record.id)?.is_some() {
+                    return Err(StoreError::Duplicate("id", record.id.to_string()).into());
+                }
+                if store.user_by_username(&record.username)?.is_some() {
+                    return Err(StoreError::Duplicate("username", record.username.clone()).into());
+                }
+            }
             let mut added = 0;
             for record in imported {
                 let mut user = User::new(

@@ -45,6 +45,9 @@ pub enum ApiError {
     Unavailable(StoreError),
     /// The password hashing pool is gone (shutting down).
     ShuttingDown,
+    /// A fault of the server's own data or configuration (never of the request),
+    /// with the core's error code.
+    Internal(&'static str),
 }
 
 /// Status, body and extra headers of an error.
@@ -79,6 +82,7 @@ impl ApiError {
             Self::HeaderTooLarge => "header_too_large",
             Self::Unavailable(_) => "store_unavailable",
             Self::ShuttingDown => "shutting_down",
+            Self::Internal(code) => code,
         }
     }
 
@@ -163,6 +167,10 @@ impl ApiError {
                 503,
                 json!({"detail": "Service temporarily unavailable, try again later.", "code": "shutting_down"}),
             ),
+            Self::Internal(code) => (
+                500,
+                json!({"detail": "A server error occurred.", "code": code}),
+            ),
         };
         let mut headers = Vec::new();
         if status == 401 {
@@ -209,6 +217,7 @@ impl ApiError {
             Self::HeaderTooLarge,
             Self::Unavailable(StoreError::Io("disk full".into())),
             Self::ShuttingDown,
+            Self::Internal("claims_too_large"),
         ]
     }
 }
@@ -233,10 +242,15 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 19, "add new variants to examples()");
+        assert_eq!(examples.len(), 20, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
-            assert!(reply.status >= 400 && reply.status != 500, "{err:?}");
+            // 500 only for the server's own faults, never for anything a client sends.
+            let internal = matches!(err, ApiError::Internal(_));
+            assert!(
+                reply.status >= 400 && (reply.status != 500 || internal),
+                "{err:?}"
+            );
             assert!(reply.body.is_object(), "{err:?}");
             assert!(!err.code().is_empty());
             if reply.status == 401 {

@@ -250,6 +250,8 @@ pub enum Rotation {
     AlreadyBlacklisted(BlacklistReason),
     /// The family was revoked (replay detected).
     FamilyRevoked,
+    /// The user's tokens were revoked (or the user is gone) after this one was created.
+    UserRevoked,
 }
 
 /// Outcome of blacklisting one token.
@@ -376,6 +378,13 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        // Password hashes and token records: for the owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        }
         let path = dir.join("db");
         let existed = path.exists();
         let db = sled::Config::new()
@@ -629,27 +638,43 @@ impl Store {
             &i.user_tokens,
             &i.family_tokens,
             &i.expiry,
+            &i.users,
         )
             .transaction(
-                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
+                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry, users)| {
                     if let Some(entry) = blacklist.get(old.jti.as_bytes())? {
                         let entry: Blacklisted = tx_decode(&entry)?;
                         return Ok(Rotation::AlreadyBlacklisted(entry.reason));
                     }
-                    let known = match outstanding.get(old.jti.as_bytes())? {
-                        Some(bytes) => tx_decode::<Outstanding>(&bytes)?,
-                        None => {
-                            insert_outstanding(
-                                outstanding,
-                                families,
-                                user_tokens,
-                                family_tokens,
-                                expiry,
-                                old,
-                            )?;
-                            old.clone()
-                        }
+                    let stored = outstanding.get(old.jti.as_bytes())?;
+                    let known = match &stored {
+                        Some(bytes) => tx_decode::<Outstanding>(bytes)?,
+                        None => old.clone(),
                     };
+                    // Read the user inside the transaction: a revocation (logout-all,
+                    // password change, deactivation) stamps the user before it lists
+                    // the user's tokens, so a rotation either commits before the stamp
+                    // (and its token is listed) or sees the stamp here and stops.
+                    let revoked = match users.get(user_key(known.user_id))? {
+                        Some(bytes) => {
+                            let user: User = tx_decode(&bytes)?;
+                            known.created_at_ms < user.refresh_revoked_before_ms
+                        }
+                        None => true,
+                    };
+                    if revoked {
+                        return Ok(Rotation::UserRevoked);
+                    }
+                    if stored.is_none() {
+                        insert_outstanding(
+                            outstanding,
+                            families,
+                            user_tokens,
+                            family_tokens,
+                            expiry,
+                            old,
+                        )?;
+                    }
                     if let Some(family) = families.get(known.family.as_bytes())? {
                         if tx_decode::<Family>(&family)?.revoked_at.is_some() {
                             return Ok(Rotation::FamilyRevoked);
@@ -763,6 +788,8 @@ impl Store {
         stamp: u64,
     ) -> Result<usize, StoreError> {
         let now = stamp / 1000;
+        // Tokens issued in the very millisecond of the revocation count as before it.
+        let stamp = stamp.saturating_add(1);
         self.update_user(user_id, |user| {
             user.refresh_revoked_before_ms = user.refresh_revoked_before_ms.max(stamp);
             if why != Revocation::LogoutAll {
@@ -1014,6 +1041,15 @@ async fn flusher(store: std::sync::Weak<Inner>, shared: Arc<CommitShared>) {
 mod tests {
     use super::*;
 
+    /// A fresh store with user 7, the owner of every test token.
+    fn store_with_user(dir: &tempfile::TempDir) -> Store {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .add_user(User::new(7, "seven", "", "!".into(), 0), false)
+            .unwrap();
+        store
+    }
+
     fn token(jti: &str, family: &str, expires_at: u64) -> Outstanding {
         Outstanding {
             jti: jti.into(),
@@ -1029,7 +1065,7 @@ mod tests {
     #[test]
     fn concurrent_rotations_of_one_token_one_wins() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = store_with_user(&dir);
         store.record(&token("a", "a", 100)).unwrap();
         let wins: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..16)
@@ -1061,7 +1097,7 @@ mod tests {
     #[test]
     fn revoked_family_blacklists_members_and_stops_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = store_with_user(&dir);
         store.record(&token("a", "a", 100)).unwrap();
         assert_eq!(
             store
@@ -1090,7 +1126,7 @@ mod tests {
     #[test]
     fn flush_expired_removes_only_the_expired() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = store_with_user(&dir);
         store.record(&token("old", "old", 100)).unwrap();
         store.record(&token("new", "new", 300)).unwrap();
         store
@@ -1107,6 +1143,33 @@ mod tests {
         assert_eq!(store.tokens(Some(7)).unwrap().len(), 1);
     }
 
+    #[test]
+    fn rotation_after_a_user_revocation_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_user(&dir);
+        store.record(&token("a", "a", 100)).unwrap();
+        // The stamp commits; the rotation, which read nothing of it before, must see it.
+        store
+            .update_user(7, |u| u.refresh_revoked_before_ms = 2)
+            .unwrap();
+        assert_eq!(
+            store
+                .rotate(&token("a", "a", 100), &token("b", "?", 150), true, 1)
+                .unwrap(),
+            Rotation::UserRevoked
+        );
+        assert!(store.outstanding("b").unwrap().is_none());
+        // An unknown token of a deleted or unknown user is refused too.
+        let mut stranger = token("x", "x", 100);
+        stranger.user_id = 99;
+        assert_eq!(
+            store
+                .rotate(&stranger, &token("y", "?", 150), true, 1)
+                .unwrap(),
+            Rotation::UserRevoked
+        );
+    }
+
     #[tokio::test]
     async fn durable_writes_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
@@ -1120,6 +1183,17 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert!(store.outstanding("a").unwrap().is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_folder_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let _store = Store::open(&data).unwrap();
+        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

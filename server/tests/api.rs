@@ -1198,3 +1198,25 @@ async fn login_throttling_per_client_address() {
         "other addresses are not affected"
     );
 }
+
+#[tokio::test]
+async fn a_token_too_large_for_its_claims_is_a_server_fault_not_a_401() {
+    let h = harness(&[("token_claims", "username,bio")]);
+    h.app
+        .store
+        .update_user(1, |u| {
+            u.attrs.insert("bio".into(), json!("x".repeat(9000)));
+        })
+        .unwrap();
+    let r = h
+        .post(
+            "/api/token/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    check(
+        &r,
+        500,
+        json!({"detail": "A server error occurred.", "code": "claims_too_large"}),
+    );
+}

@@ -532,14 +532,22 @@ fn cli_commands_reach_a_running_server_through_the_admin_socket() {
 fn users_imported_from_django_log_in_with_their_passwords() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    // Imported through the running server's admin socket, from a relative path: the
+    // command reads the file, the server never sees the path.
+    let server = Server::start(&data);
     let dump = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/django_dumpdata_users.json"
     );
-    let out = tollgate(&data)
-        .args(["users", "import", dump])
-        .output()
-        .unwrap();
+    std::fs::copy(dump, dir.path().join("dump.json")).unwrap();
+    let import = || {
+        tollgate(&data)
+            .args(["users", "import", "dump.json"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = import();
     assert!(
         out.status.success(),
         "{}",
@@ -547,12 +555,9 @@ fn users_imported_from_django_log_in_with_their_passwords() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("imported "));
     // Importing twice is refused (ids and usernames are unique), and changes nothing.
-    let again = tollgate(&data)
-        .args(["users", "import", dump])
-        .output()
-        .unwrap();
+    let again = import();
     assert!(!again.status.success());
-    let server = Server::start(&data);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("user_exists"));
     let cases = [
         ("alice", "alice-pass", 200),
         ("admin", "admin-pass", 200),

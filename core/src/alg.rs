@@ -7,7 +7,8 @@ use alloc::{string::String, vec::Vec};
 use core::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _};
+#[cfg(feature = "pem-private")]
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use jwt_compact::{
     alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key},
     jwk::JsonWebKey,
@@ -152,6 +153,22 @@ fn check_hmac_secret(alg: Algorithm, secret: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The DER bytes of a PEM block labelled `label` (standard base64, line breaks allowed).
+fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
+    use base64ct::Base64;
+    let pem = pem.trim();
+    let begin = ["-----BEGIN ", label, "-----"].concat();
+    let end = ["-----END ", label, "-----"].concat();
+    let body = pem
+        .strip_prefix(begin.as_str())?
+        .strip_suffix(end.as_str())?;
+    let compact: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > 4096 {
+        return None;
+    }
+    Base64::decode_vec(&compact).ok()
+}
+
 /// The RFC 7638 SHA-256 thumbprint of a public (or `oct`) JWK, base64url.
 fn thumbprint(jwk: &JsonWebKey<'_>) -> String {
     Base64UrlUnpadded::encode_string(&jwk.thumbprint::<Sha256>())
@@ -221,6 +238,8 @@ impl SigningKey {
 
     /// A PKCS#8 private key in PEM (`BEGIN PRIVATE KEY`), or for ES256 also SEC1
     /// (`BEGIN EC PRIVATE KEY`), as `openssl genpkey` and Simple JWT's docs produce.
+    /// (Feature `pem-private`: only an issuer needs it.)
+    #[cfg(feature = "pem-private")]
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self, Error> {
         let inner = match alg {
             Algorithm::EdDsa => SigningInner::EdDsa(
@@ -322,6 +341,7 @@ impl SigningKey {
     }
 
     /// The private key as PKCS#8 PEM (asymmetric algorithms only), for `keys generate`.
+    #[cfg(feature = "pem-private")]
     pub fn to_pkcs8_pem(&self) -> Result<String, Error> {
         let pem = match &self.inner {
             SigningInner::EdDsa(k) => k.to_pkcs8_pem(Default::default()),
@@ -358,23 +378,42 @@ impl VerifyingKey {
         Ok(SigningKey::hmac(alg, secret)?.verifying_key())
     }
 
-    /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`).
+    /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`), as `openssl pkey -pubout` writes.
+    ///
+    /// The SPKI encodings of an Ed25519 key and of a P-256 key are fixed byte strings
+    /// around the point, so they are matched exactly instead of going through a general
+    /// DER parser: less code in the WebAssembly validator, and nothing but these two
+    /// exact shapes is accepted.
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self, Error> {
-        let inner = match alg {
-            Algorithm::EdDsa => VerifyingInner::EdDsa(
-                ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
-                    .map_err(|_| Error::KeyInvalid)?,
-            ),
-            Algorithm::Es256 => {
-                use p256::pkcs8::DecodePublicKey as _;
-                VerifyingInner::Es256(
-                    p256::ecdsa::VerifyingKey::from_public_key_pem(pem)
-                        .map_err(|_| Error::KeyInvalid)?,
-                )
+        /// `SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (32 bytes) }`
+        const ED25519: &[u8] = &[
+            0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+        ];
+        /// `SEQUENCE { SEQUENCE { OID ecPublicKey, OID prime256v1 } BIT STRING }`, with
+        /// the lengths of an uncompressed (65-byte) or compressed (33-byte) point.
+        const P256_OIDS: &[u8] = &[
+            0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+            0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+        ];
+        if alg.is_hmac() {
+            return Err(Error::KeyAlgorithmMismatch);
+        }
+        let der = pem_body(pem, "PUBLIC KEY").ok_or(Error::KeyInvalid)?;
+        let point = match alg {
+            Algorithm::EdDsa => der.strip_prefix(ED25519).filter(|p| p.len() == 32),
+            _ => {
+                let uncompressed = [&[0x30, 0x59][..], P256_OIDS, &[0x03, 0x42, 0x00]].concat();
+                let compressed = [&[0x30, 0x39][..], P256_OIDS, &[0x03, 0x22, 0x00]].concat();
+                der.strip_prefix(uncompressed.as_slice())
+                    .filter(|p| p.len() == 65)
+                    .or_else(|| {
+                        der.strip_prefix(compressed.as_slice())
+                            .filter(|p| p.len() == 33)
+                    })
             }
-            _ => return Err(Error::KeyAlgorithmMismatch),
         };
-        Ok(Self::with_default_kid(inner))
+        let point = point.ok_or(Error::KeyInvalid)?;
+        Self::from_raw(alg, point)
     }
 
     /// Raw public key bytes: the 32-byte Ed25519 point or a SEC1 P-256 point.

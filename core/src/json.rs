@@ -237,15 +237,31 @@ fn write_python_string(s: &str, out: &mut Vec<u8>) {
 /// Python's `repr(float)`: shortest round-trip digits, fixed notation for exponents
 /// -4..16, otherwise `d.ddde+XX`.
 fn python_float_repr(value: f64) -> String {
-    // Rust's `{:e}` gives the shortest round-trip digits, e.g. "-1.5e-7".
-    let sci = format!("{value:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+    // serde_json prints the shortest round-trip digits (as Python's repr does), e.g.
+    // "-1.5e-7", "100.0" or "1e16"; only the layout differs. Reusing its printer keeps
+    // core::fmt's float formatting out of the WebAssembly build.
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    let (sign, rest) = match text.strip_prefix('-') {
         Some(rest) => ("-", rest),
-        None => ("", mantissa),
+        None => ("", text.as_str()),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (mantissa, e) = match rest.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits = String::from(int_part);
+    digits.push_str(frac_part);
+    // The decimal exponent of the first digit of `digits`.
+    let mut exp = int_part.len() as i32 - 1 + e;
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..leading);
+    exp -= leading as i32;
+    let significant = digits.trim_end_matches('0').len();
+    digits.truncate(significant);
+    if digits.is_empty() {
+        return format!("{sign}0.0");
+    }
     if (-4..16).contains(&exp) {
         let point = exp + 1; // position of the decimal point within `digits`
         if point <= 0 {
@@ -261,8 +277,13 @@ fn python_float_repr(value: f64) -> String {
             }
         }
     } else {
+        let (first, others) = digits.split_at(1);
+        let dot = if others.is_empty() { "" } else { "." };
         let exp_sign = if exp < 0 { '-' } else { '+' };
-        format!("{sign}{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
+        format!(
+            "{sign}{first}{dot}{others}e{exp_sign}{:02}",
+            exp.unsigned_abs()
+        )
     }
 }
 
@@ -302,6 +323,14 @@ mod tests {
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (5e-324, "5e-324"),
             (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (100.0, "100.0"),
+            (1e15, "1000000000000000.0"),
+            (1.25e-5, "1.25e-05"),
+            (123.456, "123.456"),
+            (0.000123, "0.000123"),
+            (1e22, "1e+22"),
+            (9007199254740993.0, "9007199254740992.0"),
         ];
         for (input, expected) in cases {
             assert_eq!(python_float_repr(input), expected);

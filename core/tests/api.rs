@@ -532,3 +532,64 @@ fn required_claims_are_checked_last() {
         "setting_invalid",
     );
 }
+
+#[test]
+fn public_pem_only_in_its_exact_spki_shapes() {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding as _};
+    let keys = keys();
+    let es = &keys["es256"];
+    let reference =
+        VerifyingKey::from_jwk(Algorithm::Es256, &es["public_jwk"].to_string()).unwrap();
+    // The same key as a compressed point in SPKI.
+    let x = Base64UrlUnpadded::decode_vec(es["public_jwk"]["x"].as_str().unwrap()).unwrap();
+    let y = Base64UrlUnpadded::decode_vec(es["public_jwk"]["y"].as_str().unwrap()).unwrap();
+    let oids = [
+        0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+        0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+    ];
+    let mut der = vec![0x30, 0x39];
+    der.extend(oids);
+    der.extend([0x03, 0x22, 0x00, 0x02 | (y[31] & 1)]);
+    der.extend(&x);
+    let pem = |der: &[u8], label: &str| {
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            Base64::encode_string(der)
+        )
+    };
+    let compressed = VerifyingKey::from_pem(Algorithm::Es256, &pem(&der, "PUBLIC KEY")).unwrap();
+    assert_eq!(compressed.thumbprint(), reference.thumbprint());
+    // Anything else is refused: another label, trailing bytes, another curve's key.
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Es256, &pem(&der, "RSA PUBLIC KEY")),
+        "key_invalid",
+    );
+    let mut longer = der.clone();
+    longer.push(0);
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Es256, &pem(&longer, "PUBLIC KEY")),
+        "key_invalid",
+    );
+    let ed_pem = keys["ed25519"]["public_pem"].as_str().unwrap();
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Es256, ed_pem),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_pem(Algorithm::EdDsa, es["public_pem"].as_str().unwrap()),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_pem(
+            Algorithm::EdDsa,
+            "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----",
+        ),
+        "key_invalid",
+    );
+    // A point not on the curve.
+    let mut bad = der.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    bad[last - 1] ^= 0xff;
+    let _ = VerifyingKey::from_pem(Algorithm::Es256, &pem(&bad, "PUBLIC KEY")); // error or another valid point; never a panic
+}

@@ -48,6 +48,9 @@ step "npm package in Node (node:test): shared vectors, API, interop with jose"
 step "npm package in every runtime: Node, Bun, Deno, workerd, edge-runtime, Chromium; the edge-worker example"
 tests/runtimes/run.sh
 
+step "npm package benchmark against jose, jwt-decode, fast-jwt: quick smoke mode (figures not recorded)"
+bench/js/run.sh --quick
+
 step "npm package types: tsc --noEmit of a usage file"
 tests/node_modules/.bin/tsc -p tests/tsconfig.json
 echo "tsc: usage file compiles against pkg/index.d.ts"

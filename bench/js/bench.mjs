@@ -1,0 +1,359 @@
+// Benchmark of the npm package tollgate (pkg/) against jose, jwt-decode and fast-jwt in
+// Node, on the same tokens (tests/vectors/generated.json). Run it with bench/js/run.sh,
+// which installs the pinned packages and builds pkg/dist/ if it is missing.
+//
+//   node bench/js/bench.mjs [--quick] [--report FILE]
+//
+// Every call is first checked once (the expected header and claims, and a rejected
+// tampered token for verifiers); a failing check exits with status 1 before anything is
+// timed. Then, per group, every contender is warmed up and calibrated, and the rounds are
+// interleaved (round r times every contender of the group in turn, in a rotating order),
+// so that drift of the machine hits them alike. The figure is the median of the rounds'
+// ops/s; the spread is the rounds' min and max relative to it.
+
+import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { deepStrictEqual } from "node:assert/strict";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+
+const loadAtStart = loadavg()[0];
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const reportIndex = args.indexOf("--report");
+const reportFile = reportIndex >= 0 ? args[reportIndex + 1] : null;
+
+const root = new URL("../../", import.meta.url);
+const at = (path) => new URL(path, root);
+const readJson = (path) => JSON.parse(readFileSync(at(path), "utf8"));
+
+// --- the package's files, read before importing it (someone may rebuild pkg/dist) ------
+const snippet = (() => {
+  const text = readFileSync(at("pkg/dist/error.js"), "utf8");
+  const match = /from "\.\/(snippets\/[^"]+)"/.exec(text);
+  if (!match) throw new Error("pkg/dist/error.js does not name its snippet");
+  return `pkg/dist/${match[1]}`;
+})();
+const srcFiles = ["pkg/src/api.js", "pkg/src/client.js"];
+const files = {
+  wasm: "pkg/dist/tollgate_wasm_bg.wasm",
+  glue: "pkg/dist/tollgate_wasm.js",
+  own: ["pkg/node.js", "pkg/browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
+  browser: ["pkg/dist/tollgate_wasm_bg.wasm", "pkg/dist/tollgate_wasm.js", "pkg/browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
+};
+const bytes = new Map();
+for (const path of new Set([files.wasm, files.glue, ...files.own, ...files.browser])) bytes.set(path, readFileSync(at(path)));
+const wasmSha = createHash("sha256").update(bytes.get(files.wasm)).digest("hex");
+
+const tollgate = await import(new URL("pkg/node.js", root).href);
+const jose = await import("jose");
+const { jwtDecode } = await import("jwt-decode");
+const fastJwt = await import("fast-jwt");
+
+const version = (name) => JSON.parse(readFileSync(new URL(`node_modules/${name}/package.json`, import.meta.url), "utf8")).version;
+const versions = {
+  tollgate: readJson("pkg/package.json").version,
+  jose: version("jose"),
+  "jwt-decode": version("jwt-decode"),
+  "fast-jwt": version("fast-jwt"),
+};
+
+// --- tokens and keys ---------------------------------------------------------------------
+const keys = readJson("tests/vectors/keys.json");
+const vectors = new Map(readJson("tests/vectors/generated.json").vectors.map((v) => [v.name, v]));
+const hs = vectors.get("gen-hs256-access");
+const ed = vectors.get("gen-eddsa-access");
+for (const [name, v] of [["gen-hs256-access", hs], ["gen-eddsa-access", ed]]) {
+  if (!v || v.expect_fail) throw new Error(`tests/vectors/generated.json: no valid ${name}`);
+}
+const tampered = (token) => {
+  // Flip one character in the middle of the signature (not the last one, whose low
+  // bits may be padding).
+  const i = token.lastIndexOf(".") + 10;
+  return token.slice(0, i) + (token[i] === "A" ? "B" : "A") + token.slice(i + 1);
+};
+
+const secret = keys.hmac.secret;
+const hsKeyJose = new TextEncoder().encode(secret); // jose 6: a Uint8Array is an HMAC key
+const edKeyJose = await jose.importJWK(keys.ed25519.public_jwk, "EdDSA");
+const hsDate = new Date(hs.now * 1000);
+const edDate = new Date(ed.now * 1000);
+
+// jose and fast-jwt do not know Simple JWT's token_type claim: their rows check it in JS,
+// as a caller would, so that every row checks what tollgate's type: "access" checks.
+const access = (claims) => {
+  if (claims.token_type !== "access") throw new Error("not an access token");
+  return claims;
+};
+
+const tgHs = new tollgate.Verifier(secret, { algorithm: "HS256", type: "access" });
+const tgEd = new tollgate.Verifier(keys.ed25519.public_jwk, { algorithm: "EdDSA", type: "access" });
+const fjDecode = fastJwt.createDecoder();
+const fjDecodeComplete = fastJwt.createDecoder({ complete: true });
+const fjHs = fastJwt.createVerifier({ key: secret, algorithms: ["HS256"], clockTimestamp: hs.now * 1000 });
+const fjEd = fastJwt.createVerifier({ key: keys.ed25519.public_pem, algorithms: ["EdDSA"], clockTimestamp: ed.now * 1000 });
+
+const inFlight = 64;
+const many = (f) => () => Promise.all(Array.from({ length: inFlight }, f));
+
+// Every contender: `call` (sync or async), what it returns, `check(result)` against the
+// vector, and for verifiers `reject`, which must throw or reject.
+const groups = [
+  {
+    id: "decode",
+    title: "decode, no verification (HS256 token, 317 B)",
+    baseline: "jose-decode",
+    rows: [
+      {
+        id: "tollgate-decode", lib: "tollgate", label: "tollgate `decode(token)`", returns: "header + payload",
+        call: () => tollgate.decode(hs.token),
+        check: (r) => deepStrictEqual(r, { header: hs.header, payload: hs.claims }),
+      },
+      {
+        id: "jose-decode", lib: "jose", label: "jose `decodeJwt(token)`", returns: "payload",
+        call: () => jose.decodeJwt(hs.token),
+        check: (r) => deepStrictEqual(r, hs.claims),
+      },
+      {
+        id: "jose-decode-both", lib: "jose", label: "jose `decodeProtectedHeader` + `decodeJwt`", returns: "header + payload",
+        call: () => ({ header: jose.decodeProtectedHeader(hs.token), payload: jose.decodeJwt(hs.token) }),
+        check: (r) => deepStrictEqual(r, { header: hs.header, payload: hs.claims }),
+      },
+      {
+        id: "jwt-decode", lib: "jwt-decode", label: "jwt-decode `jwtDecode(token)`", returns: "payload",
+        call: () => jwtDecode(hs.token),
+        check: (r) => deepStrictEqual(r, hs.claims),
+      },
+      {
+        id: "fast-jwt-decode", lib: "fast-jwt", label: "fast-jwt `createDecoder()`", returns: "payload (parses the header too)",
+        call: () => fjDecode(hs.token),
+        check: (r) => deepStrictEqual(r, hs.claims),
+      },
+      {
+        id: "fast-jwt-decode-complete", lib: "fast-jwt", label: "fast-jwt `createDecoder({ complete: true })`", returns: "header + payload + signature + input",
+        call: () => fjDecodeComplete(hs.token),
+        check: (r) => deepStrictEqual({ header: r.header, payload: r.payload }, { header: hs.header, payload: hs.claims }),
+      },
+    ],
+  },
+  verifyGroup("hs256", "HS256 verify (Simple JWT access token, 317 B)", hs, {
+    tollgate: { label: "tollgate `Verifier.verify(token, { now })`", call: () => tgHs.verify(hs.token, { now: hs.now }), reject: () => tgHs.verify(tampered(hs.token), { now: hs.now }) },
+    jose: (token) => jose.jwtVerify(token, hsKeyJose, { algorithms: ["HS256"], currentDate: hsDate }),
+    fastJwt: { call: () => access(fjHs(hs.token)), reject: () => fjHs(tampered(hs.token)) },
+  }),
+  verifyGroup("eddsa", "EdDSA verify (Simple JWT access token, 360 B)", ed, {
+    tollgate: { label: "tollgate `Verifier.verify(token, { now })`", call: () => tgEd.verify(ed.token, { now: ed.now }), reject: () => tgEd.verify(tampered(ed.token), { now: ed.now }) },
+    jose: (token) => jose.jwtVerify(token, edKeyJose, { algorithms: ["EdDSA"], currentDate: edDate }),
+    fastJwt: { call: () => access(fjEd(ed.token)), reject: () => fjEd(tampered(ed.token)) },
+  }),
+];
+
+function verifyGroup(id, title, v, { tollgate: tg, jose: joseVerify, fastJwt: fj }) {
+  const joseCall = async () => {
+    const { payload, protectedHeader } = await joseVerify(v.token);
+    access(payload);
+    return { payload, protectedHeader };
+  };
+  return {
+    id,
+    title,
+    baseline: `${id}-jose`,
+    rows: [
+      { id: `${id}-tollgate`, lib: "tollgate", label: tg.label, returns: "claims", call: tg.call, reject: tg.reject, check: (r) => deepStrictEqual(r, v.claims) },
+      {
+        id: `${id}-jose`, lib: "jose", label: "jose `await jwtVerify(...)`, sequential", returns: "payload + protectedHeader", async: true,
+        call: joseCall, reject: () => joseVerify(tampered(v.token)),
+        check: (r) => deepStrictEqual(r, { payload: v.claims, protectedHeader: v.header }),
+      },
+      {
+        id: `${id}-jose-parallel`, lib: "jose", label: `jose \`jwtVerify\`, ${inFlight} in flight (\`Promise.all\`)`, returns: "payload + protectedHeader", async: true,
+        perCall: inFlight, call: many(joseCall),
+        check: (r) => r.forEach((one) => deepStrictEqual(one, { payload: v.claims, protectedHeader: v.header })),
+      },
+      { id: `${id}-fast-jwt`, lib: "fast-jwt", label: "fast-jwt `createVerifier(...)` (sync, cache off)", returns: "payload", call: fj.call, reject: fj.reject, check: (r) => deepStrictEqual(r, v.claims) },
+    ],
+  };
+}
+
+// --- correctness, once, before any timing ---------------------------------------------
+const failures = [];
+for (const group of groups) {
+  for (const row of group.rows) {
+    try {
+      row.check(await row.call());
+    } catch (error) {
+      failures.push(`${row.label}: wrong result: ${error.message.split("\n").slice(0, 6).join(" ")}`);
+    }
+    if (row.reject) {
+      let accepted = false;
+      try {
+        await row.reject();
+        accepted = true;
+      } catch {}
+      if (accepted) failures.push(`${row.label}: accepted a token with a tampered signature`);
+    }
+  }
+}
+if (failures.length > 0) {
+  console.error("FAILED: correctness check before timing:");
+  for (const f of failures) console.error(`  ${f}`);
+  process.exit(1);
+}
+console.error(`correctness: ${groups.reduce((n, g) => n + g.rows.length, 0)} calls return the expected header/claims; every verifier rejects a tampered signature`);
+
+// --- timing ----------------------------------------------------------------------------
+const plan = quick ? { warmMs: 40, roundMs: 40, rounds: 3 } : { warmMs: 600, roundMs: 250, rounds: 9 };
+const now = () => process.hrtime.bigint();
+const AsyncFunction = (async () => {}).constructor;
+// One loop function per contender, compiled from its own source text, so that V8's
+// feedback for the call site in the loop is monomorphic for every contender.
+const makeLoop = (row) =>
+  row.async
+    ? new AsyncFunction("fn", "n", `/* ${row.id} */ let r; for (let i = 0; i < n; i++) r = await fn(); return r;`)
+    : new Function("fn", "n", `/* ${row.id} */ let r; for (let i = 0; i < n; i++) r = fn(); return r;`);
+
+let sink = 0;
+async function timeLoop(row, n) {
+  const t0 = now();
+  const r = await row.loop(row.call, n);
+  const ns = Number(now() - t0);
+  sink ^= typeof r === "object" && r !== null ? 1 : 0;
+  return ns;
+}
+
+async function calibrate(row) {
+  // Warm up for warmMs, doubling n; then n for one round of about roundMs.
+  let n = 1;
+  const start = now();
+  let ns = 0;
+  while (Number(now() - start) < plan.warmMs * 1e6 || ns < 5e6) {
+    ns = await timeLoop(row, n);
+    if (ns < plan.roundMs * 1e6 / 4) n *= 2;
+  }
+  return Math.max(1, Math.round((n * plan.roundMs * 1e6) / ns));
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const results = new Map();
+for (const group of groups) {
+  for (const row of group.rows) {
+    row.loop = makeLoop(row);
+    row.n = await calibrate(row);
+    row.rates = [];
+  }
+  for (let r = 0; r < plan.rounds; r++) {
+    const order = group.rows.map((_, i) => group.rows[(i + r) % group.rows.length]);
+    for (const row of order) {
+      const ns = await timeLoop(row, row.n);
+      row.rates.push((row.n * (row.perCall ?? 1) * 1e9) / ns);
+    }
+  }
+  const base = median(group.rows.find((row) => row.id === group.baseline).rates);
+  for (const row of group.rows) {
+    const ops = median(row.rates);
+    results.set(row.id, { ops, min: Math.min(...row.rates), max: Math.max(...row.rates), vsJose: ops / base });
+    console.error(`${group.id.padEnd(7)} ${row.label.padEnd(58)} ${Math.round(ops).toLocaleString("en-US").padStart(12)} ops/s`);
+  }
+}
+if (sink === 42) console.error(""); // keeps `sink` observable
+
+// The package must not have changed under the benchmark (pkg/dist may be rebuilt by others).
+const wasmShaAfter = createHash("sha256").update(readFileSync(at(files.wasm))).digest("hex");
+const rebuilt = wasmShaAfter !== wasmSha;
+
+// --- sizes -----------------------------------------------------------------------------
+const gzip = (buf) => execFileSync("gzip", ["-9", "-n", "-c"], { input: buf, maxBuffer: 1 << 26 }).length;
+const size = (paths) => paths.reduce((acc, p) => ({ raw: acc.raw + bytes.get(p).length, gz: acc.gz + gzip(bytes.get(p)) }), { raw: 0, gz: 0 });
+const sizes = [
+  { what: "`dist/tollgate_wasm_bg.wasm`", ...size([files.wasm]) },
+  { what: "`dist/tollgate_wasm.js` (wasm-bindgen glue)", ...size([files.glue]) },
+  { what: `the package's own JS: \`node.js\`, \`browser.js\`, \`src/*.js\`, \`dist/error.js\`, the error snippet (${files.own.length} files)`, ...size(files.own) },
+];
+const browserSize = size(files.browser);
+sizes.push({ what: `**everything a browser user loads**: wasm + glue + \`browser.js\` + \`src/*.js\` + the 2 error files (${files.browser.length} files)`, ...browserSize, bold: true });
+
+// --- report ----------------------------------------------------------------------------
+const fmt = (x, digits = 0) => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const perOp = (ops) => {
+  const us = 1e6 / ops;
+  return us >= 100 ? fmt(us, 0) : us >= 10 ? fmt(us, 1) : fmt(us, 2);
+};
+const pct = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(x * 100).toFixed(0)}%`;
+const kb = (b) => `${fmt(b / 1000, 1)} KB`;
+
+const cpuModel = cpus()[0]?.model ?? "unknown CPU";
+const commandLine = process.env.BENCH_COMMAND ?? `node bench/js/bench.mjs${args.length ? " " + args.join(" ") : ""}`;
+const gitHead = (() => {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "pkg", "wasm", "core"], { cwd: root, encoding: "utf8" }).trim() !== "";
+    return `${head}${dirty ? " with uncommitted changes in pkg/, wasm/ or core/" : ""}`;
+  } catch {
+    return "unknown";
+  }
+})();
+
+const r = (id) => results.get(id);
+const lines = [];
+lines.push(`Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${availableParallelism()} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB;`);
+lines.push(`Node ${process.version}; tollgate ${versions.tollgate} (git ${gitHead}; wasm sha256 ${wasmSha.slice(0, 12)}),`);
+lines.push(`jose ${versions.jose}, jwt-decode ${versions["jwt-decode"]}, fast-jwt ${versions["fast-jwt"]}.`);
+lines.push(`Command: \`${commandLine}\` (${quick ? "quick" : "full"} mode: ${plan.warmMs} ms warm-up per row, ${plan.rounds} interleaved rounds`);
+lines.push(`of about ${plan.roundMs} ms per row; the figure is the median round, the spread the slowest and fastest round).`);
+lines.push(`Load average (1 min) when it started: ${loadAtStart.toFixed(2)}, at the end: ${loadavg()[0].toFixed(2)} (the benchmark itself adds about 1).`);
+if (rebuilt) lines.push(`**pkg/dist/tollgate_wasm_bg.wasm changed during this run (sha256 ${wasmShaAfter.slice(0, 12)} at the end): rerun.**`);
+lines.push("");
+lines.push("| operation | library and call | returns | ops/s (median) | µs/op | spread | vs jose |");
+lines.push("|---|---|---|---|---|---|---|");
+for (const group of groups) {
+  for (const row of group.rows) {
+    const x = r(row.id);
+    const cells = [
+      group.title,
+      row.lib === "tollgate" ? `**${row.label}**` : row.label,
+      row.returns,
+      row.lib === "tollgate" ? `**${fmt(x.ops)}**` : fmt(x.ops),
+      perOp(x.ops),
+      `${pct(x.min / x.ops - 1)} / ${pct(x.max / x.ops - 1)}`,
+      row.id === group.baseline ? "1 (baseline)" : `${x.vsJose.toFixed(x.vsJose >= 10 ? 1 : 2)}×`,
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+}
+lines.push("");
+lines.push("| package files (`pkg/`) | raw | gzip -9 (each file separately, summed) |");
+lines.push("|---|---|---|");
+for (const s of sizes) {
+  const b = (t) => (s.bold ? `**${t}**` : t);
+  lines.push(`| ${s.what} | ${fmt(s.raw)} B | ${b(`${fmt(s.gz)} B (${kb(s.gz)})`)} |`);
+}
+lines.push("");
+
+const verdict = (ok) => (ok ? "**met**" : "**not met**");
+const hsRatio = r("hs256-tollgate").vsJose;
+const decRatio = r("tollgate-decode").vsJose;
+const edRatio = r("eddsa-tollgate").vsJose;
+const goals = {
+  hs256: hsRatio >= 10,
+  decode: decRatio > 1,
+  eddsa: edRatio >= 1,
+  size: browserSize.gz < 80_000,
+};
+lines.push("Goals (issue #4), from this run:");
+lines.push("");
+lines.push(`- HS256 verify at least 10× jose's sequential rate: ${verdict(goals.hs256)} (${hsRatio.toFixed(1)}×: ${fmt(r("hs256-tollgate").ops)} against ${fmt(r("hs256-jose").ops)} ops/s).`);
+lines.push(`- decode faster than jose's \`decodeJwt\`: ${verdict(goals.decode)} (${decRatio.toFixed(2)}×: ${fmt(r("tollgate-decode").ops)} against ${fmt(r("jose-decode").ops)} ops/s; tollgate also returns the header).`);
+lines.push(`- EdDSA verify no slower than jose's: ${verdict(goals.eddsa)} (${edRatio.toFixed(2)}×: ${fmt(r("eddsa-tollgate").ops)} against ${fmt(r("eddsa-jose").ops)} ops/s sequential).`);
+lines.push(`- everything a browser user loads under 80 KB gzip: ${verdict(goals.size)} (${fmt(browserSize.gz)} B = ${kb(browserSize.gz)}, of which the wasm ${fmt(sizes[0].gz)} B).`);
+
+const report = lines.join("\n") + "\n";
+if (reportFile) writeFileSync(reportFile, report);
+process.stdout.write("\n" + report);
+if (rebuilt) {
+  console.error("pkg/dist/tollgate_wasm_bg.wasm changed during the run: the figures mix two builds; rerun");
+  process.exit(3);
+}

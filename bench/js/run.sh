@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Benchmark of the npm package tollgate in Node, side by side with jose, jwt-decode and
+# fast-jwt on the same tokens. Results: BENCHMARKS.md, section "npm package in Node".
+#
+#   bench/js/run.sh            full run (about a minute)
+#   bench/js/run.sh --quick    smoke test (a fraction of a second per row, a few seconds)
+#   bench/js/run.sh --record   full run, then writes the results block into BENCHMARKS.md
+#
+# Installs the pinned packages of bench/js/package-lock.json (npm ci) if they are missing,
+# builds pkg/dist/ (./scripts/build-pkg.sh) if it is missing, then runs bench/js/bench.mjs:
+# decode (tollgate, jose, jwt-decode, fast-jwt), HS256 and EdDSA verify (tollgate, jose,
+# fast-jwt) of the tokens gen-hs256-access and gen-eddsa-access of
+# tests/vectors/generated.json at their `now`, and the package's size (raw and gzip -9).
+# Every call's result is checked once before timing; exits non-zero if one is wrong, or if
+# pkg/dist/ changed during the run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+here="$root/bench/js"
+cd "$root"
+
+mode=full record=false
+for arg in "$@"; do
+  case "$arg" in
+    --quick) mode=quick ;;
+    --record) record=true ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: bench/js/run.sh [--quick] [--record]" >&2; exit 2 ;;
+  esac
+done
+if [[ $mode == quick && $record == true ]]; then
+  echo "--record records full runs only" >&2; exit 2
+fi
+command_line="bench/js/run.sh${1:+ $*}"
+for tool in node npm gzip awk; do
+  command -v "$tool" >/dev/null || { echo "bench/js/run.sh needs $tool" >&2; exit 1; }
+done
+
+# --- packages: the exact versions of package-lock.json -------------------------------
+if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt $here/node_modules/.package-lock.json ]]; then
+  echo "== npm ci (bench/js)" >&2
+  if ! (cd "$here" && npm ci --no-audit --no-fund --loglevel=error); then
+    # Some registry mirrors make npm ci refuse a lock written against another registry.
+    echo "== npm ci refused the lock; npm install --no-save of the same pinned versions" >&2
+    (cd "$here" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+# --- the package ---------------------------------------------------------------------
+if [[ ! -f pkg/dist/tollgate_wasm_bg.wasm || ! -f pkg/dist/tollgate_wasm.js || ! -f pkg/dist/error.js ]]; then
+  echo "== pkg/dist is missing: ./scripts/build-pkg.sh" >&2
+  ./scripts/build-pkg.sh
+fi
+
+# --- measuring -----------------------------------------------------------------------
+work="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench-js.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+report="$work/report.md"
+flags=()
+[[ $mode == quick ]] && flags+=(--quick)
+BENCH_COMMAND="$command_line" node "$here/bench.mjs" "${flags[@]}" --report "$report"
+
+if [[ $record == true ]]; then
+  begin='<!-- bench/js/run.sh --record: begin -->' end='<!-- bench/js/run.sh --record: end -->'
+  if ! grep -qxF "$begin" BENCHMARKS.md || ! grep -qxF "$end" BENCHMARKS.md; then
+    echo "BENCHMARKS.md has no $begin ... $end block" >&2; exit 1
+  fi
+  awk -v begin="$begin" -v end="$end" -v report="$report" '
+    $0 == begin { print; while ((getline line < report) > 0) print line; skip = 1; next }
+    $0 == end { skip = 0 }
+    !skip' BENCHMARKS.md >"$work/BENCHMARKS.md"
+  cat "$work/BENCHMARKS.md" >BENCHMARKS.md
+  echo "== recorded in BENCHMARKS.md" >&2
+fi

@@ -36,6 +36,7 @@
 extern crate alloc;
 
 mod alg;
+mod b64;
 mod claims;
 mod error;
 mod json;

@@ -8,7 +8,6 @@
 
 use alloc::{string::String, vec::Vec};
 
-use base64ct::{Base64UrlUnpadded, Encoding as _};
 use serde_json::Value;
 
 use crate::{
@@ -136,7 +135,7 @@ pub struct Untrusted<'a> {
 }
 
 fn b64(segment: &str) -> Result<Vec<u8>, Error> {
-    Base64UrlUnpadded::decode_vec(segment).map_err(|_| Error::TokenMalformed)
+    crate::b64::decode(segment.as_bytes()).ok_or(Error::TokenMalformed)
 }
 
 impl<'a> Untrusted<'a> {
@@ -579,10 +578,7 @@ impl Settings {
 }
 
 fn append_b64(buf: &mut Vec<u8>, bytes: &[u8]) {
-    let start = buf.len();
-    buf.resize(start + Base64UrlUnpadded::encoded_len(bytes), 0);
-    // The slice has exactly the encoded length, so encoding cannot fail.
-    let _ = Base64UrlUnpadded::encode(bytes, &mut buf[start..]);
+    crate::b64::encode_into(bytes, buf);
 }
 
 fn expect_kind(token: &Verified, kind: TokenKind) -> Result<(), Error> {

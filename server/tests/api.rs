@@ -1220,3 +1220,26 @@ async fn a_token_too_large_for_its_claims_is_a_server_fault_not_a_401() {
         json!({"detail": "A server error occurred.", "code": "claims_too_large"}),
     );
 }
+
+#[tokio::test]
+async fn user_attributes_are_copied_into_tokens_when_listed() {
+    let h = harness(&[("token_claims", "username,role,is_staff")]);
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    let c = claims_of(&access);
+    assert_eq!(c["role"], "planner");
+    assert!(c.get("email").is_none(), "only the listed claims");
+    let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 8, "{keys:?}");
+    // Rotation and derived access tokens keep them.
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(
+        claims_of(r.body["access"].as_str().unwrap())["role"],
+        "planner"
+    );
+    assert_eq!(
+        claims_of(r.body["refresh"].as_str().unwrap())["role"],
+        "planner"
+    );
+}

@@ -599,3 +599,51 @@ fn users_imported_from_django_log_in_with_their_passwords() {
     assert_eq!(status, 200);
     server.kill9();
 }
+
+#[test]
+fn the_server_flushes_expired_tokens_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let mut cmd = tollgate(&data);
+    cmd.env("TOLLGATE_REFRESH_TOKEN_LIFETIME", "1s")
+        .env("TOLLGATE_FLUSH_EXPIRED_INTERVAL", "1s");
+    let mut child = cmd
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines.next().unwrap().unwrap();
+        if let Some(rest) = line.strip_prefix("tollgate listening on http://") {
+            break rest.trim_end_matches('/').parse().unwrap();
+        }
+    };
+    let server = Server { child, addr };
+    login(addr, "alice", "pw-alice");
+    login(addr, "alice", "pw-alice");
+    let outstanding = || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tollgate_outstanding_tokens "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    assert_eq!(outstanding(), 2);
+    // Expired after 1 s; the task runs every second: gone within a few seconds.
+    let start = Instant::now();
+    while outstanding() != 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "never flushed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(server);
+}

@@ -43,7 +43,14 @@ impl Drop for Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Server {
-        let mut child = tollgate(data_dir)
+        Self::start_with(data_dir, &[])
+    }
+
+    /// A server with extra `TOLLGATE_*` settings.
+    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = tollgate(data_dir);
+        cmd.envs(env.iter().copied());
+        let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -605,23 +612,14 @@ fn the_server_flushes_expired_tokens_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     add_user(&data, "alice", "pw-alice");
-    let mut cmd = tollgate(&data);
-    cmd.env("TOLLGATE_REFRESH_TOKEN_LIFETIME", "1s")
-        .env("TOLLGATE_FLUSH_EXPIRED_INTERVAL", "1s");
-    let mut child = cmd
-        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr: SocketAddr = loop {
-        let line = lines.next().unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("tollgate listening on http://") {
-            break rest.trim_end_matches('/').parse().unwrap();
-        }
-    };
-    let server = Server { child, addr };
+    let server = Server::start_with(
+        &data,
+        &[
+            ("TOLLGATE_REFRESH_TOKEN_LIFETIME", "1s"),
+            ("TOLLGATE_FLUSH_EXPIRED_INTERVAL", "1s"),
+        ],
+    );
+    let addr = server.addr;
     login(addr, "alice", "pw-alice");
     login(addr, "alice", "pw-alice");
     let outstanding = || {

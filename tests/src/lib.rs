@@ -249,6 +249,7 @@ pub fn generate(keys: &Value) -> String {
         counter: 0,
     };
     per_algorithm(&mut g);
+    malleability(&mut g);
     lifetimes(&mut g);
     envelopes(&mut g);
     headers(&mut g);
@@ -429,6 +430,43 @@ fn per_algorithm(g: &mut Gen) {
         .key(set);
         g.fail(case, Error::KeyUnknown);
     }
+}
+
+/// ECDSA signatures are malleable: (r, s) and (r, n - s) both verify. The blacklist is
+/// keyed by jti, never by token text, so the twin of a revoked token stays revoked.
+fn malleability(g: &mut Gen) {
+    use p256::elliptic_curve::PrimeField as _;
+    let alg = Algorithm::Es256;
+    let settings = g.settings(alg);
+    let refresh = settings
+        .mint(TokenKind::Refresh, "42", &Claims::new(), ISSUED_AT, g.jti())
+        .unwrap();
+    let (signed, sig) = refresh.token.rsplit_once('.').unwrap();
+    let sig = Base64UrlUnpadded::decode_vec(sig).unwrap();
+    let mut s_bytes = p256::FieldBytes::default();
+    s_bytes.copy_from_slice(&sig[32..]);
+    let s = p256::Scalar::from_repr(s_bytes).unwrap();
+    let mut twin_sig = sig[..32].to_vec();
+    twin_sig.extend_from_slice(&(-s).to_repr());
+    let twin = format!("{signed}.{}", b64(&twin_sig));
+    assert_ne!(twin, refresh.token);
+    let case = Case::new(
+        "es256-malleable-twin",
+        "(r, n - s): the other valid signature of the same token",
+        alg,
+        &twin,
+    )
+    .expect("refresh");
+    g.ok(case, std_header(alg), &refresh.claims);
+    let case = Case::new(
+        "es256-malleable-twin-blacklisted",
+        "the (r, n - s) twin of a blacklisted token is still blacklisted (keyed by jti)",
+        alg,
+        &twin,
+    )
+    .expect("refresh")
+    .blacklisted(&refresh.jti);
+    g.fail(case, Error::Blacklisted);
 }
 
 /// Expiry, leeway, nbf and iat boundaries (Simple JWT: `exp <= now - leeway` is expired).

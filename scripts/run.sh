@@ -6,8 +6,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-if [ ! -f server/Cargo.toml ]; then
-  echo "run.sh: the server (server/, issue #3) is not built yet; only tollgate-core exists." >&2
-  exit 1
-fi
+# The demo page imports the npm package, served from pkg/ at /pkg/.
+[ -f pkg/dist/tollgate_wasm_bg.wasm ] || ./scripts/build-pkg.sh
 exec cargo run --release --locked -p tollgate-server --bin tollgate -- serve "$@"

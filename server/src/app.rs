@@ -776,14 +776,21 @@ impl App {
         }
     }
 
+    /// The demo page (`www_dir`) and the npm package it imports (`pkg_dir`, at `/pkg/`).
     async fn static_file(&self, req: &Request) -> Result<Reply, ApiError> {
-        let Some(dir) = &self.config.www_dir else {
+        let (dir, rel) = match req.path.strip_prefix("/pkg/") {
+            Some(rel) => (self.config.pkg_dir.as_ref(), rel),
+            None => (
+                self.config.www_dir.as_ref(),
+                req.path.trim_start_matches('/'),
+            ),
+        };
+        let Some(dir) = dir else {
             return Err(ApiError::NotFound);
         };
         if req.method != Method::GET && req.method != Method::HEAD {
             return Err(ApiError::NotFound);
         }
-        let rel = req.path.trim_start_matches('/');
         let rel = if rel.is_empty() { "index.html" } else { rel };
         if rel
             .split('/')

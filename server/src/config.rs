@@ -93,6 +93,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("cors_allowed_origins", Kind::List),
     ("flush_expired_interval", Kind::Duration),
     ("www_dir", Kind::Str),
+    ("pkg_dir", Kind::Str),
     ("log_format", Kind::Str),
 ];
 
@@ -151,6 +152,7 @@ struct Raw {
     cors_allowed_origins: Option<OneOrMany>,
     flush_expired_interval: Option<RawDuration>,
     www_dir: Option<String>,
+    pkg_dir: Option<String>,
     log_format: Option<String>,
 }
 
@@ -211,6 +213,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     pub flush_expired_interval: u64,
     pub www_dir: Option<PathBuf>,
+    /// The npm package folder, served at `/pkg/` so the demo page imports it as a
+    /// user's frontend would (default: `pkg` when `pkg/browser.js` exists).
+    pub pkg_dir: Option<PathBuf>,
     pub log_format: LogFormat,
 }
 
@@ -607,6 +612,10 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             3600,
         )?
         .max(1),
+        pkg_dir: raw.pkg_dir.map(PathBuf::from).or_else(|| {
+            let default = PathBuf::from("pkg");
+            default.join("browser.js").exists().then_some(default)
+        }),
         www_dir: raw.www_dir.map(PathBuf::from).or_else(|| {
             let default = PathBuf::from("www");
             default.join("index.html").exists().then_some(default)

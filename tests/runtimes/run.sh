@@ -45,6 +45,7 @@ step "cloudflare workers (workerd)" node workerd.mjs smoke
 step "vercel edge runtime (edge-runtime)" node edge.mjs
 step "chromium: import map + esbuild bundle" node browser.mjs
 step "example edge-worker.js (workerd + tollgate server)" node example.mjs
+step "demo page (www/) end to end in chromium, served by tollgate" node demo.mjs
 
 echo "runtimes: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -24,12 +24,19 @@ const loggingFetch = async (input, init = {}) => {
   return response;
 };
 
-const client = createClient({ baseUrl: location.origin, fetch: loggingFetch });
+const REFRESH_AHEAD = 30;
+const client = createClient({ baseUrl: location.origin, fetch: loggingFetch, refreshAhead: REFRESH_AHEAD });
 let jwksVerifier = null;
 let algorithm = null;
 
 function showError(error) {
-  const text = error instanceof TollgateError ? `${error.message} (${error.code})` : String(error);
+  // As the server sent it: its detail, and its code when it sent one.
+  const serverCode = error?.body?.code;
+  const text = !(error instanceof TollgateError)
+    ? String(error)
+    : error.body !== undefined
+      ? (serverCode ? `${error.message} (${serverCode})` : error.message)
+      : `${error.message} (${error.code})`;
   $("error").textContent = text;
   $("error").hidden = false;
 }
@@ -45,10 +52,17 @@ function timeline(element, token) {
   const left = secondsLeft(token);
   // Times within a day show the clock; longer lifetimes (refresh: days) the date too.
   const fmt = (t) => (exp - iat > 86_400 ? new Date(t * 1000).toLocaleString() : new Date(t * 1000).toLocaleTimeString());
+  // The client refreshes the access token this many seconds before it lapses.
+  const ahead = element.id === "access-timeline" ? REFRESH_AHEAD : 0;
+  const refreshAt = Math.min(1, Math.max(0, (exp - ahead - iat) / Math.max(1, exp - iat)));
+  const marker = ahead
+    ? `<div class="marker" style="left:${(refreshAt * 100).toFixed(1)}%" title="the client refreshes here"></div>`
+    : "";
+  const note = ahead && left > 0 ? `; the client refreshes it at ${fmt(exp - ahead)}` : "";
   element.innerHTML = `
     <div class="labels"><span>issued ${fmt(iat)}</span><span>expires ${fmt(exp)}</span></div>
-    <div class="bar"></div><div class="fill" style="width:${(share * 100).toFixed(1)}%"></div>
-    <div class="left">${left > 0 ? `${left} s left` : "expired"}</div>`;
+    <div class="bar"></div><div class="fill" style="width:${(share * 100).toFixed(1)}%"></div>${marker}
+    <div class="left">${left > 0 ? `${left} s left${note}` : "expired"}</div>`;
 }
 
 function render() {

@@ -36,6 +36,20 @@ try {
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
   await page.goto(`${base}/`);
+  // Loading: the document, then the package (wasm compiled) and the JWKS.
+  await page.locator("#log li", { hasText: "jwks.json" }).waitFor();
+  const timing = await page.evaluate(() => ({
+    load: performance.getEntriesByType("navigation")[0].loadEventEnd,
+    ready: performance.now(),
+    bytes: performance.getEntriesByType("resource").reduce((n, r) => n + r.encodedBodySize, 0),
+  }));
+  console.log(`  page: load event ${timing.load.toFixed(0)} ms, package and keys ready ${timing.ready.toFixed(0)} ms, ${timing.bytes} bytes of resources`);
+  // A wrong password: the server's detail, shown as sent (it carries no code).
+  await page.getByLabel("Password").fill("wrong");
+  await page.getByLabel("Password").press("Enter");
+  await page.locator("#error", { hasText: "No active account found with the given credentials" }).waitFor();
+  assert.equal(await page.locator("#error").textContent(), "No active account found with the given credentials");
+  await page.getByLabel("Password").fill("tollgate-demo");
   // The demo user is prefilled: log in with the keyboard.
   await page.getByLabel("Password").press("Enter");
   await page.locator("#access-claims", { hasText: '"token_type": "access"' }).waitFor();
@@ -43,7 +57,7 @@ try {
   assert.equal(claims.header.alg, "EdDSA");
   assert.equal(claims.payload.username, "demo");
   await page.locator("#edge-check", { hasText: "Verified in this page" }).waitFor();
-  assert.match(await page.locator("#access-timeline").textContent(), /s left/);
+  assert.match(await page.locator("#access-timeline").textContent(), /s left; the client refreshes it at /);
   console.log("  ok login, claims, in-page verification, timeline");
 
   const firstRefresh = JSON.parse(await page.locator("#refresh-claims").textContent()).payload.jti;

@@ -325,6 +325,31 @@ fn tx_decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> TxResult<T> {
     decode(bytes).map_err(ConflictableTransactionError::Abort)
 }
 
+/// A decoded record, if the key is there.
+fn get<T: for<'de> Deserialize<'de>>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    tree.get(key)?.map(|bytes| decode(&bytes)).transpose()
+}
+
+/// Inside a transaction: why `jti` is blacklisted, if it is.
+fn tx_blacklisted(blacklist: &TransactionalTree, jti: &str) -> TxResult<Option<BlacklistReason>> {
+    match blacklist.get(jti.as_bytes())? {
+        Some(bytes) => Ok(Some(tx_decode::<Blacklisted>(&bytes)?.reason)),
+        None => Ok(None),
+    }
+}
+
+/// Inside a transaction: the stored record of `token`, or `token` itself and `false`
+/// when the store has never seen it (a migrated token, to be recorded).
+fn tx_stored(
+    outstanding: &TransactionalTree,
+    token: &Outstanding,
+) -> TxResult<(Outstanding, bool)> {
+    match outstanding.get(token.jti.as_bytes())? {
+        Some(bytes) => Ok((tx_decode(&bytes)?, true)),
+        None => Ok((token.clone(), false)),
+    }
+}
+
 fn user_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
@@ -498,11 +523,7 @@ impl Store {
 
     /// A user by id.
     pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        self.inner
-            .users
-            .get(user_key(id))?
-            .map(|bytes| decode(&bytes))
-            .transpose()
+        get(&self.inner.users, &user_key(id))
     }
 
     /// A user by username, exactly as stored (case-sensitive, as Django's default).
@@ -595,29 +616,17 @@ impl Store {
 
     /// The outstanding record of a jti.
     pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
-        self.inner
-            .outstanding
-            .get(jti.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()
+        get(&self.inner.outstanding, jti.as_bytes())
     }
 
     /// The blacklist entry of a jti.
     pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
-        self.inner
-            .blacklist
-            .get(jti.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()
+        get(&self.inner.blacklist, jti.as_bytes())
     }
 
     /// A family record.
     pub fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
-        self.inner
-            .families
-            .get(family.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()
+        get(&self.inner.families, family.as_bytes())
     }
 
     /// Rotates `old` into `new` in one transaction: of any number of concurrent
@@ -642,15 +651,10 @@ impl Store {
         )
             .transaction(
                 |(outstanding, blacklist, families, user_tokens, family_tokens, expiry, users)| {
-                    if let Some(entry) = blacklist.get(old.jti.as_bytes())? {
-                        let entry: Blacklisted = tx_decode(&entry)?;
-                        return Ok(Rotation::AlreadyBlacklisted(entry.reason));
+                    if let Some(reason) = tx_blacklisted(blacklist, &old.jti)? {
+                        return Ok(Rotation::AlreadyBlacklisted(reason));
                     }
-                    let stored = outstanding.get(old.jti.as_bytes())?;
-                    let known = match &stored {
-                        Some(bytes) => tx_decode::<Outstanding>(bytes)?,
-                        None => old.clone(),
-                    };
+                    let (known, stored) = tx_stored(outstanding, old)?;
                     // Read the user inside the transaction: a revocation (logout-all,
                     // password change, deactivation) stamps the user before it lists
                     // the user's tokens, so a rotation either commits before the stamp
@@ -665,7 +669,7 @@ impl Store {
                     if revoked {
                         return Ok(Rotation::UserRevoked);
                     }
-                    if stored.is_none() {
+                    if !stored {
                         insert_outstanding(
                             outstanding,
                             families,
@@ -723,29 +727,25 @@ impl Store {
         )
             .transaction(
                 |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
-                    if let Some(entry) = blacklist.get(token.jti.as_bytes())? {
-                        let entry: Blacklisted = tx_decode(&entry)?;
-                        return Ok(Blacklisting::AlreadyBlacklisted(entry.reason));
+                    if let Some(reason) = tx_blacklisted(blacklist, &token.jti)? {
+                        return Ok(Blacklisting::AlreadyBlacklisted(reason));
                     }
-                    let expires_at = match outstanding.get(token.jti.as_bytes())? {
-                        Some(bytes) => tx_decode::<Outstanding>(&bytes)?.expires_at,
-                        None => {
-                            insert_outstanding(
-                                outstanding,
-                                families,
-                                user_tokens,
-                                family_tokens,
-                                expiry,
-                                token,
-                            )?;
-                            token.expires_at
-                        }
-                    };
+                    let (known, stored) = tx_stored(outstanding, token)?;
+                    if !stored {
+                        insert_outstanding(
+                            outstanding,
+                            families,
+                            user_tokens,
+                            family_tokens,
+                            expiry,
+                            token,
+                        )?;
+                    }
                     let entry = Blacklisted {
                         jti: token.jti.clone(),
                         blacklisted_at: now,
                         reason,
-                        expires_at,
+                        expires_at: known.expires_at,
                     };
                     blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
                     Ok(Blacklisting::Done)

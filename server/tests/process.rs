@@ -134,6 +134,24 @@ fn login(addr: SocketAddr, name: &str, password: &str) -> String {
     body["refresh"].as_str().unwrap().to_string()
 }
 
+/// A refresh of `refresh` is refused with Simple JWT's "Token is blacklisted".
+fn assert_blacklisted(addr: SocketAddr, refresh: &str) {
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/token/refresh/",
+        Some(&json!({"refresh": refresh})),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
+        )
+    );
+}
+
 fn jti(token: &str) -> String {
     tollgate_core::decode(token)
         .unwrap()
@@ -404,20 +422,7 @@ fn cli_users_and_tokens() {
         String::from_utf8_lossy(&out.stdout)
     );
     let server = Server::start(&data);
-    let (status, body) = http(
-        server.addr,
-        "POST",
-        "/api/token/refresh/",
-        Some(&json!({"refresh": refresh})),
-    )
-    .unwrap();
-    assert_eq!(
-        (status, body),
-        (
-            401,
-            json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
-        )
-    );
+    assert_blacklisted(server.addr, &refresh);
     server.kill9();
     let out = tollgate(&data)
         .args(["users", "deactivate", "nobody"])
@@ -469,20 +474,7 @@ fn cli_commands_reach_a_running_server_through_the_admin_socket() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (status, body) = http(
-        server.addr,
-        "POST",
-        "/api/token/refresh/",
-        Some(&json!({"refresh": refresh})),
-    )
-    .unwrap();
-    assert_eq!(
-        (status, body),
-        (
-            401,
-            json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
-        )
-    );
+    assert_blacklisted(server.addr, &refresh);
     // Errors come back with their codes.
     let out = tollgate(&data)
         .args(["users", "deactivate", "nobody"])

@@ -6,9 +6,9 @@ import { TollgateError } from "./dist/error.js";
 import { bindApi } from "./src/api.js";
 import { bindClient } from "./src/client.js";
 
-await init({ module_or_path: new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url) });
+const exports = await init({ module_or_path: new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url) });
 
-const api = bindApi(wasm, TollgateError);
+const api = bindApi(wasm, exports, TollgateError);
 export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer } = api;
 export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
 export { TollgateError };

@@ -6,9 +6,9 @@ import { TollgateError } from "./dist/error.js";
 import { bindApi } from "./src/api.js";
 import { bindClient } from "./src/client.js";
 
-wasm.initSync({ module: wasmModule });
+const exports = wasm.initSync({ module: wasmModule });
 
-const api = bindApi(wasm, TollgateError);
+const api = bindApi(wasm, exports, TollgateError);
 export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer } = api;
 export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
 export { TollgateError };

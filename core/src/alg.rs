@@ -11,10 +11,10 @@ use base64ct::{Base64UrlUnpadded, Encoding as _};
 use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use jwt_compact::{
     alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key},
-    jwk::JsonWebKey,
     Algorithm as JwtAlgorithm, AlgorithmSignature,
 };
-use sha2::Sha256;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
 
 use crate::Error;
 
@@ -169,40 +169,128 @@ fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     Base64::decode_vec(&compact).ok()
 }
 
-/// The RFC 7638 SHA-256 thumbprint of a public (or `oct`) JWK, base64url.
-fn thumbprint(jwk: &JsonWebKey<'_>) -> String {
-    Base64UrlUnpadded::encode_string(&jwk.thumbprint::<Sha256>())
+/// A JWK's members as tollgate reads them (RFC 7517, 7518 section 6, RFC 8037).
+///
+/// Read by hand (with the crate's strict JSON reader) rather than through jwt-compact's
+/// serde types: the rules are few, and serde's machinery does not belong in the
+/// WebAssembly validator.
+struct Jwk {
+    members: Map<String, Value>,
+    kid: Option<String>,
 }
 
-/// A JWK may pin an algorithm (`"alg"`); it must then be ours.
-fn check_jwk_alg(jwk: &str, alg: Algorithm) -> Result<Option<String>, Error> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        #[serde(default)]
-        alg: Option<String>,
-        #[serde(default)]
-        kid: Option<String>,
-        #[serde(default, rename = "use")]
-        use_: Option<String>,
+impl Jwk {
+    /// Parses `text` as a JWK for `alg`: `kty` (and `crv`) must fit the algorithm, and
+    /// `alg` and `use`, if present, must say this algorithm and `sig`.
+    fn parse(text: &str, alg: Algorithm) -> Result<Self, Error> {
+        Self::from_value(
+            crate::json::parse(text.as_bytes()).ok_or(Error::KeyInvalid)?,
+            alg,
+        )
     }
-    let meta: Meta = serde_json::from_str(jwk).map_err(|_| Error::KeyInvalid)?;
-    if meta.alg.is_some_and(|a| a != alg.name()) {
-        return Err(Error::KeyAlgorithmMismatch);
-    }
-    if meta.use_.is_some_and(|u| u != "sig") {
-        return Err(Error::KeyAlgorithmMismatch);
-    }
-    Ok(meta.kid)
-}
 
-fn jwk_error(err: jwt_compact::jwk::JwkError) -> Error {
-    match err {
-        jwt_compact::jwk::JwkError::UnexpectedKeyType { .. } => Error::KeyAlgorithmMismatch,
-        jwt_compact::jwk::JwkError::UnexpectedValue { field, .. } if field == "crv" => {
-            Error::KeyAlgorithmMismatch
+    fn from_value(value: Value, alg: Algorithm) -> Result<Self, Error> {
+        let Value::Object(members) = value else {
+            return Err(Error::KeyInvalid);
+        };
+        let string = |name: &str| match members.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(Error::KeyInvalid),
+        };
+        if string("alg")?.is_some_and(|a| a != alg.name())
+            || string("use")?.is_some_and(|u| u != "sig")
+        {
+            return Err(Error::KeyAlgorithmMismatch);
         }
-        _ => Error::KeyInvalid,
+        let (kty, crv) = match alg {
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => ("oct", None),
+            Algorithm::EdDsa => ("OKP", Some("Ed25519")),
+            Algorithm::Es256 => ("EC", Some("P-256")),
+        };
+        match string("kty")? {
+            Some(found) if found == kty => {}
+            Some("oct" | "OKP" | "EC" | "RSA") => return Err(Error::KeyAlgorithmMismatch),
+            _ => return Err(Error::KeyInvalid),
+        }
+        if let Some(crv) = crv {
+            match string("crv")? {
+                Some(found) if found == crv => {}
+                Some(_) => return Err(Error::KeyAlgorithmMismatch),
+                None => return Err(Error::KeyInvalid),
+            }
+        }
+        let kid = string("kid")?.map(String::from);
+        Ok(Self { members, kid })
     }
+
+    /// A base64url member (decoded in constant time: it may be secret).
+    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        match self.members.get(name) {
+            None => Ok(None),
+            Some(Value::String(text)) => Base64UrlUnpadded::decode_vec(text)
+                .map(Some)
+                .map_err(|_| Error::KeyInvalid),
+            Some(_) => Err(Error::KeyInvalid),
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<Vec<u8>, Error> {
+        self.bytes(name)?.ok_or(Error::KeyInvalid)
+    }
+
+    /// The SEC1 uncompressed point of an EC key's `x` and `y`.
+    fn ec_point(&self) -> Result<Vec<u8>, Error> {
+        let (x, y) = (self.required("x")?, self.required("y")?);
+        if x.len() != 32 || y.len() != 32 {
+            return Err(Error::KeyInvalid);
+        }
+        Ok([&[0x04][..], &x, &y].concat())
+    }
+}
+
+/// The required members of a public (or `oct`) JWK, in lexicographic order: the
+/// input of its RFC 7638 thumbprint and the body of its JWKS entry.
+fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
+    let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
+    match key {
+        VerifyingInner::Hs256(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
+        VerifyingInner::Hs384(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
+        VerifyingInner::Hs512(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
+        VerifyingInner::EdDsa(k) => alloc::vec![
+            ("crv", "Ed25519".into()),
+            ("kty", "OKP".into()),
+            ("x", b64(k.as_bytes())),
+        ],
+        VerifyingInner::Es256(k) => {
+            let point = k.to_encoded_point(false);
+            let (x, y) = (point.x().map(|x| b64(x)), point.y().map(|y| b64(y)));
+            alloc::vec![
+                ("crv", "P-256".into()),
+                ("kty", "EC".into()),
+                ("x", x.unwrap_or_default()),
+                ("y", y.unwrap_or_default()),
+            ]
+        }
+    }
+}
+
+/// The RFC 7638 SHA-256 thumbprint, base64url: the hash of the required members in
+/// lexicographic order, without whitespace (every value here is base64url or a fixed
+/// name, so none needs escaping).
+fn thumbprint(key: &VerifyingInner) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"{");
+    for (i, (name, value)) in public_jwk_members(key).iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        for part in ["\"", name, "\":\"", value, "\""] {
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher.update(b"}");
+    Base64UrlUnpadded::encode_string(&hasher.finalize())
 }
 
 impl SigningKey {
@@ -260,23 +348,29 @@ impl SigningKey {
     /// A private JWK (`oct` with `k`, `OKP`/Ed25519 with `d`, `EC`/P-256 with `d`).
     /// A `kid` in the JWK is kept; otherwise the RFC 7638 thumbprint is the kid.
     pub fn from_jwk(alg: Algorithm, jwk: &str) -> Result<Self, Error> {
-        let kid = check_jwk_alg(jwk, alg)?;
-        let key: JsonWebKey<'_> = serde_json::from_str(jwk).map_err(|_| Error::KeyInvalid)?;
+        let jwk = Jwk::parse(jwk, alg)?;
         let inner = match alg {
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
-                let JsonWebKey::Symmetric { secret } = &key else {
-                    return Err(Error::KeyAlgorithmMismatch);
-                };
-                return Ok(Self::hmac(alg, secret)?.with_kid_opt(kid));
+                return Ok(Self::hmac(alg, &jwk.required("k")?)?.with_kid_opt(jwk.kid));
             }
             Algorithm::EdDsa => {
-                SigningInner::EdDsa(ed25519_dalek::SigningKey::try_from(&key).map_err(jwk_error)?)
+                let seed: [u8; 32] = jwk
+                    .required("d")?
+                    .try_into()
+                    .map_err(|_| Error::KeyInvalid)?;
+                SigningInner::EdDsa(ed25519_dalek::SigningKey::from_bytes(&seed))
             }
-            Algorithm::Es256 => {
-                SigningInner::Es256(p256::ecdsa::SigningKey::try_from(&key).map_err(jwk_error)?)
-            }
+            Algorithm::Es256 => SigningInner::Es256(
+                p256::ecdsa::SigningKey::from_slice(&jwk.required("d")?)
+                    .map_err(|_| Error::KeyInvalid)?,
+            ),
         };
-        Ok(Self::with_default_kid(inner).with_kid_opt(kid))
+        let key = Self::with_default_kid(inner);
+        // The public members (required in a private JWK) must be this private key's.
+        if VerifyingKey::from_parsed_jwk(alg, &jwk)?.kid != key.kid {
+            return Err(Error::KeyInvalid);
+        }
+        Ok(key.with_kid_opt(jwk.kid))
     }
 
     fn with_default_kid(inner: SigningInner) -> Self {
@@ -332,7 +426,7 @@ impl SigningKey {
             kid: String::new(),
         };
         let kid = if self.kid.is_empty() {
-            thumbprint(&key.jwk())
+            thumbprint(&key.inner)
         } else {
             self.kid.clone()
         };
@@ -438,26 +532,31 @@ impl VerifyingKey {
     /// A public JWK (or an `oct` JWK for HMAC). Private parts, if present, are ignored.
     /// A `kid` in the JWK is kept; otherwise the RFC 7638 thumbprint is the kid.
     pub fn from_jwk(alg: Algorithm, jwk: &str) -> Result<Self, Error> {
-        let kid = check_jwk_alg(jwk, alg)?;
-        let key: JsonWebKey<'_> = serde_json::from_str(jwk).map_err(|_| Error::KeyInvalid)?;
-        let mut key = match alg {
-            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
-                let JsonWebKey::Symmetric { secret } = &key else {
-                    return Err(Error::KeyAlgorithmMismatch);
-                };
-                Self::hmac(alg, secret)?
-            }
-            Algorithm::EdDsa => Self::with_default_kid(VerifyingInner::EdDsa(
-                ed25519_dalek::VerifyingKey::try_from(&key).map_err(jwk_error)?,
-            )),
-            Algorithm::Es256 => Self::with_default_kid(VerifyingInner::Es256(
-                p256::ecdsa::VerifyingKey::try_from(&key).map_err(jwk_error)?,
-            )),
-        };
-        if let Some(kid) = kid {
+        Self::with_jwk(alg, Jwk::parse(jwk, alg)?)
+    }
+
+    /// [`VerifyingKey::from_jwk`] for a JWK already parsed (a member of a JWKS).
+    pub fn from_jwk_value(alg: Algorithm, jwk: Value) -> Result<Self, Error> {
+        Self::with_jwk(alg, Jwk::from_value(jwk, alg)?)
+    }
+
+    fn with_jwk(alg: Algorithm, jwk: Jwk) -> Result<Self, Error> {
+        let mut key = Self::from_parsed_jwk(alg, &jwk)?;
+        if let Some(kid) = jwk.kid {
             key.kid = kid;
         }
         Ok(key)
+    }
+
+    /// The key of a JWK's public members, its kid the thumbprint.
+    fn from_parsed_jwk(alg: Algorithm, jwk: &Jwk) -> Result<Self, Error> {
+        match alg {
+            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
+                Self::hmac(alg, &jwk.required("k")?)
+            }
+            Algorithm::EdDsa => Self::from_raw(alg, &jwk.required("x")?),
+            Algorithm::Es256 => Self::from_raw(alg, &jwk.ec_point()?),
+        }
     }
 
     fn with_default_kid(inner: VerifyingInner) -> Self {
@@ -465,8 +564,7 @@ impl VerifyingKey {
             inner,
             kid: String::new(),
         };
-        let kid = thumbprint(&key.jwk());
-        key.kid = kid;
+        key.kid = thumbprint(&key.inner);
         key
     }
 
@@ -493,33 +591,25 @@ impl VerifyingKey {
         }
     }
 
-    fn jwk(&self) -> JsonWebKey<'_> {
-        match &self.inner {
-            VerifyingInner::Hs256(k) => k.into(),
-            VerifyingInner::Hs384(k) => k.into(),
-            VerifyingInner::Hs512(k) => k.into(),
-            VerifyingInner::EdDsa(k) => k.into(),
-            VerifyingInner::Es256(k) => k.into(),
-        }
-    }
-
     /// The public key as a JWK with `kid`, `alg` and `use`, as served in a JWKS.
     /// `None` for HMAC secrets, which must never be published.
-    pub fn to_public_jwk(&self) -> Option<serde_json::Value> {
+    pub fn to_public_jwk(&self) -> Option<Value> {
         if self.algorithm().is_hmac() {
             return None;
         }
-        let mut value = serde_json::to_value(self.jwk()).ok()?;
-        let object = value.as_object_mut()?;
+        let mut object: Map<String, Value> = public_jwk_members(&self.inner)
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
         object.insert("kid".into(), self.kid.clone().into());
         object.insert("alg".into(), self.algorithm().name().into());
         object.insert("use".into(), "sig".into());
-        Some(value)
+        Some(Value::Object(object))
     }
 
     /// The RFC 7638 SHA-256 thumbprint of the key, base64url (whatever `kid` says).
     pub fn thumbprint(&self) -> String {
-        thumbprint(&self.jwk())
+        thumbprint(&self.inner)
     }
 
     /// Checks a raw JWS signature over `message`. Never panics on odd lengths.

@@ -26,24 +26,27 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
     if text.len() % 4 == 1 {
         return None;
     }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
-    let mut chunks = text.chunks_exact(4);
-    for chunk in &mut chunks {
+    // Exactly the decoded length: 6 bits per character, whole bytes.
+    let mut out = alloc::vec![0u8; text.len() * 3 / 4];
+    let (full, rest) = text.split_at(text.len() / 4 * 4);
+    // INVALID has the top bits set and every sextet has them clear, so one OR over all
+    // characters tells whether any was outside the alphabet.
+    let mut seen = 0u8;
+    for (chunk, bytes) in full.chunks_exact(4).zip(out.chunks_exact_mut(3)) {
         let [a, b, c, d] = [chunk[0], chunk[1], chunk[2], chunk[3]].map(|x| DECODE[usize::from(x)]);
-        if (a | b | c | d) == INVALID || (a | b | c | d) & 0xc0 != 0 {
-            return None;
-        }
+        seen |= a | b | c | d;
         let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        bytes.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
-    let rest = chunks.remainder();
     let mut values = [0u8; 3];
     for (value, x) in values.iter_mut().zip(rest) {
         *value = DECODE[usize::from(*x)];
-        if *value == INVALID {
-            return None;
-        }
+        seen |= *value;
     }
+    if seen & 0xc0 != 0 {
+        return None;
+    }
+    let tail = &mut out[full.len() / 4 * 3..];
     match rest.len() {
         0 => {}
         2 => {
@@ -51,15 +54,15 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
             if values[1] & 0x0f != 0 {
                 return None;
             }
-            out.push(values[0] << 2 | values[1] >> 4);
+            tail[0] = values[0] << 2 | values[1] >> 4;
         }
         _ => {
             // 18 bits for 16: the low 2 bits must be zero.
             if values[2] & 0x03 != 0 {
                 return None;
             }
-            out.push(values[0] << 2 | values[1] >> 4);
-            out.push(values[1] << 4 | values[2] >> 2);
+            tail[0] = values[0] << 2 | values[1] >> 4;
+            tail[1] = values[1] << 4 | values[2] >> 2;
         }
     }
     Some(out)

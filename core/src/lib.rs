@@ -51,11 +51,20 @@ pub use crate::{
         Audience, ClaimNames, Settings, SettingsBuilder, VerifierSettings, MAX_LEEWAY, MAX_LIFETIME,
     },
     token::{
-        decode, Decoded, Expect, Issued, Jti, TokenKind, Untrusted, Verified, Verifier, MAX_ID_LEN,
-        MAX_TOKEN_LEN,
+        decode, decode_reusing, Decoded, Expect, Issued, Jti, TokenKind, Untrusted, Verified,
+        Verifier, MAX_ID_LEN, MAX_TOKEN_LEN,
     },
 };
 pub use serde_json::Value;
+
+/// Parses one JSON value the way tokens are parsed: strict RFC 8259, duplicate keys
+/// refused at every depth, at most [`MAX_JSON_DEPTH`] levels of nesting. `None` for
+/// anything else.
+pub fn parse_json(text: &str) -> Option<Value> {
+    json::parse(text.as_bytes())
+}
+
+pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]

@@ -127,7 +127,7 @@ impl Jti {
 #[derive(Debug)]
 pub struct Untrusted<'a> {
     signed: &'a str,
-    header: Claims,
+    header_json: String,
     alg: String,
     kid: Option<String>,
     payload: Vec<u8>,
@@ -138,51 +138,74 @@ fn b64(segment: &str) -> Result<Vec<u8>, Error> {
     crate::b64::decode(segment.as_bytes()).ok_or(Error::TokenMalformed)
 }
 
+/// The three segments of a compact JWS within the size limit, or an error.
+fn segments(token: &str) -> Result<(&str, &str, &str), Error> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::TokenTooLarge);
+    }
+    let (h, rest) = token.split_once('.').ok_or(Error::TokenMalformed)?;
+    let (p, s) = rest.split_once('.').ok_or(Error::TokenMalformed)?;
+    if s.contains('.') || h.is_empty() || p.is_empty() {
+        return Err(Error::TokenMalformed);
+    }
+    Ok((h, p, s))
+}
+
+/// A header segment that passed [`check_header`].
+struct Header {
+    json: String,
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Decodes and checks a header segment without building it (claims are built only
+/// for a verified token, or on request from a decoded one).
+fn check_header(segment: &str) -> Result<Header, Error> {
+    let json = String::from_utf8(b64(segment)?).map_err(|_| Error::TokenMalformed)?;
+    let members = crate::json::scan_object(&json).ok_or(Error::TokenMalformed)?;
+    let get = |name: &str| {
+        let member = members.iter().find(|m| m.key == name)?;
+        crate::json::parse(json[member.span.clone()].as_bytes())
+    };
+    let alg = match get("alg") {
+        Some(Value::String(alg)) => alg,
+        _ => return Err(Error::TokenMalformed),
+    };
+    let kid = match get("kid") {
+        None => None,
+        Some(Value::String(kid)) if kid.len() <= MAX_ID_LEN => Some(kid),
+        Some(_) => return Err(Error::TokenMalformed),
+    };
+    match get("typ") {
+        None => {}
+        Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
+        Some(_) => return Err(Error::HeaderUnsupported),
+    }
+    // `crit` asks for extensions we do not implement; `b64`, `cty`, `zip`, `enc` change
+    // what the signature or payload means. `jku`, `jwk`, `x5u`, `x5c` are ignored:
+    // keys come from configuration only.
+    let unsupported = ["crit", "b64", "cty", "zip", "enc"];
+    if members
+        .iter()
+        .any(|m| unsupported.contains(&m.key.as_ref()))
+    {
+        return Err(Error::HeaderUnsupported);
+    }
+    drop(members);
+    Ok(Header { json, alg, kid })
+}
+
 impl<'a> Untrusted<'a> {
     /// Checks size, the three base64url segments (canonical: no padding, no stray bits)
     /// and the header. Does not look at the claims.
     pub fn parse(token: &'a str) -> Result<Self, Error> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(Error::TokenTooLarge);
-        }
-        let mut parts = token.splitn(4, '.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::TokenMalformed);
-        };
-        if h.is_empty() || p.is_empty() {
-            return Err(Error::TokenMalformed);
-        }
-        let header = Claims::parse(&b64(h)?).ok_or(Error::TokenMalformed)?;
-        let alg = match header.get("alg") {
-            Some(Value::String(alg)) => alg.clone(),
-            _ => return Err(Error::TokenMalformed),
-        };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) if kid.len() <= MAX_ID_LEN => Some(kid.clone()),
-            Some(_) => return Err(Error::TokenMalformed),
-        };
-        match header.get("typ") {
-            None => {}
-            Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
-            Some(_) => return Err(Error::HeaderUnsupported),
-        }
-        // `crit` asks for extensions we do not implement; `b64`, `cty`, `zip`, `enc` change
-        // what the signature or payload means. `jku`, `jwk`, `x5u`, `x5c` are ignored:
-        // keys come from configuration only.
-        if ["crit", "b64", "cty", "zip", "enc"]
-            .iter()
-            .any(|name| header.get(name).is_some())
-        {
-            return Err(Error::HeaderUnsupported);
-        }
+        let (h, p, s) = segments(token)?;
+        let header = check_header(h)?;
         Ok(Self {
             signed: &token[..h.len() + 1 + p.len()],
-            header,
-            alg,
-            kid,
+            header_json: header.json,
+            alg: header.alg,
+            kid: header.kid,
             payload: b64(p)?,
             signature: b64(s)?,
         })
@@ -204,6 +227,7 @@ impl<'a> Untrusted<'a> {
 pub struct Verified {
     header: Claims,
     claims: Claims,
+    payload_json: String,
     kind: Option<TokenKind>,
     jti: Option<String>,
     user_id: Option<String>,
@@ -219,6 +243,12 @@ impl Verified {
     /// The claims, in the token's order.
     pub fn claims(&self) -> &Claims {
         &self.claims
+    }
+
+    /// The payload exactly as signed: JSON text that passed the strict reader (so it
+    /// means what [`Verified::claims`] says), for handing on without re-serializing.
+    pub fn payload_json(&self) -> &str {
+        &self.payload_json
     }
 
     /// The token kind named by its type claim.
@@ -317,7 +347,11 @@ impl Verifier {
             return Err(Error::SignatureInvalid);
         }
         let claims = Claims::parse(&token.payload).ok_or(Error::TokenMalformed)?;
-        self.check(token.header.clone(), claims, expect, now, is_blacklisted)
+        let header = Claims::parse(token.header_json.as_bytes()).ok_or(Error::TokenMalformed)?;
+        let mut verified = self.check(header, claims, expect, now, is_blacklisted)?;
+        // The strict reader accepted these bytes, so they are UTF-8.
+        verified.payload_json = String::from_utf8_lossy(&token.payload).into_owned();
+        Ok(verified)
     }
 
     fn check(
@@ -387,6 +421,7 @@ impl Verifier {
             exp,
             header,
             claims,
+            payload_json: String::new(),
         })
     }
 
@@ -591,31 +626,75 @@ fn expect_kind(token: &Verified, kind: TokenKind) -> Result<(), Error> {
 
 /// A token's header and claims read WITHOUT checking the signature: for clients that
 /// display a token or schedule its refresh, never for authorization.
+///
+/// The payload is checked exactly as a verification would read it (strict JSON, no
+/// duplicate keys), but claims are only built when asked for: displaying a token needs
+/// its text, scheduling a refresh needs `exp`.
 #[derive(Debug, Clone)]
 pub struct Decoded {
-    /// The header parameters.
-    pub header: Claims,
-    /// The claims, unverified.
-    pub claims: Claims,
+    header_segment: String,
+    header_json: String,
+    payload_json: String,
+    /// `exp`: absent, canonical, or present but not a canonical time.
+    exp: Option<Result<u64, ()>>,
 }
 
 /// Reads a token without verifying it. The envelope must still be canonical.
 pub fn decode(token: &str) -> Result<Decoded, Error> {
-    let untrusted = Untrusted::parse(token)?;
-    let claims = Claims::parse(&untrusted.payload).ok_or(Error::TokenMalformed)?;
+    decode_reusing(token, None)
+}
+
+/// [`decode`], reusing the header of `previous` when `token`'s header segment is the
+/// same text (tokens from one issuer share theirs): that header passed the checks when
+/// `previous` was decoded, and identical bytes pass them again, so only the payload
+/// and signature are read. The result is exactly `decode(token)`'s.
+pub fn decode_reusing(token: &str, previous: Option<&Decoded>) -> Result<Decoded, Error> {
+    let (h, p, s) = segments(token)?;
+    let header_json = match previous {
+        Some(previous) if previous.header_segment == h => previous.header_json.clone(),
+        _ => check_header(h)?.json,
+    };
+    let payload_json = String::from_utf8(b64(p)?).map_err(|_| Error::TokenMalformed)?;
+    b64(s)?;
+    let members = crate::json::scan_object(&payload_json).ok_or(Error::TokenMalformed)?;
+    let exp = members.iter().find(|m| m.key == "exp").map(|m| {
+        crate::json::parse(payload_json[m.span.clone()].as_bytes())
+            .and_then(|v| canonical_time(&v))
+            .ok_or(())
+    });
+    drop(members);
     Ok(Decoded {
-        header: untrusted.header,
-        claims,
+        header_segment: h.into(),
+        header_json,
+        payload_json,
+        exp,
     })
 }
 
 impl Decoded {
+    /// The header parameters (built on each call).
+    pub fn header(&self) -> Claims {
+        Claims::parse(self.header_json.as_bytes()).unwrap_or_default()
+    }
+
+    /// The claims, in the token's order (built on each call).
+    pub fn claims(&self) -> Claims {
+        Claims::parse(self.payload_json.as_bytes()).unwrap_or_default()
+    }
+
+    /// The header as the token carries it: JSON text that passed the strict reader.
+    pub fn header_json(&self) -> &str {
+        &self.header_json
+    }
+
+    /// The payload as the token carries it: JSON text that passed the strict reader.
+    pub fn payload_json(&self) -> &str {
+        &self.payload_json
+    }
+
     /// `exp`, if present and canonical.
     pub fn expires_at(&self) -> Result<Option<u64>, Error> {
-        match self.claims.get("exp") {
-            None => Ok(None),
-            Some(v) => canonical_time(v).map(Some).ok_or(Error::ClaimInvalid),
-        }
+        self.exp.transpose().map_err(|()| Error::ClaimInvalid)
     }
 
     /// `exp <= now - leeway`; a token without `exp` is an error, as in Simple JWT.

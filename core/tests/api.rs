@@ -165,6 +165,59 @@ fn pem_jwk_and_thumbprints_agree() {
 }
 
 #[test]
+fn jwk_members_are_checked() {
+    let keys = keys();
+    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+        let private = &keys[name]["private_jwk"];
+        let public = &keys[name]["public_jwk"];
+        let edit = |base: &Value, member: &str, value: Value| {
+            let mut jwk = base.clone();
+            match value {
+                Value::Null => jwk.as_object_mut().unwrap().remove(member),
+                value => jwk.as_object_mut().unwrap().insert(member.into(), value),
+            };
+            jwk.to_string()
+        };
+        // A private JWK whose public part is another key's, or missing, is refused.
+        let other = if alg == Algorithm::EdDsa {
+            "es256"
+        } else {
+            "ed25519"
+        };
+        let wrong_x = keys[other]["public_jwk"]["x"].clone();
+        let private_cases = [("x", wrong_x), ("x", Value::Null), ("d", Value::Null)];
+        for (member, value) in private_cases {
+            let jwk = edit(private, member, value);
+            check_err(SigningKey::from_jwk(alg, &jwk), "key_invalid");
+        }
+        // Another key type or curve is a mismatch; junk is invalid.
+        let public_cases = [
+            ("kty", json!("RSA"), "key_algorithm_mismatch"),
+            ("crv", json!("X25519"), "key_algorithm_mismatch"),
+            ("use", json!("enc"), "key_algorithm_mismatch"),
+            ("kty", json!("nope"), "key_invalid"),
+            ("kty", Value::Null, "key_invalid"),
+            ("crv", Value::Null, "key_invalid"),
+            ("kid", json!(7), "key_invalid"),
+            ("x", json!("AA=="), "key_invalid"),
+            ("x", json!(1), "key_invalid"),
+        ];
+        for (member, value, code) in public_cases {
+            let jwk = edit(public, member, value);
+            check_err(VerifyingKey::from_jwk(alg, &jwk), code);
+        }
+        // A duplicate member is refused like a duplicate claim.
+        let text = public.to_string();
+        let dup = format!("{{\"kty\":\"x\",{}", &text[1..]);
+        check_err(VerifyingKey::from_jwk(alg, &dup), "key_invalid");
+        // A given kid is kept; the thumbprint is the default.
+        let named = VerifyingKey::from_jwk(alg, &edit(public, "kid", json!("k1"))).unwrap();
+        assert_eq!(named.kid(), "k1");
+        assert_eq!(named.thumbprint(), keys[name]["kid"].as_str().unwrap());
+    }
+}
+
+#[test]
 fn debug_output_never_shows_secrets() {
     let key = SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap();
     let settings = Settings::builder(key.clone()).build().unwrap();
@@ -404,8 +457,9 @@ fn decode_and_expiry_helpers() {
         .mint(TokenKind::Access, "7", &Claims::new(), NOW, jti(1))
         .unwrap();
     let d = decode(&t.token).unwrap();
-    assert_eq!(d.header.to_value(), json!({"alg": "HS256", "typ": "JWT"}));
-    assert_eq!(d.claims, t.claims);
+    assert_eq!(d.header().to_value(), json!({"alg": "HS256", "typ": "JWT"}));
+    assert_eq!(d.claims(), t.claims);
+    assert_eq!(d.payload_json(), t.claims.to_json());
     assert_eq!(d.expires_at(), Ok(Some(NOW + 1800)));
     assert_eq!(d.is_expired(NOW + 1799, 0), Ok(false));
     assert_eq!(d.is_expired(NOW + 1800, 0), Ok(true));

@@ -206,3 +206,52 @@ fn every_vector_file_passes() {
         assert!(outcomes.contains(*code), "no vector produces {code}");
     }
 }
+
+/// What a decode tells a caller.
+fn decoded(
+    result: Result<tollgate_core::Decoded, Error>,
+) -> Result<(String, String, Result<Option<u64>, Error>), Error> {
+    result.map(|d| {
+        (
+            d.header_json().into(),
+            d.payload_json().into(),
+            d.expires_at(),
+        )
+    })
+}
+
+/// Reusing the previous token's header changes nothing: over every pair of
+/// consecutive vector tokens (same or different headers, valid or not), and each
+/// token after itself, `decode_reusing` answers exactly as `decode`.
+#[test]
+fn decode_reusing_a_header_agrees_with_decode() {
+    let mut tokens = Vec::new();
+    for entry in fs::read_dir(vectors_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") && path.file_name().unwrap() != "keys.json"
+        {
+            let file: File = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+            tokens.extend(file.vectors.into_iter().map(|v| v.token));
+        }
+    }
+    assert!(tokens.len() > 200);
+    let mut reused = 0;
+    for pair in tokens
+        .windows(2)
+        .chain(tokens.iter().map(core::slice::from_ref))
+    {
+        let (previous, token) = (&pair[0], &pair[pair.len() - 1]);
+        let Ok(decoded_previous) = tollgate_core::decode(previous) else {
+            continue;
+        };
+        let expected = decoded(tollgate_core::decode(token));
+        let got = decoded(tollgate_core::decode_reusing(
+            token,
+            Some(&decoded_previous),
+        ));
+        assert_eq!(got, expected, "{token} after {previous}");
+        reused += usize::from(token.split('.').next() == previous.split('.').next());
+    }
+    // The shortcut itself was taken, many times.
+    assert!(reused > 200, "{reused}");
+}

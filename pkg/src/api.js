@@ -1,21 +1,52 @@
 // The validator API over the WebAssembly exports. Every token rule lives in Rust
 // (tollgate-core); this file only checks JS arguments, converts keys and options, and
-// parses the JSON text that crosses the boundary.
+// moves tokens and results across the boundary.
 //
-// `bindApi(wasm, TollgateError)` is called by each runtime's entry point (node.js,
-// browser.js, worker.js) once the module is instantiated.
+// `bindApi(wasm, exports, TollgateError)` is called by each runtime's entry point
+// (node.js, browser.js, worker.js) once the module is instantiated; `exports` are the raw
+// instance exports, for the module's memory.
+//
+// Crossing: a token is written as UTF-8 straight into the module's token buffer
+// (TextEncoder.encodeInto) and only its length is passed; a result is JSON text in the
+// module's result buffer, read with one TextDecoder.decode and one JSON.parse.
 
+/** What a result-returning call answers when it failed (u32::MAX); see takeError. */
+const FAILED = 0xffffffff;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
-export function bindApi(wasm, TollgateError) {
+export function bindApi(wasm, exports, TollgateError) {
   const argument = (message) => new TollgateError("argument_invalid", message);
+  const memory = exports.memory;
+  const maxTokenLen = wasm.maxTokenLen();
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
 
-  function tokenArg(token) {
+  // Both buffers are allocated once and never move; the views are remade only when
+  // the module's memory grows (which detaches the old ArrayBuffer).
+  const tokenAt = wasm.tokenBuffer();
+  const resultAt = wasm.resultBuffer();
+  let buffer = null;
+  let tokenView = null;
+
+  /** Writes the token into the module; returns the length to pass. */
+  function putToken(token) {
     if (typeof token !== "string") throw argument("token must be a string");
-    return token;
+    // Every UTF-16 unit is at least one UTF-8 byte: a longer string is refused by the
+    // core by its length alone, without copying it.
+    if (token.length > maxTokenLen) return maxTokenLen + 1;
+    if (buffer !== memory.buffer) {
+      buffer = memory.buffer;
+      tokenView = new Uint8Array(buffer, tokenAt, maxTokenLen * 3);
+    }
+    return encoder.encodeInto(token, tokenView).written;
+  }
+
+  /** The JSON result of the last call, `len` bytes long, or its error thrown. */
+  function result(len) {
+    if (len === FAILED) throw wasm.takeError();
+    return JSON.parse(decoder.decode(new Uint8Array(memory.buffer, resultAt, len)));
   }
 
   function secondsArg(value, name, fallback) {
@@ -88,7 +119,8 @@ export function bindApi(wasm, TollgateError) {
         if (!list.every((jti) => typeof jti === "string")) throw argument("blacklist must hold jti strings");
         revoked = JSON.stringify(list);
       }
-      return JSON.parse(this.#inner.verify(tokenArg(token), secondsArg(now, "now", nowSeconds()), revoked));
+      const when = secondsArg(now, "now", nowSeconds());
+      return result(this.#inner.verifyToken(putToken(token), when, revoked));
     }
     get keyCount() {
       return this.#inner.keyCount;
@@ -101,20 +133,34 @@ export function bindApi(wasm, TollgateError) {
   }
 
   /** Header and payload WITHOUT verifying the signature: for display and scheduling. */
+  // The last header seen, when all its values are primitives: tokens from one issuer
+  // share their header segment, so the module then returns only the payload (it still
+  // checks the whole token) and the header is a fresh copy of the cached one.
+  let headerSegment = null;
+  let headerValue = null;
+
   function decode(token) {
-    return JSON.parse(wasm.decodeJson(tokenArg(token)));
+    const len = putToken(token);
+    const known = headerSegment !== null && token.startsWith(headerSegment);
+    if (known) return { header: { ...headerValue }, payload: result(wasm.decodeToken(len, true)) };
+    const decoded = result(wasm.decodeToken(len, false));
+    const flat = Object.values(decoded.header).every((v) => v === null || typeof v !== "object");
+    [headerSegment, headerValue] = flat ? [token.slice(0, token.indexOf(".") + 1), { ...decoded.header }] : [null, null];
+    return decoded;
   }
 
   function expiresAt(token) {
-    return wasm.expiresAt(tokenArg(token));
+    return wasm.expiresAt(putToken(token));
   }
 
   function isExpired(token, { leeway, now } = {}) {
-    return wasm.isExpired(tokenArg(token), secondsArg(now, "now", nowSeconds()), secondsArg(leeway, "leeway", 0));
+    const [when, grace] = [secondsArg(now, "now", nowSeconds()), secondsArg(leeway, "leeway", 0)];
+    return wasm.isExpired(putToken(token), when, grace);
   }
 
   function secondsLeft(token, { now } = {}) {
-    return wasm.secondsLeft(tokenArg(token), secondsArg(now, "now", nowSeconds()));
+    const when = secondsArg(now, "now", nowSeconds());
+    return wasm.secondsLeft(putToken(token), when);
   }
 
   /**

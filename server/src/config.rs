@@ -926,7 +926,7 @@ mod rotation_tests {
                 jti,
             )
             .unwrap();
-        let header = tollgate_core::decode(&fresh.token).unwrap().header;
+        let header = tollgate_core::decode(&fresh.token).unwrap().header();
         assert_eq!(
             header.get_str("kid"),
             Some(new.tokens.signing_key().unwrap().kid())

@@ -173,7 +173,7 @@ fn access_error(message: &str) -> Value {
 }
 
 fn claims_of(token: &str) -> Value {
-    tollgate_core::decode(token).unwrap().claims.to_value()
+    tollgate_core::decode(token).unwrap().claims().to_value()
 }
 
 /// A token signed with the server's key but shaped by hand.

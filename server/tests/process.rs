@@ -155,7 +155,7 @@ fn assert_blacklisted(addr: SocketAddr, refresh: &str) {
 fn jti(token: &str) -> String {
     tollgate_core::decode(token)
         .unwrap()
-        .claims
+        .claims()
         .get_str("jti")
         .unwrap()
         .to_string()
@@ -582,7 +582,7 @@ fn users_imported_from_django_log_in_with_their_passwords() {
         if status == 200 {
             let claims = tollgate_core::decode(body["access"].as_str().unwrap())
                 .unwrap()
-                .claims;
+                .claims();
             assert_eq!(claims.get_str("username"), Some(user));
             assert_eq!(claims.get("is_staff"), Some(&json!(user == "admin")));
         }

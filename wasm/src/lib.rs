@@ -1,13 +1,22 @@
 //! tollgate-wasm: the WebAssembly adapter behind the npm package `tollgate`.
 //!
 //! It only converts between JS and tollgate-core and maps errors; every token rule lives
-//! in the core. Results cross into JS as JSON text (one `JSON.parse` in the wrapper is
-//! much cheaper than building objects property by property across the boundary), and
-//! errors are thrown as the package's `TollgateError` with the core's stable `.code`.
+//! in the core. Errors are thrown as the package's `TollgateError` with the core's
+//! stable `.code`.
+//!
+//! Crossing the boundary is most of the cost of a decode, so tokens and results do not
+//! cross as wasm-bindgen strings (a malloc, a JS loop over the characters and a free
+//! per string). Two buffers are reused instead: JS writes the token's UTF-8 into the
+//! token buffer with `TextEncoder.encodeInto` and passes its length; results are JSON
+//! text written into the result buffer, which JS reads with one `TextDecoder.decode`
+//! and one `JSON.parse`. Results are the token's own JSON text (checked by the core's
+//! strict reader), never re-serialized.
 
-use serde::Deserialize;
+use std::cell::RefCell;
+
 use tollgate_core::{
-    Algorithm, Audience, ClaimNames, Error, Expect, TokenKind, VerifierSettings, VerifyingKey,
+    Algorithm, Audience, ClaimNames, Error, Expect, TokenKind, Value, VerifierSettings,
+    VerifyingKey, MAX_TOKEN_LEN,
 };
 use wasm_bindgen::prelude::*;
 
@@ -31,78 +40,245 @@ fn seconds(value: f64, name: &str) -> Result<u64, JsValue> {
     if (0.0..1e15).contains(&value) {
         Ok(value as u64)
     } else {
-        Err(invalid_argument(&format!(
-            "{name} must be a non-negative number of seconds"
-        )))
+        Err(invalid_argument(
+            &[name, " must be a non-negative number of seconds"].concat(),
+        ))
     }
 }
 
-/// `{"header":{..},"payload":{..}}` of a token, unverified.
-#[wasm_bindgen(js_name = decodeJson)]
-pub fn decode_json(token: &str) -> Result<String, JsValue> {
-    let decoded = tollgate_core::decode(token).map_err(fail)?;
-    Ok(format!(
-        "{{\"header\":{},\"payload\":{}}}",
-        decoded.header.to_json(),
-        decoded.claims.to_json()
-    ))
+thread_local! {
+    static TOKEN: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static RESULT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static ERROR: RefCell<Option<JsValue>> = const { RefCell::new(None) };
+    /// The last token decoded: the next one from the same issuer reuses its checked
+    /// header (see `tollgate_core::decode_reusing`).
+    static LAST: RefCell<Option<tollgate_core::Decoded>> = const { RefCell::new(None) };
+}
+
+/// Decodes `token` for `f`, reusing the last decoded token's header when it is the
+/// same; the result is kept as the last one.
+fn decode<R>(
+    token: &str,
+    f: impl FnOnce(&tollgate_core::Decoded) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let decoded = LAST.with_borrow(|last| tollgate_core::decode_reusing(token, last.as_ref()))?;
+    let result = f(&decoded);
+    LAST.set(Some(decoded));
+    result
+}
+
+/// What the result-length calls return when they failed: the error waits in
+/// [`take_error`]. (A `Result` return makes wasm-bindgen allocate a JS array on every
+/// call, a measurable part of a decode.)
+pub const FAILED: u32 = u32::MAX;
+
+/// A result length, or [`FAILED`] with the error kept for [`take_error`].
+fn length_or_failed(result: Result<usize, JsValue>) -> u32 {
+    match result {
+        Ok(len) => len as u32,
+        Err(err) => {
+            ERROR.with_borrow_mut(|slot| *slot = Some(err));
+            FAILED
+        }
+    }
+}
+
+/// The error of the last call that returned [`FAILED`] (a TollgateError).
+#[wasm_bindgen(js_name = takeError)]
+pub fn take_error() -> JsValue {
+    ERROR
+        .with_borrow_mut(Option::take)
+        .unwrap_or_else(|| invalid_argument("no error to take"))
+}
+
+/// The longest token accepted, in UTF-8 bytes. JS passes a longer string's length
+/// without copying it: the core refuses it by length alone.
+#[wasm_bindgen(js_name = maxTokenLen)]
+pub fn max_token_len() -> usize {
+    MAX_TOKEN_LEN
+}
+
+/// Room for any accepted token as `TextEncoder.encodeInto` may need it (3 bytes per
+/// UTF-16 unit at worst).
+const TOKEN_CAPACITY: usize = MAX_TOKEN_LEN * 3;
+/// Room for any result: a token's decoded header and payload are shorter than the token.
+const RESULT_CAPACITY: usize = MAX_TOKEN_LEN + 64;
+
+/// The address of the token buffer, `TOKEN_CAPACITY` bytes that never move, so JS
+/// asks once.
+#[wasm_bindgen(js_name = tokenBuffer)]
+pub fn token_buffer() -> usize {
+    TOKEN.with_borrow_mut(|buffer| {
+        buffer.resize(TOKEN_CAPACITY, 0);
+        buffer.as_ptr() as usize
+    })
+}
+
+/// The address of the result buffer: reserved once, never moved (results always fit).
+#[wasm_bindgen(js_name = resultBuffer)]
+pub fn result_buffer() -> usize {
+    RESULT.with_borrow_mut(|buffer| {
+        buffer.clear();
+        buffer.reserve_exact(RESULT_CAPACITY);
+        buffer.as_ptr() as usize
+    })
+}
+
+/// Copies `token` into the token buffer, as the JS wrapper does: for Rust callers
+/// (the wasm-bindgen tests). Returns the length to pass.
+pub fn put_token(token: &str) -> usize {
+    token_buffer();
+    TOKEN.with_borrow_mut(|buffer| {
+        let len = token.len().min(TOKEN_CAPACITY);
+        buffer[..len].copy_from_slice(&token.as_bytes()[..len]);
+    });
+    token.len()
+}
+
+/// The text of a result of `len` bytes (for Rust callers, as [`put_token`]).
+pub fn result_text(len: usize) -> String {
+    RESULT.with_borrow(|buffer| String::from_utf8_lossy(&buffer[..len]).into_owned())
+}
+
+/// Runs `f` on the `len`-byte token in the token buffer.
+fn with_token<R>(len: usize, f: impl FnOnce(&str) -> Result<R, Error>) -> Result<R, JsValue> {
+    if len > MAX_TOKEN_LEN {
+        return Err(fail(Error::TokenTooLarge));
+    }
+    TOKEN.with_borrow(|buffer| {
+        let bytes = buffer.get(..len).ok_or(Error::TokenMalformed);
+        let token = bytes.and_then(|b| std::str::from_utf8(b).map_err(|_| Error::TokenMalformed));
+        token.and_then(f).map_err(fail)
+    })
+}
+
+/// Writes `parts` as the result; returns its length. The buffer is never grown (JS
+/// holds its address): a result that would not fit, which no accepted token makes, is
+/// refused.
+fn emit(parts: &[&str]) -> Result<usize, Error> {
+    RESULT.with_borrow_mut(|buffer| {
+        buffer.clear();
+        buffer.reserve_exact(RESULT_CAPACITY);
+        let len = parts.iter().map(|p| p.len()).sum();
+        if len > buffer.capacity() {
+            return Err(Error::TokenTooLarge);
+        }
+        for part in parts {
+            buffer.extend_from_slice(part.as_bytes());
+        }
+        Ok(len)
+    })
+}
+
+/// Decodes the token in the token buffer, unverified: the result is
+/// `{"header":{..},"payload":{..}}`, or with `payload_only` just the payload (the JS
+/// wrapper already holds this header: tokens from one issuer share it).
+#[wasm_bindgen(js_name = decodeToken)]
+pub fn decode_token(len: usize, payload_only: bool) -> u32 {
+    length_or_failed(with_token(len, |token| {
+        decode(token, |decoded| {
+            if payload_only {
+                return emit(&[decoded.payload_json()]);
+            }
+            emit(&[
+                "{\"header\":",
+                decoded.header_json(),
+                ",\"payload\":",
+                decoded.payload_json(),
+                "}",
+            ])
+        })
+    }))
 }
 
 /// The token's `exp` (epoch seconds), or undefined when it has none.
 #[wasm_bindgen(js_name = expiresAt)]
-pub fn expires_at(token: &str) -> Result<Option<f64>, JsValue> {
-    let decoded = tollgate_core::decode(token).map_err(fail)?;
-    Ok(decoded.expires_at().map_err(fail)?.map(|exp| exp as f64))
+pub fn expires_at(len: usize) -> Result<Option<f64>, JsValue> {
+    with_token(len, |token| {
+        decode(token, |d| Ok(d.expires_at()?.map(|exp| exp as f64)))
+    })
 }
 
 /// `exp <= now - leeway`.
 #[wasm_bindgen(js_name = isExpired)]
-pub fn is_expired(token: &str, now: f64, leeway: f64) -> Result<bool, JsValue> {
-    let decoded = tollgate_core::decode(token).map_err(fail)?;
-    decoded
-        .is_expired(seconds(now, "now")?, seconds(leeway, "leeway")?)
-        .map_err(fail)
+pub fn is_expired(len: usize, now: f64, leeway: f64) -> Result<bool, JsValue> {
+    let (now, leeway) = (seconds(now, "now")?, seconds(leeway, "leeway")?);
+    with_token(len, |token| decode(token, |d| d.is_expired(now, leeway)))
 }
 
 /// Seconds until `exp` (0 once expired).
 #[wasm_bindgen(js_name = secondsLeft)]
-pub fn seconds_left(token: &str, now: f64) -> Result<f64, JsValue> {
-    let decoded = tollgate_core::decode(token).map_err(fail)?;
-    Ok(decoded.seconds_left(seconds(now, "now")?).map_err(fail)? as f64)
+pub fn seconds_left(len: usize, now: f64) -> Result<f64, JsValue> {
+    let now = seconds(now, "now")?;
+    with_token(len, |token| {
+        Ok(decode(token, |d| d.seconds_left(now))? as f64)
+    })
 }
 
-/// A string or a list of strings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-/// Verifier options, as the JS wrapper passes them (JSON text).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// Verifier options, as the JS wrapper passes them (JSON text; it checks the types
+/// first, so the errors here are for direct callers of the wasm module).
+#[derive(Default)]
 struct Options {
     algorithm: String,
-    #[serde(default)]
     leeway: u64,
-    #[serde(default)]
-    audience: Option<OneOrMany>,
-    #[serde(default)]
+    audience: Option<Audience>,
     issuer: Option<String>,
-    /// "access", "refresh", "sliding", "sliding_refresh" or absent (any type).
-    #[serde(default, rename = "type")]
+    /// "access", "refresh", "sliding", "sliding_refresh", "untyped" or absent (any type).
     token_type: Option<String>,
-    #[serde(default)]
     required_claims: Vec<String>,
-    #[serde(default)]
     user_id_claim: Option<String>,
-    #[serde(default)]
     token_type_claim: Option<String>,
-    #[serde(default)]
     jti_claim: Option<String>,
-    #[serde(default)]
     refresh_exp_claim: Option<String>,
+}
+
+fn string_list(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|v| v.as_str().map(String::from))
+        .collect()
+}
+
+fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
+    let Some(Value::Object(fields)) = tollgate_core::parse_json(options_json) else {
+        return Err(invalid_argument("options must be a JSON object"));
+    };
+    let mut options = Options::default();
+    for (name, value) in fields {
+        if value.is_null() {
+            continue;
+        }
+        let text = || value.as_str().map(String::from);
+        let ok = match name.as_str() {
+            "algorithm" => text().map(|a| options.algorithm = a),
+            "leeway" => value.as_u64().map(|l| options.leeway = l),
+            "audience" => match &value {
+                Value::String(one) => Some(Audience::One(one.clone())),
+                many => string_list(many).map(Audience::Many),
+            }
+            .map(|a| options.audience = Some(a)),
+            "issuer" => text().map(|i| options.issuer = Some(i)),
+            "type" => text().map(|t| options.token_type = Some(t)),
+            "requiredClaims" => string_list(&value).map(|r| options.required_claims = r),
+            "userIdClaim" => text().map(|c| options.user_id_claim = Some(c)),
+            "tokenTypeClaim" => text().map(|c| options.token_type_claim = Some(c)),
+            "jtiClaim" => text().map(|c| options.jti_claim = Some(c)),
+            "refreshExpClaim" => text().map(|c| options.refresh_exp_claim = Some(c)),
+            _ => {
+                return Err(invalid_argument(
+                    &["options: unknown option ", &name].concat(),
+                ))
+            }
+        };
+        if ok.is_none() {
+            return Err(invalid_argument(
+                &["options.", &name, " has the wrong type"].concat(),
+            ));
+        }
+    }
+    let algorithm = Algorithm::from_name(&options.algorithm).map_err(fail)?;
+    Ok((options, algorithm))
 }
 
 /// A verifier built once from keys and options; `verify` is synchronous.
@@ -112,13 +288,6 @@ pub struct Verifier {
     inner: tollgate_core::Verifier,
     expect: Expect,
     sliding_refresh: bool,
-}
-
-fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
-    let options: Options = serde_json::from_str(options_json)
-        .map_err(|e| invalid_argument(&format!("options: {e}")))?;
-    let algorithm = Algorithm::from_name(&options.algorithm).map_err(fail)?;
-    Ok((options, algorithm))
 }
 
 fn build(
@@ -139,20 +308,15 @@ fn build(
         Some("refresh") => (Expect::Kind(TokenKind::Refresh), false),
         Some("sliding") => (Expect::Kind(TokenKind::Sliding), false),
         Some("sliding_refresh") => (Expect::Kind(TokenKind::Sliding), true),
-        Some(other) => {
-            return Err(invalid_argument(&format!(
-                "type {other:?}: use access, refresh, sliding, sliding_refresh or untyped"
-            )))
+        Some(_) => {
+            return Err(invalid_argument(
+                "options.type: use access, refresh, sliding, sliding_refresh or untyped",
+            ))
         }
-    };
-    let audience = match options.audience {
-        None => None,
-        Some(OneOrMany::One(one)) => Some(Audience::One(one)),
-        Some(OneOrMany::Many(many)) => Some(Audience::Many(many)),
     };
     let settings = VerifierSettings::with_keys(algorithm, keys)
         .leeway(options.leeway)
-        .audience(audience)
+        .audience(options.audience)
         .issuer(options.issuer)
         .claim_names(claims)
         .required_claims(options.required_claims);
@@ -184,16 +348,15 @@ impl Verifier {
     /// `kid` picks among them.
     pub fn jwks(jwks_json: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
-        let value: serde_json::Value =
-            serde_json::from_str(jwks_json).map_err(|_| fail(Error::KeyInvalid))?;
-        let members = match value.get("keys") {
-            Some(serde_json::Value::Array(keys)) => keys.clone(),
+        let mut value = tollgate_core::parse_json(jwks_json).ok_or(fail(Error::KeyInvalid))?;
+        let members = match value.get_mut("keys") {
+            Some(Value::Array(keys)) => core::mem::take(keys),
             _ => vec![value],
         };
         let mut keys = Vec::new();
         let mut last_error = Error::KeyInvalid;
-        for member in &members {
-            match VerifyingKey::from_jwk(algorithm, &member.to_string()) {
+        for member in members {
+            match VerifyingKey::from_jwk_value(algorithm, member) {
                 Ok(key) => keys.push(key),
                 Err(err) => last_error = err,
             }
@@ -204,31 +367,38 @@ impl Verifier {
         build(options, algorithm, keys)
     }
 
-    /// Verifies at `now` (epoch seconds): the claims as JSON text, or a TollgateError.
+    /// Verifies the token in the token buffer at `now` (epoch seconds): the result is
+    /// the claims (the token's payload JSON), or a TollgateError is thrown.
     /// `blacklist_json`, if given, is a JSON array of revoked jti values (checked where
     /// Simple JWT checks its blacklist: after the signature, before exp/jti/type).
-    pub fn verify(
+    #[wasm_bindgen(js_name = verifyToken)]
+    pub fn verify_token(&self, len: usize, now: f64, blacklist_json: Option<String>) -> u32 {
+        length_or_failed(self.verify_inner(len, now, blacklist_json))
+    }
+
+    fn verify_inner(
         &self,
-        token: &str,
+        len: usize,
         now: f64,
         blacklist_json: Option<String>,
-    ) -> Result<String, JsValue> {
+    ) -> Result<usize, JsValue> {
         let now = seconds(now, "now")?;
         let blacklist: Vec<String> = match blacklist_json {
             None => Vec::new(),
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|_| invalid_argument("blacklist must be an array of jti strings"))?,
+            Some(text) => tollgate_core::parse_json(&text)
+                .as_ref()
+                .and_then(string_list)
+                .ok_or_else(|| invalid_argument("blacklist must be an array of jti strings"))?,
         };
-        let verified = self
-            .inner
-            .verify(token, self.expect, now, |jti| {
+        with_token(len, |token| {
+            let verified = self.inner.verify(token, self.expect, now, |jti| {
                 blacklist.iter().any(|b| b == jti)
-            })
-            .map_err(fail)?;
-        if self.sliding_refresh {
-            self.inner.check_refresh_exp(&verified, now).map_err(fail)?;
-        }
-        Ok(verified.claims().to_json())
+            })?;
+            if self.sliding_refresh {
+                self.inner.check_refresh_exp(&verified, now)?;
+            }
+            emit(&[verified.payload_json()])
+        })
     }
 
     /// The number of keys kept (for diagnostics and tests).

@@ -1,8 +1,12 @@
-//! The adapter itself, in a JS engine (wasm-bindgen-test-runner under Node): results
-//! cross as JSON text, errors arrive as `TollgateError` objects with the core's `.code`.
+//! The adapter itself, in a JS engine (wasm-bindgen-test-runner under Node): tokens go
+//! in through the token buffer, results come out as JSON text in the result buffer,
+//! errors arrive as `TollgateError` objects with the core's `.code`.
 #![cfg(target_arch = "wasm32")]
 
-use tollgate_wasm::{decode_json, expires_at, is_expired, seconds_left, Verifier};
+use tollgate_wasm::{
+    decode_token, expires_at, is_expired, put_token, result_text, seconds_left, take_error,
+    Verifier, FAILED,
+};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -34,25 +38,52 @@ fn code_of(err: JsValue) -> (String, String) {
     (get("code"), get("message"))
 }
 
+/// A result-length call's outcome: the result text, or the error it left.
+fn outcome(len: u32) -> Result<String, JsValue> {
+    if len == FAILED {
+        Err(take_error())
+    } else {
+        Ok(result_text(len as usize))
+    }
+}
+
+fn decode(token: &str, payload_only: bool) -> Result<String, JsValue> {
+    outcome(decode_token(put_token(token), payload_only))
+}
+
+fn verify(
+    verifier: &Verifier,
+    token: &str,
+    now: f64,
+    blacklist: Option<String>,
+) -> Result<String, JsValue> {
+    outcome(verifier.verify_token(put_token(token), now, blacklist))
+}
+
 #[wasm_bindgen_test]
 fn decode_returns_json_text() {
     let v = vector("gen-hs256-access");
-    let text = decode_json(v["token"].as_str().unwrap()).unwrap();
+    let token = v["token"].as_str().unwrap();
+    let text = decode(token, false).unwrap();
     let decoded: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(decoded["payload"], v["claims"]);
     assert_eq!(decoded["header"]["alg"], "HS256");
+    // The second time the header is known: the payload alone, the same payload.
+    let payload: serde_json::Value = serde_json::from_str(&decode(token, true).unwrap()).unwrap();
+    assert_eq!(payload, v["claims"]);
     let exp = v["claims"]["exp"].as_f64().unwrap();
-    assert_eq!(expires_at(v["token"].as_str().unwrap()).unwrap(), Some(exp));
-    assert!(is_expired(v["token"].as_str().unwrap(), exp, 0.0).unwrap());
-    assert_eq!(
-        seconds_left(v["token"].as_str().unwrap(), exp - 5.0).unwrap(),
-        5.0
-    );
+    assert_eq!(expires_at(put_token(token)).unwrap(), Some(exp));
+    assert!(is_expired(put_token(token), exp, 0.0).unwrap());
+    assert_eq!(seconds_left(put_token(token), exp - 5.0).unwrap(), 5.0);
+    // A token over the limit is refused by its length alone.
+    let (code, _) =
+        code_of(outcome(decode_token(tollgate_wasm::max_token_len() + 1, false)).unwrap_err());
+    assert_eq!(code, "token_too_large");
 }
 
 #[wasm_bindgen_test]
 fn errors_are_tollgate_errors_with_codes() {
-    let (code, message) = code_of(decode_json("garbage").unwrap_err());
+    let (code, message) = code_of(decode("garbage", false).unwrap_err());
     assert_eq!(
         (code.as_str(), message.as_str()),
         ("token_malformed", "Token is invalid")
@@ -61,12 +92,12 @@ fn errors_are_tollgate_errors_with_codes() {
     let token = v["token"].as_str().unwrap();
     let verifier = Verifier::hmac(SECRET, r#"{"algorithm":"HS256","type":"access"}"#).unwrap();
     let exp = v["claims"]["exp"].as_f64().unwrap();
-    let (code, message) = code_of(verifier.verify(token, exp, None).unwrap_err());
+    let (code, message) = code_of(verify(&verifier, token, exp, None).unwrap_err());
     assert_eq!(
         (code.as_str(), message.as_str()),
         ("token_expired", "Token is expired")
     );
-    let (code, _) = code_of(verifier.verify(token, f64::NAN, None).unwrap_err());
+    let (code, _) = code_of(verify(&verifier, token, f64::NAN, None).unwrap_err());
     assert_eq!(code, "argument_invalid");
     let (code, _) = code_of(Verifier::hmac(b"short", r#"{"algorithm":"HS256"}"#).unwrap_err());
     assert_eq!(code, "key_weak");
@@ -82,9 +113,9 @@ fn verify_returns_claims_and_honours_the_blacklist() {
     let now = v["now"].as_f64().unwrap();
     let verifier = Verifier::hmac(SECRET, r#"{"algorithm":"HS256","type":"access"}"#).unwrap();
     let claims: serde_json::Value =
-        serde_json::from_str(&verifier.verify(token, now, None).unwrap()).unwrap();
+        serde_json::from_str(&verify(&verifier, token, now, None).unwrap()).unwrap();
     assert_eq!(claims, v["claims"]);
     let blacklist = serde_json::json!([v["claims"]["jti"]]).to_string();
-    let (code, _) = code_of(verifier.verify(token, now, Some(blacklist)).unwrap_err());
+    let (code, _) = code_of(verify(&verifier, token, now, Some(blacklist)).unwrap_err());
     assert_eq!(code, "token_blacklisted");
 }

@@ -93,6 +93,12 @@ const fjDecodeComplete = fastJwt.createDecoder({ complete: true });
 const fjHs = fastJwt.createVerifier({ key: secret, algorithms: ["HS256"], clockTimestamp: hs.now * 1000 });
 const fjEd = fastJwt.createVerifier({ key: keys.ed25519.public_pem, algorithms: ["EdDSA"], clockTimestamp: ed.now * 1000 });
 
+/** `f` over the HS256 and EdDSA tokens in turn (the first call gets the HS256 one). */
+const alternate = (f) => {
+  let odd = false;
+  return () => f((odd = !odd) ? hs.token : ed.token);
+};
+
 const inFlight = 64;
 const many = (f) => () => Promise.all(Array.from({ length: inFlight }, f));
 
@@ -112,6 +118,18 @@ const groups = [
       {
         id: "jose-decode", lib: "jose", label: "jose `decodeJwt(token)`", returns: "payload",
         call: () => jose.decodeJwt(hs.token),
+        check: (r) => deepStrictEqual(r, hs.claims),
+      },
+      {
+        // Tokens with different headers one after the other: tollgate's reuse of the
+        // previous token's checked header never applies, jose alternates the same way.
+        id: "tollgate-decode-alternating", lib: "tollgate", label: "tollgate `decode`, HS256 and EdDSA tokens alternating (no header reuse)", returns: "header + payload",
+        call: alternate(tollgate.decode),
+        check: (r) => deepStrictEqual(r, { header: hs.header, payload: hs.claims }),
+      },
+      {
+        id: "jose-decode-alternating", lib: "jose", label: "jose `decodeJwt`, HS256 and EdDSA tokens alternating", returns: "payload",
+        call: alternate(jose.decodeJwt),
         check: (r) => deepStrictEqual(r, hs.claims),
       },
       {

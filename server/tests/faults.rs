@@ -1,0 +1,509 @@
+//! Faults under load (issue #7): kill -9 at random moments during a mixed load of logins,
+//! refreshes, logouts and logouts-everywhere, then restart and check what was promised:
+//! every acknowledged answer is still true.
+//!
+//! `TOLLGATE_FAULT_ROUNDS` sets the number of kill/restart rounds (default 4 in the test
+//! command; `TOLLGATE_FAULT_ROUNDS=50 cargo test -p tollgate-server --test faults` for a
+//! long run). Each round's kill moment and every worker's choices come from a seeded
+//! generator, printed on failure.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use common::{add_user, jti, request, tollgate, Server};
+use serde_json::{json, Value};
+
+/// What the server acknowledged (a 200), in the order the worker saw it.
+#[derive(Debug, Clone)]
+enum Acked {
+    /// A login's refresh token.
+    Issued { user: String, refresh: String },
+    /// A rotation: `old` was exchanged for `new`.
+    Rotated { old: String, new: String },
+    /// `/api/token/blacklist/` of this refresh token.
+    LoggedOut { refresh: String },
+    /// `/api/logout/ {"all":"1"}`: every refresh token of `user` acknowledged before it.
+    LoggedOutEverywhere { user: String, before: Vec<String> },
+}
+
+/// A small deterministic generator (xorshift64*), so a failing round can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    bearer: Option<&str>,
+    body: Value,
+) -> Option<Value> {
+    match request(addr, "POST", path, bearer, Some(&body)) {
+        Ok((200, body)) => Some(body),
+        _ => None,
+    }
+}
+
+/// One user's session loop until `stop` or the server dies: what it was told is pushed
+/// to `acked` only after the 200 arrived.
+fn worker(
+    addr: std::net::SocketAddr,
+    user: String,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Acked>>>,
+) {
+    let mut rng = Rng(seed | 1);
+    let credentials = json!({"username": user, "password": format!("pw-{user}")});
+    let push = |a: Acked| acked.lock().unwrap().push(a);
+    let Some(mut tokens) = post(addr, "/api/token/", None, credentials.clone()) else {
+        return;
+    };
+    let mut mine = vec![tokens["refresh"].as_str().unwrap().to_string()];
+    push(Acked::Issued {
+        user: user.clone(),
+        refresh: mine[0].clone(),
+    });
+    while !stop.load(Ordering::Relaxed) {
+        let refresh = mine.last().unwrap().clone();
+        let roll = rng.below(100);
+        if roll < 70 {
+            let Some(body) = post(
+                addr,
+                "/api/token/refresh/",
+                None,
+                json!({"refresh": refresh}),
+            ) else {
+                return;
+            };
+            let new = body["refresh"].as_str().unwrap().to_string();
+            push(Acked::Rotated {
+                old: refresh,
+                new: new.clone(),
+            });
+            tokens = body;
+            mine.push(new);
+        } else if roll < 80 {
+            if post(
+                addr,
+                "/api/token/blacklist/",
+                None,
+                json!({"refresh": refresh}),
+            )
+            .is_none()
+            {
+                return;
+            }
+            push(Acked::LoggedOut { refresh });
+            mine.pop();
+            if mine.is_empty() {
+                let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
+                    return;
+                };
+                let new = body["refresh"].as_str().unwrap().to_string();
+                push(Acked::Issued {
+                    user: user.clone(),
+                    refresh: new.clone(),
+                });
+                tokens = body;
+                mine.push(new);
+            }
+        } else if roll < 95 {
+            let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
+                return;
+            };
+            let new = body["refresh"].as_str().unwrap().to_string();
+            push(Acked::Issued {
+                user: user.clone(),
+                refresh: new.clone(),
+            });
+            tokens = body;
+            mine.push(new);
+        } else {
+            let access = tokens["access"].as_str().unwrap().to_string();
+            let before = mine.clone();
+            if post(addr, "/api/logout/", Some(&access), json!({"all": "1"})).is_none() {
+                return;
+            }
+            push(Acked::LoggedOutEverywhere {
+                user: user.clone(),
+                before,
+            });
+            let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
+                return;
+            };
+            let new = body["refresh"].as_str().unwrap().to_string();
+            push(Acked::Issued {
+                user: user.clone(),
+                refresh: new.clone(),
+            });
+            tokens = body;
+            mine = vec![new];
+        }
+    }
+}
+
+/// Every token record of the stopped server's store, by jti.
+fn store_records(data: &std::path::Path) -> HashMap<String, Value> {
+    let out = tollgate(data)
+        .args(["tokens", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).unwrap();
+            (record["jti"].as_str().unwrap().to_string(), record)
+        })
+        .collect()
+}
+
+/// The refresh endpoint's answer to `refresh` on a running server.
+fn refresh_status(addr: std::net::SocketAddr, refresh: &str) -> (u16, Value) {
+    request(
+        addr,
+        "POST",
+        "/api/token/refresh/",
+        None,
+        Some(&json!({"refresh": refresh})),
+    )
+    .unwrap()
+}
+
+#[test]
+fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
+    let rounds: u64 = std::env::var("TOLLGATE_FAULT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let users: Vec<String> = (0..6).map(|i| format!("user{i}")).collect();
+    for user in &users {
+        add_user(&data, user, &format!("pw-{user}"));
+    }
+    let mut rng = Rng(0x7011_6a7e ^ rounds);
+    for round in 0..rounds {
+        let seed = rng.next();
+        let kill_after = Duration::from_millis(150 + seed % 850);
+        let context = format!("round {round} (seed {seed:#x}, kill after {kill_after:?})");
+        let server = Server::start(&data);
+        let addr = server.addr;
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers: Vec<_> = users
+            .iter()
+            .enumerate()
+            .map(|(i, user)| {
+                let (user, stop, acked) = (user.clone(), Arc::clone(&stop), Arc::clone(&acked));
+                let seed = seed.rotate_left(i as u32 * 7) ^ i as u64;
+                std::thread::spawn(move || worker(addr, user, seed, stop, acked))
+            })
+            .collect();
+        std::thread::sleep(kill_after);
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.join().unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            acked.iter().any(|a| matches!(a, Acked::Rotated { .. })),
+            "{context}: nothing was rotated before the kill"
+        );
+
+        // The store, read with the server stopped: every acknowledged fact is there.
+        let records = store_records(&data);
+        let record = |token: &str| {
+            records
+                .get(&jti(token))
+                .unwrap_or_else(|| panic!("{context}: acknowledged token lost: {token}"))
+        };
+        let revoked = |token: &str| !record(token)["blacklisted"].is_null();
+        let mut must_refuse = Vec::new();
+        for a in &acked {
+            match a {
+                Acked::Issued { .. } => {}
+                Acked::Rotated { old, new } => {
+                    let entry = &record(old)["blacklisted"];
+                    assert!(
+                        !entry.is_null(),
+                        "{context}: rotated but not blacklisted: {a:?}"
+                    );
+                    record(new);
+                    must_refuse.push(old.clone());
+                }
+                Acked::LoggedOut { refresh } => {
+                    assert!(revoked(refresh), "{context}: logged out but usable: {a:?}");
+                    must_refuse.push(refresh.clone());
+                }
+                Acked::LoggedOutEverywhere { user, before } => {
+                    for token in before {
+                        assert!(
+                            revoked(token),
+                            "{context}: {user} logged out everywhere, but {token} is not revoked"
+                        );
+                        must_refuse.push(token.clone());
+                    }
+                }
+            }
+        }
+        // Every acknowledged login is recorded, for the user who logged in.
+        let mut ids: HashMap<&str, Vec<u64>> = HashMap::new();
+        for a in &acked {
+            if let Acked::Issued { user, refresh } = a {
+                ids.entry(user)
+                    .or_default()
+                    .push(record(refresh)["user_id"].as_u64().unwrap());
+            }
+        }
+        let mut all: Vec<u64> = ids.values().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert!(
+            ids.values().all(|v| v.iter().all(|id| *id == v[0])) && all.len() == ids.len(),
+            "{context}: tokens recorded for the wrong user: {ids:?}"
+        );
+
+        // Restarted, the server refuses every token it acknowledged as rotated, logged
+        // out or revoked: no refresh token is both rotated and usable.
+        let server = Server::start(&data);
+        for token in &must_refuse {
+            let (status, body) = refresh_status(server.addr, token);
+            assert_eq!(status, 401, "{context}: a revoked token refreshed: {body}");
+        }
+        server.kill9();
+    }
+}
+
+/// A tmpfs of a fixed size mounted for one test (unmounted when dropped): a disk that
+/// can fill up, or be made read-only, without touching the machine's real disks.
+/// Mounting needs root, which the test environment has (as CI does).
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .status()
+            .expect("mount(8)");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root: this test cannot run here"
+        );
+        Tmpfs {
+            path: path.to_path_buf(),
+        }
+    }
+
+    fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` until a write fails; returns the filler's path.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write as _;
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0xa5u8; 64 * 1024];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
+    path
+}
+
+const UNAVAILABLE: &str =
+    r#"{"code":"store_unavailable","detail":"Service temporarily unavailable, try again later."}"#;
+
+/// What a chain of refreshes got: the acknowledged rotations (old, new), the first
+/// failure if any, and the last token that was still to be used.
+type Chain = (Vec<(String, String)>, Option<(u16, Value)>, String);
+
+/// Refreshes in a chain until one fails.
+fn refresh_until_failure(addr: std::net::SocketAddr, mut refresh: String, limit: usize) -> Chain {
+    let mut acked = Vec::new();
+    for _ in 0..limit {
+        match refresh_status(addr, &refresh) {
+            (200, body) => {
+                let new = body["refresh"].as_str().unwrap().to_string();
+                acked.push((refresh, new.clone()));
+                refresh = new;
+            }
+            failure => return (acked, Some(failure), refresh),
+        }
+    }
+    (acked, None, refresh)
+}
+
+#[test]
+fn a_full_disk_is_a_clear_503_and_nothing_acknowledged_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&dir.path().join("fs"), "24m");
+    let data = fs.path.join("data");
+    add_user(&data, "alice", "pw-alice");
+    let server = Server::start(&data);
+    let (status, body) = request(
+        server.addr,
+        "POST",
+        "/api/token/",
+        None,
+        Some(&json!({"username": "alice", "password": "pw-alice"})),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let first = body["refresh"].as_str().unwrap().to_string();
+    let filler = fill(&fs.path);
+
+    let (acked, failure, last) = refresh_until_failure(server.addr, first, 20_000);
+    let (status, body) = failure.expect("20,000 rotations fitted on a full disk");
+    assert_eq!((status, body.to_string()), (503, UNAVAILABLE.to_string()));
+    // Reads that need no write still work.
+    let (status, _) = request(server.addr, "GET", "/healthz", None, None).unwrap();
+    eprintln!("healthz on a full disk: {status}");
+
+    // Space returns: the server recovers, by itself or after a restart.
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = refresh_status(server.addr, &last);
+    eprintln!("after space returned, same process: {status} {body}");
+    server.kill9();
+    let records = store_records(&data);
+    for (old, new) in &acked {
+        let old = records.get(&jti(old)).expect("acknowledged rotation lost");
+        assert!(!old["blacklisted"].is_null(), "{old}");
+        assert!(
+            records.contains_key(&jti(new)),
+            "acknowledged successor lost"
+        );
+    }
+    let server = Server::start(&data);
+    let (acked_after, failure, _) =
+        refresh_until_failure(server.addr, acked.last().unwrap().1.clone(), 5);
+    assert!(failure.is_none() || !acked_after.is_empty(), "{failure:?}");
+    server.kill9();
+}
+
+/// A command's exit status and stderr, killed if it runs past `limit`.
+fn run_bounded(mut cmd: std::process::Command, limit: Duration) -> (Option<i32>, String) {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status, stderr)
+}
+
+/// A data folder on a file system mounted read-only (a disk remounted read-only after
+/// errors, a read-only volume): `serve` and the CLI fail at once with a clear message,
+/// no panic; once writable again everything acknowledged before is there.
+#[test]
+fn a_read_only_data_folder_is_refused_clearly_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&dir.path().join("fs"), "64m");
+    let data = fs.path.join("data");
+    add_user(&data, "alice", "pw-alice");
+    let server = Server::start(&data);
+    let login = json!({"username": "alice", "password": "pw-alice"});
+    let (status, body) = request(server.addr, "POST", "/api/token/", None, Some(&login)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (acked, failure, last) =
+        refresh_until_failure(server.addr, body["refresh"].as_str().unwrap().into(), 3);
+    assert!(failure.is_none() && acked.len() == 3, "{failure:?}");
+    server.kill9();
+
+    fs.remount("ro");
+    for args in [
+        &["serve", "--bind", "127.0.0.1:0", "--no-demo-user"][..],
+        &["tokens", "list", "--json"],
+        &["users", "deactivate", "alice"],
+    ] {
+        let mut cmd = tollgate(&data);
+        cmd.args(args).stdin(std::process::Stdio::null());
+        let (status, stderr) = run_bounded(cmd, Duration::from_secs(30));
+        assert!(
+            status.is_some_and(|code| code != 0),
+            "{args:?}: {status:?} {stderr}"
+        );
+        assert!(
+            stderr.contains("Read-only file system") && !stderr.contains("panicked"),
+            "{args:?}: unclear error: {stderr}"
+        );
+    }
+
+    fs.remount("rw");
+    let records = store_records(&data);
+    for (old, new) in &acked {
+        assert!(!records[&jti(old)]["blacklisted"].is_null());
+        assert!(records.contains_key(&jti(new)));
+    }
+    let server = Server::start(&data);
+    let (_, failure, _) = refresh_until_failure(server.addr, last, 3);
+    assert!(failure.is_none(), "{failure:?}");
+    server.kill9();
+}

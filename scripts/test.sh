@@ -25,6 +25,7 @@ py="$root/.venv/bin/python"
 
 step "format and lints"
 cargo fmt --all --check
+cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p tollgate-wasm --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 
@@ -34,6 +35,9 @@ cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
 step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server)"
 cargo test --workspace --locked
+
+step "fuzzing: each cargo-fuzz target for 55 s (tests/fuzz, scripts/fuzz.sh; installs cargo-fuzz)"
+scripts/fuzz.sh
 
 step "npm package: build (wasm32, wasm-bindgen, wasm-opt)"
 ./scripts/build-pkg.sh

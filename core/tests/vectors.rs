@@ -207,10 +207,10 @@ fn every_vector_file_passes() {
     }
 }
 
-/// What a decode tells a caller.
-fn decoded(
-    result: Result<tollgate_core::Decoded, Error>,
-) -> Result<(String, String, Result<Option<u64>, Error>), Error> {
+/// What a decode tells a caller: the header and payload text and the expiry, or the error.
+type DecodeAnswer = Result<(String, String, Result<Option<u64>, Error>), Error>;
+
+fn decoded(result: Result<tollgate_core::Decoded, Error>) -> DecodeAnswer {
     result.map(|d| {
         (
             d.header_json().into(),

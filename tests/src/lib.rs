@@ -165,9 +165,26 @@ fn b64(bytes: &[u8]) -> String {
 /// A token from raw header and payload bytes, signed with `key`: for shapes that
 /// tollgate itself would never mint.
 fn raw_token(key: &SigningKey, header: &str, payload: &[u8]) -> String {
-    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
+    signed_segments(key, &b64(header.as_bytes()), &b64(payload))
+}
+
+/// A token whose first two segments are taken as written (non-canonical base64url
+/// included) and correctly signed: only the canonical-form rule can refuse it.
+fn signed_segments(key: &SigningKey, header: &str, payload: &str) -> String {
+    let signing_input = format!("{header}.{payload}");
     let signature = key.sign(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(&signature))
+}
+
+/// `segment` with the lowest spare bit of its last character set: the same bytes to a
+/// lenient decoder, a different string to the signature. `segment` must have spare bits
+/// (its length is not a multiple of 4).
+fn with_spare_bit(segment: &str) -> String {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    assert!(segment.len() % 4 != 0, "{segment} has no spare bits");
+    let (head, last) = segment.split_at(segment.len() - 1);
+    let idx = ALPHABET.find(last).unwrap();
+    format!("{head}{}", ALPHABET.chars().nth(idx | 1).unwrap())
 }
 
 fn std_header(alg: Algorithm) -> Value {
@@ -256,6 +273,7 @@ pub fn generate(keys: &Value) -> String {
     claim_values(&mut g);
     sizes(&mut g);
     simple_jwt_checks(&mut g);
+    hostile(&mut g);
     let file = json!({
         "source": "tollgate-core (tests/src/lib.rs, deterministic)",
         "vectors": g.vectors,
@@ -567,13 +585,7 @@ fn envelopes(g: &mut Gen) {
     let parts: Vec<&str> = t.split('.').collect();
     let (h, p, s) = (parts[0], parts[1], parts[2]);
     // HS256 signatures are 32 bytes: 43 base64url characters with 2 spare bits.
-    let last = s.chars().last().unwrap();
-    let spare_bits = {
-        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let idx = ALPHABET.find(last).unwrap();
-        ALPHABET.chars().nth(idx | 1).unwrap()
-    };
-    let non_canonical = format!("{h}.{p}.{}{spare_bits}", &s[..s.len() - 1]);
+    let non_canonical = format!("{h}.{p}.{}", with_spare_bit(s));
     let std_alphabet = t.replace('-', "+").replace('_', "/");
     let cases: Vec<(&str, &str, String)> = vec![
         ("empty-string", "empty token", String::new()),
@@ -1386,4 +1398,477 @@ fn simple_jwt_checks(g: &mut Gen) {
         .issuer("https://auth.example"),
         Error::IssuerMismatch,
     );
+}
+
+/// Where JWT libraries have failed before (issue #7): algorithm and key confusion,
+/// key-bearing header parameters, non-canonical encodings that are correctly signed,
+/// JSON edge cases, signature forms, sizes. Every row is refused (or, for parameters
+/// that must be ignored, accepted) for the reason written here.
+fn hostile(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let key = g.key(alg);
+    let exp = (VERIFY_AT + 1800).to_string();
+    let jti = g.jti().to_hex();
+    let payload_text = claims_text(&jti, &exp, "");
+    let claims: Claims = serde_json::from_str::<serde_json::Map<String, Value>>(&payload_text)
+        .unwrap()
+        .into_iter()
+        .collect();
+    let payload = b64(payload_text.as_bytes());
+    let header = b64(std_header_text(alg).as_bytes());
+    let token = signed_segments(&key, &header, &payload);
+
+    hostile_headers(g, &key, &payload_text, &claims);
+    hostile_encodings(g, &key, &header, &token);
+    hostile_json(g, &key, &exp);
+    hostile_key_confusion(g, &payload_text);
+    hostile_signatures(g);
+    hostile_sizes(g, &key, &payload);
+}
+
+/// Header parameters an attacker controls: never trusted, never fetched.
+fn hostile_headers(g: &mut Gen, key: &SigningKey, payload_text: &str, claims: &Claims) {
+    let alg = Algorithm::Hs256;
+    let payload = payload_text.as_bytes();
+    let other_secret = g.keys["hmac-other"]["secret"].as_str().unwrap();
+    let attacker = SigningKey::hmac(alg, other_secret.as_bytes()).unwrap();
+    let oct = b64(other_secret.as_bytes());
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let long_kid = "k".repeat(tollgate_core::MAX_ID_LEN + 1);
+    // (name, description, header JSON bytes, signer, error)
+    let rows: Vec<(&str, String, Vec<u8>, &SigningKey, Error)> = vec![
+        (
+            "alg-none-with-signature",
+            "alg \"none\" with a valid HS256 signature attached".into(),
+            br#"{"alg":"none","typ":"JWT"}"#.to_vec(),
+            key,
+            Error::AlgorithmMismatch,
+        ),
+        (
+            "header-jwk-oct-injection",
+            "an oct jwk in the header, signed with that secret (never trusted)".into(),
+            format!(r#"{{"alg":"HS256","jwk":{{"kty":"oct","k":"{oct}"}},"typ":"JWT"}}"#)
+                .into_bytes(),
+            &attacker,
+            Error::SignatureInvalid,
+        ),
+        (
+            "header-kid-too-long",
+            format!("a kid of {} bytes", long_kid.len()),
+            format!(r#"{{"alg":"HS256","kid":"{long_kid}","typ":"JWT"}}"#).into_bytes(),
+            key,
+            Error::TokenMalformed,
+        ),
+        (
+            "header-duplicate-alg-escaped",
+            "alg given twice, the second spelled with a \\u escape".into(),
+            br#"{"alg":"HS256","\u0061lg":"none","typ":"JWT"}"#.to_vec(),
+            key,
+            Error::TokenMalformed,
+        ),
+        (
+            "header-bom",
+            "a UTF-8 byte order mark before the header JSON".into(),
+            [&b"\xef\xbb\xbf"[..], br#"{"alg":"HS256","typ":"JWT"}"#].concat(),
+            key,
+            Error::TokenMalformed,
+        ),
+        (
+            "header-invalid-utf8",
+            "a byte that is not UTF-8 inside a header string".into(),
+            b"{\"alg\":\"HS256\",\"typ\":\"JWT\",\"x\":\"\xff\"}".to_vec(),
+            key,
+            Error::TokenMalformed,
+        ),
+        (
+            "header-utf16",
+            "the header JSON in UTF-16LE".into(),
+            r#"{"alg":"HS256","typ":"JWT"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            key,
+            Error::TokenMalformed,
+        ),
+        (
+            "header-deep-nesting",
+            "an extra header member nested 200 arrays deep".into(),
+            format!(r#"{{"alg":"HS256","typ":"JWT","x":{deep}}}"#).into_bytes(),
+            key,
+            Error::TokenMalformed,
+        ),
+    ];
+    for (name, description, header, signer, err) in rows {
+        let token = signed_segments(signer, &b64(&header), &b64(payload));
+        g.fail(Case::new(name, &description, alg, &token), err);
+    }
+
+    let x5c =
+        r#"{"alg":"HS256","typ":"JWT","x5c":["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]}"#;
+    g.ok(
+        Case::new(
+            "header-x5c-ignored",
+            &format!("signed with the configured key; {x5c} is not used"),
+            alg,
+            &raw_token(key, x5c, payload),
+        ),
+        serde_json::from_str(x5c).unwrap(),
+        claims,
+    );
+
+    // The same parameters with the attacker's own key: the configured key decides.
+    let ed = Algorithm::EdDsa;
+    let ed_attacker = signing_key(&g.keys, ed, "ed25519-other");
+    for (name, member) in [
+        ("jku", r#""jku":"https://attacker.example/jwks.json""#),
+        ("x5u", r#""x5u":"https://attacker.example/cert.pem""#),
+        (
+            "x5c",
+            r#""x5c":["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]"#,
+        ),
+    ] {
+        let header = format!(r#"{{"alg":"EdDSA",{member},"typ":"JWT"}}"#);
+        g.fail(
+            Case::new(
+                &format!("header-{name}-attacker-signed"),
+                &format!("signed by a key the {name} points at, not the configured one"),
+                ed,
+                &raw_token(&ed_attacker, &header, payload),
+            ),
+            Error::SignatureInvalid,
+        );
+    }
+    // With several keys a kid selects one by equality only: never a path or a query.
+    let set = json!({"keys": ["ed25519-other", "ed25519"]});
+    for (name, kid) in [
+        ("path", "../../../../dev/null"),
+        ("sql", "x' UNION SELECT 'secret"),
+        ("url", "https://attacker.example/key.pem"),
+    ] {
+        let header = format!(r#"{{"alg":"EdDSA","kid":{},"typ":"JWT"}}"#, json!(kid));
+        g.fail(
+            Case::new(
+                &format!("kid-injection-{name}"),
+                &format!("kid {kid:?} with a key set: unknown, never looked up"),
+                ed,
+                &raw_token(&ed_attacker, &header, payload),
+            )
+            .key(set.clone()),
+            Error::KeyUnknown,
+        );
+    }
+}
+
+/// Non-canonical base64url in correctly signed segments (a lenient decoder would accept
+/// these), stray bytes, and the shapes of other formats.
+fn hostile_encodings(g: &mut Gen, key: &SigningKey, header: &str, token: &str) {
+    let alg = Algorithm::Hs256;
+    // A payload whose length leaves spare bits, and one whose encoding has - or _.
+    let odd = (0..)
+        .map(|n| {
+            claims_text(
+                "odd",
+                &VERIFY_AT.to_string(),
+                &format!(r#","p":"{}""#, "x".repeat(n)),
+            )
+        })
+        .find(|t| t.len() % 3 == 1)
+        .unwrap();
+    let odd = b64(odd.as_bytes());
+    let url_safe = (0..)
+        .map(|n| {
+            b64(claims_text(
+                "url",
+                &VERIFY_AT.to_string(),
+                &format!(r#","p":"{}""#, "?>".repeat(n)),
+            )
+            .as_bytes())
+        })
+        .find(|t| t.contains('-') && t.contains('_'))
+        .unwrap();
+    let (h, rest) = token.split_once('.').unwrap();
+    let (p, s) = rest.split_once('.').unwrap();
+    let signed = |header: &str, payload: &str| signed_segments(key, header, payload);
+    let rows: Vec<(&str, &str, String)> = vec![
+        (
+            "signed-padding-payload",
+            "= padding on the payload, signed as written",
+            signed(header, &format!("{odd}==")),
+        ),
+        (
+            "signed-trailing-bits-payload",
+            "non-zero spare bits in the payload, signed as written",
+            signed(header, &with_spare_bit(&odd)),
+        ),
+        (
+            "signed-standard-alphabet-payload",
+            "+ and / in the payload, signed as written",
+            signed(header, &url_safe.replace('-', "+").replace('_', "/")),
+        ),
+        (
+            "signed-tab-in-payload",
+            "a tab inside the payload, signed as written",
+            signed(header, &format!("{}\t{}", &odd[..8], &odd[8..])),
+        ),
+        (
+            "signed-line-break-in-header",
+            "a MIME-style line break inside the header, signed as written",
+            signed(&format!("{}\r\n{}", &header[..20], &header[20..]), &odd),
+        ),
+        (
+            "nul-byte",
+            "a NUL byte inside the payload",
+            format!("{h}.{}\0{}.{s}", &p[..4], &p[4..]),
+        ),
+        ("trailing-crlf", "a trailing CR LF", format!("{token}\r\n")),
+        (
+            "trailing-dot",
+            "a fourth, empty segment",
+            format!("{token}."),
+        ),
+        (
+            "leading-dot",
+            "an empty segment before the header",
+            format!(".{token}"),
+        ),
+        (
+            "jwe-compact",
+            "a JWE: alg dir, enc A256GCM, five segments",
+            format!(
+                "{}..{}.{}.{}",
+                b64(br#"{"alg":"dir","enc":"A256GCM"}"#),
+                b64(&[7; 12]),
+                b64(b"ciphertext"),
+                b64(&[9; 16])
+            ),
+        ),
+        (
+            "json-serialization",
+            "the JWS JSON serialization instead of the compact one",
+            format!(r#"{{"payload":"{p}","protected":"{h}","signature":"{s}"}}"#),
+        ),
+    ];
+    for (name, description, token) in rows {
+        g.fail(
+            Case::new(name, description, alg, &token),
+            Error::TokenMalformed,
+        );
+    }
+}
+
+/// Claim values at the edges of JSON and of integer types, signed with the right key.
+fn hostile_json(g: &mut Gen, key: &SigningKey, exp: &str) {
+    let alg = Algorithm::Hs256;
+    let header = std_header_text(alg);
+    let claim = |jti: &str, exp: &str, extra: &str| claims_text(jti, exp, extra);
+    let invalid: Vec<(&str, String)> = vec![
+        ("exp-i64-max", claim("h1", &i64::MAX.to_string(), "")),
+        ("exp-past-i64", claim("h2", "9223372036854775808", "")),
+        ("exp-i64-min", claim("h3", &i64::MIN.to_string(), "")),
+        ("exp-exponent-integer", claim("h4", &format!("{exp}e0"), "")),
+        (
+            "iat-negative",
+            claims_text("h5", exp, "").replace("1700000000", "-1"),
+        ),
+        ("nbf-float", claim("h6", exp, r#","nbf":0.0"#)),
+        (
+            "refresh-exp-negative",
+            claim("h7", exp, r#","refresh_exp":-1"#),
+        ),
+        (
+            "token-type-array",
+            claim("h8", exp, "").replace(r#""access""#, r#"["access"]"#),
+        ),
+        (
+            "jti-object",
+            claim("h9", exp, "").replace(r#""h9""#, r#"{"id":"h9"}"#),
+        ),
+        (
+            "user-id-null",
+            claim("h10", exp, "").replace(r#""42""#, "null"),
+        ),
+        (
+            "iss-array",
+            claim("h11", exp, r#","iss":["https://auth.example"]"#),
+        ),
+    ];
+    for (name, claims) in invalid {
+        g.fail(
+            Case::new(
+                &format!("claim-{name}"),
+                &format!("claims {}", truncate(&claims)),
+                alg,
+                &raw_token(key, &header, claims.as_bytes()),
+            ),
+            Error::ClaimInvalid,
+        );
+    }
+    let big = "9".repeat(4400);
+    let malformed: Vec<(&str, String)> = vec![
+        ("exp-leading-zero", claim("m1", &format!("0{exp}"), "")),
+        ("exp-plus-sign", claim("m2", &format!("+{exp}"), "")),
+        ("exp-nan", claim("m3", "NaN", "")),
+        ("exp-infinity", claim("m4", "Infinity", "")),
+        (
+            "duplicate-jti-escaped",
+            claim("m5", exp, r#","j\u0074i":"m6""#),
+        ),
+        (
+            "duplicate-exp-escaped",
+            claim("m7", exp, r#","\u0065xp":253402300799"#),
+        ),
+        (
+            "huge-integer-custom-claim",
+            claim("m8", exp, &format!(r#","big":{big}"#)),
+        ),
+        (
+            "single-quotes",
+            claim("m9", exp, "").replace(r#""user_id":"42""#, "'user_id':'42'"),
+        ),
+        ("trailing-comma", claim("m10", exp, ",")),
+        ("comment", claim("m11", exp, "/* admin */")),
+        (
+            "control-character-in-string",
+            claim("m12", exp, ",\"x\":\"a\u{1}b\""),
+        ),
+    ];
+    for (name, claims) in malformed {
+        g.fail(
+            Case::new(
+                &format!("claims-{name}"),
+                &format!("signed claims that are not strict JSON ({name})"),
+                alg,
+                &raw_token(key, &header, claims.as_bytes()),
+            ),
+            Error::TokenMalformed,
+        );
+    }
+}
+
+/// HMAC keyed with public key material, for asymmetric verifiers (the PyJWT and
+/// python-jose CVEs): the token's alg is never the verifier's, so it is refused.
+fn hostile_key_confusion(g: &mut Gen, payload_text: &str) {
+    let signing_input = format!(
+        "{}.{}",
+        b64(std_header_text(Algorithm::Hs256).as_bytes()),
+        b64(payload_text.as_bytes())
+    );
+    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+        let entry = g.keys[name].clone();
+        let jwk = entry["public_jwk"].to_string();
+        let x = Base64UrlUnpadded::decode_vec(entry["public_jwk"]["x"].as_str().unwrap()).unwrap();
+        let materials: [(&str, &[u8]); 3] = [
+            (
+                "public-pem",
+                entry["public_pem"].as_str().unwrap().as_bytes(),
+            ),
+            ("public-jwk", jwk.as_bytes()),
+            ("raw-x", &x),
+        ];
+        for (label, secret) in materials {
+            if alg == Algorithm::EdDsa && label == "public-pem" {
+                continue; // gen-alg-confusion-hs256-with-public-pem
+            }
+            let mac = hmac_sha256(secret, signing_input.as_bytes());
+            let a = alg.name().to_lowercase();
+            g.fail(
+                Case::new(
+                    &format!("alg-confusion-{a}-hs256-with-{label}"),
+                    &format!("HS256 token keyed with the {alg} verifier's {label}"),
+                    alg,
+                    &format!("{signing_input}.{}", b64(&mac)),
+                ),
+                Error::AlgorithmMismatch,
+            );
+        }
+    }
+}
+
+/// Signature forms: all-zero (CVE-2022-21449, Java's "psychic signatures"), DER
+/// instead of the raw r || s of JWS, and the other algorithm's length.
+fn hostile_signatures(g: &mut Gen) {
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        let a = alg.name().to_lowercase();
+        let access = g
+            .settings(alg)
+            .mint(TokenKind::Access, "42", &Claims::new(), ISSUED_AT, g.jti())
+            .unwrap();
+        let (signed, sig) = access.token.rsplit_once('.').unwrap();
+        let sig = Base64UrlUnpadded::decode_vec(sig).unwrap();
+        let mut rows = vec![
+            (
+                "zero-signature",
+                "a signature of 64 zero bytes".to_string(),
+                vec![0u8; 64],
+            ),
+            (
+                "signature-doubled",
+                "the signature twice over".to_string(),
+                [sig.clone(), sig.clone()].concat(),
+            ),
+        ];
+        if alg == Algorithm::Es256 {
+            rows.push((
+                "der-signature",
+                "the same (r, s) DER-encoded, as X.509 writes it".into(),
+                der(&sig),
+            ));
+        }
+        for (name, description, bad) in rows {
+            g.fail(
+                Case::new(
+                    &format!("{a}-{name}"),
+                    &description,
+                    alg,
+                    &format!("{signed}.{}", b64(&bad)),
+                ),
+                Error::SignatureInvalid,
+            );
+        }
+    }
+}
+
+/// An ECDSA signature (raw r || s, 32 bytes each) in ASN.1 DER.
+fn der(raw: &[u8]) -> Vec<u8> {
+    let int = |x: &[u8]| {
+        let x = &x[x.iter().position(|&b| b != 0).unwrap_or(x.len() - 1)..];
+        let pad = x[0] & 0x80 != 0;
+        let mut out = vec![0x02, (x.len() + usize::from(pad)) as u8];
+        if pad {
+            out.push(0);
+        }
+        out.extend_from_slice(x);
+        out
+    };
+    let body = [int(&raw[..32]), int(&raw[32..])].concat();
+    [vec![0x30, body.len() as u8], body].concat()
+}
+
+/// Oversized parts are refused by length alone, before any decoding.
+fn hostile_sizes(g: &mut Gen, key: &SigningKey, payload: &str) {
+    let alg = Algorithm::Hs256;
+    let huge_header = format!(
+        r#"{{"alg":"HS256","typ":"JWT","x":"{}"}}"#,
+        "x".repeat(9000)
+    );
+    let signature = b64(&key.sign(b"x")).repeat(300);
+    let rows = [
+        (
+            "size-huge-header",
+            "a 9 KB header: refused before it is decoded",
+            signed_segments(key, &b64(huge_header.as_bytes()), payload),
+        ),
+        (
+            "size-huge-signature",
+            "a 12 KB signature segment",
+            format!(
+                "{}.{payload}.{signature}",
+                b64(std_header_text(alg).as_bytes())
+            ),
+        ),
+        ("size-many-dots", "9000 dots", ".".repeat(9000)),
+    ];
+    for (name, description, token) in rows {
+        g.fail(
+            Case::new(name, description, alg, &token),
+            Error::TokenTooLarge,
+        );
+    }
 }

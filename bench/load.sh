@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Load benchmark of the tollgate server with wrk. Results: BENCHMARKS.md, section
-# "tollgate-server under load".
+# tollgate and djangorestframework-simplejwt side by side under load, in one run, reported as
+# ratios; then tollgate with a large store. Results: BENCHMARKS.md, "tollgate-server under
+# load".
 #
-#   bench/load.sh            full run: 10 s per workload (about 1.5 min after the build)
-#   bench/load.sh --quick    smoke test: 2 s per workload (under 30 s after the build)
+#   bench/load.sh            full run: 10 s per workload (about 8 minutes after the build)
+#   bench/load.sh --quick    smoke test: 2 s per workload, a small store (about a minute)
 #   bench/load.sh --record   full run, then writes the results block into BENCHMARKS.md
 #
-# Builds the release binary, installs wrk if missing (Debian package), and measures five
-# rows at the same concurrency (64 connections, 2 wrk threads) against servers on
-# 127.0.0.1 with fresh data folders:
-#   login (PBKDF2 1,000,000 iterations, Django's default), login (1,000 iterations),
-#   refresh with rotation (each request with its own unused refresh token), verify,
-#   GET /api/me/.
-# Per row: requests/s, p50/p99 latency, non-2xx answers (wrk and the server's /metrics),
-# server CPU time (user + system) per answered request, server RSS afterwards; per
-# server: peak RSS (VmHWM). Exits non-zero if any row had a non-2xx answer, a socket
-# error or ran out of refresh tokens. Every wrk run is bounded by its duration; the
-# servers are stopped on exit, whatever happens.
+# Builds the release binary, installs wrk if missing (Debian package) and the Simple JWT peer
+# (bench/.venv: Django, DRF, simplejwt, gunicorn from PyPI; bench/simplejwt/), then, at the
+# same concurrency (64 connections, 2 wrk threads), against fresh servers on 127.0.0.1 with
+# the same HS256 key, settings and user (tollgate: `tollgate serve`; Simple JWT: gunicorn, 2
+# sync workers, sqlite):
+#   login at 1,000,000 PBKDF2 iterations (Django's default) and at 1,000, refresh with
+#   rotation (each request with its own unused refresh token), verify, GET /api/me/.
+# Then tollgate on a store seeded with 1,000,000 outstanding and 500,000 blacklisted tokens
+# (`tollgate tokens seed`; quick mode: 20,000 and 10,000): refresh and verify, then
+# `tollgate tokens flush-expired` and the size on disk.
+# Per row: requests/s, p50/p99 latency, non-2xx answers, server CPU time per answer; per
+# server: peak RSS. Prints the ratios tollgate / Simple JWT and the goals of issue #6. Exits
+# non-zero if any row had a non-2xx answer, a socket error or ran out of refresh tokens (not
+# for a missed goal). Every wrk run is bounded by its duration; servers stop on exit.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -26,7 +30,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) mode=quick ;;
     --record) record=true ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "usage: bench/load.sh [--quick] [--record]" >&2; exit 2 ;;
   esac
 done
@@ -36,44 +40,39 @@ fi
 
 connections=64
 threads=2
-if [[ $mode == quick ]]; then duration=2; else duration=10; fi
+if [[ $mode == quick ]]; then
+  duration=2 probes=1 seed_outstanding=20000 seed_blacklisted=10000
+else
+  duration=10 probes=5 seed_outstanding=1000000 seed_blacklisted=500000
+fi
 mint_duration=$((3 * duration)) # setup: logins that make the refresh workload's tokens
 high_iterations=1000000         # Django 5.2's default
 low_iterations=1000
-probe_logins=$([[ $mode == quick ]] && echo 3 || echo 10) # sequential logins to time one hash
 bench_user=bench
+bench_email=bench@example.com
 bench_password="bench-$RANDOM-$RANDOM-password"
 command_line="bench/load.sh${1:+ $*}"
 started=$SECONDS
-say() { printf '== %s (%ss)\n' "$*" "$((SECONDS - started))" >&2; }
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 # --- build and tools -----------------------------------------------------------------
 say "build: cargo build --release --locked -p tollgate-server --bin tollgate"
 cargo build --release --locked -q -p tollgate-server --bin tollgate
 bin="$root/target/release/tollgate"
-
 if ! command -v wrk >/dev/null; then
   say "install wrk (apt-get)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-for tool in curl python3 awk; do
+for tool in curl python3 awk pgrep; do
   command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool" >&2; exit 1; }
 done
+say "Simple JWT peer: bench/.venv (bench/simplejwt/requirements.txt)"
+bash bench/simplejwt/setup.sh
+peer_python="$root/bench/.venv/bin/python"
 
-# --- server lifecycle ------------------------------------------------------------------
 work="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")"
-server_pid="" wrk_pid=""
-stop_server() {
-  [[ -n $server_pid ]] || return 0
-  if kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-  fi
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-}
 cleanup() {
   if [[ -n $wrk_pid ]]; then kill -TERM "$wrk_pid" 2>/dev/null || true; wait "$wrk_pid" 2>/dev/null || true; fi
   stop_server
@@ -83,192 +82,272 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Only the settings below: no TOLLGATE_* from the caller, and the servers run in the work
-# folder, where there is no tollgate.toml.
+# folder, where there is no tollgate.toml. Both servers get the same key; every other
+# setting is the contract's default on both (rotation, blacklist after rotation, custom
+# claims username/email/is_staff, 30 min / 3 days), tollgate's login throttles raised.
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^TOLLGATE_' || true)
-export TOLLGATE_SIGNING_KEY
-TOLLGATE_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" # 64 chars
+signing_key="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" # 64 chars
+export TOLLGATE_SIGNING_KEY="$signing_key" BENCH_SIGNING_KEY="$signing_key"
 export TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000000/s TOLLGATE_LOGIN_THROTTLE_IP=1000000000/s
-clk_tck="$(getconf CLK_TCK)"
 
-# start_server NAME ITERATIONS: a fresh data folder with the benchmark user (added with
-# the CLI first: sled allows one process per folder), then `tollgate serve` on a free port.
-start_server() {
-  local name="$1" iterations="$2"
-  export TOLLGATE_DATA_DIR="$work/data-$name" TOLLGATE_PBKDF2_ITERATIONS="$iterations"
-  (cd "$work" && "$bin" users add "$bench_user" --password-stdin <<<"$bench_password" >/dev/null)
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  base="http://127.0.0.1:$port"
-  (cd "$work" && exec "$bin" serve --bind "127.0.0.1:$port" --no-demo-user) >"$work/server-$name.log" 2>&1 &
-  server_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs -o /dev/null "$base/healthz" && return 0
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "the server did not come up; its log:" >&2
-  cat "$work/server-$name.log" >&2
-  exit 1
+# tollgate_data NAME ITERATIONS: a fresh data folder holding the benchmark user (added with
+# the CLI, as an operator would; sled allows one process per folder, so before serving).
+tollgate_data() {
+  export TOLLGATE_DATA_DIR="$work/data-$1" TOLLGATE_PBKDF2_ITERATIONS="$2"
+  (cd "$work" && "$bin" users add "$bench_user" --email "$bench_email" --password-stdin \
+    <<<"$bench_password" >/dev/null)
 }
-
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server_pid/stat"; } # utime + stime
-status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$server_pid/status"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
-# Waits until the server's CPU time stops moving (answers to requests wrk abandoned at
-# the end of its run are still being computed), at most 20 s.
-wait_idle() {
-  local prev cur
-  prev="$(cpu_ticks)"
-  for _ in $(seq 1 100); do
-    sleep 0.2
-    cur="$(cpu_ticks)"
-    [[ $cur == "$prev" ]] && return 0
-    prev="$cur"
-  done
-}
-
-# served ROUTE: "<answers> <non-2xx answers>" so far, from the server's /metrics.
-served() {
-  curl -fs "$base/metrics" | awk -v route="route=\"$1\"" '
-    $1 ~ /^tollgate_requests_total\{/ && index($1, route) {
-      all += $2; if ($1 !~ /status="2[0-9][0-9]"/) bad += $2 }
-    END { printf "%d %d\n", all, bad }'
-}
-reuse_detections() { curl -fs "$base/metrics" | awk '$1 == "tollgate_reuse_detections_total" { print $2 }'; }
-
-# wrk_run LUA PATH DURATION OUTPUT (in the background, so that the exit trap can stop it)
-wrk_run() {
-  BENCH_LUA="$root/bench/lua" wrk -t"$threads" -c"$connections" -d"$3s" --timeout 30s \
-    --latency -s "$root/bench/lua/$1" "$base$2" >"$4" &
-  wrk_pid=$!
-  wait "$wrk_pid"
-  wrk_pid=""
+# peer_data NAME ITERATIONS: a fresh sqlite database (migrated once, copied) with the user.
+peer_data() {
+  if [[ ! -f $work/peer-template.sqlite3 ]]; then
+    (cd bench/simplejwt && BENCH_SQLITE="$work/peer-template.sqlite3" "$peer_python" -m peer.setup_db migrate)
+  fi
+  cp "$work/peer-template.sqlite3" "$work/peer-$1.sqlite3"
+  export BENCH_PBKDF2_ITERATIONS="$2"
+  (cd bench/simplejwt && BENCH_SQLITE="$work/peer-$1.sqlite3" "$peer_python" -m peer.setup_db \
+    user "$bench_user" "$bench_email" <<<"$bench_password" >/dev/null)
 }
 
 # --- measuring -------------------------------------------------------------------------
 export BENCH_USER="$bench_user" BENCH_PASSWORD="$bench_password" BENCH_THREADS="$threads"
-rows=()   # Markdown table rows
+declare -A rps p50 p99 requests non2xx cpu_us rss_after peak
 failed=() # rows that had errors
+declare -A labels=([login_high]="login, PBKDF2 $(thousands $high_iterations) iterations"
+  [login_low]="login, PBKDF2 $(thousands $low_iterations) iterations"
+  [refresh]="refresh with rotation, an unused token each"
+  [verify]="verify (one access token)" [me]="GET /api/me/ (Bearer)"
+  [refresh_big]="refresh with rotation, large store" [verify_big]="verify, large store")
 
-# workload LABEL LUA PATH ROUTE: one measured wrk run, appended to `rows`.
+# workload KEY LUA PATH ROUTE: one measured wrk run against the current server; results in
+# the arrays above under "$server_kind:KEY".
 workload() {
-  local label="$1" lua="$2" path="$3" route="$4" out="$work/wrk-$2-${#rows[@]}.txt"
-  say "workload: $label (${duration} s)"
+  local key="$server_kind:$1" lua="$2" path="$3" route="$4" out="$work/wrk-$server_kind-$1.txt"
+  say "$server_kind: ${labels[$1]} (${duration} s)"
   local cpu0 served0 reuse0 cpu1 served1 reuse1
-  cpu0="$(cpu_ticks)"; served0="$(served "$route")"; reuse0="$(reuse_detections)"
+  # /metrics first: on a large store it costs the server CPU time (it counts the trees).
+  served0="$(served "$path" "$route")"; reuse0="$(reuse_detections)"; cpu0="$(cpu_ticks)"
   wrk_run "$lua" "$path" "$duration" "$out"
   wait_idle
-  cpu1="$(cpu_ticks)"; served1="$(served "$route")"; reuse1="$(reuse_detections)"
+  cpu1="$(cpu_ticks)"; served1="$(served "$path" "$route")"; reuse1="$(reuse_detections)"
   grep -q '^BENCH ' "$out" || { cat "$out" >&2; echo "wrk printed no result" >&2; exit 1; }
-  local requests duration_us p50 p99 status_errors socket_errors exhausted
-  read -r requests duration_us p50 p99 status_errors socket_errors exhausted < <(
+  local n duration_us l50 l99 status_errors socket_errors exhausted
+  read -r n duration_us l50 l99 status_errors socket_errors exhausted < <(
     awk '$1 == "BENCH" { for (i = 2; i <= NF; i++) { sub(/^[a-z0-9_]*=/, "", $i); printf "%s ", $i }; print "" }' "$out")
-  local answered=$((${served1% *} - ${served0% *})) non2xx=$((${served1#* } - ${served0#* }))
+  local answered=$((${served1% *} - ${served0% *})) bad=$((${served1#* } - ${served0#* }))
   local reuse=$((reuse1 - reuse0))
-  local rps cpu_us rss
-  rps="$(awk -v n="$requests" -v us="$duration_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')"
-  cpu_us="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
+  rps[$key]="$(awk -v n="$n" -v us="$duration_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')"
+  cpu_us[$key]="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
     'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')"
-  rss="$(mib "$(status_kib VmRSS)")"
+  p50[$key]=$l50 p99[$key]=$l99 requests[$key]=$n non2xx[$key]="$bad / $status_errors"
+  rss_after[$key]="$(mib "$(status_kib VmRSS)")"
   local notes=""
-  ((answered == 0)) && notes+="; the server's /metrics counted no $route answers"
+  ((answered == 0)) && notes+="; the server counted no $path answers"
   ((reuse > 0)) && notes+="; reuse detections: $reuse"
   ((exhausted > 0)) && notes+="; ran out of refresh tokens"
-  if ((status_errors + socket_errors + non2xx + reuse + exhausted > 0 || answered == 0)); then
-    failed+=("$label: wrk: $status_errors HTTP >= 400, $socket_errors socket errors; server: $non2xx non-2xx$notes")
+  if ((status_errors + socket_errors + bad + reuse + exhausted > 0 || answered == 0)); then
+    failed+=("$key: wrk: $status_errors HTTP >= 400, $socket_errors socket errors; server: $bad non-2xx$notes")
   fi
-  last_cpu_us=$cpu_us last_requests=$requests
-  rows+=("| $label | $(thousands "$rps") | $(fmt_us "$p50") | $(fmt_us "$p99") | $(thousands "$requests") | $(thousands "$non2xx") / $(thousands "$status_errors") | $socket_errors | $(thousands "$cpu_us") | $rss |")
-  printf '   %s req/s, p50 %s, p99 %s, %s requests, non-2xx %s, socket errors %s, %s µs CPU/request, RSS %s MiB%s\n' \
-    "$rps" "$(fmt_us "$p50")" "$(fmt_us "$p99")" "$requests" "$non2xx" "$socket_errors" "$cpu_us" "$rss" "$notes" >&2
+  printf '   %s req/s, p50 %s, p99 %s, %s requests, non-2xx %s, socket errors %s, %s µs CPU/answer, RSS %s MiB%s\n' \
+    "${rps[$key]}" "$(fmt_us "$l50")" "$(fmt_us "$l99")" "$n" "$bad" "$socket_errors" \
+    "${cpu_us[$key]}" "${rss_after[$key]}" "$notes" >&2
 }
-fmt_us() { awk -v us="$1" 'BEGIN {
-  if (us >= 1e6) printf "%.2f s", us / 1e6; else if (us >= 1e3) printf "%.2f ms", us / 1e3; else printf "%d µs", us }'; }
-thousands() { sed ':a; s/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta' <<<"$1"; }
+reuse_detections() {
+  if [[ $server_kind == tollgate ]]; then
+    curl -fs "$base/metrics" | awk '$1 == "tollgate_reuse_detections_total" { print $2 }'
+  else echo 0; fi
+}
 
-# Server 1: Django's default iteration count. A few sequential logins first (after one
-# warm-up) give the server CPU time of one login, which is essentially one hash.
-say "server 1: PBKDF2 $high_iterations iterations"
-start_server high "$high_iterations"
-login_body="{\"username\":\"$bench_user\",\"password\":\"$bench_password\"}"
-login_once() {
-  curl -fs -o /dev/null -w '%{time_total}\n' -X POST "$base/api/token/" \
-    -H 'Content-Type: application/json' -d "$login_body"
+# mint_tokens: logins for $mint_duration s (not measured), every refresh token kept in
+# $BENCH_TOKENS for refresh.lua.
+mint_tokens() {
+  export BENCH_TOKENS="$work/refresh-tokens-$server_kind-$1"
+  say "$server_kind: setup: refresh tokens for the refresh workload (logins for ${mint_duration} s, not measured)"
+  wrk_run mint.lua /api/token/ "$mint_duration" "$work/wrk-mint-$server_kind-$1.txt"
+  wait_idle
+  cat "$BENCH_TOKENS".* >"$BENCH_TOKENS"
+  minted[$server_kind:$1]="$(wc -l <"$BENCH_TOKENS")"
 }
-login_once >/dev/null || { echo "the warm-up login failed" >&2; exit 1; }
-cpu0="$(cpu_ticks)"
-probe_wall="$(for _ in $(seq 1 "$probe_logins"); do login_once; done | sort -n |
-  awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] * 1000 }')"
-cpu1="$(cpu_ticks)"
-login_cpu_ms_high="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$probe_logins" \
-  'BEGIN { printf "%.1f", t / hz * 1000 / n }')"
-say "one login at $high_iterations iterations: ${login_cpu_ms_high} ms CPU, ${probe_wall} ms wall (median of $probe_logins sequential)"
-workload "login, PBKDF2 $(thousands $high_iterations) iterations" login.lua /api/token/ token_obtain
-peak_high="$(mib "$(status_kib VmHWM)")"
+declare -A minted
+
+# token_rows ROW_SUFFIX: refresh (on freshly minted tokens), then verify and /api/me/ with
+# one access token.
+token_rows() {
+  mint_tokens "$1"
+  workload "refresh$1" refresh.lua /api/token/refresh/ token_refresh
+  BENCH_ACCESS="$(login_pair "$bench_user" "$bench_password" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
+  export BENCH_ACCESS
+  workload "verify$1" verify.lua /api/token/verify/ token_verify
+  [[ -n $1 ]] || workload me me.lua /api/me/ me
+}
+
+# The raw cost of one password hash at Django's default, each server's own code: tollgate's
+# is the CPU time of `tollgate users add` (one hash) at 1,000,000 iterations minus the same
+# at 1,000 (process start, store), two at a time (as the server hashes on both cores), half
+# of the runs just before tollgate's login row and half just after (this machine's CPU time
+# for the same hash drifts by 10 to 20% over minutes); Django's is make_password's CPU time
+# (peer/hash_cost.py). Medians.
+say "raw password hash cost, $(thousands $high_iterations) iterations"
+cli_cpu_ms() { # cli_cpu_ms ITERATIONS: CPU ms of one `users add` on a fresh folder
+  local dir="$work/probe-$BASHPID-$RANDOM" t
+  t="$( { TIMEFORMAT='%U %S'; time (TOLLGATE_DATA_DIR="$dir" TOLLGATE_PBKDF2_ITERATIONS="$1" \
+    "$bin" users add probe --password-stdin <<<"$bench_password" >/dev/null); } 2>&1)"
+  rm -rf "$dir"
+  awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.1f\n", (a[1] + a[2]) * 1000 }'
+}
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+hash_probes() { # $probes pairs of concurrent hashes at 1,000,000 iterations, appended to a file
+  for _ in $(seq "$probes"); do
+    cli_cpu_ms $high_iterations >>"$work/hash-probes" &
+    cli_cpu_ms $high_iterations >>"$work/hash-probes" &
+    wait
+  done
+}
+hash_probes
+cli_base_ms="$(for _ in $(seq "$probes"); do cli_cpu_ms $low_iterations; done | median)"
+hash_django_ms="$(cd bench/simplejwt && BENCH_SQLITE=/nonexistent BENCH_PBKDF2_ITERATIONS=$high_iterations \
+  "$peer_python" -m peer.hash_cost "$probes")"
+
+# Login at Django's default: one server of each.
+tollgate_data high $high_iterations
+start_tollgate high
+login_pair "$bench_user" "$bench_password" >/dev/null # warm-up
+workload login_high login.lua /api/token/ token_obtain
+peak[tollgate:high]="$(status_kib VmHWM)"
+stop_server
+hash_probes
+hash_tollgate_ms="$(awk -v hi="$(median <"$work/hash-probes")" -v lo="$cli_base_ms" 'BEGIN { printf "%.1f", hi - lo }')"
+hash_spread="$(sort -n "$work/hash-probes" | awk -v lo="$cli_base_ms" 'NR == 1 { min = $1 } { max = $1 } END { printf "%.0f to %.0f", min - lo, max - lo }')"
+say "one hash: tollgate $hash_tollgate_ms ms (runs: $hash_spread ms), Django $hash_django_ms ms of CPU"
+peer_data high $high_iterations
+start_simplejwt high "$work/peer-high.sqlite3"
+login_pair "$bench_user" "$bench_password" >/dev/null
+workload login_high login.lua /api/token/ token_obtain
+peak[simplejwt:high]="$(status_kib VmHWM)"
 stop_server
 
-# Server 2: a low iteration count, then the token workloads on the same server.
-say "server 2: PBKDF2 $low_iterations iterations"
-start_server low "$low_iterations"
-workload "login, PBKDF2 $(thousands $low_iterations) iterations" login.lua /api/token/ token_obtain
-login_cpu_us_low=$last_cpu_us
-
-say "setup: refresh tokens for the refresh workload (logins for ${mint_duration} s, not measured)"
-export BENCH_TOKENS="$work/refresh-tokens"
-wrk_run mint.lua /api/token/ "$mint_duration" "$work/wrk-mint.txt"
-wait_idle
-cat "$BENCH_TOKENS".* >"$BENCH_TOKENS"
-minted="$(wc -l <"$BENCH_TOKENS")"
-say "setup: $minted unused refresh tokens"
-workload "refresh with rotation, an unused token each" refresh.lua /api/token/refresh/ token_refresh
-refresh_used=$last_requests
-
-BENCH_ACCESS="$(curl -fs -X POST "$base/api/token/" -H 'Content-Type: application/json' \
-  -d "$login_body" | python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
-export BENCH_ACCESS
-workload "verify (one access token)" verify.lua /api/token/verify/ token_verify
-workload "GET /api/me/ (Bearer)" me.lua /api/me/ me
-peak_low="$(mib "$(status_kib VmHWM)")"
+# The other rows at 1,000 iterations, one server of each.
+tollgate_data low $low_iterations
+start_tollgate low
+workload login_low login.lua /api/token/ token_obtain
+token_rows ""
+peak[tollgate:low]="$(status_kib VmHWM)"
 stop_server
+peer_data low $low_iterations
+start_simplejwt low "$work/peer-low.sqlite3"
+workload login_low login.lua /api/token/ token_obtain
+token_rows ""
+peak[simplejwt:low]="$(status_kib VmHWM)"
+stop_server
+
+# tollgate with a large store: seeded offline, then the same refresh and verify rows.
+tollgate_data big $low_iterations
+say "seed: tollgate tokens seed --outstanding $seed_outstanding --blacklisted $seed_blacklisted"
+seed_started=$SECONDS
+(cd "$work" && "$bin" tokens seed --outstanding "$seed_outstanding" --blacklisted "$seed_blacklisted" 2>/dev/null) \
+  >"$work/seed.txt"
+seed_seconds=$((SECONDS - seed_started))
+cat "$work/seed.txt" >&2
+disk_kib() { du -sk "$TOLLGATE_DATA_DIR" | cut -f1; }
+disk_seeded="$(disk_kib)"
+open_started="$(date +%s%N)"
+start_tollgate big
+open_ms=$((($(date +%s%N) - open_started) / 1000000))
+rss_open="$(status_kib VmRSS)"
+token_rows _big
+peak[tollgate:big]="$(status_kib VmHWM)"
+counts="$(curl -fs "$base/metrics" | awk '$1 == "tollgate_outstanding_tokens" { o = $2 } $1 == "tollgate_blacklisted_tokens" { b = $2 } END { print o, b }')"
+stop_server
+disk_before_flush="$(disk_kib)"
+say "tollgate tokens flush-expired (offline)"
+flush_out="$( { TIMEFORMAT='%R %U %S'; time (cd "$work" && "$bin" tokens flush-expired); } 2>&1)"
+flush_line="$(head -1 <<<"$flush_out")" flush_times="$(tail -1 <<<"$flush_out")"
+disk_after_flush="$(disk_kib)"
+echo "   $flush_line; wall, user, system seconds: $flush_times" >&2
 
 # --- report ----------------------------------------------------------------------------
-hash_ms="$(awk -v hi="$login_cpu_ms_high" -v lo="$login_cpu_us_low" \
-  -v n=$high_iterations -v m=$low_iterations 'BEGIN { printf "%.0f", (hi - lo / 1000) * n / (n - m) }')"
-hash_us_low="$(awk -v h="$hash_ms" -v n=$high_iterations -v m=$low_iterations 'BEGIN { printf "%.0f", h * 1000 * m / n }')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "n/a" && b != "n/a") { r = a / b; printf (r >= 10 ? "%.0f×" : (r >= 1 ? "%.1f×" : "%.2f×")), r } else print "n/a" }'; }
 cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 mem_gib="$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+versions="$("$peer_python" -c 'import django, rest_framework, rest_framework_simplejwt, gunicorn, sys
+print("Python %d.%d.%d, Django %s, DRF %s, simplejwt %s, gunicorn %s" % (*sys.version_info[:3], django.__version__, rest_framework.__version__, rest_framework_simplejwt.__version__, gunicorn.__version__))')"
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
 report="$work/report.md"
 {
   echo "Date: $(date -u +%Y-%m-%d). Machine: $(nproc) cores ($cpu_model), ${mem_gib} GiB;"
-  echo "$(rustc --version | cut -d' ' -f1-2), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)."
+  echo "$(rustc --version | cut -d' ' -f1-2), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $versions."
   echo "Command: \`$command_line\` ($mode mode: $connections connections, $threads wrk threads,"
-  echo "$duration s per row; wrk and the server share the cores)."
+  echo "$duration s per row; wrk and the servers share the cores). Load average (1 min) at the end: $(cut -d' ' -f1 /proc/loadavg)."
   echo
-  echo "| workload | requests/s | p50 | p99 | requests | non-2xx (server / wrk) | socket errors | server CPU per request (µs) | server RSS after (MiB) |"
+  echo "| workload | server | requests/s | p50 | p99 | requests | non-2xx (server / wrk) | server CPU per answer (µs) | RSS after (MiB) |"
   echo "|---|---|---|---|---|---|---|---|---|"
-  printf '%s\n' "${rows[@]}"
+  for row in login_high login_low refresh verify me; do
+    for kind in tollgate simplejwt; do
+      k="$kind:$row"
+      echo "| ${labels[$row]} | $kind | $(thousands "${rps[$k]}") | $(fmt_us "${p50[$k]}") | $(fmt_us "${p99[$k]}") | $(thousands "${requests[$k]}") | ${non2xx[$k]} | $(thousands "${cpu_us[$k]}") | ${rss_after[$k]} |"
+    done
+  done
   echo
-  echo "Peak RSS (VmHWM): server 1 (login at $(thousands $high_iterations) iterations) $peak_high MiB;"
-  echo "server 2 (the other rows) $peak_low MiB. Setup for the refresh row: $(thousands "$minted") logins"
-  echo "(${mint_duration} s), the refresh row used $(thousands "$refresh_used") of their refresh tokens."
-  echo "One PBKDF2-SHA256 hash of $(thousands $high_iterations) iterations costs $hash_ms ms of CPU"
-  echo "(server CPU per sequential login: $login_cpu_ms_high ms, median wall time $probe_wall ms, over"
-  echo "$probe_logins logins; minus the login cost at $(thousands $low_iterations) iterations), so"
-  echo "$(thousands $low_iterations) iterations cost about $hash_us_low µs."
+  echo "Ratios tollgate / Simple JWT (requests/s: higher is better for tollgate; latency and CPU: lower is):"
+  echo
+  echo "| workload | requests/s | p50 | p99 | CPU per answer |"
+  echo "|---|---|---|---|---|"
+  for row in login_high login_low refresh verify me; do
+    t="tollgate:$row" s="simplejwt:$row"
+    echo "| ${labels[$row]} | **$(ratio "${rps[$t]}" "${rps[$s]}")** | $(ratio "${p50[$t]}" "${p50[$s]}") | $(ratio "${p99[$t]}" "${p99[$s]}") | $(ratio "${cpu_us[$t]}" "${cpu_us[$s]}") |"
+  done
+  echo
+  echo "Peak RSS (VmHWM; Simple JWT: gunicorn's master and 2 workers summed): at $(thousands $high_iterations) iterations"
+  echo "tollgate $(mib "${peak[tollgate:high]}") MiB, Simple JWT $(mib "${peak[simplejwt:high]}") MiB; at $(thousands $low_iterations) (the other rows)"
+  echo "tollgate $(mib "${peak[tollgate:low]}") MiB, Simple JWT $(mib "${peak[simplejwt:low]}") MiB."
+  echo "One password hash at $(thousands $high_iterations) iterations, each server's own code: tollgate $hash_tollgate_ms ms of CPU"
+  echo "(median of $((4 * probes)) runs, from $hash_spread ms), Django $hash_django_ms ms (median of $probes). Refresh rows: tollgate used $(thousands "${requests[tollgate:refresh]}") of $(thousands "${minted[tollgate:]}") minted"
+  echo "tokens, Simple JWT $(thousands "${requests[simplejwt:refresh]}") of $(thousands "${minted[simplejwt:]}")."
+  echo
+  echo "Large store (tollgate alone): \`tollgate tokens seed --outstanding $(thousands $seed_outstanding) --blacklisted $(thousands $seed_blacklisted)\`"
+  echo "took $seed_seconds s ($(sed 's/ in [0-9.]* s$//' "$work/seed.txt")); data folder $(mb "$disk_seeded") MB."
+  echo "The server opened it in $(thousands "$open_ms") ms with $(mib "$rss_open") MiB RSS; its peak was $(mib "${peak[tollgate:big]}") MiB."
+  echo
+  echo "| workload | requests/s | p50 | p99 | server CPU per answer (µs) | vs the small store |"
+  echo "|---|---|---|---|---|---|"
+  for row in refresh verify; do
+    k="tollgate:${row}_big"
+    echo "| ${labels[${row}_big]} | $(thousands "${rps[$k]}") | $(fmt_us "${p50[$k]}") | $(fmt_us "${p99[$k]}") | $(thousands "${cpu_us[$k]}") | $(ratio "${rps[$k]}" "${rps[tollgate:$row]}") |"
+  done
+  echo
+  echo "Then, server stopped, with $(thousands "${counts% *}") outstanding and $(thousands "${counts#* }") blacklisted tokens:"
+  echo "\`tollgate tokens flush-expired\` took $(awk -v t="$flush_times" 'BEGIN { split(t, a, " "); printf "%.1f s (%.1f s of CPU)", a[1], a[2] + a[3] }')"
+  echo "and said \"$flush_line\"; data folder $(mb "$disk_before_flush") MB before, $(mb "$disk_after_flush") MB after."
+  echo
+  met() { if awk "BEGIN { exit !($1) }"; then echo "**met**"; else echo "**missed**"; fi; }
+  r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+  verify_ratio="$(r "${rps[tollgate:verify]}" "${rps[simplejwt:verify]}")"
+  me_ratio="$(r "${rps[tollgate:me]}" "${rps[simplejwt:me]}")"
+  refresh_ratio="$(r "${rps[tollgate:refresh]}" "${rps[simplejwt:refresh]}")"
+  login_ratio="$(r "${rps[tollgate:login_high]}" "${rps[simplejwt:login_high]}")"
+  login_over="$(awk -v c="${cpu_us[tollgate:login_high]}" -v h="$hash_tollgate_ms" 'BEGIN { printf "%.1f", (c / 1000 / h - 1) * 100 }')"
+  peak_mb="$(mb "$(printf '%s\n' "${peak[tollgate:high]}" "${peak[tollgate:low]}" | sort -n | tail -1)")"
+  change() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.0f", (a / b - 1) * 100 }'; }
+  big_refresh="$(change "${rps[tollgate:refresh_big]}" "${rps[tollgate:refresh]}")"
+  big_verify="$(change "${rps[tollgate:verify_big]}" "${rps[tollgate:verify]}")"
+  echo "Goals (issue #6), from this run$([[ $mode == quick ]] && echo " (quick mode: a smoke test, not a measurement)"):"
+  echo
+  echo "- verify at least 50× Simple JWT's requests/s, p99 under 5 ms: $(met "$verify_ratio >= 50 && ${p99[tollgate:verify]} < 5000") (${verify_ratio}×, p99 $(fmt_us "${p99[tollgate:verify]}"))."
+  echo "- \`GET /api/me/\` the same: $(met "$me_ratio >= 50 && ${p99[tollgate:me]} < 5000") (${me_ratio}×, p99 $(fmt_us "${p99[tollgate:me]}"))."
+  echo "- refresh with rotation, durable before the reply, at least 20×: $(met "$refresh_ratio >= 20") (${refresh_ratio}×)."
+  echo "- login at the same iteration count ($(thousands $high_iterations)) at least 2×: $(met "$login_ratio >= 2") (${login_ratio}×); and at most 10% above the raw hash:"
+  echo "  $(met "$login_over <= 10") (CPU per login $(awk -v c="${cpu_us[tollgate:login_high]}" 'BEGIN { printf "%.1f", c / 1000 }') ms against $hash_tollgate_ms ms for the hash: ${login_over}% above; all the work of a login"
+  echo "  but the hash's iterations is at most the CPU of a login at $(thousands $low_iterations): $(awk -v c="${cpu_us[tollgate:login_low]}" -v h="${cpu_us[tollgate:login_high]}" 'BEGIN { printf "%.2f ms, %.1f%% of the login at %s", c / 1000, c / h * 100, "1,000,000" }'))."
+  echo "- tollgate's peak RSS under this load below 64 MB: $(met "$peak_mb < 64") ($peak_mb MB of 10^6 bytes; the large-store server: $(mb "${peak[tollgate:big]}") MB)."
+  echo "- with the large store, refresh and verify lose less than 20% of their rate: refresh $(met "$big_refresh > -20")"
+  echo "  ($(thousands "${rps[tollgate:refresh_big]}") against $(thousands "${rps[tollgate:refresh]}") requests/s: ${big_refresh}%), verify $(met "$big_verify > -20")"
+  echo "  ($(thousands "${rps[tollgate:verify_big]}") against $(thousands "${rps[tollgate:verify]}"): ${big_verify}%)."
 } >"$report"
 echo
 cat "$report"
 
 if [[ $record == true ]]; then
-  begin='<!-- bench/load.sh --record: begin -->' end='<!-- bench/load.sh --record: end -->'
-  if ! grep -qxF "$begin" BENCHMARKS.md || ! grep -qxF "$end" BENCHMARKS.md; then
-    echo "BENCHMARKS.md has no $begin ... $end block" >&2; exit 1
-  fi
-  awk -v begin="$begin" -v end="$end" -v report="$report" '
-    $0 == begin { print; while ((getline line < report) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0 }
-    !skip' BENCHMARKS.md >"$work/BENCHMARKS.md"
-  cat "$work/BENCHMARKS.md" >BENCHMARKS.md
+  record_block BENCHMARKS.md '<!-- bench/load.sh --record: begin -->' '<!-- bench/load.sh --record: end -->' "$report"
   say "recorded in BENCHMARKS.md"
 fi
 

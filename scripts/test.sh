@@ -99,7 +99,7 @@ cargo build -q --locked -p tollgate-server --bin tollgate
 step "the README's curl tour, as written, against a fresh server"
 ./scripts/readme-tour.sh target/debug/tollgate
 
-step "load benchmark, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
+step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick
 
 step "all tests passed"

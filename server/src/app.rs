@@ -419,13 +419,7 @@ impl App {
     /// The user fields listed in `token_claims`, in that order (missing attributes are
     /// left out).
     fn custom_claims(&self, user: &User) -> Claims {
-        let mut claims = Claims::new();
-        for name in &self.config.token_claims {
-            if let Some(value) = user.field(name) {
-                claims.set(name, value);
-            }
-        }
-        claims
+        custom_claims(&self.config.token_claims, user)
     }
 
     /// Verifies a refresh or sliding token, checking the blacklist the store keeps; a
@@ -890,7 +884,21 @@ fn issued_ms(verified: &Verified) -> u64 {
     })
 }
 
-fn outstanding(
+/// The user fields named in `token_claims`, in that order (missing attributes are left
+/// out): the custom claims of every token minted for `user`.
+pub(crate) fn custom_claims(token_claims: &[String], user: &User) -> Claims {
+    let mut claims = Claims::new();
+    for name in token_claims {
+        if let Some(value) = user.field(name) {
+            claims.set(name, value);
+        }
+    }
+    claims
+}
+
+/// The record the store keeps for an issued refresh or sliding token (a family of its
+/// own until [`Store::rotate`] puts it in its predecessor's).
+pub(crate) fn outstanding(
     token: &str,
     jti: &str,
     user_id: u64,

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{
     app::{routes, system_clock, App},
     config::{self, Config, LogFormat, Sources},
-    import, password,
+    import, password, seed,
     store::{now_ms, Revocation, Store, StoreError, User},
 };
 
@@ -121,6 +121,20 @@ pub enum TokensCommand {
     },
     /// Delete outstanding and blacklisted tokens that have expired.
     FlushExpired,
+    /// Fill the store with refresh tokens as if the server had issued them, for load
+    /// tests with a large store: real tokens of the existing users, in rotation chains,
+    /// some already expired. Offline only: refused while a server holds the database.
+    Seed {
+        /// Outstanding token records to write (blacklisted ones included).
+        #[arg(long, value_name = "N")]
+        outstanding: u64,
+        /// How many of them are blacklisted: rotated-out predecessors of live tokens.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        blacklisted: u64,
+        /// About this share of the records has already expired (0 to 90).
+        #[arg(long, value_name = "PERCENT", default_value_t = 10)]
+        expired_percent: u8,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +203,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Generate { force }) => keys_generate(&sources, force),
         Command::Users(cmd) => admin_command(&sources, AdminCommand::Users(cmd)),
+        Command::Tokens(TokensCommand::Seed {
+            outstanding,
+            blacklisted,
+            expired_percent,
+        }) => seed_offline(
+            &sources,
+            seed::Plan {
+                outstanding,
+                blacklisted,
+                expired_percent,
+            },
+        ),
         Command::Tokens(cmd) => admin_command(&sources, AdminCommand::Tokens(cmd)),
     }
 }
@@ -277,6 +303,55 @@ fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
         Err(other) => return Err(other.into()),
     };
     print!("{output}");
+    Ok(())
+}
+
+/// `tokens seed` writes the database directly, in batches: never beside a server.
+fn seed_offline(sources: &Sources, plan: seed::Plan) -> Result<(), CliError> {
+    let config = Config::load(sources, true)?;
+    let store = match Store::open(&config.data_dir) {
+        Err(StoreError::Locked(dir)) => {
+            return Err(fail(
+                "seed_offline",
+                format!(
+                    "a server holds the database in {}: stop it first (seeding writes the store directly)",
+                    dir.display()
+                ),
+            ))
+        }
+        other => other?,
+    };
+    let started = std::time::Instant::now();
+    let mut random = [0u8; 8];
+    let _ = getrandom::getrandom(&mut random);
+    let mut reported = 0;
+    let seeded = seed::seed(
+        &config,
+        &store,
+        plan,
+        now_ms(),
+        u64::from_le_bytes(random),
+        |written| {
+            if written >= reported + 100_000 {
+                reported = written;
+                eprintln!("seeded {written} of {} tokens", plan.outstanding);
+            }
+        },
+    )
+    .map_err(|err| match err {
+        seed::SeedError::Plan(why) => fail("seed_invalid", why),
+        seed::SeedError::Store(err) => err.into(),
+        seed::SeedError::Token(err) => fail(err.code(), err.to_string()),
+    })?;
+    println!(
+        "seeded {} outstanding refresh tokens ({} blacklisted, {} already expired) in {} families of {} users in {:.1} s",
+        seeded.outstanding,
+        seeded.blacklisted,
+        seeded.expired,
+        seeded.families,
+        seeded.users,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -634,6 +709,13 @@ fn tokens(
             let found = find_user(store, &user)?;
             let revoked = store.revoke_user(found.id, Revocation::LogoutAll, now_ms())?;
             let _ = writeln!(out, "{revoked} tokens of {user:?} blacklisted");
+        }
+        TokensCommand::Seed { .. } => {
+            // Only reachable through the admin socket: the server holds the database.
+            return Err(fail(
+                "seed_offline",
+                "tokens seed runs on a database no server holds: stop the server first",
+            ));
         }
         TokensCommand::FlushExpired => {
             let cutoff = (now_ms() / 1000).saturating_sub(config.tokens.leeway());

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod import;
 pub mod metrics;
 pub mod password;
+pub mod seed;
 pub mod store;
 pub mod throttle;
 

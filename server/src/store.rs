@@ -11,7 +11,7 @@ use std::{
     fmt,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         Arc,
     },
 };
@@ -296,6 +296,51 @@ struct Inner {
     family_tokens: Tree,
     expiry: Tree,
     commit: GroupCommit,
+    counts: Counters,
+}
+
+/// Record counts, kept as writes commit: sled's `len` walks a whole tree (seconds for
+/// a million tokens, and the walk pulls every page through the cache). A clean close
+/// stores them under [`COUNTS_KEY`] for the next open; after a crash they are counted.
+#[derive(Default)]
+struct Counters {
+    users: AtomicI64,
+    outstanding: AtomicI64,
+    blacklisted: AtomicI64,
+}
+
+/// Records one committed write added (negative: removed).
+#[derive(Debug, Default, Clone, Copy)]
+struct Delta {
+    outstanding: i64,
+    blacklisted: i64,
+}
+
+impl Counters {
+    fn add(&self, delta: Delta) {
+        self.outstanding
+            .fetch_add(delta.outstanding, Ordering::Relaxed);
+        self.blacklisted
+            .fetch_add(delta.blacklisted, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> [u64; 3] {
+        [&self.users, &self.outstanding, &self.blacklisted]
+            .map(|n| u64::try_from(n.load(Ordering::Relaxed)).unwrap_or(0))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Best effort: without the key the next open counts.
+        if self
+            .db
+            .insert(COUNTS_KEY, encode(&self.counts.get()))
+            .is_ok()
+        {
+            let _ = self.db.flush();
+        }
+    }
 }
 
 impl fmt::Debug for Store {
@@ -306,11 +351,16 @@ impl fmt::Debug for Store {
     }
 }
 
-/// sled's page cache.
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// sled's page cache, as sled counts it: the serialized size of the cached pages. Their
+/// size in memory is about 2.5 times that (16 MiB gave 54 MB of RSS after 60,000 logins
+/// and 19,000 refreshes, 4 MiB 37 MB, at the same rates: the working set of a token
+/// store is the right-hand edge of its trees, where new tokens go). See BENCHMARKS.md.
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: &[u8] = b"tollgate-store-1";
+/// `[users, outstanding, blacklisted]`, written on a clean close, removed on open.
+const COUNTS_KEY: &[u8] = b"counts";
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our records are plain structs of strings and numbers: serializing cannot fail.
@@ -445,6 +495,15 @@ impl Store {
             }
         }
         let tree = |name: &str| db.open_tree(name);
+        let stored_counts = match db.remove(COUNTS_KEY)? {
+            Some(bytes) => {
+                // Removed durably before any other write: after a crash, the next open
+                // counts instead of trusting counts this process went on to change.
+                db.flush()?;
+                Some(decode::<[u64; 3]>(&bytes)?)
+            }
+            None => None,
+        };
         let inner = Inner {
             users: tree("users")?,
             usernames: tree("usernames")?,
@@ -456,9 +515,21 @@ impl Store {
             family_tokens: tree("family_tokens")?,
             expiry: tree("expiry")?,
             commit: GroupCommit::new(),
+            counts: Counters::default(),
             path: dir.to_path_buf(),
             db,
         };
+        let [users, outstanding, blacklisted] = match stored_counts {
+            Some(counts) => counts,
+            None => [&inner.users, &inner.outstanding, &inner.blacklist].map(|t| t.len() as u64),
+        };
+        for (counter, n) in [
+            (&inner.counts.users, users),
+            (&inner.counts.outstanding, outstanding),
+            (&inner.counts.blacklisted, blacklisted),
+        ] {
+            counter.store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
+        }
         Ok(Self {
             inner: Arc::new(inner),
         })
@@ -518,6 +589,7 @@ impl Store {
             usernames.insert(user.username.as_bytes(), &user_key(user.id))?;
             Ok(())
         })?;
+        i.counts.users.fetch_add(1, Ordering::Relaxed);
         Ok(user)
     }
 
@@ -592,7 +664,7 @@ impl Store {
     /// token presented for the first time (migration from Simple JWT).
     pub fn record(&self, token: &Outstanding) -> Result<(), StoreError> {
         let i = &self.inner;
-        (
+        let added = (
             &i.outstanding,
             &i.families,
             &i.user_tokens,
@@ -611,6 +683,10 @@ impl Store {
                     )
                 },
             )?;
+        i.counts.add(Delta {
+            outstanding: added,
+            blacklisted: 0,
+        });
         Ok(())
     }
 
@@ -640,7 +716,7 @@ impl Store {
         now: u64,
     ) -> Result<Rotation, StoreError> {
         let i = &self.inner;
-        let rotation = (
+        let (rotation, delta) = (
             &i.outstanding,
             &i.blacklist,
             &i.families,
@@ -651,8 +727,9 @@ impl Store {
         )
             .transaction(
                 |(outstanding, blacklist, families, user_tokens, family_tokens, expiry, users)| {
+                    let mut delta = Delta::default();
                     if let Some(reason) = tx_blacklisted(blacklist, &old.jti)? {
-                        return Ok(Rotation::AlreadyBlacklisted(reason));
+                        return Ok((Rotation::AlreadyBlacklisted(reason), delta));
                     }
                     let (known, stored) = tx_stored(outstanding, old)?;
                     // Read the user inside the transaction: a revocation (logout-all,
@@ -667,10 +744,10 @@ impl Store {
                         None => true,
                     };
                     if revoked {
-                        return Ok(Rotation::UserRevoked);
+                        return Ok((Rotation::UserRevoked, delta));
                     }
                     if !stored {
-                        insert_outstanding(
+                        delta.outstanding += insert_outstanding(
                             outstanding,
                             families,
                             user_tokens,
@@ -681,7 +758,7 @@ impl Store {
                     }
                     if let Some(family) = families.get(known.family.as_bytes())? {
                         if tx_decode::<Family>(&family)?.revoked_at.is_some() {
-                            return Ok(Rotation::FamilyRevoked);
+                            return Ok((Rotation::FamilyRevoked, delta));
                         }
                     }
                     if blacklist_old {
@@ -691,11 +768,12 @@ impl Store {
                             reason: BlacklistReason::Rotated,
                             expires_at: known.expires_at,
                         };
-                        blacklist.insert(known.jti.as_bytes(), encode(&entry))?;
+                        let previous = blacklist.insert(known.jti.as_bytes(), encode(&entry))?;
+                        delta.blacklisted += i64::from(previous.is_none());
                     }
                     let mut new = new.clone();
                     new.family = known.family.clone();
-                    insert_outstanding(
+                    delta.outstanding += insert_outstanding(
                         outstanding,
                         families,
                         user_tokens,
@@ -703,9 +781,10 @@ impl Store {
                         expiry,
                         &new,
                     )?;
-                    Ok(Rotation::Done)
+                    Ok((Rotation::Done, delta))
                 },
             )?;
+        i.counts.add(delta);
         Ok(rotation)
     }
 
@@ -717,7 +796,7 @@ impl Store {
         now: u64,
     ) -> Result<Blacklisting, StoreError> {
         let i = &self.inner;
-        let outcome = (
+        let (outcome, delta) = (
             &i.outstanding,
             &i.blacklist,
             &i.families,
@@ -727,12 +806,13 @@ impl Store {
         )
             .transaction(
                 |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
+                    let mut delta = Delta::default();
                     if let Some(reason) = tx_blacklisted(blacklist, &token.jti)? {
-                        return Ok(Blacklisting::AlreadyBlacklisted(reason));
+                        return Ok((Blacklisting::AlreadyBlacklisted(reason), delta));
                     }
                     let (known, stored) = tx_stored(outstanding, token)?;
                     if !stored {
-                        insert_outstanding(
+                        delta.outstanding += insert_outstanding(
                             outstanding,
                             families,
                             user_tokens,
@@ -747,10 +827,12 @@ impl Store {
                         reason,
                         expires_at: known.expires_at,
                     };
-                    blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
-                    Ok(Blacklisting::Done)
+                    let previous = blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
+                    delta.blacklisted += i64::from(previous.is_none());
+                    Ok((Blacklisting::Done, delta))
                 },
             )?;
+        i.counts.add(delta);
         Ok(outcome)
     }
 
@@ -837,6 +919,10 @@ impl Store {
                 })?;
             count += usize::from(added);
         }
+        i.counts.add(Delta {
+            outstanding: 0,
+            blacklisted: i64::try_from(count).unwrap_or(i64::MAX),
+        });
         Ok(count)
     }
 
@@ -895,9 +981,11 @@ impl Store {
                         i.family_tokens
                             .remove(family_token_key(&record.family, &id))?;
                         flushed.outstanding += 1;
+                        i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
                     }
                     if i.blacklist.remove(id.as_bytes())?.is_some() {
                         flushed.blacklisted += 1;
+                        i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
                 Some(EXPIRY_FAMILY) if i.families.remove(id.as_bytes())?.is_some() => {
@@ -910,13 +998,67 @@ impl Store {
         Ok(flushed)
     }
 
-    /// Record counts.
-    pub fn counts(&self) -> Counts {
+    /// Writes token records with every index and family record that [`Store::record`]
+    /// and [`Store::rotate`] would have written for them, plus their blacklist entries,
+    /// key by key, without transactions: for offline use only (`tollgate tokens seed`,
+    /// no server running). A family's tokens must all be in one call.
+    ///
+    /// Not sled batches: a batch holds one epoch guard for all its writes, so the tree
+    /// nodes they replace cannot be freed before it ends (a seed of 1,000,000 tokens
+    /// in batches of 20,000 grew past 24 GB); single writes let sled's epoch-based
+    /// reclamation keep up.
+    pub fn bulk_load(
+        &self,
+        tokens: &[Outstanding],
+        blacklisted: &[Blacklisted],
+    ) -> Result<(), StoreError> {
         let i = &self.inner;
+        let mut families: BTreeMap<&str, Family> = BTreeMap::new();
+        for token in tokens {
+            if i.outstanding
+                .insert(token.jti.as_bytes(), encode(token))?
+                .is_none()
+            {
+                i.counts.outstanding.fetch_add(1, Ordering::Relaxed);
+            }
+            i.user_tokens
+                .insert(user_token_key(token.user_id, &token.jti), &[])?;
+            i.family_tokens
+                .insert(family_token_key(&token.family, &token.jti), &[])?;
+            i.expiry
+                .insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
+            let family = families.entry(&token.family).or_insert_with(|| Family {
+                user_id: token.user_id,
+                created_at_ms: token.created_at_ms,
+                expires_at: token.expires_at,
+                revoked_at: None,
+            });
+            family.created_at_ms = family.created_at_ms.min(token.created_at_ms);
+            family.expires_at = family.expires_at.max(token.expires_at);
+        }
+        for (id, family) in &families {
+            i.families.insert(id.as_bytes(), encode(family))?;
+            i.expiry
+                .insert(expiry_key(family.expires_at, EXPIRY_FAMILY, id), &[])?;
+        }
+        for entry in blacklisted {
+            if i.blacklist
+                .insert(entry.jti.as_bytes(), encode(entry))?
+                .is_none()
+            {
+                i.counts.blacklisted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Record counts, kept as writes commit (no tree walk).
+    pub fn counts(&self) -> Counts {
+        let [users, outstanding, blacklisted] = self.inner.counts.get().map(|n| n as usize);
         Counts {
-            users: i.users.len(),
-            outstanding: i.outstanding.len(),
-            blacklisted: i.blacklist.len(),
+            users,
+            outstanding,
+            blacklisted,
         }
     }
 }
@@ -926,6 +1068,7 @@ fn abort<T>(err: StoreError) -> TxResult<T> {
 }
 
 /// Inserts an outstanding record with its indexes; creates or extends its family.
+/// Returns 1 if the record is new, else 0 (for [`Counters`]).
 fn insert_outstanding(
     outstanding: &TransactionalTree,
     families: &TransactionalTree,
@@ -933,8 +1076,8 @@ fn insert_outstanding(
     family_tokens: &TransactionalTree,
     expiry: &TransactionalTree,
     token: &Outstanding,
-) -> TxResult<()> {
-    outstanding.insert(token.jti.as_bytes(), encode(token))?;
+) -> TxResult<i64> {
+    let previous = outstanding.insert(token.jti.as_bytes(), encode(token))?;
     user_tokens.insert(user_token_key(token.user_id, &token.jti), &[])?;
     family_tokens.insert(family_token_key(&token.family, &token.jti), &[])?;
     expiry.insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
@@ -959,7 +1102,7 @@ fn insert_outstanding(
         &[],
     )?;
     families.insert(token.family.as_bytes(), encode(&family))?;
-    Ok(())
+    Ok(i64::from(previous.is_none()))
 }
 
 /// Group commit: callers take a ticket, one background flush covers every ticket taken
@@ -1183,6 +1326,42 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert!(store.outstanding("a").unwrap().is_some());
+    }
+
+    #[test]
+    fn counts_follow_every_write_and_a_clean_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let walk = |store: &Store| {
+            let i = &store.inner;
+            Counts {
+                users: i.users.len(),
+                outstanding: i.outstanding.len(),
+                blacklisted: i.blacklist.len(),
+            }
+        };
+        {
+            let store = store_with_user(&dir);
+            store.record(&token("a", "a", 100)).unwrap();
+            store.record(&token("a", "a", 100)).unwrap();
+            let new = token("b", "?", 150);
+            store.rotate(&token("a", "a", 100), &new, true, 1).unwrap();
+            // A migrated token is recorded, then rotated.
+            let new = token("y", "?", 150);
+            store.rotate(&token("x", "x", 100), &new, true, 1).unwrap();
+            store
+                .blacklist(&token("z", "z", 300), BlacklistReason::Logout, 2)
+                .unwrap();
+            store.revoke_family("a", 3).unwrap();
+            store.revoke_user(7, Revocation::LogoutAll, 4_000).unwrap();
+            store.flush_expired(100).unwrap();
+            let counts = store.counts();
+            assert_eq!(counts, walk(&store));
+            assert_eq!((counts.outstanding, counts.blacklisted), (3, 3));
+        }
+        // Closed cleanly: the counts are read back, and removed until the next close.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.inner.db.get(COUNTS_KEY).unwrap().is_none());
+        assert_eq!(store.counts(), walk(&store));
     }
 
     #[cfg(unix)]

@@ -152,6 +152,22 @@ fn assert_blacklisted(addr: SocketAddr, refresh: &str) {
     );
 }
 
+/// One value of the server's /metrics.
+fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 fn jti(token: &str) -> String {
     tollgate_core::decode(token)
         .unwrap()
@@ -614,20 +630,7 @@ fn the_server_flushes_expired_tokens_by_itself() {
     let addr = server.addr;
     login(addr, "alice", "pw-alice");
     login(addr, "alice", "pw-alice");
-    let outstanding = || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("tollgate_outstanding_tokens "))
-            .and_then(|n| n.trim().parse::<u64>().ok())
-            .unwrap()
-    };
+    let outstanding = || metric(addr, "tollgate_outstanding_tokens");
     assert_eq!(outstanding(), 2);
     // Expired after 1 s; the task runs every second: gone within a few seconds.
     let start = Instant::now();
@@ -636,4 +639,85 @@ fn the_server_flushes_expired_tokens_by_itself() {
         std::thread::sleep(Duration::from_millis(200));
     }
     drop(server);
+}
+
+#[test]
+fn tokens_seed_fills_an_offline_store_and_refuses_a_served_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "pw-alice");
+    let seed = |args: &[&str]| {
+        tollgate(&data)
+            .args(["tokens", "seed"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = seed(&[
+        "--outstanding",
+        "300",
+        "--blacklisted",
+        "100",
+        "--expired-percent",
+        "20",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("seeded 300 outstanding refresh tokens (100 blacklisted, "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" in 200 families of 1 users in "),
+        "{stdout}"
+    );
+    let out = seed(&["--outstanding", "10", "--blacklisted", "10"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seed_invalid"));
+
+    // The server serves the seeded store: its counts, and the user's logout-all finds
+    // every seeded token.
+    let server = Server::start(&data);
+    assert_eq!(metric(server.addr, "tollgate_outstanding_tokens"), 300);
+    assert_eq!(metric(server.addr, "tollgate_blacklisted_tokens"), 100);
+    // Seeding beside a running server is refused, and changes nothing.
+    let out = seed(&["--outstanding", "10"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("seed_offline"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tollgate(&data)
+        .args(["tokens", "blacklist", "--user", "alice"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 tokens of \"alice\" blacklisted\n"
+    );
+    server.kill9();
+    // Offline, flush-expired removes the expired share (about 20%, never all).
+    let out = tollgate(&data)
+        .args(["tokens", "flush-expired"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let flushed: u64 = stdout
+        .strip_prefix("flushed ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!((20..=120).contains(&flushed), "{stdout}");
+    // The killed server left no counts behind: the next open counts the trees.
+    let server = Server::start(&data);
+    assert_eq!(
+        metric(server.addr, "tollgate_outstanding_tokens"),
+        300 - flushed
+    );
+    server.kill9();
 }

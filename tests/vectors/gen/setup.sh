@@ -11,19 +11,7 @@ _tollgate_vectors_setup() (
   req="$root/tests/requirements.txt"
   lock="$root/tests/package-lock.json"
 
-  if [ ! -x "$venv/bin/python" ]; then
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-      # Debian's system Python ships venv separately.
-      rm -rf "$venv"
-      apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-      python3 -m venv "$venv"
-    fi
-  fi
-  want="$(sha256sum "$req" | cut -d' ' -f1)"
-  if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null || true)" != "$want" ]; then
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-    echo "$want" >"$venv/.requirements.sha256"
-  fi
+  bash "$root/scripts/ensure-venv.sh" "$venv" "$req"
 
   want="$(sha256sum "$lock" | cut -d' ' -f1)"
   if [ "$(cat "$root/tests/node_modules/.package-lock.sha256" 2>/dev/null || true)" != "$want" ]; then

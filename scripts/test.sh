@@ -102,6 +102,9 @@ step "the README's curl tour, as written, against a fresh server"
 step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick
 
+step "soak, quick mode: 20 s of mixed load at 256 connections, every answer a 2xx (bench/soak.sh for 10 minutes)"
+bench/soak.sh --quick
+
 step "all tests passed"
 # Every step above ran to completion (set -e stops at the first failure).
 echo "test-steps: $((steps - 1)) passed, 0 failed"

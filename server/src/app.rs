@@ -3,6 +3,7 @@
 //! Requests are routed by hand rather than with warp's path filters so that 404, 405
 //! (with `Allow`), 413 and 415 come out exactly as DRF writes them.
 
+use std::time::Duration;
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
@@ -44,6 +45,21 @@ pub fn system_clock() -> Clock {
     Arc::new(crate::store::now_ms)
 }
 
+/// `wall`, but never earlier than a time already returned, nor than the store's clock
+/// floor (the time persisted at the last flush of expired tokens or shutdown): a wall
+/// clock stepped back never revives a token that had expired, nor one whose records a
+/// flush forgot. Stepped forward, tokens expire early (the safe side) and time goes on
+/// from there.
+pub fn monotonic(wall: Clock, store: Store) -> Clock {
+    let latest = std::sync::atomic::AtomicU64::new(0);
+    Arc::new(move || {
+        let t = wall().max(store.clock_floor_ms());
+        latest
+            .fetch_max(t, std::sync::atomic::Ordering::SeqCst)
+            .max(t)
+    })
+}
+
 /// Everything a request needs.
 pub struct App {
     pub config: Config,
@@ -54,6 +70,8 @@ pub struct App {
     throttle_user: Throttle,
     throttle_ip: Throttle,
     realm: String,
+    header_timeout: Duration,
+    body_timeout: Duration,
 }
 
 impl std::fmt::Debug for App {
@@ -73,12 +91,42 @@ struct Request {
     path: String,
     headers: HeaderMap,
     remote: Option<SocketAddr>,
-    body: Result<Bytes, ApiError>,
+    body: Result<Bytes, BodyError>,
 }
 
+/// Why a request body could not be read (kept apart from [`ApiError`] so that it can
+/// be copied into the answer wherever the body is needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    TooLarge,
+    Incomplete,
+    Timeout,
+}
+
+impl From<BodyError> for ApiError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge => ApiError::PayloadTooLarge,
+            BodyError::Incomplete => ApiError::BodyIncomplete,
+            BodyError::Timeout => ApiError::BodyTimeout,
+        }
+    }
+}
+
+/// How long a client may take to send a request's headers (then the connection is
+/// closed) and its body (then 408), unless [`App::with_timeouts`] says otherwise.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The peer address of a connection, set by [`serve`] on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
 impl App {
-    /// Builds the application state.
+    /// Builds the application state. `clock` is the wall clock (or a test's); the app
+    /// runs on [`monotonic`] of it.
     pub fn new(config: Config, store: Store, clock: Clock) -> Self {
+        let clock = monotonic(clock, store.clone());
         let realm = format!("{} realm=\"api\"", config.auth_header_types[0]);
         Self {
             hash_pool: Arc::new(Semaphore::new(config.hash_concurrency)),
@@ -89,10 +137,21 @@ impl App {
             clock,
             config,
             store,
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    /// Other limits for slow clients (tests use short ones).
+    #[must_use]
+    pub fn with_timeouts(mut self, header: Duration, body: Duration) -> Self {
+        self.header_timeout = header;
+        self.body_timeout = body;
+        self
+    }
+
+    /// The server's clock (Unix ms; see [`monotonic`]).
+    pub fn now_ms(&self) -> u64 {
         (self.clock)()
     }
 
@@ -147,6 +206,7 @@ impl App {
     fn error_reply(&self, err: &ApiError, route: &str) -> Reply {
         if let ApiError::Unavailable(store) = err {
             tracing::error!(route, code = store.code(), error = %store, "store failure");
+            self.store.note_failure(store);
         }
         let reply = err.reply(&self.realm);
         let mut response = json_response(reply.status, &reply.body);
@@ -247,7 +307,7 @@ impl App {
     }
 
     fn fields(&self, req: &Request) -> Result<Fields, ApiError> {
-        let body = req.body.as_ref().map_err(|_| ApiError::PayloadTooLarge)?;
+        let body = req.body.as_ref().map_err(|err| ApiError::from(*err))?;
         let content_type = req
             .headers
             .get(header::CONTENT_TYPE)
@@ -971,33 +1031,96 @@ fn json_response_ordered(status: u16, body: &Value, order: &[&str]) -> Reply {
     reply
 }
 
-/// Reads the body, refusing more than [`MAX_BODY`] bytes without buffering them.
+/// Reads the body, refusing more than [`MAX_BODY`] bytes without buffering them, and a
+/// body that does not arrive within `timeout`.
 async fn read_body(
+    timeout: Duration,
     headers: &HeaderMap,
     stream: impl futures_util::Stream<Item = Result<impl warp::Buf, warp::Error>>,
-) -> Result<Bytes, ApiError> {
+) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(ApiError::PayloadTooLarge);
+        return Err(BodyError::TooLarge);
     }
-    let mut body = Vec::with_capacity(declared.map_or(1024, |n| n as usize));
-    let mut stream = std::pin::pin!(stream);
-    while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|_| ApiError::PayloadTooLarge)?;
-        if body.len() + chunk.remaining() > MAX_BODY {
-            return Err(ApiError::PayloadTooLarge);
+    let read = async {
+        let mut body = Vec::with_capacity(declared.map_or(1024, |n| n as usize));
+        let mut stream = std::pin::pin!(stream);
+        while let Some(chunk) = stream.next().await {
+            // hyper ends the stream with an error when the connection closes early.
+            let mut chunk = chunk.map_err(|_| BodyError::Incomplete)?;
+            if body.len() + chunk.remaining() > MAX_BODY {
+                return Err(BodyError::TooLarge);
+            }
+            while chunk.has_remaining() {
+                let part = chunk.chunk();
+                body.extend_from_slice(part);
+                let n = part.len();
+                chunk.advance(n);
+            }
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            body.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
+        Ok(Bytes::from(body))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish. warp's own server gives hyper no timer, so a client that stops halfway
+/// through its request line or headers would hold its connection forever; here hyper
+/// closes such a connection after the header timeout (and [`read_body`] answers 408
+/// after the body timeout). Each request carries its peer address as [`ClientAddr`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+    };
+    let header_timeout = app.header_timeout;
+    let filter = routes(app);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = warp::service(filter.clone());
+        let service =
+            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ClientAddr(peer));
+                let mut service = service.clone();
+                async move { tower_service::Service::call(&mut service, req).await }
+            });
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
     }
-    Ok(Bytes::from(body))
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// The whole API as one warp filter.
@@ -1006,21 +1129,23 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Reply,), Error = warp::Re
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
+        .and(warp::ext::optional::<ClientAddr>())
         .and(warp::body::stream())
         .then(
             move |method: Method,
                   path: warp::path::FullPath,
                   headers: HeaderMap,
-                  remote,
+                  remote: Option<SocketAddr>,
+                  client: Option<ClientAddr>,
                   stream| {
                 let app = Arc::clone(&app);
                 async move {
-                    let body = read_body(&headers, stream).await;
+                    let body = read_body(app.body_timeout, &headers, stream).await;
                     let req = Request {
                         method,
                         path: path.as_str().to_string(),
                         headers,
-                        remote,
+                        remote: client.map(|c| c.0).or(remote),
                         body,
                     };
                     app.handle(req).await

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{
-    app::{routes, system_clock, App},
+    app::{system_clock, App},
     config::{self, Config, LogFormat, Sources},
     import, password, seed,
     store::{now_ms, Revocation, Store, StoreError, User},
@@ -404,15 +404,15 @@ fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         let admin = crate::admin::listen(app.config.clone(), store.clone())
             .map_err(|e| fail("admin_socket", e.to_string()))?;
         println!("tollgate listening on http://{addr}/");
-        let flusher = tokio::spawn(flush_expired_periodically(store.clone(), interval, leeway));
-        warp::serve(routes(app))
-            .incoming(listener)
-            .graceful(shutdown_signal())
-            .run()
-            .await;
+        let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));
+        let reopener = tokio::spawn(reopen_when_failed(store.clone()));
+        crate::app::serve(listener, Arc::clone(&app), shutdown_signal()).await;
         flusher.abort();
+        reopener.abort();
         admin.close();
         tracing::info!("draining done, flushing the store");
+        // The next start's clock begins no earlier than this one ends.
+        store.raise_clock_floor(app.now_ms())?;
         store.flush()?;
         Ok::<(), CliError>(())
     })
@@ -440,14 +440,35 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested: draining in-flight requests");
 }
 
-async fn flush_expired_periodically(store: Store, every_secs: u64, leeway: u64) {
+/// After a failed flush (a full disk, an I/O error) sled stays failed: reopen it, every
+/// second until it works, so the server recovers by itself once the disk does.
+async fn reopen_when_failed(store: Store) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if !store.failed() {
+            continue;
+        }
+        let store = store.clone();
+        let patience = std::time::Duration::from_secs(5);
+        match tokio::task::spawn_blocking(move || store.reopen(patience)).await {
+            Ok(Ok(())) => tracing::warn!("the store failed and was reopened"),
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "the store failed; reopening failed too, retrying")
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+async fn flush_expired_periodically(app: Arc<App>, every_secs: u64, leeway: u64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(every_secs));
     tick.tick().await;
     loop {
         tick.tick().await;
-        let cutoff = (now_ms() / 1000).saturating_sub(leeway);
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.flush_expired(cutoff)).await {
+        let now = app.now_ms() / 1000;
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.flush_expired(now, leeway)).await {
             Ok(Ok(flushed)) => tracing::info!(
                 outstanding = flushed.outstanding,
                 blacklisted = flushed.blacklisted,
@@ -718,8 +739,7 @@ fn tokens(
             ));
         }
         TokensCommand::FlushExpired => {
-            let cutoff = (now_ms() / 1000).saturating_sub(config.tokens.leeway());
-            let flushed = store.flush_expired(cutoff)?;
+            let flushed = store.flush_expired(now_ms() / 1000, config.tokens.leeway())?;
             let _ = writeln!(
                 out,
                 "flushed {} outstanding and {} blacklisted tokens, {} families",

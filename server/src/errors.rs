@@ -39,6 +39,10 @@ pub enum ApiError {
     NotFound,
     /// Body over the 64 KiB limit, refused before parsing.
     PayloadTooLarge,
+    /// The body ended (the client closed its side) before its declared length.
+    BodyIncomplete,
+    /// The body did not arrive within the body timeout.
+    BodyTimeout,
     /// Authorization header over 8 KiB, refused before parsing.
     HeaderTooLarge,
     /// The store failed (disk full, I/O): nothing was acknowledged.
@@ -79,6 +83,8 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::BodyIncomplete => "body_incomplete",
+            Self::BodyTimeout => "request_timeout",
             Self::HeaderTooLarge => "header_too_large",
             Self::Unavailable(_) => "store_unavailable",
             Self::ShuttingDown => "shutting_down",
@@ -155,6 +161,14 @@ impl ApiError {
                 413,
                 json!({"detail": "Request body is larger than 64 KiB.", "code": "payload_too_large"}),
             ),
+            Self::BodyIncomplete => (
+                400,
+                json!({"detail": "The request body ended before its declared length.", "code": "body_incomplete"}),
+            ),
+            Self::BodyTimeout => (
+                408,
+                json!({"detail": "The request body did not arrive in time.", "code": "request_timeout"}),
+            ),
             Self::HeaderTooLarge => (
                 431,
                 json!({"detail": "Authorization header is larger than 8 KiB.", "code": "header_too_large"}),
@@ -214,6 +228,8 @@ impl ApiError {
             },
             Self::NotFound,
             Self::PayloadTooLarge,
+            Self::BodyIncomplete,
+            Self::BodyTimeout,
             Self::HeaderTooLarge,
             Self::Unavailable(StoreError::Io("disk full".into())),
             Self::ShuttingDown,
@@ -242,7 +258,7 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 20, "add new variants to examples()");
+        assert_eq!(examples.len(), 22, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
             // 500 only for the server's own faults, never for anything a client sends.

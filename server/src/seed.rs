@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(store.rotate(&old, &new, true, now).unwrap(), Rotation::Done);
 
         // flush-expired removes exactly the expired records and their entries.
-        let flushed = store.flush_expired(now).unwrap();
+        let flushed = store.flush_expired(now, 0).unwrap();
         assert_eq!(flushed.outstanding as u64, seeded.expired);
         let after = store.counts();
         assert_eq!(after.outstanding as u64, 1_000 + 1 - seeded.expired);

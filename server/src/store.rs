@@ -280,11 +280,18 @@ pub struct Flushed {
 /// The database.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    slot: Arc<Slot>,
+}
+
+/// The open database, or none while it is being reopened after an I/O error.
+struct Slot {
+    path: PathBuf,
+    current: std::sync::RwLock<Option<Arc<Inner>>>,
+    /// A flush failed (disk full, I/O error): sled stays failed until reopened.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
-    path: PathBuf,
     db: sled::Db,
     users: Tree,
     usernames: Tree,
@@ -297,6 +304,8 @@ struct Inner {
     expiry: Tree,
     commit: GroupCommit,
     counts: Counters,
+    /// See [`Store::clock_floor_ms`].
+    clock_floor_ms: AtomicU64,
 }
 
 /// Record counts, kept as writes commit: sled's `len` walks a whole tree (seconds for
@@ -346,7 +355,7 @@ impl Drop for Inner {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("path", &self.slot.path)
             .finish()
     }
 }
@@ -361,6 +370,8 @@ const FORMAT_KEY: &[u8] = b"format";
 const FORMAT: &[u8] = b"tollgate-store-1";
 /// `[users, outstanding, blacklisted]`, written on a clean close, removed on open.
 const COUNTS_KEY: &[u8] = b"counts";
+/// The stored clock floor (see [`Store::clock_floor_ms`]), big-endian milliseconds.
+const CLOCK_FLOOR_KEY: &[u8] = b"clock_floor_ms";
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our records are plain structs of strings and numbers: serializing cannot fail.
@@ -451,6 +462,17 @@ impl Store {
     /// Opens (or creates) the database in `dir`. A database held by another process,
     /// or one that cannot be read, is an error: never a fresh empty database.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let inner = Self::open_inner(dir)?;
+        Ok(Self {
+            slot: Arc::new(Slot {
+                path: dir.to_path_buf(),
+                current: std::sync::RwLock::new(Some(Arc::new(inner))),
+                failed: std::sync::atomic::AtomicBool::new(false),
+            }),
+        })
+    }
+
+    fn open_inner(dir: &Path) -> Result<Inner, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         // Password hashes and token records: for the owner only.
@@ -516,7 +538,15 @@ impl Store {
             expiry: tree("expiry")?,
             commit: GroupCommit::new(),
             counts: Counters::default(),
-            path: dir.to_path_buf(),
+            clock_floor_ms: AtomicU64::new(match db.get(CLOCK_FLOOR_KEY)? {
+                Some(bytes) => u64::from_be_bytes(
+                    bytes
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("clock floor".into()))?,
+                ),
+                None => 0,
+            }),
             db,
         };
         let [users, outstanding, blacklisted] = match stored_counts {
@@ -530,31 +560,129 @@ impl Store {
         ] {
             counter.store(i64::try_from(n).unwrap_or(i64::MAX), Ordering::Relaxed);
         }
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(inner)
+    }
+
+    /// The open database, or `Unavailable`-mapped I/O error while it is reopened.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        let current = self.slot.current.read().unwrap_or_else(|e| e.into_inner());
+        current
+            .clone()
+            .ok_or_else(|| StoreError::Io("the store is being reopened after an I/O error".into()))
+    }
+
+    /// Marks the store failed when `result` is an error: sled does not recover from a
+    /// failed flush by itself (a full disk stays an error after space returns).
+    fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(err) = &result {
+            self.note_failure(err);
+        }
+        result
+    }
+
+    /// Records that an operation failed with `err`: an I/O error (a full or failing
+    /// disk) leaves sled failed, so the store is marked for [`Store::reopen`].
+    pub fn note_failure(&self, err: &StoreError) {
+        if matches!(err, StoreError::Io(_)) {
+            self.slot.failed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// True after a flush failed, until [`Store::reopen`] succeeds.
+    pub fn failed(&self) -> bool {
+        self.slot.failed.load(Ordering::SeqCst)
+    }
+
+    /// Reopens a failed store (the server calls this every second while
+    /// [`Store::failed`]): new calls are answered `Unavailable` meanwhile, calls in
+    /// flight finish first (at most `patience`), then the database is closed and opened
+    /// again, which replays sled's log as after a crash. Acknowledged writes were
+    /// flushed before they were acknowledged, so nothing acknowledged is lost.
+    pub fn reopen(&self, patience: std::time::Duration) -> Result<(), StoreError> {
+        if !self.failed() {
+            return Ok(());
+        }
+        let taken = self
+            .slot
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(mut old) = taken {
+            let deadline = std::time::Instant::now() + patience;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(inner) => {
+                        drop(inner);
+                        break;
+                    }
+                    Err(shared) if std::time::Instant::now() < deadline => {
+                        old = shared;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(shared) => {
+                        *self.slot.current.write().unwrap_or_else(|e| e.into_inner()) =
+                            Some(shared);
+                        return Err(StoreError::Io("store still in use, not reopened".into()));
+                    }
+                }
+            }
+        }
+        let inner = Self::open_inner(&self.slot.path)?;
+        *self.slot.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(inner));
+        self.slot.failed.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// The data folder.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.slot.path
     }
 
     /// Waits until every write made before this call is on disk. Concurrent callers
     /// share one flush, so durability does not serialise the server.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        self.inner.commit.wait(Arc::downgrade(&self.inner)).await
+        let inner = self.inner()?;
+        let result = inner.commit.wait(Arc::downgrade(&inner)).await;
+        self.watch(result)
+    }
+
+    /// The earliest time (Unix ms) the server may act at: the latest time it persisted,
+    /// at each flush of expired tokens and at shutdown. The server's clock is the wall
+    /// clock or this, whichever is later, so a clock stepped back never revives what an
+    /// earlier moment expired, and never brings back a token whose records a flush
+    /// forgot (see [`Store::flush_expired`]).
+    pub fn clock_floor_ms(&self) -> u64 {
+        self.inner()
+            .map_or(0, |i| i.clock_floor_ms.load(Ordering::SeqCst))
+    }
+
+    /// Raises the clock floor to `ms` (never lowers it), durably.
+    pub fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
+        let inner = self.inner()?;
+        if inner.clock_floor_ms.fetch_max(ms, Ordering::SeqCst) < ms {
+            let stored = inner.db.fetch_and_update(CLOCK_FLOOR_KEY, |old| {
+                let old = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some(old.max(ms).to_be_bytes().to_vec())
+            });
+            stored?;
+            let flushed = inner.db.flush().map(drop).map_err(StoreError::from);
+            self.watch(flushed)?;
+        }
+        Ok(())
     }
 
     /// Flushes synchronously (CLI commands, shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
-        Ok(())
+        let flushed = self.inner()?.db.flush().map(drop).map_err(StoreError::from);
+        self.watch(flushed)
     }
 
     /// Bytes used on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.inner()?.db.size_on_disk()?)
     }
 
     // ---- users ----
@@ -562,7 +690,7 @@ impl Store {
     /// Adds a user; `id` 0 means "next free id". Usernames (and non-empty emails when
     /// `unique_email`) must be unique.
     pub fn add_user(&self, mut user: User, unique_email: bool) -> Result<User, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         if user.id == 0 {
             let last = i.users.last()?.map(|(k, _)| k);
             let max = last
@@ -595,17 +723,17 @@ impl Store {
 
     /// A user by id.
     pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        get(&self.inner.users, &user_key(id))
+        get(&self.inner()?.users, &user_key(id))
     }
 
     /// A user by username, exactly as stored (case-sensitive, as Django's default).
     pub fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        self.user_by_index(&self.inner.usernames, username)
+        self.user_by_index(&self.inner()?.usernames, username)
     }
 
     /// A user by email (for `username_field = "email"`).
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.user_by_index(&self.inner.emails, email)
+        self.user_by_index(&self.inner()?.emails, email)
     }
 
     fn user_by_index(&self, index: &Tree, value: &str) -> Result<Option<User>, StoreError> {
@@ -620,7 +748,7 @@ impl Store {
 
     /// Every user, by id.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner
+        self.inner()?
             .users
             .iter()
             .map(|item| decode(&item?.1))
@@ -629,7 +757,7 @@ impl Store {
 
     /// Changes a user atomically. Username and email changes keep the indexes right.
     pub fn update_user(&self, id: u64, change: impl Fn(&mut User)) -> Result<User, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let updated =
             (&i.users, &i.usernames, &i.emails).transaction(|(users, usernames, emails)| {
                 let Some(bytes) = users.get(user_key(id))? else {
@@ -663,7 +791,7 @@ impl Store {
     /// Records a token issued at login (a new family) or an unknown but validly signed
     /// token presented for the first time (migration from Simple JWT).
     pub fn record(&self, token: &Outstanding) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let added = (
             &i.outstanding,
             &i.families,
@@ -692,17 +820,17 @@ impl Store {
 
     /// The outstanding record of a jti.
     pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
-        get(&self.inner.outstanding, jti.as_bytes())
+        get(&self.inner()?.outstanding, jti.as_bytes())
     }
 
     /// The blacklist entry of a jti.
     pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
-        get(&self.inner.blacklist, jti.as_bytes())
+        get(&self.inner()?.blacklist, jti.as_bytes())
     }
 
     /// A family record.
     pub fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
-        get(&self.inner.families, family.as_bytes())
+        get(&self.inner()?.families, family.as_bytes())
     }
 
     /// Rotates `old` into `new` in one transaction: of any number of concurrent
@@ -715,7 +843,7 @@ impl Store {
         blacklist_old: bool,
         now: u64,
     ) -> Result<Rotation, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let (rotation, delta) = (
             &i.outstanding,
             &i.blacklist,
@@ -795,7 +923,7 @@ impl Store {
         reason: BlacklistReason,
         now: u64,
     ) -> Result<Blacklisting, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let (outcome, delta) = (
             &i.outstanding,
             &i.blacklist,
@@ -839,7 +967,7 @@ impl Store {
     /// Revokes a family (after a replay): marks it revoked, so no rotation can extend it
     /// any more, then blacklists every token in it. Returns how many were blacklisted.
     pub fn revoke_family(&self, family: &str, now: u64) -> Result<usize, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         i.families.transaction(|families| {
             if let Some(bytes) = families.get(family.as_bytes())? {
                 let mut record: Family = tx_decode(&bytes)?;
@@ -883,7 +1011,7 @@ impl Store {
             }
         })?;
         let mut jtis = Vec::new();
-        for item in self.inner.user_tokens.scan_prefix(user_id.to_be_bytes()) {
+        for item in self.inner()?.user_tokens.scan_prefix(user_id.to_be_bytes()) {
             let (key, _) = item?;
             jtis.push(String::from_utf8_lossy(&key[8..]).into_owned());
         }
@@ -896,7 +1024,7 @@ impl Store {
         reason: BlacklistReason,
         now: u64,
     ) -> Result<usize, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let mut count = 0;
         for jti in jtis {
             let added =
@@ -931,7 +1059,7 @@ impl Store {
         &self,
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let records: Vec<Outstanding> = match user_id {
             Some(id) => {
                 let mut out = Vec::new();
@@ -959,10 +1087,16 @@ impl Store {
     }
 
     /// Deletes outstanding tokens, blacklist entries and families that expired at or
-    /// before `cutoff` (the caller passes `now - leeway - grace`): such tokens can no
-    /// longer verify, so forgetting them changes no answer.
-    pub fn flush_expired(&self, cutoff: u64) -> Result<Flushed, StoreError> {
-        let i = &self.inner;
+    /// before `now - leeway` (epoch seconds): such tokens can no longer verify, so
+    /// forgetting them changes no answer. Forgetting is only safe if they stay expired
+    /// whatever the clock does later, so the clock floor is first raised to `now`,
+    /// durably: a clock stepped back afterwards cannot make a forgotten (say, logged
+    /// out) token valid again. `now` is itself never before the floor.
+    pub fn flush_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
+        let now = now.max(self.clock_floor_ms() / 1000);
+        self.raise_clock_floor(now.saturating_mul(1000))?;
+        let cutoff = now.saturating_sub(leeway);
+        let i = &self.inner()?;
         let mut flushed = Flushed::default();
         let end = (cutoff.saturating_add(1)).to_be_bytes();
         let keys: Vec<sled::IVec> = i
@@ -1012,7 +1146,7 @@ impl Store {
         tokens: &[Outstanding],
         blacklisted: &[Blacklisted],
     ) -> Result<(), StoreError> {
-        let i = &self.inner;
+        let i = &self.inner()?;
         let mut families: BTreeMap<&str, Family> = BTreeMap::new();
         for token in tokens {
             if i.outstanding
@@ -1054,7 +1188,10 @@ impl Store {
 
     /// Record counts, kept as writes commit (no tree walk).
     pub fn counts(&self) -> Counts {
-        let [users, outstanding, blacklisted] = self.inner.counts.get().map(|n| n as usize);
+        let [users, outstanding, blacklisted] = self
+            .inner()
+            .map_or([0; 3], |i| i.counts.get())
+            .map(|n| n as usize);
         Counts {
             users,
             outstanding,
@@ -1275,8 +1412,8 @@ mod tests {
         store
             .blacklist(&token("old", "old", 100), BlacklistReason::Logout, 50)
             .unwrap();
-        assert_eq!(store.flush_expired(99).unwrap(), Flushed::default());
-        let flushed = store.flush_expired(100).unwrap();
+        assert_eq!(store.flush_expired(99, 0).unwrap(), Flushed::default());
+        let flushed = store.flush_expired(100, 0).unwrap();
         assert_eq!(
             (flushed.outstanding, flushed.blacklisted, flushed.families),
             (1, 1, 1)
@@ -1332,7 +1469,7 @@ mod tests {
     fn counts_follow_every_write_and_a_clean_close() {
         let dir = tempfile::tempdir().unwrap();
         let walk = |store: &Store| {
-            let i = &store.inner;
+            let i = &store.inner().unwrap();
             Counts {
                 users: i.users.len(),
                 outstanding: i.outstanding.len(),
@@ -1353,14 +1490,14 @@ mod tests {
                 .unwrap();
             store.revoke_family("a", 3).unwrap();
             store.revoke_user(7, Revocation::LogoutAll, 4_000).unwrap();
-            store.flush_expired(100).unwrap();
+            store.flush_expired(100, 0).unwrap();
             let counts = store.counts();
             assert_eq!(counts, walk(&store));
             assert_eq!((counts.outstanding, counts.blacklisted), (3, 3));
         }
         // Closed cleanly: the counts are read back, and removed until the next close.
         let store = Store::open(dir.path()).unwrap();
-        assert!(store.inner.db.get(COUNTS_KEY).unwrap().is_none());
+        assert!(store.inner().unwrap().db.get(COUNTS_KEY).unwrap().is_none());
         assert_eq!(store.counts(), walk(&store));
     }
 

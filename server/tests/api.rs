@@ -1243,3 +1243,74 @@ async fn user_attributes_are_copied_into_tokens_when_listed() {
         "planner"
     );
 }
+
+/// The server's clock never goes back (issue #7): a wall clock stepped back does not
+/// revive an expired access or refresh token, nor a logged-out refresh token whose
+/// records a flush of expired tokens already forgot; neither after a restart on the
+/// same store, whose clock floor was raised by that flush.
+#[tokio::test]
+async fn a_clock_stepped_back_revives_nothing() {
+    let h = harness(&[]);
+    let (logged_out, access) = h.login("alice", "alice-password").await;
+    let (kept, _) = h.login("alice", "alice-password").await;
+    let r = h
+        .post("/api/token/blacklist/", json!({"refresh": logged_out}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // Forward past every lifetime, then flush what expired.
+    h.advance(30 * 86_400);
+    check(&h.me(&access).await, 401, access_error("Token is expired"));
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": kept}))
+        .await;
+    check(&r, 401, token_error("Token is expired"));
+    let now = h.app.now_ms() / 1000;
+    let flushed = h.app.store.flush_expired(now, 0).unwrap();
+    assert!(
+        flushed.blacklisted >= 1 && flushed.outstanding >= 2,
+        "{flushed:?}"
+    );
+    assert!(h
+        .app
+        .store
+        .blacklisted(claims_of(&logged_out)["jti"].as_str().unwrap())
+        .unwrap()
+        .is_none());
+
+    // The wall clock goes back to a minute after the logins.
+    h.clock.store((T0 + 60) * 1000, Ordering::SeqCst);
+    check(&h.me(&access).await, 401, access_error("Token is expired"));
+    for token in [&kept, &logged_out] {
+        let r = h
+            .post("/api/token/refresh/", json!({"refresh": token}))
+            .await;
+        check(&r, 401, token_error("Token is expired"));
+    }
+
+    // A new server on the same store, its wall clock still a minute after the logins.
+    let clock = Arc::new(AtomicU64::new((T0 + 60) * 1000));
+    let c = Arc::clone(&clock);
+    let restarted = Harness {
+        app: Arc::new(App::new(
+            h.app.config.clone(),
+            h.app.store.clone(),
+            Arc::new(move || c.load(Ordering::SeqCst)),
+        )),
+        clock,
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    check(
+        &restarted.me(&access).await,
+        401,
+        access_error("Token is expired"),
+    );
+    let r = restarted
+        .post("/api/token/refresh/", json!({"refresh": logged_out}))
+        .await;
+    check(&r, 401, token_error("Token is expired"));
+    // New logins are issued at the server's time, and work.
+    let (fresh, fresh_access) = restarted.login("alice", "alice-password").await;
+    assert_eq!(restarted.me(&fresh_access).await.status, 200);
+    assert!(claims_of(&fresh)["iat"].as_u64().unwrap() >= T0 + 30 * 86_400);
+}

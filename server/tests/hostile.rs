@@ -18,7 +18,7 @@ use tokio::{
 };
 use tollgate_core::{Algorithm, SigningKey};
 use tollgate_server::{
-    app::{routes, App, MAX_AUTH_HEADER, MAX_BODY},
+    app::{serve, App, MAX_AUTH_HEADER, MAX_BODY},
     config::{Config, Sources},
     password,
     store::{Store, User},
@@ -28,6 +28,8 @@ const KEYS: &str = include_str!("../../tests/vectors/keys.json");
 /// The vectors' clock (tests/src/lib.rs `VERIFY_AT`): their valid tokens are valid now.
 const NOW: u64 = 1_700_000_100;
 const ALICE: (&str, &str) = ("alice", "alice-password");
+/// The header and body timeouts of the test servers (30 s in `tollgate serve`).
+const STALL: Duration = Duration::from_secs(2);
 
 fn keys() -> Value {
     serde_json::from_str(KEYS).unwrap()
@@ -77,10 +79,10 @@ async fn start(settings: &[(&str, &str)]) -> Server {
         let user = User::new(id, name, &format!("{name}@example.com"), hash, 0);
         store.add_user(user, false).unwrap();
     }
-    let app = Arc::new(App::new(config, store, Arc::new(|| NOW * 1000)));
+    let app = App::new(config, store, Arc::new(|| NOW * 1000)).with_timeouts(STALL, STALL);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(warp::serve(routes(app)).incoming(listener).run());
+    let task = tokio::spawn(serve(listener, Arc::new(app), std::future::pending()));
     Server {
         addr,
         task,
@@ -145,6 +147,11 @@ fn request(method: &str, path: &str, headers: &[&[u8]], body: &[u8]) -> Vec<u8> 
 /// Reads a response until the server closes (`Connection: close`) or resets the
 /// connection (it may, after refusing a body it did not read), within 10 seconds.
 async fn read_response(stream: &mut TcpStream) -> Resp {
+    parse_response(&read_raw(stream).await)
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_raw(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
     let mut buf = [0u8; 16 * 1024];
     let read_all = async {
@@ -155,7 +162,7 @@ async fn read_response(stream: &mut TcpStream) -> Resp {
     tokio::time::timeout(Duration::from_secs(10), read_all)
         .await
         .expect("the server neither answered nor closed within 10 s");
-    parse_response(&raw)
+    raw
 }
 
 fn parse_response(raw: &[u8]) -> Resp {
@@ -715,18 +722,20 @@ async fn huge_bodies_are_refused_before_parsing() {
     r.check(413, &too_large_body(), "1 MiB chunked");
 }
 
+/// Alice's login body and the whole raw request carrying it.
+fn alice_login() -> (String, Vec<u8>) {
+    let login = json!({"username": ALICE.0, "password": ALICE.1}).to_string();
+    let headers: &[&[u8]] = &[b"Content-Type: application/json"];
+    let raw = request("POST", "/api/token/", headers, login.as_bytes());
+    (login, raw)
+}
+
 /// Slow clients: a request trickled one byte at a time is answered; stalled
 /// connections (mid request line, mid headers, mid body) do not hold up others.
 #[tokio::test]
 async fn slow_clients() {
     let server = start(&[]).await;
-    let login = json!({"username": ALICE.0, "password": ALICE.1}).to_string();
-    let raw = request(
-        "POST",
-        "/api/token/",
-        &[b"Content-Type: application/json"],
-        login.as_bytes(),
-    );
+    let (login, raw) = alice_login();
     let mut stream = TcpStream::connect(server.addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
     for byte in &raw {
@@ -753,10 +762,48 @@ async fn slow_clients() {
         "{:?} with 40 stalled connections",
         started.elapsed()
     );
-    // A stalled body completed later is still answered.
+    // A stalled body completed in time is still answered.
     let late = stalled.last_mut().unwrap();
     late.write_all(&raw[body_at + 10..]).await.unwrap();
     assert_eq!(read_response(late).await.status, 200);
+
+    // Past the timeouts: a connection stalled in its request line or headers is closed
+    // without an answer; one stalled in its body gets 408 with its exact body.
+    tokio::time::sleep(STALL + Duration::from_millis(500)).await;
+    for (i, stream) in stalled.iter_mut().take(39).enumerate() {
+        if i < 20 {
+            let raw = read_raw(stream).await;
+            assert!(
+                raw.is_empty(),
+                "stalled headers got {:?}",
+                String::from_utf8_lossy(&raw)
+            );
+        } else {
+            let r = read_response(stream).await;
+            assert_eq!(r.status, 408, "stalled body: {:?}", r.json());
+            assert_eq!(
+                r.json(),
+                json!({"detail": "The request body did not arrive in time.", "code": "request_timeout"})
+            );
+        }
+    }
+}
+
+/// A body cut short (the client closes its side before the declared length) is 400
+/// `body_incomplete`, not a size error.
+#[tokio::test]
+async fn truncated_bodies_are_incomplete_not_too_large() {
+    let server = start(&[]).await;
+    let (_, raw) = alice_login();
+    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(&raw[..raw.len() - 10]).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let r = read_response(&mut stream).await;
+    assert_eq!(r.status, 400, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json(),
+        json!({"detail": "The request body ended before its declared length.", "code": "body_incomplete"})
+    );
 }
 
 /// P-256's order n, big-endian.

@@ -3,7 +3,7 @@
 //! was acknowledged.
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{Read as _, Write as _},
     net::{SocketAddr, TcpStream},
     path::Path,
     process::{Child, Command, Stdio},
@@ -13,113 +13,18 @@ use std::{
 
 use serde_json::{json, Value};
 
-const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
+mod common;
 
-fn tollgate(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TOLLGATE_SIGNING_KEY", SECRET)
-        .env("TOLLGATE_PBKDF2_ITERATIONS", "1000")
-        .env("TOLLGATE_LOGIN_THROTTLE_USERNAME", "100000/min")
-        .env("TOLLGATE_LOGIN_THROTTLE_IP", "100000/min")
-        .env("TOLLGATE_DATA_DIR", data_dir)
-        .current_dir(data_dir.parent().unwrap());
-    cmd
-}
+use common::{add_user, jti, request, tollgate, Server};
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    /// A failing test must not leave a server behind.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        Self::start_with(data_dir, &[])
-    }
-
-    /// A server with extra `TOLLGATE_*` settings.
-    fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = tollgate(data_dir);
-        cmd.envs(env.iter().copied());
-        let mut child = cmd
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("tollgate listening on http://") {
-                break rest.trim_end_matches('/').parse().unwrap();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection; (status, JSON body).
+/// One request without credentials; (status, JSON body).
 fn http(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let status = response
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response {response:?}")))?;
-    let json = response
-        .find("\r\n\r\n")
-        .and_then(|i| serde_json::from_str(&response[i + 4..]).ok())
-        .unwrap_or(Value::Null);
-    Ok((status, json))
-}
-
-fn add_user(data_dir: &Path, name: &str, password: &str) {
-    let mut child = tollgate(data_dir)
-        .args(["users", "add", name, "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    request(addr, method, path, None, body)
 }
 
 fn login(addr: SocketAddr, name: &str, password: &str) -> String {
@@ -166,15 +71,6 @@ fn metric(addr: SocketAddr, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|n| n.trim().parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
-}
-
-fn jti(token: &str) -> String {
-    tollgate_core::decode(token)
-        .unwrap()
-        .claims()
-        .get_str("jti")
-        .unwrap()
-        .to_string()
 }
 
 #[test]

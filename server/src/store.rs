@@ -289,6 +289,9 @@ struct Slot {
     current: std::sync::RwLock<Option<Arc<Inner>>>,
     /// A flush failed (disk full, I/O error): sled stays failed until reopened.
     failed: std::sync::atomic::AtomicBool,
+    /// See [`Store::clock_floor_ms`]; here, not in `Inner`, so that reading it (on every
+    /// request) takes no lock and it survives a reopen.
+    clock_floor_ms: AtomicU64,
 }
 
 struct Inner {
@@ -466,6 +469,7 @@ impl Store {
         Ok(Self {
             slot: Arc::new(Slot {
                 path: dir.to_path_buf(),
+                clock_floor_ms: AtomicU64::new(inner.clock_floor_ms.load(Ordering::SeqCst)),
                 current: std::sync::RwLock::new(Some(Arc::new(inner))),
                 failed: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -653,13 +657,13 @@ impl Store {
     /// earlier moment expired, and never brings back a token whose records a flush
     /// forgot (see [`Store::flush_expired`]).
     pub fn clock_floor_ms(&self) -> u64 {
-        self.inner()
-            .map_or(0, |i| i.clock_floor_ms.load(Ordering::SeqCst))
+        self.slot.clock_floor_ms.load(Ordering::SeqCst)
     }
 
     /// Raises the clock floor to `ms` (never lowers it), durably.
     pub fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
         let inner = self.inner()?;
+        self.slot.clock_floor_ms.fetch_max(ms, Ordering::SeqCst);
         if inner.clock_floor_ms.fetch_max(ms, Ordering::SeqCst) < ms {
             let stored = inner.db.fetch_and_update(CLOCK_FLOOR_KEY, |old| {
                 let old = old

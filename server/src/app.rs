@@ -3,11 +3,11 @@
 //! Requests are routed by hand rather than with warp's path filters so that 404, 405
 //! (with `Allow`), 413 and 415 come out exactly as DRF writes them.
 
-use std::time::Duration;
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
     sync::Arc,
+    time::Duration,
     time::Instant,
 };
 

@@ -307,8 +307,6 @@ struct Inner {
     expiry: Tree,
     commit: GroupCommit,
     counts: Counters,
-    /// See [`Store::clock_floor_ms`].
-    clock_floor_ms: AtomicU64,
 }
 
 /// Record counts, kept as writes commit: sled's `len` walks a whole tree (seconds for
@@ -375,6 +373,13 @@ const FORMAT: &[u8] = b"tollgate-store-1";
 const COUNTS_KEY: &[u8] = b"counts";
 /// The stored clock floor (see [`Store::clock_floor_ms`]), big-endian milliseconds.
 const CLOCK_FLOOR_KEY: &[u8] = b"clock_floor_ms";
+
+/// The value under [`CLOCK_FLOOR_KEY`] (0 when absent or not 8 bytes).
+fn stored_clock_floor(bytes: Option<sled::IVec>) -> u64 {
+    bytes
+        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes)
+}
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Our records are plain structs of strings and numbers: serializing cannot fail.
@@ -469,7 +474,7 @@ impl Store {
         Ok(Self {
             slot: Arc::new(Slot {
                 path: dir.to_path_buf(),
-                clock_floor_ms: AtomicU64::new(inner.clock_floor_ms.load(Ordering::SeqCst)),
+                clock_floor_ms: AtomicU64::new(stored_clock_floor(inner.db.get(CLOCK_FLOOR_KEY)?)),
                 current: std::sync::RwLock::new(Some(Arc::new(inner))),
                 failed: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -542,15 +547,6 @@ impl Store {
             expiry: tree("expiry")?,
             commit: GroupCommit::new(),
             counts: Counters::default(),
-            clock_floor_ms: AtomicU64::new(match db.get(CLOCK_FLOOR_KEY)? {
-                Some(bytes) => u64::from_be_bytes(
-                    bytes
-                        .as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("clock floor".into()))?,
-                ),
-                None => 0,
-            }),
             db,
         };
         let [users, outstanding, blacklisted] = match stored_counts {
@@ -662,16 +658,15 @@ impl Store {
 
     /// Raises the clock floor to `ms` (never lowers it), durably.
     pub fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
-        let inner = self.inner()?;
         self.slot.clock_floor_ms.fetch_max(ms, Ordering::SeqCst);
-        if inner.clock_floor_ms.fetch_max(ms, Ordering::SeqCst) < ms {
-            let stored = inner.db.fetch_and_update(CLOCK_FLOOR_KEY, |old| {
-                let old = old
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(0, u64::from_be_bytes);
-                Some(old.max(ms).to_be_bytes().to_vec())
-            });
-            stored?;
+        let inner = self.inner()?;
+        let before = inner.db.fetch_and_update(CLOCK_FLOOR_KEY, |old| {
+            let old = old.map_or(0, |b| stored_clock_floor(Some(b.into())));
+            Some(old.max(ms).to_be_bytes().to_vec())
+        })?;
+        // Flushed only when the stored value rose. A failed flush marks the store for
+        // reopening, which reads the stored value anew, so the next raise writes again.
+        if stored_clock_floor(before) < ms {
             let flushed = inner.db.flush().map(drop).map_err(StoreError::from);
             self.watch(flushed)?;
         }
@@ -1405,6 +1400,25 @@ mod tests {
             Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
         );
         assert!(store.family("a").unwrap().unwrap().revoked_at.is_some());
+    }
+
+    /// The clock floor is durable: a flush raises it to its `now`, a lower raise leaves
+    /// it, and a reopened database (a restart) starts from it.
+    #[test]
+    fn the_clock_floor_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_user(&dir);
+        assert_eq!(store.clock_floor_ms(), 0);
+        store.flush_expired(5_000, 60).unwrap();
+        assert_eq!(store.clock_floor_ms(), 5_000_000);
+        store.raise_clock_floor(1_000).unwrap();
+        assert_eq!(store.clock_floor_ms(), 5_000_000);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.clock_floor_ms(), 5_000_000);
+        // A flush at an earlier wall clock acts at the floor, not before it.
+        store.flush_expired(10, 0).unwrap();
+        assert_eq!(store.clock_floor_ms(), 5_000_000);
     }
 
     #[test]

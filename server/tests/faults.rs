@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use common::{add_user, jti, request, tollgate, Server};
+use common::{add_user, jti, request, store_records, tollgate, Server};
 use serde_json::{json, Value};
 
 /// What the server acknowledged (a 200), in the order the worker saw it.
@@ -74,24 +74,26 @@ fn worker(
     let mut rng = Rng(seed | 1);
     let credentials = json!({"username": user, "password": format!("pw-{user}")});
     let push = |a: Acked| acked.lock().unwrap().push(a);
-    let Some(mut tokens) = post(addr, "/api/token/", None, credentials.clone()) else {
+    // A login: its answer (for the access token) and its refresh token, acknowledged.
+    let login = || {
+        let body = post(addr, "/api/token/", None, credentials.clone())?;
+        let refresh = body["refresh"].as_str().unwrap().to_string();
+        push(Acked::Issued {
+            user: user.clone(),
+            refresh: refresh.clone(),
+        });
+        Some((body, refresh))
+    };
+    let Some((mut tokens, first)) = login() else {
         return;
     };
-    let mut mine = vec![tokens["refresh"].as_str().unwrap().to_string()];
-    push(Acked::Issued {
-        user: user.clone(),
-        refresh: mine[0].clone(),
-    });
+    let mut mine = vec![first];
     while !stop.load(Ordering::Relaxed) {
         let refresh = mine.last().unwrap().clone();
         let roll = rng.below(100);
         if roll < 70 {
-            let Some(body) = post(
-                addr,
-                "/api/token/refresh/",
-                None,
-                json!({"refresh": refresh}),
-            ) else {
+            let body = json!({"refresh": refresh});
+            let Some(body) = post(addr, "/api/token/refresh/", None, body) else {
                 return;
             };
             let new = body["refresh"].as_str().unwrap().to_string();
@@ -101,84 +103,35 @@ fn worker(
             });
             tokens = body;
             mine.push(new);
-        } else if roll < 80 {
-            if post(
-                addr,
-                "/api/token/blacklist/",
-                None,
-                json!({"refresh": refresh}),
-            )
-            .is_none()
-            {
+            continue;
+        }
+        if roll < 80 {
+            let body = json!({"refresh": refresh});
+            if post(addr, "/api/token/blacklist/", None, body).is_none() {
                 return;
             }
             push(Acked::LoggedOut { refresh });
             mine.pop();
-            if mine.is_empty() {
-                let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
-                    return;
-                };
-                let new = body["refresh"].as_str().unwrap().to_string();
-                push(Acked::Issued {
-                    user: user.clone(),
-                    refresh: new.clone(),
-                });
-                tokens = body;
-                mine.push(new);
+            if !mine.is_empty() {
+                continue;
             }
-        } else if roll < 95 {
-            let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
-                return;
-            };
-            let new = body["refresh"].as_str().unwrap().to_string();
-            push(Acked::Issued {
-                user: user.clone(),
-                refresh: new.clone(),
-            });
-            tokens = body;
-            mine.push(new);
-        } else {
+        } else if roll >= 95 {
             let access = tokens["access"].as_str().unwrap().to_string();
-            let before = mine.clone();
             if post(addr, "/api/logout/", Some(&access), json!({"all": "1"})).is_none() {
                 return;
             }
             push(Acked::LoggedOutEverywhere {
                 user: user.clone(),
-                before,
+                before: std::mem::take(&mut mine),
             });
-            let Some(body) = post(addr, "/api/token/", None, credentials.clone()) else {
-                return;
-            };
-            let new = body["refresh"].as_str().unwrap().to_string();
-            push(Acked::Issued {
-                user: user.clone(),
-                refresh: new.clone(),
-            });
-            tokens = body;
-            mine = vec![new];
         }
+        // A fresh login: 80..95, or after the last token was logged out.
+        let Some((body, new)) = login() else {
+            return;
+        };
+        tokens = body;
+        mine.push(new);
     }
-}
-
-/// Every token record of the stopped server's store, by jti.
-fn store_records(data: &std::path::Path) -> HashMap<String, Value> {
-    let out = tollgate(data)
-        .args(["tokens", "list", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let record: Value = serde_json::from_str(l).unwrap();
-            (record["jti"].as_str().unwrap().to_string(), record)
-        })
-        .collect()
 }
 
 /// The refresh endpoint's answer to `refresh` on a running server.
@@ -402,14 +355,17 @@ fn a_full_disk_is_a_clear_503_and_nothing_acknowledged_is_lost() {
     .unwrap();
     assert_eq!(status, 200, "{body}");
     let first = body["refresh"].as_str().unwrap().to_string();
+    let access = body["access"].as_str().unwrap().to_string();
     let filler = fill(&fs.path);
 
     let (acked, failure, last) = refresh_until_failure(server.addr, first, 20_000);
     let (status, body) = failure.expect("20,000 rotations fitted on a full disk");
     assert_eq!((status, body.to_string()), (503, UNAVAILABLE.to_string()));
-    // Reads that need no write still work.
+    // Reads that need no write still work: health, and the access token on /api/me/.
     let (status, _) = request(server.addr, "GET", "/healthz", None, None).unwrap();
-    eprintln!("healthz on a full disk: {status}");
+    assert_eq!(status, 200);
+    let (status, me) = request(server.addr, "GET", "/api/me/", Some(&access), None).unwrap();
+    assert_eq!(status, 200, "{me}");
 
     // Space returns: the same process recovers by itself (it reopens the store).
     std::fs::remove_file(filler).unwrap();

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{add_user, jti, request, tollgate, Server};
+use common::{add_user, jti, request, run_with_stdin, store_records, tollgate, Server};
 
 /// One request without credentials; (status, JSON body).
 fn http(
@@ -27,14 +27,14 @@ fn http(
     request(addr, method, path, None, body)
 }
 
+/// `POST /api/token/` with these credentials.
+fn obtain(addr: SocketAddr, username: &str, password: &str) -> std::io::Result<(u16, Value)> {
+    let credentials = json!({"username": username, "password": password});
+    http(addr, "POST", "/api/token/", Some(&credentials))
+}
+
 fn login(addr: SocketAddr, name: &str, password: &str) -> String {
-    let (status, body) = http(
-        addr,
-        "POST",
-        "/api/token/",
-        Some(&json!({"username": name, "password": password})),
-    )
-    .unwrap();
+    let (status, body) = obtain(addr, name, password).unwrap();
     assert_eq!(status, 200, "{body}");
     body["refresh"].as_str().unwrap().to_string()
 }
@@ -135,12 +135,7 @@ fn sigterm_drains_and_exits_zero() {
             let results = Arc::clone(&results);
             std::thread::spawn(move || {
                 for _ in 0..20 {
-                    match http(
-                        addr,
-                        "POST",
-                        "/api/token/",
-                        Some(&json!({"username": "alice", "password": "pw-alice"})),
-                    ) {
+                    match obtain(addr, "alice", "pw-alice") {
                         Ok((status, _)) => results.lock().unwrap().push(status),
                         Err(_) => break, // refused after shutdown began: never a half answer
                     }
@@ -203,12 +198,7 @@ fn kill_9_during_refreshes_loses_no_acknowledged_rotation() {
                 let acked = Arc::clone(&acked);
                 let stop = Arc::clone(&stop);
                 std::thread::spawn(move || {
-                    let Ok((200, body)) = http(
-                        addr,
-                        "POST",
-                        "/api/token/",
-                        Some(&json!({"username": "alice", "password": "pw-alice"})),
-                    ) else {
+                    let Ok((200, body)) = obtain(addr, "alice", "pw-alice") else {
                         return;
                     };
                     let mut refresh = body["refresh"].as_str().unwrap().to_string();
@@ -242,20 +232,8 @@ fn kill_9_during_refreshes_loses_no_acknowledged_rotation() {
             "round {round}: no rotation happened before the kill"
         );
         // With the server stopped, read the store directly.
-        let out = tollgate(&data)
-            .args(["tokens", "list", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let find = |jti: &str| records.iter().find(|r| r["jti"] == jti).cloned();
+        let records = store_records(&data);
+        let find = |jti: &str| records.get(jti).cloned();
         for (old, new) in &acked {
             let old = find(&jti(old)).expect("rotated token lost");
             assert_eq!(old["blacklisted"]["reason"], "rotated", "{old}");
@@ -279,7 +257,7 @@ fn kill_9_during_refreshes_loses_no_acknowledged_rotation() {
             assert_eq!(status, 200, "round {round}: {body}");
         } else {
             assert_eq!(record["blacklisted"]["reason"], "rotated", "{record}");
-            let successor = records.iter().find(|r| {
+            let successor = records.values().find(|r| {
                 r["family"] == record["family"]
                     && r["blacklisted"].is_null()
                     && r["created_at_ms"].as_u64() >= record["created_at_ms"].as_u64()
@@ -395,39 +373,17 @@ fn cli_commands_reach_a_running_server_through_the_admin_socket() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("user_not_found"));
     // Password change through the socket revokes dave's access tokens at once.
-    let (_, body) = http(
-        server.addr,
-        "POST",
-        "/api/token/",
-        Some(&json!({"username": "dave", "password": "pw-dave"})),
-    )
-    .unwrap();
+    let (_, body) = obtain(server.addr, "dave", "pw-dave").unwrap();
     let access = body["access"].as_str().unwrap().to_string();
-    let mut child = tollgate(&data)
-        .args(["users", "set-password", "dave", "--password-stdin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"pw-dave-2\n")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    let mut stream = TcpStream::connect(server.addr).unwrap();
-    write!(stream, "GET /api/me/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {access}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.contains("password_changed"), "{response}");
-    let (status, _) = http(
-        server.addr,
-        "POST",
-        "/api/token/",
-        Some(&json!({"username": "dave", "password": "pw-dave-2"})),
-    )
-    .unwrap();
+    let args = ["users", "set-password", "dave", "--password-stdin"];
+    run_with_stdin(&data, &args, "pw-dave-2\n");
+    let (status, body) = request(server.addr, "GET", "/api/me/", Some(&access), None).unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("password_changed")),
+        "{body}"
+    );
+    let (status, _) = obtain(server.addr, "dave", "pw-dave-2").unwrap();
     assert_eq!(status, 200);
     server.kill9();
     // With the server gone (killed: the socket file is stale), commands open the store.
@@ -483,13 +439,7 @@ fn users_imported_from_django_log_in_with_their_passwords() {
         ("alice", "wrong", 401),
     ];
     for (user, pass, expected) in cases {
-        let (status, body) = http(
-            server.addr,
-            "POST",
-            "/api/token/",
-            Some(&json!({"username": user, "password": pass})),
-        )
-        .unwrap();
+        let (status, body) = obtain(server.addr, user, pass).unwrap();
         assert_eq!(status, expected, "{user}: {body}");
         if status == 200 {
             let claims = tollgate_core::decode(body["access"].as_str().unwrap())
@@ -500,13 +450,7 @@ fn users_imported_from_django_log_in_with_their_passwords() {
         }
     }
     // carol's hash was upgraded to pbkdf2_sha256 and still works.
-    let (status, _) = http(
-        server.addr,
-        "POST",
-        "/api/token/",
-        Some(&json!({"username": "carol", "password": "carol-pass"})),
-    )
-    .unwrap();
+    let (status, _) = obtain(server.addr, "carol", "carol-pass").unwrap();
     assert_eq!(status, 200);
     server.kill9();
 }

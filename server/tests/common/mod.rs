@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test file uses its own subset.
 
 use std::{
+    collections::HashMap,
     io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{SocketAddr, TcpStream},
     path::Path,
@@ -111,10 +112,10 @@ pub fn request(
     Ok((status, json))
 }
 
-/// `tollgate users add name` with the password on stdin.
-pub fn add_user(data_dir: &Path, name: &str, password: &str) {
+/// A `tollgate` command with `input` on stdin, which must succeed.
+pub fn run_with_stdin(data_dir: &Path, args: &[&str], input: &str) {
     let mut child = tollgate(data_dir)
-        .args(["users", "add", name, "--password-stdin"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -123,9 +124,35 @@ pub fn add_user(data_dir: &Path, name: &str, password: &str) {
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(child.wait().unwrap().success(), "{args:?}");
+}
+
+/// `tollgate users add name` with the password on stdin.
+pub fn add_user(data_dir: &Path, name: &str, password: &str) {
+    let args = ["users", "add", name, "--password-stdin"];
+    run_with_stdin(data_dir, &args, &format!("{password}\n"));
+}
+
+/// Every token record of the stopped server's store, by jti.
+pub fn store_records(data: &Path) -> HashMap<String, Value> {
+    let out = tollgate(data)
+        .args(["tokens", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).unwrap();
+            (record["jti"].as_str().unwrap().to_string(), record)
+        })
+        .collect()
 }
 
 /// The jti of a token (decoded, not verified).

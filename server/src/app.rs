@@ -24,6 +24,7 @@ use crate::{
     body::{self, Fields, Trim},
     config::{Config, UsernameField},
     errors::ApiError,
+    idle::{self, Activity},
     metrics::Metrics,
     password,
     store::{
@@ -70,7 +71,7 @@ pub struct App {
     throttle_user: Throttle,
     throttle_ip: Throttle,
     realm: String,
-    header_timeout: Duration,
+    idle_timeout: Duration,
     body_timeout: Duration,
 }
 
@@ -113,9 +114,11 @@ impl From<BodyError> for ApiError {
     }
 }
 
-/// How long a client may take to send a request's headers (then the connection is
-/// closed) and its body (then 408), unless [`App::with_timeouts`] says otherwise.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may go without starting a request, counted from its accept or
+/// its last answer (then it is closed: this covers a client stalled in its request line
+/// or headers), and how long a client may take to send a body (then 408), unless
+/// [`App::with_timeouts`] says otherwise.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The peer address of a connection, set by [`serve`] on every request.
@@ -137,15 +140,15 @@ impl App {
             clock,
             config,
             store,
-            header_timeout: HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
             body_timeout: BODY_TIMEOUT,
         }
     }
 
     /// Other limits for slow clients (tests use short ones).
     #[must_use]
-    pub fn with_timeouts(mut self, header: Duration, body: Duration) -> Self {
-        self.header_timeout = header;
+    pub fn with_timeouts(mut self, idle: Duration, body: Duration) -> Self {
+        self.idle_timeout = idle;
         self.body_timeout = body;
         self
     }
@@ -1069,20 +1072,22 @@ async fn read_body(
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish. warp's own server gives hyper no timer, so a client that stops halfway
-/// through its request line or headers would hold its connection forever; here hyper
-/// closes such a connection after the header timeout (and [`read_body`] answers 408
-/// after the body timeout). Each request carries its peer address as [`ClientAddr`].
+/// finish. warp's own server has no limit on how long a connection may sit without
+/// asking anything, so a client that stops halfway through its request line or headers
+/// would hold its connection forever; here [`idle::watch`] closes a connection that has
+/// not started a request within the idle timeout of its accept or its last answer (and
+/// [`read_body`] answers 408 after the body timeout). Each request carries its peer
+/// address as [`ClientAddr`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::{
-        rt::{TokioExecutor, TokioIo, TokioTimer},
+        rt::{TokioExecutor, TokioIo},
         server::{conn::auto::Builder, graceful::GracefulShutdown},
     };
-    let header_timeout = app.header_timeout;
+    let idle_timeout = app.idle_timeout;
     let filter = routes(app);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -1099,23 +1104,32 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let activity = Activity::new();
         let service = warp::service(filter.clone());
-        let service =
+        let service = {
+            let activity = Arc::clone(&activity);
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                let busy = activity.begin();
                 req.extensions_mut().insert(ClientAddr(peer));
                 let mut service = service.clone();
-                async move { tower_service::Service::call(&mut service, req).await }
-            });
+                async move {
+                    let reply = tower_service::Service::call(&mut service, req).await;
+                    drop(busy);
+                    reply
+                }
+            })
+        };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
+            let builder = Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            if let Err(err) = watcher.watch(connection).await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            tokio::select! {
+                ended = watcher.watch(connection) => if let Err(err) = ended {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                },
+                () = idle::watch(activity, idle_timeout) => {
+                    tracing::debug!("closed a connection idle or stalled past the idle timeout");
+                }
             }
         });
     }

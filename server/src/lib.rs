@@ -10,6 +10,7 @@ pub mod body;
 pub mod cli;
 pub mod config;
 pub mod errors;
+pub mod idle;
 pub mod import;
 pub mod metrics;
 pub mod password;

@@ -767,6 +767,23 @@ async fn slow_clients() {
     late.write_all(&raw[body_at + 10..]).await.unwrap();
     assert_eq!(read_response(late).await.status, 200);
 
+    // A keep-alive connection is answered, then closed once it has been idle for the
+    // timeout (counted from the answer, not from the accept).
+    let keep_alive = String::from_utf8(raw.clone())
+        .unwrap()
+        .replace("Connection: close\r\n", "");
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(STALL / 2).await;
+    idle.write_all(keep_alive.as_bytes()).await.unwrap();
+    let answered = Instant::now();
+    let r = read_response(&mut idle).await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let closed_after = answered.elapsed();
+    assert!(
+        closed_after >= STALL - Duration::from_millis(100) && closed_after < STALL * 2,
+        "an idle keep-alive connection closed {closed_after:?} after its answer"
+    );
+
     // Past the timeouts: a connection stalled in its request line or headers is closed
     // without an answer; one stalled in its body gets 408 with its exact body.
     tokio::time::sleep(STALL + Duration::from_millis(500)).await;

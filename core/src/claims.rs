@@ -61,12 +61,6 @@ impl Claims {
         self.get(key).and_then(Value::as_str)
     }
 
-    /// A time claim in canonical form: an integer from 0 to [`MAX_TIME`].
-    /// `Some(Err(()))` means present but not canonical.
-    pub(crate) fn get_time(&self, key: &str) -> Option<Result<u64, ()>> {
-        self.get(key).map(|v| canonical_time(v).ok_or(()))
-    }
-
     /// Removes a claim, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let pos = self.entries.iter().position(|(k, _)| k == key)?;

@@ -47,10 +47,39 @@ pub(crate) fn parse_object(bytes: &[u8]) -> Option<Vec<(String, Value)>> {
     )
 }
 
-/// Checks a JSON object exactly as [`parse_object`] does without building values:
-/// the top-level members' keys and where their values sit in `bytes`.
-pub(crate) fn scan_object(text: &str) -> Option<Vec<Member<'_>>> {
-    Reader::new(text).top_object::<false>()
+/// A JSON object checked exactly as [`parse_object`] checks it, without building values:
+/// its top-level members' keys and where their values sit, each value read on demand.
+pub(crate) struct Object<'a> {
+    text: &'a str,
+    members: Vec<Member<'a>>,
+}
+
+impl<'a> Object<'a> {
+    /// `None` if `text` is not one JSON object that [`parse_object`] would accept.
+    pub(crate) fn scan(text: &'a str) -> Option<Self> {
+        let members = Reader::new(text).top_object::<false>()?;
+        Some(Self { text, members })
+    }
+
+    fn member(&self, key: &str) -> Option<&Member<'a>> {
+        self.members.iter().find(|m| m.key == key)
+    }
+
+    /// Whether the object has the member `key`.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.member(key).is_some()
+    }
+
+    /// The value of member `key`, built now.
+    pub(crate) fn get(&self, key: &str) -> Option<Value> {
+        // The scan checked this text with the same grammar, so it parses.
+        parse(self.text[self.member(key)?.span.clone()].as_bytes())
+    }
+
+    /// The members' keys, in document order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|m| m.key.as_ref())
+    }
 }
 
 /// Parses any JSON value (duplicate keys rejected at every depth). `None` if `text` is
@@ -774,12 +803,12 @@ mod tests {
     fn check_against_oracle(input: &[u8]) {
         // The checking-only mode accepts exactly the objects the building mode does.
         let object = parse_object(input);
-        let scanned = core::str::from_utf8(input).ok().and_then(scan_object);
+        let scanned = core::str::from_utf8(input).ok().and_then(Object::scan);
         assert_eq!(object.is_some(), scanned.is_some(), "{input:?}");
         if let (Some(object), Some(scanned)) = (object, scanned) {
-            for ((key, value), member) in object.iter().zip(&scanned) {
-                assert_eq!(key, &member.key);
-                assert_eq!(parse(&input[member.span.clone()]).as_ref(), Some(value));
+            assert!(object.iter().map(|(k, _)| k.as_str()).eq(scanned.keys()));
+            for (key, value) in &object {
+                assert_eq!(scanned.get(key).as_ref(), Some(value));
             }
         }
         let ours = parse(input);

@@ -11,8 +11,8 @@ use alloc::{string::String, vec::Vec};
 use serde_json::Value;
 
 use crate::{
-    claims::canonical_time, settings::VerifierSettings, Algorithm, Claims, Error, Settings,
-    VerifyingKey,
+    claims::canonical_time, json::Object, settings::VerifierSettings, Algorithm, Claims, Error,
+    Settings, VerifyingKey,
 };
 
 /// Tokens longer than this are refused before any parsing (Simple JWT has no limit).
@@ -162,11 +162,8 @@ struct Header {
 /// for a verified token, or on request from a decoded one).
 fn check_header(segment: &str) -> Result<Header, Error> {
     let json = String::from_utf8(b64(segment)?).map_err(|_| Error::TokenMalformed)?;
-    let members = crate::json::scan_object(&json).ok_or(Error::TokenMalformed)?;
-    let get = |name: &str| {
-        let member = members.iter().find(|m| m.key == name)?;
-        crate::json::parse(json[member.span.clone()].as_bytes())
-    };
+    let header = Object::scan(&json).ok_or(Error::TokenMalformed)?;
+    let get = |name: &str| header.get(name);
     let alg = match get("alg") {
         Some(Value::String(alg)) => alg,
         _ => return Err(Error::TokenMalformed),
@@ -185,13 +182,10 @@ fn check_header(segment: &str) -> Result<Header, Error> {
     // what the signature or payload means. `jku`, `jwk`, `x5u`, `x5c` are ignored:
     // keys come from configuration only.
     let unsupported = ["crit", "b64", "cty", "zip", "enc"];
-    if members
-        .iter()
-        .any(|m| unsupported.contains(&m.key.as_ref()))
-    {
+    if header.keys().any(|key| unsupported.contains(&key)) {
         return Err(Error::HeaderUnsupported);
     }
-    drop(members);
+    drop(header);
     Ok(Header { json, alg, kid })
 }
 
@@ -223,10 +217,13 @@ impl<'a> Untrusted<'a> {
 }
 
 /// A token whose signature and claims have been checked.
+///
+/// The claims were checked in place (the strict reader, then each claim the checks need
+/// read on its own); the whole set is built only on request, since authenticating a
+/// request needs no more than the user id.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    header: Claims,
-    claims: Claims,
+    header_json: String,
     payload_json: String,
     kind: Option<TokenKind>,
     jti: Option<String>,
@@ -235,14 +232,19 @@ pub struct Verified {
 }
 
 impl Verified {
-    /// The header parameters.
-    pub fn header(&self) -> &Claims {
-        &self.header
+    /// The header parameters (built on each call).
+    pub fn header(&self) -> Claims {
+        Claims::parse(self.header_json.as_bytes()).unwrap_or_default()
     }
 
-    /// The claims, in the token's order.
-    pub fn claims(&self) -> &Claims {
-        &self.claims
+    /// The claims, in the token's order (built on each call).
+    pub fn claims(&self) -> Claims {
+        Claims::parse(self.payload_json.as_bytes()).unwrap_or_default()
+    }
+
+    /// The header exactly as signed: JSON text that passed the strict reader.
+    pub fn header_json(&self) -> &str {
+        &self.header_json
     }
 
     /// The payload exactly as signed: JSON text that passed the strict reader (so it
@@ -317,7 +319,9 @@ impl Verifier {
         now: u64,
         is_blacklisted: impl FnOnce(&str) -> bool,
     ) -> Result<Verified, Error> {
-        self.verify_untrusted(&Untrusted::parse(token)?, expect, now, is_blacklisted)
+        let token = Untrusted::parse(token)?;
+        let checked = self.check_untrusted(&token, expect, now, is_blacklisted)?;
+        Ok(checked.with_json(token.header_json, token.payload))
     }
 
     /// [`Verifier::verify`] for a token already parsed.
@@ -328,6 +332,17 @@ impl Verifier {
         now: u64,
         is_blacklisted: impl FnOnce(&str) -> bool,
     ) -> Result<Verified, Error> {
+        let checked = self.check_untrusted(token, expect, now, is_blacklisted)?;
+        Ok(checked.with_json(token.header_json.clone(), token.payload.clone()))
+    }
+
+    fn check_untrusted(
+        &self,
+        token: &Untrusted<'_>,
+        expect: Expect,
+        now: u64,
+        is_blacklisted: impl FnOnce(&str) -> bool,
+    ) -> Result<Checked, Error> {
         let s = &self.settings;
         if token.alg != s.algorithm.name() {
             return Err(Error::AlgorithmMismatch);
@@ -346,58 +361,54 @@ impl Verifier {
         if !signed_ok {
             return Err(Error::SignatureInvalid);
         }
-        let claims = Claims::parse(&token.payload).ok_or(Error::TokenMalformed)?;
-        let header = Claims::parse(token.header_json.as_bytes()).ok_or(Error::TokenMalformed)?;
-        let mut verified = self.check(header, claims, expect, now, is_blacklisted)?;
-        // The strict reader accepted these bytes, so they are UTF-8.
-        verified.payload_json = String::from_utf8_lossy(&token.payload).into_owned();
-        Ok(verified)
+        let payload = core::str::from_utf8(&token.payload).map_err(|_| Error::TokenMalformed)?;
+        let claims = Object::scan(payload).ok_or(Error::TokenMalformed)?;
+        self.check(&claims, expect, now, is_blacklisted)
     }
 
     fn check(
         &self,
-        header: Claims,
-        claims: Claims,
+        claims: &Object<'_>,
         expect: Expect,
         now: u64,
         is_blacklisted: impl FnOnce(&str) -> bool,
-    ) -> Result<Verified, Error> {
+    ) -> Result<Checked, Error> {
         let s = &self.settings;
         let names = &s.claims;
         let leeway = s.leeway;
 
         // Registered claims, in PyJWT's order: iat, nbf, exp, iss, aud.
         for name in ["iat", "nbf"] {
-            if let Some(t) = claims.get_time(name) {
+            if let Some(t) = get_time(claims, name) {
                 if t.map_err(|()| Error::ClaimInvalid)? > now.saturating_add(leeway) {
                     return Err(Error::NotYetValid);
                 }
             }
         }
-        let exp = match claims.get_time("exp") {
+        let exp = match get_time(claims, "exp") {
             Some(t) => Some(t.map_err(|()| Error::ClaimInvalid)?),
             None => None,
         };
         if exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
             return Err(Error::Expired);
         }
-        let iss = optional_string(&claims, "iss")?;
+        let iss = optional_string(claims, "iss")?;
         if let Some(expected) = &s.issuer {
-            if iss != Some(expected.as_str()) {
+            if iss.as_ref() != Some(expected) {
                 return Err(Error::IssuerMismatch);
             }
         }
-        check_audience(&claims, s.audience.as_ref())?;
-        optional_string(&claims, "sub")?;
-        if let Some(Err(())) = claims.get_time(&names.refresh_exp) {
+        check_audience(claims, s.audience.as_ref())?;
+        optional_string(claims, "sub")?;
+        if let Some(Err(())) = get_time(claims, &names.refresh_exp) {
             return Err(Error::ClaimInvalid);
         }
-        let jti = optional_string(&claims, &names.jti)?;
-        let token_type = optional_string(&claims, &names.token_type)?;
-        let user_id = optional_string(&claims, &names.user_id)?;
+        let jti = optional_string(claims, &names.jti)?;
+        let token_type = optional_string(claims, &names.token_type)?;
+        let user_id = optional_string(claims, &names.user_id)?;
 
         // Then Simple JWT's `Token.verify`: blacklist, exp, jti, type.
-        if let Some(jti) = jti {
+        if let Some(jti) = &jti {
             if is_blacklisted(jti) {
                 return Err(Error::Blacklisted);
             }
@@ -405,23 +416,20 @@ impl Verifier {
         let exp = exp.ok_or(Error::NoExp)?;
         let jti = jti.ok_or(Error::NoId)?;
         if let Expect::Kind(kind) = expect {
-            match token_type {
+            match token_type.as_deref() {
                 None => return Err(Error::NoType),
                 Some(t) if t != kind.name() => return Err(Error::WrongType),
                 Some(_) => {}
             }
         }
-        if let Some(missing) = s.required.iter().find(|c| claims.get(c).is_none()) {
+        if let Some(missing) = s.required.iter().find(|c| !claims.contains(c)) {
             return Err(Error::ClaimMissing(missing.clone()));
         }
-        Ok(Verified {
-            kind: token_type.and_then(TokenKind::from_name),
-            jti: Some(jti.into()),
-            user_id: user_id.map(String::from),
+        Ok(Checked {
+            kind: token_type.as_deref().and_then(TokenKind::from_name),
+            jti,
+            user_id,
             exp,
-            header,
-            claims,
-            payload_json: String::new(),
         })
     }
 
@@ -430,7 +438,8 @@ impl Verifier {
     /// `check_exp("refresh_exp")`.
     pub fn check_refresh_exp(&self, token: &Verified, now: u64) -> Result<(), Error> {
         let name = &self.settings.claims.refresh_exp;
-        let refresh_exp = match token.claims.get_time(name) {
+        let payload = Object::scan(&token.payload_json).ok_or(Error::TokenMalformed)?;
+        let refresh_exp = match get_time(&payload, name) {
             None => return Err(Error::NoRefreshExp(name.clone())),
             Some(t) => t.map_err(|()| Error::ClaimInvalid)?,
         };
@@ -441,8 +450,37 @@ impl Verifier {
     }
 }
 
+/// What [`Verifier::check`] found in a token's claims; the JSON texts come after.
+struct Checked {
+    kind: Option<TokenKind>,
+    jti: String,
+    user_id: Option<String>,
+    exp: u64,
+}
+
+impl Checked {
+    /// The verified token, `payload` being the bytes the strict reader accepted.
+    fn with_json(self, header_json: String, payload: Vec<u8>) -> Verified {
+        Verified {
+            header_json,
+            // The strict reader accepted these bytes, so they are UTF-8.
+            payload_json: String::from_utf8(payload).unwrap_or_default(),
+            kind: self.kind,
+            jti: Some(self.jti),
+            user_id: self.user_id,
+            exp: self.exp,
+        }
+    }
+}
+
+/// A time claim in canonical form: an integer from 0 to [`crate::MAX_TIME`].
+/// `Some(Err(()))` means present but not canonical.
+fn get_time(claims: &Object<'_>, name: &str) -> Option<Result<u64, ()>> {
+    claims.get(name).map(|v| canonical_time(&v).ok_or(()))
+}
+
 /// A claim that, if present, must be a non-empty string of bounded length.
-fn optional_string<'c>(claims: &'c Claims, name: &str) -> Result<Option<&'c str>, Error> {
+fn optional_string(claims: &Object<'_>, name: &str) -> Result<Option<String>, Error> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Some(s)),
@@ -450,8 +488,9 @@ fn optional_string<'c>(claims: &'c Claims, name: &str) -> Result<Option<&'c str>
     }
 }
 
-fn check_audience(claims: &Claims, expected: Option<&crate::Audience>) -> Result<(), Error> {
-    let found: Vec<&str> = match claims.get("aud") {
+fn check_audience(claims: &Object<'_>, expected: Option<&crate::Audience>) -> Result<(), Error> {
+    let aud = claims.get("aud");
+    let found: Vec<&str> = match &aud {
         None => Vec::new(),
         Some(Value::String(one)) => alloc::vec![one.as_str()],
         Some(Value::Array(many)) => many
@@ -522,7 +561,7 @@ impl Settings {
         expect_kind(refresh, TokenKind::Refresh)?;
         let names = self.claim_names();
         let mut claims = self.fresh_claims(TokenKind::Access, now, jti)?;
-        for (name, value) in refresh.claims.iter() {
+        for (name, value) in refresh.claims().iter() {
             if name != names.token_type && name != "exp" && name != "iat" && name != names.jti {
                 claims.set(name, value.clone());
             }
@@ -534,7 +573,7 @@ impl Settings {
     /// order, with a new jti, `exp` and `iat`.
     pub fn rotate_refresh(&self, refresh: &Verified, now: u64, jti: Jti) -> Result<Issued, Error> {
         expect_kind(refresh, TokenKind::Refresh)?;
-        let mut claims = refresh.claims.clone();
+        let mut claims = refresh.claims();
         claims.set(&self.claim_names().jti, jti.to_hex());
         claims.set("exp", self.expiry(TokenKind::Refresh, now)?);
         claims.set("iat", now);
@@ -545,7 +584,7 @@ impl Settings {
     /// Check [`Verifier::check_refresh_exp`] first.
     pub fn refresh_sliding(&self, sliding: &Verified, now: u64) -> Result<Issued, Error> {
         expect_kind(sliding, TokenKind::Sliding)?;
-        let mut claims = sliding.claims.clone();
+        let mut claims = sliding.claims();
         claims.set("exp", self.expiry(TokenKind::Sliding, now)?);
         claims.set("iat", now);
         self.sign(claims, now)
@@ -656,13 +695,9 @@ pub fn decode_reusing(token: &str, previous: Option<&Decoded>) -> Result<Decoded
     };
     let payload_json = String::from_utf8(b64(p)?).map_err(|_| Error::TokenMalformed)?;
     b64(s)?;
-    let members = crate::json::scan_object(&payload_json).ok_or(Error::TokenMalformed)?;
-    let exp = members.iter().find(|m| m.key == "exp").map(|m| {
-        crate::json::parse(payload_json[m.span.clone()].as_bytes())
-            .and_then(|v| canonical_time(&v))
-            .ok_or(())
-    });
-    drop(members);
+    let payload = Object::scan(&payload_json).ok_or(Error::TokenMalformed)?;
+    let exp = get_time(&payload, "exp");
+    drop(payload);
     Ok(Decoded {
         header_segment: h.into(),
         header_json,

@@ -564,15 +564,11 @@ impl App {
         if let Some(record) = self.store.outstanding(verified.jti())? {
             return Ok((record, true));
         }
-        let iat = verified
-            .claims()
-            .get("iat")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let claims = verified.claims();
+        let iat = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
         let expires_at = match kind {
             StoredKind::Refresh => verified.exp(),
-            StoredKind::Sliding => verified
-                .claims()
+            StoredKind::Sliding => claims
                 .get(&self.config.tokens.claim_names().refresh_exp)
                 .and_then(Value::as_u64)
                 .map_or(verified.exp(), |r| sliding_expiry(r, &self.config.tokens)),
@@ -713,19 +709,19 @@ impl App {
     }
 
     /// Simple JWT's `JWTAuthentication`: the user of a Bearer access token.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<User, ApiError> {
-        let values: Vec<&[u8]> = headers
-            .get_all(header::AUTHORIZATION)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect();
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<User>, ApiError> {
+        let mut values = headers.get_all(header::AUTHORIZATION).iter();
         // Repeated headers are joined as WSGI servers do, so they never authenticate.
-        let joined;
-        let header_value: Option<&[u8]> = match values.as_slice() {
-            [] => None,
-            [one] => Some(one),
-            many => {
-                joined = many.join(&b","[..]);
+        let joined: Vec<u8>;
+        let header_value: Option<&[u8]> = match (values.next(), values.next()) {
+            (None, _) => None,
+            (Some(one), None) => Some(one.as_bytes()),
+            (Some(first), Some(second)) => {
+                let rest = [first, second].into_iter().chain(values);
+                joined = rest
+                    .map(HeaderValue::as_bytes)
+                    .collect::<Vec<_>>()
+                    .join(&b","[..]);
                 Some(&joined)
             }
         };
@@ -751,7 +747,7 @@ impl App {
             return Err(ApiError::NoUserIdentification);
         };
         let id = canonical_user_id(raw).ok_or(ApiError::AccessToken(TokenError::ClaimInvalid))?;
-        let user = self.store.user(id)?.ok_or(ApiError::UserNotFound)?;
+        let user = self.store.user_shared(id)?.ok_or(ApiError::UserNotFound)?;
         if self.config.check_user_is_active && !user.is_active {
             return Err(ApiError::UserInactive);
         }
@@ -1007,25 +1003,30 @@ fn json_response(status: u16, body: &Value) -> Reply {
 /// Serializes `body` with its top-level keys in `order` first (Simple JWT answers
 /// `{"refresh","access"}` on login but `{"access","refresh"}` on refresh).
 fn json_response_ordered(status: u16, body: &Value, order: &[&str]) -> Reply {
-    let bytes = match body.as_object() {
+    // Writing JSON values into a Vec cannot fail, so the results are not looked at.
+    let mut out = Vec::with_capacity(256);
+    match body.as_object() {
         Some(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by_key(|k| order.iter().position(|o| o == k).unwrap_or(order.len()));
-            let mut out = b"{".to_vec();
-            for (i, key) in keys.iter().enumerate() {
+            let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            // Stable: keys outside `order` keep the map's (sorted) order.
+            members.sort_by_key(|(k, _)| rank(k));
+            out.push(b'{');
+            for (i, (key, value)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend(serde_json::to_vec(key).unwrap_or_default());
+                let _ = serde_json::to_writer(&mut out, key);
                 out.push(b':');
-                out.extend(serde_json::to_vec(&map[key.as_str()]).unwrap_or_default());
+                let _ = serde_json::to_writer(&mut out, value);
             }
             out.push(b'}');
-            out
         }
-        None => serde_json::to_vec(body).unwrap_or_default(),
-    };
-    let mut reply = Response::new(Bytes::from(bytes));
+        None => {
+            let _ = serde_json::to_writer(&mut out, body);
+        }
+    }
+    let mut reply = Response::new(Bytes::from(out));
     *reply.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     reply.headers_mut().insert(
         header::CONTENT_TYPE,

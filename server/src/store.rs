@@ -7,12 +7,12 @@
 //! concurrent callers share one flush (group commit).
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicI64, AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
 };
 
@@ -292,7 +292,19 @@ struct Slot {
     /// See [`Store::clock_floor_ms`]; here, not in `Inner`, so that reading it (on every
     /// request) takes no lock and it survives a reopen.
     clock_floor_ms: AtomicU64,
+    /// See [`Store::user_shared`].
+    decoded_users: Mutex<HashMap<u64, Decoded<User>>>,
 }
+
+/// A record as decoded from the stored bytes it is kept with.
+struct Decoded<T> {
+    bytes: Box<[u8]>,
+    value: Arc<T>,
+}
+
+/// How many decoded users [`Store::user_shared`] keeps (about 1 KiB each); past that the
+/// whole set is dropped and refilled by the next requests.
+const DECODED_USERS: usize = 1024;
 
 struct Inner {
     db: sled::Db,
@@ -475,6 +487,7 @@ impl Store {
             slot: Arc::new(Slot {
                 path: dir.to_path_buf(),
                 clock_floor_ms: AtomicU64::new(stored_clock_floor(inner.db.get(CLOCK_FLOOR_KEY)?)),
+                decoded_users: Mutex::default(),
                 current: std::sync::RwLock::new(Some(Arc::new(inner))),
                 failed: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -723,6 +736,43 @@ impl Store {
     /// A user by id.
     pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
         get(&self.inner()?.users, &user_key(id))
+    }
+
+    /// [`Store::user`] for authenticating a request. The record is read from the
+    /// database every time (it is the truth: a password change or deactivation counts
+    /// from the moment it commits), but decoding it is skipped when its bytes are the
+    /// ones decoded last time for this user.
+    pub fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
+        let Some(bytes) = self.inner()?.users.get(user_key(id))? else {
+            return Ok(None);
+        };
+        let decoded = self
+            .slot
+            .decoded_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = decoded.get(&id).filter(|d| *d.bytes == *bytes) {
+            return Ok(Some(Arc::clone(&known.value)));
+        }
+        drop(decoded);
+        let value = Arc::new(decode::<User>(&bytes)?);
+        let mut decoded = self
+            .slot
+            .decoded_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if decoded.len() >= DECODED_USERS {
+            decoded.clear();
+        }
+        let bytes = bytes.to_vec().into_boxed_slice();
+        decoded.insert(
+            id,
+            Decoded {
+                bytes,
+                value: Arc::clone(&value),
+            },
+        );
+        Ok(Some(value))
     }
 
     /// A user by username, exactly as stored (case-sensitive, as Django's default).
@@ -1339,6 +1389,21 @@ mod tests {
             expires_at,
             token_sha256: String::new(),
         }
+    }
+
+    #[test]
+    fn a_shared_user_is_the_stored_one_after_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_user(&dir);
+        let first = store.user_shared(7).unwrap().unwrap();
+        assert!(first.is_active);
+        // Unchanged bytes: the decoded record is shared, not decoded again.
+        assert!(Arc::ptr_eq(&first, &store.user_shared(7).unwrap().unwrap()));
+        store.update_user(7, |u| u.is_active = false).unwrap();
+        let changed = store.user_shared(7).unwrap().unwrap();
+        assert!(!changed.is_active);
+        assert_eq!(*changed, store.user(7).unwrap().unwrap());
+        assert!(store.user_shared(8).unwrap().is_none());
     }
 
     #[test]

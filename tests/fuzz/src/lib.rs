@@ -110,7 +110,11 @@ pub fn check_token(token: &str, previous: &str) {
                 Ok(verified) => {
                     // Only a token the decoder accepts can verify, with the same claims.
                     let decoded = decoded.as_ref().expect("verified but not decodable");
-                    assert_eq!(decoded.claims(), *verified.claims());
+                    assert_eq!(decoded.claims(), verified.claims());
+                    assert_eq!(decoded.payload_json(), verified.payload_json());
+                    assert_eq!(decoded.header_json(), verified.header_json());
+                    // Claims are built on request from text the strict reader took.
+                    assert!(tollgate_core::parse_json(verified.payload_json()).is_some());
                     assert_eq!(decoded.expires_at(), Ok(Some(verified.exp())));
                     assert!(!verified.jti().is_empty());
                     assert!(verified.exp() <= tollgate_core::MAX_TIME);

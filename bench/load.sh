@@ -13,7 +13,8 @@
 # the same HS256 key, settings and user (tollgate: `tollgate serve`; Simple JWT: gunicorn, 2
 # sync workers, sqlite):
 #   login at 1,000,000 PBKDF2 iterations (Django's default) and at 1,000, refresh with
-#   rotation (each request with its own unused refresh token), verify, GET /api/me/.
+#   rotation (each request with its own unused refresh token), verify, GET /api/me/;
+#   the rows after the first login are run by both servers in turn, row by row.
 # Then tollgate on a store seeded with 1,000,000 outstanding and 500,000 blacklisted tokens
 # (`tollgate tokens seed`; quick mode: 20,000 and 10,000): refresh and verify, then
 # `tollgate tokens flush-expired` and the size on disk.
@@ -76,6 +77,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")"
 cleanup() {
   if [[ -n $wrk_pid ]]; then kill -TERM "$wrk_pid" 2>/dev/null || true; wait "$wrk_pid" 2>/dev/null || true; fi
   stop_server
+  stop_parked
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -169,16 +171,61 @@ mint_tokens() {
 }
 declare -A minted
 
-# token_rows ROW_SUFFIX: refresh (on freshly minted tokens), then verify and /api/me/ with
-# one access token.
+# The rows of the token workloads, each against the current server; ROW_SUFFIX names the
+# store ("" or _big). refresh_row uses the tokens mint_tokens made for this server,
+# verify_row and me_row the access token access_token got from it.
+refresh_row() {
+  export BENCH_TOKENS="$work/refresh-tokens-$server_kind-$1"
+  workload "refresh$1" refresh.lua /api/token/refresh/ token_refresh
+}
+declare -A access
+access_token() {
+  access[$server_kind]="$(login_pair "$bench_user" "$bench_password" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
+}
+verify_row() {
+  export BENCH_ACCESS="${access[$server_kind]}"
+  workload "verify$1" verify.lua /api/token/verify/ token_verify
+}
+me_row() {
+  export BENCH_ACCESS="${access[$server_kind]}"
+  workload me me.lua /api/me/ me
+}
+# token_rows ROW_SUFFIX: all of them against one server (the large store's).
 token_rows() {
   mint_tokens "$1"
-  workload "refresh$1" refresh.lua /api/token/refresh/ token_refresh
-  BENCH_ACCESS="$(login_pair "$bench_user" "$bench_password" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
-  export BENCH_ACCESS
-  workload "verify$1" verify.lua /api/token/verify/ token_verify
-  [[ -n $1 ]] || workload me me.lua /api/me/ me
+  refresh_row "$1"
+  access_token
+  verify_row "$1"
+}
+
+# Two servers up at once, taking turns: park saves the current server's state (lib.sh's
+# globals), resume makes a parked one current again; each_server runs a command against
+# tollgate, then against Simple JWT.
+declare -A parked
+park() { # a stopped server is forgotten
+  [[ -z $server_pid ]] || parked[$server_kind]="$server_pid|$base|$server_log|${peer_access_log:-}"
+  server_kind="" server_pid=""
+}
+resume() {
+  IFS='|' read -r server_pid base server_log peer_access_log <<<"${parked[$1]}"
+  server_kind=$1
+  unset "parked[$1]"
+}
+each_server() {
+  local kind
+  for kind in tollgate simplejwt; do
+    resume "$kind"
+    "$@"
+    park
+  done
+}
+stop_parked() {
+  local kind
+  for kind in "${!parked[@]}"; do
+    resume "$kind"
+    stop_server
+  done
 }
 
 # The raw cost of one password hash at Django's default, each server's own code: tollgate's
@@ -226,19 +273,24 @@ workload login_high login.lua /api/token/ token_obtain
 peak[simplejwt:high]="$(status_kib VmHWM)"
 stop_server
 
-# The other rows at 1,000 iterations, one server of each.
+# The other rows at 1,000 iterations, one server of each, both up for the whole phase and
+# taking turns row by row: this machine's speed drifts by 10 to 30% over minutes, and a
+# row of each server back to back keeps most of that drift out of the ratios.
 tollgate_data low $low_iterations
-start_tollgate low
-workload login_low login.lua /api/token/ token_obtain
-token_rows ""
-peak[tollgate:low]="$(status_kib VmHWM)"
-stop_server
 peer_data low $low_iterations
+start_tollgate low
+park
 start_simplejwt low "$work/peer-low.sqlite3"
-workload login_low login.lua /api/token/ token_obtain
-token_rows ""
-peak[simplejwt:low]="$(status_kib VmHWM)"
-stop_server
+park
+each_server workload login_low login.lua /api/token/ token_obtain
+each_server mint_tokens ""
+each_server refresh_row ""
+each_server access_token
+each_server verify_row ""
+each_server me_row ""
+record_peak() { peak[$server_kind:low]="$(status_kib VmHWM)"; }
+each_server record_peak
+each_server stop_server
 
 # tollgate with a large store: seeded offline, then the same refresh and verify rows.
 tollgate_data big $low_iterations

@@ -234,12 +234,17 @@ pub struct Verified {
 impl Verified {
     /// The header parameters (built on each call).
     pub fn header(&self) -> Claims {
-        Claims::parse(self.header_json.as_bytes()).unwrap_or_default()
+        let header = Claims::parse(self.header_json.as_bytes());
+        // The text passed the same reader's checks when the token was verified.
+        debug_assert!(header.is_some());
+        header.unwrap_or_default()
     }
 
     /// The claims, in the token's order (built on each call).
     pub fn claims(&self) -> Claims {
-        Claims::parse(self.payload_json.as_bytes()).unwrap_or_default()
+        let claims = Claims::parse(self.payload_json.as_bytes());
+        debug_assert!(claims.is_some());
+        claims.unwrap_or_default()
     }
 
     /// The header exactly as signed: JSON text that passed the strict reader.

@@ -1122,9 +1122,15 @@ pub async fn serve(
         };
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let builder = Builder::new(TokioExecutor::new());
+            let mut builder = Builder::new(TokioExecutor::new());
+            // Off explicitly: hyper's own timer (which needs `.timer(..)` to run) would
+            // be a second limit beside the idle watch.
+            builder.http1().header_read_timeout(None);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::select! {
+                // The connection first: a request head that arrived with the deadline
+                // starts its request (and so is not idle) before the watch looks.
+                biased;
                 ended = watcher.watch(connection) => if let Err(err) = ended {
                     tracing::debug!(error = %err, "connection ended with an error");
                 },

@@ -4,10 +4,11 @@
 //!
 //! hyper's own `header_read_timeout` arms a boxed timer for every request of a
 //! keep-alive connection and registers it with the timer wheel each time the
-//! connection waits for its next request: measured at 5-7% of the request rate of
-//! `GET /api/me/`. Here a connection keeps one [`Activity`] record that requests touch
-//! with two atomic writes and one clock read, and one [`watch`] per connection sleeps
-//! until the earliest moment the connection could be due, about once per timeout.
+//! connection waits for its next request. Here a connection keeps one [`Activity`]
+//! record that each request touches with a few atomic operations and one clock read,
+//! and one [`watch`] per connection sleeps until the earliest moment the connection
+//! could be due, about once per timeout. A connection closed for idleness is dropped
+//! without a goodbye (the server speaks HTTP/1 only, where that is the norm).
 
 use std::{
     sync::{

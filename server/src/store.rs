@@ -302,8 +302,8 @@ struct Decoded<T> {
     value: Arc<T>,
 }
 
-/// How many decoded users [`Store::user_shared`] keeps (about 1 KiB each); past that the
-/// whole set is dropped and refilled by the next requests.
+/// How many decoded users [`Store::user_shared`] keeps (about 1 KiB each); past that a
+/// new one takes the place of an arbitrary other.
 const DECODED_USERS: usize = 1024;
 
 struct Inner {
@@ -743,26 +743,28 @@ impl Store {
     /// from the moment it commits), but decoding it is skipped when its bytes are the
     /// ones decoded last time for this user.
     pub fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
-        let Some(bytes) = self.inner()?.users.get(user_key(id))? else {
+        let stored = self.inner()?.users.get(user_key(id))?;
+        let lock = || {
+            self.slot
+                .decoded_users
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+        };
+        let Some(bytes) = stored else {
+            // Gone: nothing of it (its password hash included) stays in memory.
+            lock().remove(&id);
             return Ok(None);
         };
-        let decoded = self
-            .slot
-            .decoded_users
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(known) = decoded.get(&id).filter(|d| *d.bytes == *bytes) {
+        if let Some(known) = lock().get(&id).filter(|d| *d.bytes == *bytes) {
             return Ok(Some(Arc::clone(&known.value)));
         }
-        drop(decoded);
         let value = Arc::new(decode::<User>(&bytes)?);
-        let mut decoded = self
-            .slot
-            .decoded_users
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if decoded.len() >= DECODED_USERS {
-            decoded.clear();
+        let mut decoded = lock();
+        if decoded.len() >= DECODED_USERS && !decoded.contains_key(&id) {
+            // Full: one entry makes room (any one: the map's order is arbitrary).
+            if let Some(other) = decoded.keys().next().copied() {
+                decoded.remove(&other);
+            }
         }
         let bytes = bytes.to_vec().into_boxed_slice();
         decoded.insert(
@@ -1404,6 +1406,20 @@ mod tests {
         assert!(!changed.is_active);
         assert_eq!(*changed, store.user(7).unwrap().unwrap());
         assert!(store.user_shared(8).unwrap().is_none());
+    }
+
+    #[test]
+    fn shared_users_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_user(&dir);
+        let many = DECODED_USERS as u64 + 10;
+        for id in 100..100 + many {
+            let user = User::new(id, &format!("u{id}"), "", "!".into(), 0);
+            store.add_user(user, false).unwrap();
+            assert_eq!(store.user_shared(id).unwrap().unwrap().id, id);
+        }
+        let kept = store.slot.decoded_users.lock().unwrap().len();
+        assert_eq!(kept, DECODED_USERS);
     }
 
     #[test]

@@ -16,6 +16,29 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 clk_tck="$(getconf CLK_TCK)"
 
+# build_release: the release binary, in $bin.
+build_release() {
+  say "build: cargo build --release --locked -p tollgate-server --bin tollgate"
+  cargo build --release --locked -q -p tollgate-server --bin tollgate
+  bin="$root/target/release/tollgate"
+}
+
+# ensure_wrk: installs wrk (Debian package) if it is missing.
+ensure_wrk() {
+  command -v wrk >/dev/null && return 0
+  say "install wrk (apt-get)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+}
+
+# only_bench_settings: no TOLLGATE_* from the caller's environment (the servers also run
+# in the work folder, where there is no tollgate.toml), login throttles raised.
+only_bench_settings() {
+  local name
+  while read -r name; do unset "$name"; done < <(compgen -e | grep '^TOLLGATE_' || true)
+  export TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000000/s TOLLGATE_LOGIN_THROTTLE_IP=1000000000/s
+}
+
 server_kind="" server_pid="" base="" server_log="" wrk_pid=""
 
 # The server's processes: tollgate's one, or gunicorn's master and its workers.
@@ -64,7 +87,13 @@ wait_idle() {
 
 wait_up() {
   for _ in $(seq 1 600); do
-    curl -s -o /dev/null "$base/healthz" 2>/dev/null && return 0
+    # tollgate must answer its /healthz with a 2xx; the peer has no such route, any
+    # answer (a 404) means it is up.
+    if [[ $server_kind == tollgate ]]; then
+      curl -fs -o /dev/null "$base/healthz" && return 0
+    else
+      curl -s -o /dev/null "$base/healthz" && return 0
+    fi
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -113,17 +142,18 @@ stop_server() {
   server_pid=""
 }
 
-# served PATH ROUTE: "<answers> <non-2xx answers>" so far: tollgate's /metrics (by route),
-# gunicorn's access log (by path).
+# served PATH ROUTE: "<answers> <non-2xx answers> <reuse detections>" so far, from one
+# read: tollgate's /metrics (by route), gunicorn's access log (by path; no reuse detection).
 served() {
   if [[ $server_kind == tollgate ]]; then
     curl -fs "$base/metrics" | awk -v route="route=\"$2\"" '
       $1 ~ /^tollgate_requests_total\{/ && index($1, route) {
         all += $2; if ($1 !~ /status="2[0-9][0-9]"/) bad += $2 }
-      END { printf "%d %d\n", all, bad }'
+      $1 == "tollgate_reuse_detections_total" { reuse = $2 }
+      END { printf "%d %d %d\n", all, bad, reuse }'
   else
     awk -v path="$1" '$1 == path { all++; if ($2 !~ /^2/) bad++ }
-      END { printf "%d %d\n", all, bad }' "$peer_access_log"
+      END { printf "%d %d 0\n", all, bad }' "$peer_access_log"
   fi
 }
 

@@ -58,14 +58,8 @@ started=$SECONDS
 source "$root/bench/lib.sh"
 
 # --- build and tools -----------------------------------------------------------------
-say "build: cargo build --release --locked -p tollgate-server --bin tollgate"
-cargo build --release --locked -q -p tollgate-server --bin tollgate
-bin="$root/target/release/tollgate"
-if ! command -v wrk >/dev/null; then
-  say "install wrk (apt-get)"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
+build_release
+ensure_wrk
 for tool in curl python3 awk pgrep; do
   command -v "$tool" >/dev/null || { echo "bench/load.sh needs $tool" >&2; exit 1; }
 done
@@ -87,10 +81,9 @@ trap 'exit 130' INT TERM
 # folder, where there is no tollgate.toml. Both servers get the same key; every other
 # setting is the contract's default on both (rotation, blacklist after rotation, custom
 # claims username/email/is_staff, 30 min / 3 days), tollgate's login throttles raised.
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^TOLLGATE_' || true)
+only_bench_settings
 signing_key="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" # 64 chars
 export TOLLGATE_SIGNING_KEY="$signing_key" BENCH_SIGNING_KEY="$signing_key"
-export TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000000/s TOLLGATE_LOGIN_THROTTLE_IP=1000000000/s
 
 # tollgate_data NAME ITERATIONS: a fresh data folder holding the benchmark user (added with
 # the CLI, as an operator would; sled allows one process per folder, so before serving).
@@ -125,18 +118,17 @@ declare -A labels=([login_high]="login, PBKDF2 $(thousands $high_iterations) ite
 workload() {
   local key="$server_kind:$1" lua="$2" path="$3" route="$4" out="$work/wrk-$server_kind-$1.txt"
   say "$server_kind: ${labels[$1]} (${duration} s)"
-  local cpu0 served0 reuse0 cpu1 served1 reuse1
-  # /metrics first: on a large store it costs the server CPU time (it counts the trees).
-  served0="$(served "$path" "$route")"; reuse0="$(reuse_detections)"; cpu0="$(cpu_ticks)"
+  local cpu0 cpu1 answered0 bad0 reuse0 answered1 bad1 reuse1
+  # The answer counts outside the CPU window: reading /metrics costs the server a little.
+  read -r answered0 bad0 reuse0 < <(served "$path" "$route"); cpu0="$(cpu_ticks)"
   wrk_run "$lua" "$path" "$duration" "$out"
   wait_idle
-  cpu1="$(cpu_ticks)"; served1="$(served "$path" "$route")"; reuse1="$(reuse_detections)"
+  cpu1="$(cpu_ticks)"; read -r answered1 bad1 reuse1 < <(served "$path" "$route")
   grep -q '^BENCH ' "$out" || { cat "$out" >&2; echo "wrk printed no result" >&2; exit 1; }
   local n duration_us l50 l99 status_errors socket_errors exhausted
   read -r n duration_us l50 l99 status_errors socket_errors exhausted < <(
     awk '$1 == "BENCH" { for (i = 2; i <= NF; i++) { sub(/^[a-z0-9_]*=/, "", $i); printf "%s ", $i }; print "" }' "$out")
-  local answered=$((${served1% *} - ${served0% *})) bad=$((${served1#* } - ${served0#* }))
-  local reuse=$((reuse1 - reuse0))
+  local answered=$((answered1 - answered0)) bad=$((bad1 - bad0)) reuse=$((reuse1 - reuse0))
   rps[$key]="$(awk -v n="$n" -v us="$duration_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')"
   cpu_us[$key]="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
     'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')"
@@ -152,11 +144,6 @@ workload() {
   printf '   %s req/s, p50 %s, p99 %s, %s requests, non-2xx %s, socket errors %s, %s µs CPU/answer, RSS %s MiB%s\n' \
     "${rps[$key]}" "$(fmt_us "$l50")" "$(fmt_us "$l99")" "$n" "$bad" "$socket_errors" \
     "${cpu_us[$key]}" "${rss_after[$key]}" "$notes" >&2
-}
-reuse_detections() {
-  if [[ $server_kind == tollgate ]]; then
-    curl -fs "$base/metrics" | awk '$1 == "tollgate_reuse_detections_total" { print $2 }'
-  else echo 0; fi
 }
 
 # mint_tokens: logins for $mint_duration s (not measured), every refresh token kept in
@@ -191,14 +178,6 @@ me_row() {
   export BENCH_ACCESS="${access[$server_kind]}"
   workload me me.lua /api/me/ me
 }
-# token_rows ROW_SUFFIX: all of them against one server (the large store's).
-token_rows() {
-  mint_tokens "$1"
-  refresh_row "$1"
-  access_token
-  verify_row "$1"
-}
-
 # Two servers up at once, taking turns: park saves the current server's state (lib.sh's
 # globals), resume makes a parked one current again; each_server runs a command against
 # tollgate, then against Simple JWT.
@@ -306,7 +285,10 @@ open_started="$(date +%s%N)"
 start_tollgate big
 open_ms=$((($(date +%s%N) - open_started) / 1000000))
 rss_open="$(status_kib VmRSS)"
-token_rows _big
+mint_tokens _big
+refresh_row _big
+access_token
+verify_row _big
 peak[tollgate:big]="$(status_kib VmHWM)"
 counts="$(curl -fs "$base/metrics" | awk '$1 == "tollgate_outstanding_tokens" { o = $2 } $1 == "tollgate_blacklisted_tokens" { b = $2 } END { print o, b }')"
 stop_server

@@ -38,10 +38,8 @@ threads=2 connections=256 users=16
 command_line="bench/soak.sh${1:+ $*}"
 source "$root/bench/lib.sh"
 
-command -v wrk >/dev/null || { say "installing wrk"; apt-get install -y -qq wrk >/dev/null; }
-say "build: cargo build --release --locked -p tollgate-server --bin tollgate"
-cargo build --release --locked -q -p tollgate-server --bin tollgate
-bin="$root/target/release/tollgate"
+ensure_wrk
+build_release
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-soak.XXXXXX")"
 sampler_pid=""
@@ -53,10 +51,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-while read -r name; do unset "$name"; done < <(compgen -e | grep '^TOLLGATE_' || true)
-export TOLLGATE_SIGNING_KEY="soak-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+only_bench_settings
+TOLLGATE_SIGNING_KEY="soak-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export TOLLGATE_SIGNING_KEY
 export TOLLGATE_DATA_DIR="$work/data" TOLLGATE_PBKDF2_ITERATIONS=1000
-export TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000000/s TOLLGATE_LOGIN_THROTTLE_IP=1000000000/s
 # Refresh tokens live 2 minutes (8 s in --quick) and the store is flushed of expired ones
 # every 5 s (2 s), so the flush deletes while the load goes on and the store stays
 # bounded; the workload drops pooled tokens older than half their lifetime unsent.
@@ -76,7 +74,7 @@ samples="$work/rss.txt"
   done
 ) >"$samples" &
 sampler_pid=$!
-export SOAK_USERS=$users BENCH_THREADS=$threads
+export SOAK_USERS=$users
 wrk_run mixed.lua / "$duration" "$work/wrk.txt"
 kill "$sampler_pid" 2>/dev/null || true
 wait "$sampler_pid" 2>/dev/null || true

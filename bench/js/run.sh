@@ -60,14 +60,9 @@ flags=()
 BENCH_COMMAND="$command_line" node "$here/bench.mjs" "${flags[@]}" --report "$report"
 
 if [[ $record == true ]]; then
-  begin='<!-- bench/js/run.sh --record: begin -->' end='<!-- bench/js/run.sh --record: end -->'
-  if ! grep -qxF "$begin" BENCHMARKS.md || ! grep -qxF "$end" BENCHMARKS.md; then
-    echo "BENCHMARKS.md has no $begin ... $end block" >&2; exit 1
-  fi
-  awk -v begin="$begin" -v end="$end" -v report="$report" '
-    $0 == begin { print; while ((getline line < report) > 0) print line; skip = 1; next }
-    $0 == end { skip = 0 }
-    !skip' BENCHMARKS.md >"$work/BENCHMARKS.md"
-  cat "$work/BENCHMARKS.md" >BENCHMARKS.md
+  # shellcheck source=bench/lib.sh
+  source "$here/../lib.sh" # record_block
+  record_block BENCHMARKS.md '<!-- bench/js/run.sh --record: begin -->' \
+    '<!-- bench/js/run.sh --record: end -->' "$report"
   echo "== recorded in BENCHMARKS.md" >&2
 fi

@@ -379,7 +379,7 @@ impl App {
             self.store.record(&record)?;
             json!({"token": token.token})
         } else {
-            let custom = self.custom_claims(&user);
+            let custom = custom_claims(&self.config.token_claims, &user);
             let refresh = settings.mint(
                 TokenKind::Refresh,
                 &user_id,
@@ -477,12 +477,6 @@ impl App {
         .await
         .map_err(|_| ApiError::ShuttingDown)?;
         result.map_err(ApiError::Unavailable)
-    }
-
-    /// The user fields listed in `token_claims`, in that order (missing attributes are
-    /// left out).
-    fn custom_claims(&self, user: &User) -> Claims {
-        custom_claims(&self.config.token_claims, user)
     }
 
     /// Verifies a refresh or sliding token, checking the blacklist the store keeps; a
@@ -1050,7 +1044,9 @@ async fn read_body(
         return Err(BodyError::TooLarge);
     }
     let read = async {
-        let mut body = Vec::with_capacity(declared.map_or(1024, |n| n as usize));
+        // No declared length (a GET, a chunked body): grow as it comes, so that a
+        // request without a body allocates nothing.
+        let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
         let mut stream = std::pin::pin!(stream);
         while let Some(chunk) = stream.next().await {
             // hyper ends the stream with an error when the connection closes early.

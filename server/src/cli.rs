@@ -306,7 +306,8 @@ fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `tokens seed` writes the database directly, in batches: never beside a server.
+/// `tokens seed` writes the database directly (key by key, see `Store::bulk_load`): never
+/// beside a server.
 fn seed_offline(sources: &Sources, plan: seed::Plan) -> Result<(), CliError> {
     let config = Config::load(sources, true)?;
     let store = match Store::open(&config.data_dir) {

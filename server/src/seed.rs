@@ -62,7 +62,8 @@ impl From<tollgate_core::Error> for SeedError {
     }
 }
 
-/// Tokens written per batch: bounds memory, and each batch is one sled batch per tree.
+/// Tokens handed to `Store::bulk_load` at a time: bounds the memory of the records
+/// waiting to be written (the store writes them key by key, not as a sled batch).
 const BATCH_TOKENS: usize = 20_000;
 
 /// SplitMix64: the jtis' random bits and the creation times. Not for secrets: seeded

@@ -32,6 +32,9 @@ enum Acked {
     LoggedOut { refresh: String },
     /// `/api/logout/ {"all":"1"}`: every refresh token of `user` acknowledged before it.
     LoggedOutEverywhere { user: String, before: Vec<String> },
+    /// `replayed`, already rotated, was refused with 401: reuse detection revoked its
+    /// family, `current` (its successor) included.
+    ReuseDetected { replayed: String, current: String },
 }
 
 /// A small deterministic generator (xorshift64*), so a failing round can be replayed.
@@ -88,9 +91,31 @@ fn worker(
         return;
     };
     let mut mine = vec![first];
+    // The token the current one was rotated from, while they share a family.
+    let mut predecessor: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let refresh = mine.last().unwrap().clone();
         let roll = rng.below(100);
+        if (65..70).contains(&roll) {
+            if let Some(replayed) = predecessor.take() {
+                let body = json!({"refresh": replayed});
+                match request(addr, "POST", "/api/token/refresh/", None, Some(&body)) {
+                    Ok((401, _)) => {}
+                    _ => return,
+                }
+                push(Acked::ReuseDetected {
+                    replayed,
+                    current: refresh,
+                });
+                mine.pop();
+                let Some((body, new)) = login() else {
+                    return;
+                };
+                tokens = body;
+                mine.push(new);
+                continue;
+            }
+        }
         if roll < 70 {
             let body = json!({"refresh": refresh});
             let Some(body) = post(addr, "/api/token/refresh/", None, body) else {
@@ -98,9 +123,10 @@ fn worker(
             };
             let new = body["refresh"].as_str().unwrap().to_string();
             push(Acked::Rotated {
-                old: refresh,
+                old: refresh.clone(),
                 new: new.clone(),
             });
+            predecessor = Some(refresh);
             tokens = body;
             mine.push(new);
             continue;
@@ -111,6 +137,7 @@ fn worker(
                 return;
             }
             push(Acked::LoggedOut { refresh });
+            predecessor = None;
             mine.pop();
             if !mine.is_empty() {
                 continue;
@@ -126,6 +153,7 @@ fn worker(
             });
         }
         // A fresh login: 80..95, or after the last token was logged out.
+        predecessor = None;
         let Some((body, new)) = login() else {
             return;
         };
@@ -159,6 +187,7 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
         add_user(&data, user, &format!("pw-{user}"));
     }
     let mut rng = Rng(0x7011_6a7e ^ rounds);
+    let mut reuse_detections = 0;
     for round in 0..rounds {
         let seed = rng.next();
         let kill_after = Duration::from_millis(150 + seed % 850);
@@ -187,6 +216,10 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
             acked.iter().any(|a| matches!(a, Acked::Rotated { .. })),
             "{context}: nothing was rotated before the kill"
         );
+        reuse_detections += acked
+            .iter()
+            .filter(|a| matches!(a, Acked::ReuseDetected { .. }))
+            .count();
 
         // The store, read with the server stopped: every acknowledged fact is there.
         let records = store_records(&data);
@@ -212,6 +245,13 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
                 Acked::LoggedOut { refresh } => {
                     assert!(revoked(refresh), "{context}: logged out but usable: {a:?}");
                     must_refuse.push(refresh.clone());
+                }
+                Acked::ReuseDetected { replayed, current } => {
+                    assert!(
+                        revoked(current),
+                        "{context}: reuse of {replayed} detected, but its successor is usable"
+                    );
+                    must_refuse.push(current.clone());
                 }
                 Acked::LoggedOutEverywhere { user, before } => {
                     for token in before {
@@ -250,6 +290,10 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
         }
         server.kill9();
     }
+    assert!(
+        reuse_detections > 0,
+        "no replay happened in {rounds} rounds"
+    );
 }
 
 /// A tmpfs of a fixed size mounted for one test (unmounted when dropped): a disk that

@@ -747,7 +747,8 @@ async fn slow_clients() {
 
     let body_at = raw.len() - login.len();
     let mut stalled = Vec::new();
-    for cut in [5, 40, body_at, body_at + 10] {
+    // 0: a connection that sends nothing at all.
+    for cut in [0, 5, 40, body_at, body_at + 10] {
         for _ in 0..10 {
             let mut s = TcpStream::connect(server.addr).await.unwrap();
             s.write_all(&raw[..cut]).await.unwrap();
@@ -759,9 +760,19 @@ async fn slow_clients() {
     assert_eq!(r.status, 200);
     assert!(
         started.elapsed() < Duration::from_secs(5),
-        "{:?} with 40 stalled connections",
+        "{:?} with 50 stalled connections",
         started.elapsed()
     );
+    // Before the timeout they are still open: nothing read, no end of stream.
+    for i in [0, 10, 20] {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_millis(100), stalled[i].read(&mut byte));
+        let read = read.await;
+        assert!(
+            read.is_err(),
+            "stalled connection {i} ended early: {read:?}"
+        );
+    }
     // A stalled body completed in time is still answered.
     let late = stalled.last_mut().unwrap();
     late.write_all(&raw[body_at + 10..]).await.unwrap();
@@ -787,8 +798,8 @@ async fn slow_clients() {
     // Past the timeouts: a connection stalled in its request line or headers is closed
     // without an answer; one stalled in its body gets 408 with its exact body.
     tokio::time::sleep(STALL + Duration::from_millis(500)).await;
-    for (i, stream) in stalled.iter_mut().take(39).enumerate() {
-        if i < 20 {
+    for (i, stream) in stalled.iter_mut().take(49).enumerate() {
+        if i < 30 {
             let raw = read_raw(stream).await;
             assert!(
                 raw.is_empty(),

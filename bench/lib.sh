@@ -1,11 +1,17 @@
-# shellcheck shell=bash disable=SC2034,SC2154  # sourced: the caller sets and reads the shared variables
-# Helpers of bench/load.sh (sourced): starting and stopping one server at a time (tollgate or
-# the Simple JWT peer), reading its CPU time and memory from /proc, running wrk, formatting.
+# shellcheck shell=bash disable=SC2034,SC2154,SC2004  # sourced: the caller sets and reads the shared variables (and declares the result arrays)
+# Helpers of bench/load.sh, bench/compare.sh and bench/soak.sh (sourced): starting and
+# stopping servers (tollgate or the Simple JWT peer), several up at once taking turns,
+# reading their CPU time and memory from /proc, running wrk, the measured rows, formatting.
 #
 # Expects from the caller: $root (the repository), $work (a scratch folder), $threads and
-# $connections (wrk), and for Simple JWT $peer_python (bench/.venv's python).
+# $connections (wrk), and for Simple JWT $peer_python (bench/.venv's python). For the
+# measured rows (workload and the *_row helpers) also $duration, $mint_duration, the
+# benchmark user ($bench_user, $bench_email, $bench_password), the associative arrays
+# rps p50 p99 requests non2xx cpu_us rss_after and labels, and the array failed.
 #
-# The current server: $server_kind (tollgate | simplejwt), $server_pid (tollgate, or
+# The current server: $server_kind (tollgate | simplejwt), $server_name (what its results,
+# files and messages are named by: its kind unless the caller renames it, as
+# bench/compare.sh does with "baseline" and "current"), $server_pid (tollgate, or
 # gunicorn's master), $base (http://127.0.0.1:PORT), $server_log.
 
 say() { printf '== %s (%ss)\n' "$*" "$((SECONDS - started))" >&2; }
@@ -39,7 +45,7 @@ only_bench_settings() {
   export TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000000/s TOLLGATE_LOGIN_THROTTLE_IP=1000000000/s
 }
 
-server_kind="" server_pid="" base="" server_log="" wrk_pid=""
+server_kind="" server_name="" server_pid="" base="" server_log="" wrk_pid=""
 
 # The server's processes: tollgate's one, or gunicorn's master and its workers.
 server_pids() {
@@ -105,7 +111,7 @@ wait_up() {
 # start_tollgate NAME: `tollgate serve` on a free port, data in $TOLLGATE_DATA_DIR (set up by
 # the caller), settings from the caller's TOLLGATE_* variables.
 start_tollgate() {
-  server_kind=tollgate server_log="$work/server-$1.log"
+  server_kind=tollgate server_name=tollgate server_log="$work/server-$1.log"
   local port
   port="$(free_port)"
   base="http://127.0.0.1:$port"
@@ -117,7 +123,7 @@ start_tollgate() {
 # start_simplejwt NAME SQLITE: gunicorn with 2 sync workers serving bench/simplejwt's
 # project on a free port, one access log line per answer ("<path> <status>").
 start_simplejwt() {
-  server_kind=simplejwt server_log="$work/server-$1.log"
+  server_kind=simplejwt server_name=simplejwt server_log="$work/server-$1.log"
   local port
   port="$(free_port)"
   base="http://127.0.0.1:$port"
@@ -184,4 +190,141 @@ record_block() {
     $0 == end { skip = 0 }
     !skip' "$file" >"$work/record.tmp"
   cat "$work/record.tmp" >"$file"
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# tollgate_data NAME ITERATIONS: a fresh data folder holding the benchmark user (added with
+# the CLI of $bin, as an operator would; sled allows one process per folder, so before
+# serving).
+tollgate_data() {
+  export TOLLGATE_DATA_DIR="$work/data-$1" TOLLGATE_PBKDF2_ITERATIONS="$2"
+  (cd "$work" && "$bin" users add "$bench_user" --email "$bench_email" --password-stdin \
+    <<<"$bench_password" >/dev/null)
+}
+
+# make_work NAME: $work, a new scratch folder; on exit wrk and every server, current or
+# parked, are stopped and the folder removed.
+make_work() {
+  work="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+  trap 'stop_all; rm -rf "$work"' EXIT
+  trap 'exit 130' INT TERM
+}
+
+# --- measured rows ---------------------------------------------------------------------
+# cpu_us_precise: server CPU per answer to 0.01 µs (cpu_us is rounded to whole µs), for
+# comparing two builds, whose fast rows cost 10 to 20 µs.
+declare -A cpu_us_precise
+
+# workload KEY LUA PATH ROUTE: one measured wrk run against the current server; results in
+# the caller's arrays (see the top) under "$server_name:KEY", a row with errors in failed.
+workload() {
+  local key="$server_name:$1" lua="$2" path="$3" route="$4" out="$work/wrk-$server_name-$1.txt"
+  say "$server_name: ${labels[$1]} (${duration} s)"
+  local cpu0 cpu1 answered0 bad0 reuse0 answered1 bad1 reuse1
+  # The answer counts outside the CPU window: reading /metrics costs the server a little.
+  read -r answered0 bad0 reuse0 < <(served "$path" "$route"); cpu0="$(cpu_ticks)"
+  wrk_run "$lua" "$path" "$duration" "$out"
+  wait_idle
+  cpu1="$(cpu_ticks)"; read -r answered1 bad1 reuse1 < <(served "$path" "$route")
+  grep -q '^BENCH ' "$out" || { cat "$out" >&2; echo "wrk printed no result" >&2; exit 1; }
+  local n duration_us l50 l99 status_errors socket_errors exhausted
+  read -r n duration_us l50 l99 status_errors socket_errors exhausted < <(
+    awk '$1 == "BENCH" { for (i = 2; i <= NF; i++) { sub(/^[a-z0-9_]*=/, "", $i); printf "%s ", $i }; print "" }' "$out")
+  local answered=$((answered1 - answered0)) bad=$((bad1 - bad0)) reuse=$((reuse1 - reuse0))
+  rps[$key]="$(awk -v n="$n" -v us="$duration_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')"
+  cpu_us[$key]="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
+    'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')"
+  cpu_us_precise[$key]="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
+    'BEGIN { if (n > 0) printf "%.2f", t / hz * 1e6 / n; else print "n/a" }')"
+  p50[$key]=$l50 p99[$key]=$l99 requests[$key]=$n non2xx[$key]="$bad / $status_errors"
+  rss_after[$key]="$(mib "$(status_kib VmRSS)")"
+  local notes=""
+  ((answered == 0)) && notes+="; the server counted no $path answers"
+  ((reuse > 0)) && notes+="; reuse detections: $reuse"
+  ((exhausted > 0)) && notes+="; ran out of refresh tokens"
+  if ((status_errors + socket_errors + bad + reuse + exhausted > 0 || answered == 0)); then
+    failed+=("$key: wrk: $status_errors HTTP >= 400, $socket_errors socket errors; server: $bad non-2xx$notes")
+  fi
+  printf '   %s req/s, p50 %s, p99 %s, %s requests, non-2xx %s, socket errors %s, %s µs CPU/answer, RSS %s MiB%s\n' \
+    "${rps[$key]}" "$(fmt_us "$l50")" "$(fmt_us "$l99")" "$n" "$bad" "$socket_errors" \
+    "${cpu_us[$key]}" "${rss_after[$key]}" "$notes" >&2
+}
+
+# mint_tokens SUFFIX: logins for $mint_duration s (not measured), every refresh token kept in
+# $BENCH_TOKENS for refresh.lua.
+declare -A minted
+mint_tokens() {
+  export BENCH_TOKENS="$work/refresh-tokens-$server_name-$1"
+  say "$server_name: setup: refresh tokens for the refresh workload (logins for ${mint_duration} s, not measured)"
+  wrk_run mint.lua /api/token/ "$mint_duration" "$work/wrk-mint-$server_name-$1.txt"
+  wait_idle
+  cat "$BENCH_TOKENS".* >"$BENCH_TOKENS"
+  minted[$server_name:$1]="$(wc -l <"$BENCH_TOKENS")"
+}
+
+# The rows of the token workloads, each against the current server; the argument (a
+# suffix, "" for none) names the row and, for refresh, the tokens: refresh_row uses the
+# tokens mint_tokens made for this server with the same suffix, verify_row and me_row the
+# access token access_token got from it.
+refresh_row() {
+  export BENCH_TOKENS="$work/refresh-tokens-$server_name-$1"
+  workload "refresh$1" refresh.lua /api/token/refresh/ token_refresh
+}
+declare -A access
+access_token() {
+  access[$server_name]="$(login_pair "$bench_user" "$bench_password" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
+}
+verify_row() {
+  export BENCH_ACCESS="${access[$server_name]}"
+  workload "verify$1" verify.lua /api/token/verify/ token_verify
+}
+me_row() {
+  export BENCH_ACCESS="${access[$server_name]}"
+  workload "me${1:-}" me.lua /api/me/ me
+}
+
+# --- several servers up at once, taking turns ------------------------------------------
+# park saves the current server's state (the globals above) under its name, resume NAME
+# makes a parked one current again.
+declare -A parked
+park() { # a stopped server is forgotten
+  [[ -z $server_pid ]] || parked[$server_name]="$server_kind|$server_pid|$base|$server_log|${peer_access_log:-}"
+  server_kind="" server_name="" server_pid=""
+}
+resume() {
+  IFS='|' read -r server_kind server_pid base server_log peer_access_log <<<"${parked[$1]}"
+  server_name=$1
+  unset "parked[$1]"
+}
+stop_parked() {
+  local name
+  for name in "${!parked[@]}"; do
+    resume "$name"
+    stop_server
+  done
+}
+# stop_all (for an exit trap): wrk if it runs, the current server and the parked ones.
+stop_all() {
+  if [[ -n $wrk_pid ]]; then kill -TERM "$wrk_pid" 2>/dev/null || true; wait "$wrk_pid" 2>/dev/null || true; fi
+  stop_server
+  stop_parked
+}
+
+# --- report ----------------------------------------------------------------------------
+# machine: "2 cores (model name), 24 GiB".
+machine() {
+  printf '%s cores (%s), %s GiB' "$(nproc)" "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
+}
+
+# report_failed: returns 1 after listing the rows with errors (the array failed) and the
+# last lines of the servers' logs, 0 if there were none.
+report_failed() {
+  ((${#failed[@]} > 0)) || return 0
+  echo "FAILED: rows with errors:" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  for log in "$work"/server-*.log; do echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; done
+  return 1
 }

@@ -67,15 +67,7 @@ say "Simple JWT peer: bench/.venv (bench/simplejwt/requirements.txt)"
 bash bench/simplejwt/setup.sh
 peer_python="$root/bench/.venv/bin/python"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/tollgate-bench.XXXXXX")"
-cleanup() {
-  if [[ -n $wrk_pid ]]; then kill -TERM "$wrk_pid" 2>/dev/null || true; wait "$wrk_pid" 2>/dev/null || true; fi
-  stop_server
-  stop_parked
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_work tollgate-bench
 
 # Only the settings below: no TOLLGATE_* from the caller, and the servers run in the work
 # folder, where there is no tollgate.toml. Both servers get the same key; every other
@@ -85,13 +77,7 @@ only_bench_settings
 signing_key="$(python3 -c 'import secrets; print(secrets.token_hex(32))')" # 64 chars
 export TOLLGATE_SIGNING_KEY="$signing_key" BENCH_SIGNING_KEY="$signing_key"
 
-# tollgate_data NAME ITERATIONS: a fresh data folder holding the benchmark user (added with
-# the CLI, as an operator would; sled allows one process per folder, so before serving).
-tollgate_data() {
-  export TOLLGATE_DATA_DIR="$work/data-$1" TOLLGATE_PBKDF2_ITERATIONS="$2"
-  (cd "$work" && "$bin" users add "$bench_user" --email "$bench_email" --password-stdin \
-    <<<"$bench_password" >/dev/null)
-}
+# tollgate_data NAME ITERATIONS (bench/lib.sh): a fresh data folder with the user.
 # peer_data NAME ITERATIONS: a fresh sqlite database (migrated once, copied) with the user.
 peer_data() {
   if [[ ! -f $work/peer-template.sqlite3 ]]; then
@@ -113,97 +99,18 @@ declare -A labels=([login_high]="login, PBKDF2 $(thousands $high_iterations) ite
   [verify]="verify (one access token)" [me]="GET /api/me/ (Bearer)"
   [refresh_big]="refresh with rotation, large store" [verify_big]="verify, large store")
 
-# workload KEY LUA PATH ROUTE: one measured wrk run against the current server; results in
-# the arrays above under "$server_kind:KEY".
-workload() {
-  local key="$server_kind:$1" lua="$2" path="$3" route="$4" out="$work/wrk-$server_kind-$1.txt"
-  say "$server_kind: ${labels[$1]} (${duration} s)"
-  local cpu0 cpu1 answered0 bad0 reuse0 answered1 bad1 reuse1
-  # The answer counts outside the CPU window: reading /metrics costs the server a little.
-  read -r answered0 bad0 reuse0 < <(served "$path" "$route"); cpu0="$(cpu_ticks)"
-  wrk_run "$lua" "$path" "$duration" "$out"
-  wait_idle
-  cpu1="$(cpu_ticks)"; read -r answered1 bad1 reuse1 < <(served "$path" "$route")
-  grep -q '^BENCH ' "$out" || { cat "$out" >&2; echo "wrk printed no result" >&2; exit 1; }
-  local n duration_us l50 l99 status_errors socket_errors exhausted
-  read -r n duration_us l50 l99 status_errors socket_errors exhausted < <(
-    awk '$1 == "BENCH" { for (i = 2; i <= NF; i++) { sub(/^[a-z0-9_]*=/, "", $i); printf "%s ", $i }; print "" }' "$out")
-  local answered=$((answered1 - answered0)) bad=$((bad1 - bad0)) reuse=$((reuse1 - reuse0))
-  rps[$key]="$(awk -v n="$n" -v us="$duration_us" 'BEGIN { printf "%.0f", n / (us / 1e6) }')"
-  cpu_us[$key]="$(awk -v t=$((cpu1 - cpu0)) -v hz="$clk_tck" -v n="$answered" \
-    'BEGIN { if (n > 0) printf "%.0f", t / hz * 1e6 / n; else print "n/a" }')"
-  p50[$key]=$l50 p99[$key]=$l99 requests[$key]=$n non2xx[$key]="$bad / $status_errors"
-  rss_after[$key]="$(mib "$(status_kib VmRSS)")"
-  local notes=""
-  ((answered == 0)) && notes+="; the server counted no $path answers"
-  ((reuse > 0)) && notes+="; reuse detections: $reuse"
-  ((exhausted > 0)) && notes+="; ran out of refresh tokens"
-  if ((status_errors + socket_errors + bad + reuse + exhausted > 0 || answered == 0)); then
-    failed+=("$key: wrk: $status_errors HTTP >= 400, $socket_errors socket errors; server: $bad non-2xx$notes")
-  fi
-  printf '   %s req/s, p50 %s, p99 %s, %s requests, non-2xx %s, socket errors %s, %s µs CPU/answer, RSS %s MiB%s\n' \
-    "${rps[$key]}" "$(fmt_us "$l50")" "$(fmt_us "$l99")" "$n" "$bad" "$socket_errors" \
-    "${cpu_us[$key]}" "${rss_after[$key]}" "$notes" >&2
-}
-
-# mint_tokens: logins for $mint_duration s (not measured), every refresh token kept in
-# $BENCH_TOKENS for refresh.lua.
-mint_tokens() {
-  export BENCH_TOKENS="$work/refresh-tokens-$server_kind-$1"
-  say "$server_kind: setup: refresh tokens for the refresh workload (logins for ${mint_duration} s, not measured)"
-  wrk_run mint.lua /api/token/ "$mint_duration" "$work/wrk-mint-$server_kind-$1.txt"
-  wait_idle
-  cat "$BENCH_TOKENS".* >"$BENCH_TOKENS"
-  minted[$server_kind:$1]="$(wc -l <"$BENCH_TOKENS")"
-}
-declare -A minted
-
-# The rows of the token workloads, each against the current server; ROW_SUFFIX names the
-# store ("" or _big). refresh_row uses the tokens mint_tokens made for this server,
-# verify_row and me_row the access token access_token got from it.
-refresh_row() {
-  export BENCH_TOKENS="$work/refresh-tokens-$server_kind-$1"
-  workload "refresh$1" refresh.lua /api/token/refresh/ token_refresh
-}
-declare -A access
-access_token() {
-  access[$server_kind]="$(login_pair "$bench_user" "$bench_password" |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
-}
-verify_row() {
-  export BENCH_ACCESS="${access[$server_kind]}"
-  workload "verify$1" verify.lua /api/token/verify/ token_verify
-}
-me_row() {
-  export BENCH_ACCESS="${access[$server_kind]}"
-  workload me me.lua /api/me/ me
-}
+# The measured rows (bench/lib.sh): workload KEY LUA PATH ROUTE runs one against the
+# current server (results in the arrays above under "$server_name:KEY"); mint_tokens,
+# refresh_row, access_token, verify_row and me_row build on it.
 # Two servers up at once, taking turns: park saves the current server's state (lib.sh's
-# globals), resume makes a parked one current again; each_server runs a command against
-# tollgate, then against Simple JWT.
-declare -A parked
-park() { # a stopped server is forgotten
-  [[ -z $server_pid ]] || parked[$server_kind]="$server_pid|$base|$server_log|${peer_access_log:-}"
-  server_kind="" server_pid=""
-}
-resume() {
-  IFS='|' read -r server_pid base server_log peer_access_log <<<"${parked[$1]}"
-  server_kind=$1
-  unset "parked[$1]"
-}
+# globals), resume makes a parked one current again (bench/lib.sh); each_server runs a
+# command against tollgate, then against Simple JWT.
 each_server() {
   local kind
   for kind in tollgate simplejwt; do
     resume "$kind"
     "$@"
     park
-  done
-}
-stop_parked() {
-  local kind
-  for kind in "${!parked[@]}"; do
-    resume "$kind"
-    stop_server
   done
 }
 
@@ -221,7 +128,6 @@ cli_cpu_ms() { # cli_cpu_ms ITERATIONS: CPU ms of one `users add` on a fresh fol
   rm -rf "$dir"
   awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%.1f\n", (a[1] + a[2]) * 1000 }'
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 hash_probes() { # $probes pairs of concurrent hashes at 1,000,000 iterations, appended to a file
   for _ in $(seq "$probes"); do
     cli_cpu_ms $high_iterations >>"$work/hash-probes" &
@@ -301,14 +207,12 @@ echo "   $flush_line; wall, user, system seconds: $flush_times" >&2
 
 # --- report ----------------------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a != "n/a" && b != "n/a") { r = a / b; printf (r >= 10 ? "%.0f×" : (r >= 1 ? "%.1f×" : "%.2f×")), r } else print "n/a" }'; }
-cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-mem_gib="$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
 versions="$("$peer_python" -c 'import django, rest_framework, rest_framework_simplejwt, gunicorn, sys
 print("Python %d.%d.%d, Django %s, DRF %s, simplejwt %s, gunicorn %s" % (*sys.version_info[:3], django.__version__, rest_framework.__version__, rest_framework_simplejwt.__version__, gunicorn.__version__))')"
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
 report="$work/report.md"
 {
-  echo "Date: $(date -u +%Y-%m-%d). Machine: $(nproc) cores ($cpu_model), ${mem_gib} GiB;"
+  echo "Date: $(date -u +%Y-%m-%d). Machine: $(machine);"
   echo "$(rustc --version | cut -d' ' -f1-2), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2); $versions."
   echo "Command: \`$command_line\` ($mode mode: $connections connections, $threads wrk threads,"
   echo "$duration s per row; wrk and the servers share the cores). Load average (1 min) at the end: $(cut -d' ' -f1 /proc/loadavg)."
@@ -386,9 +290,4 @@ if [[ $record == true ]]; then
 fi
 
 say "done"
-if ((${#failed[@]} > 0)); then
-  echo "FAILED: rows with errors:" >&2
-  printf '  %s\n' "${failed[@]}" >&2
-  for log in "$work"/server-*.log; do echo "--- last lines of $log" >&2; tail -n 20 "$log" >&2; done
-  exit 1
-fi
+report_failed || exit 1

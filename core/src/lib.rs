@@ -51,8 +51,8 @@ pub use crate::{
         Audience, ClaimNames, Settings, SettingsBuilder, VerifierSettings, MAX_LEEWAY, MAX_LIFETIME,
     },
     token::{
-        decode, decode_reusing, Decoded, Expect, Issued, Jti, TokenKind, Untrusted, Verified,
-        Verifier, MAX_ID_LEN, MAX_TOKEN_LEN,
+        decode, decode_reusing, Decoded, Expect, Issued, Jti, Pending, TokenKind, Untrusted,
+        Verified, Verifier, MAX_ID_LEN, MAX_TOKEN_LEN,
     },
 };
 pub use serde_json::Value;

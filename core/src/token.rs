@@ -324,9 +324,23 @@ impl Verifier {
         now: u64,
         is_blacklisted: impl FnOnce(&str) -> bool,
     ) -> Result<Verified, Error> {
+        let pending = self.verify_pending(token, expect, now)?;
+        let listed = pending.jti().is_some_and(is_blacklisted);
+        pending.finish(listed)
+    }
+
+    /// [`Verifier::verify`] in two steps, for a blacklist the caller has to wait for
+    /// (a database across a network): the signature and registered claims are checked
+    /// here; [`Pending::finish`] takes the blacklist's answer about [`Pending::jti`] and
+    /// makes the remaining checks, in Simple JWT's order (blacklist, `exp`, jti, type).
+    pub fn verify_pending(&self, token: &str, expect: Expect, now: u64) -> Result<Pending, Error> {
         let token = Untrusted::parse(token)?;
-        let checked = self.check_untrusted(&token, expect, now, is_blacklisted)?;
-        Ok(checked.with_json(token.header_json, token.payload))
+        let checks = self.check_untrusted(&token, expect, now)?;
+        Ok(Pending {
+            checks,
+            header_json: token.header_json,
+            payload: token.payload,
+        })
     }
 
     /// [`Verifier::verify`] for a token already parsed.
@@ -337,7 +351,9 @@ impl Verifier {
         now: u64,
         is_blacklisted: impl FnOnce(&str) -> bool,
     ) -> Result<Verified, Error> {
-        let checked = self.check_untrusted(token, expect, now, is_blacklisted)?;
+        let checks = self.check_untrusted(token, expect, now)?;
+        let listed = checks.jti.as_deref().is_some_and(is_blacklisted);
+        let checked = checks.finish(listed)?;
         Ok(checked.with_json(token.header_json.clone(), token.payload.clone()))
     }
 
@@ -346,8 +362,7 @@ impl Verifier {
         token: &Untrusted<'_>,
         expect: Expect,
         now: u64,
-        is_blacklisted: impl FnOnce(&str) -> bool,
-    ) -> Result<Checked, Error> {
+    ) -> Result<Checks, Error> {
         let s = &self.settings;
         if token.alg != s.algorithm.name() {
             return Err(Error::AlgorithmMismatch);
@@ -368,16 +383,10 @@ impl Verifier {
         }
         let payload = core::str::from_utf8(&token.payload).map_err(|_| Error::TokenMalformed)?;
         let claims = Object::scan(payload).ok_or(Error::TokenMalformed)?;
-        self.check(&claims, expect, now, is_blacklisted)
+        self.check(&claims, expect, now)
     }
 
-    fn check(
-        &self,
-        claims: &Object<'_>,
-        expect: Expect,
-        now: u64,
-        is_blacklisted: impl FnOnce(&str) -> bool,
-    ) -> Result<Checked, Error> {
+    fn check(&self, claims: &Object<'_>, expect: Expect, now: u64) -> Result<Checks, Error> {
         let s = &self.settings;
         let names = &s.claims;
         let leeway = s.leeway;
@@ -412,29 +421,33 @@ impl Verifier {
         let token_type = optional_string(claims, &names.token_type)?;
         let user_id = optional_string(claims, &names.user_id)?;
 
-        // Then Simple JWT's `Token.verify`: blacklist, exp, jti, type.
-        if let Some(jti) = &jti {
-            if is_blacklisted(jti) {
-                return Err(Error::Blacklisted);
-            }
-        }
-        let exp = exp.ok_or(Error::NoExp)?;
-        let jti = jti.ok_or(Error::NoId)?;
-        if let Expect::Kind(kind) = expect {
-            match token_type.as_deref() {
-                None => return Err(Error::NoType),
-                Some(t) if t != kind.name() => return Err(Error::WrongType),
-                Some(_) => {}
-            }
-        }
-        if let Some(missing) = s.required.iter().find(|c| !claims.contains(c)) {
-            return Err(Error::ClaimMissing(missing.clone()));
-        }
-        Ok(Checked {
+        // Then Simple JWT's `Token.verify`: blacklist (the caller's, in `Checks::finish`),
+        // exp, jti, type. Those after the blacklist are made now and their first failure
+        // kept, so the blacklist's answer can come later without changing the order.
+        let deferred = if exp.is_none() {
+            Some(Error::NoExp)
+        } else if jti.is_none() {
+            Some(Error::NoId)
+        } else {
+            let type_error = match (expect, token_type.as_deref()) {
+                (Expect::Untyped, _) => None,
+                (Expect::Kind(_), None) => Some(Error::NoType),
+                (Expect::Kind(kind), Some(t)) if t != kind.name() => Some(Error::WrongType),
+                (Expect::Kind(_), Some(_)) => None,
+            };
+            type_error.or_else(|| {
+                s.required
+                    .iter()
+                    .find(|c| !claims.contains(c))
+                    .map(|missing| Error::ClaimMissing(missing.clone()))
+            })
+        };
+        Ok(Checks {
             kind: token_type.as_deref().and_then(TokenKind::from_name),
             jti,
             user_id,
-            exp,
+            exp: exp.unwrap_or(0),
+            deferred,
         })
     }
 
@@ -461,6 +474,61 @@ struct Checked {
     jti: String,
     user_id: Option<String>,
     exp: u64,
+}
+
+/// The outcome of every check but the blacklist: the claims they read, and the first
+/// check after the blacklist that failed.
+#[derive(Debug)]
+struct Checks {
+    kind: Option<TokenKind>,
+    jti: Option<String>,
+    user_id: Option<String>,
+    exp: u64,
+    deferred: Option<Error>,
+}
+
+impl Checks {
+    /// Simple JWT's order: a blacklisted jti first, then the deferred failure.
+    fn finish(self, blacklisted: bool) -> Result<Checked, Error> {
+        if blacklisted && self.jti.is_some() {
+            return Err(Error::Blacklisted);
+        }
+        if let Some(err) = self.deferred {
+            return Err(err);
+        }
+        Ok(Checked {
+            kind: self.kind,
+            // Present: its absence is a deferred failure.
+            jti: self.jti.unwrap_or_default(),
+            user_id: self.user_id,
+            exp: self.exp,
+        })
+    }
+}
+
+/// A token whose signature and registered claims passed ([`Verifier::verify_pending`]),
+/// waiting for the caller's blacklist.
+#[derive(Debug)]
+pub struct Pending {
+    checks: Checks,
+    header_json: String,
+    payload: Vec<u8>,
+}
+
+impl Pending {
+    /// The jti to look up in the blacklist (absent: nothing to look up, and
+    /// [`Pending::finish`] fails with [`Error::NoId`] or an earlier check).
+    pub fn jti(&self) -> Option<&str> {
+        self.checks.jti.as_deref()
+    }
+
+    /// The verified token, given whether the blacklist holds [`Pending::jti`]; else
+    /// the first failing check in Simple JWT's order (blacklist, `exp`, jti, type,
+    /// required claims).
+    pub fn finish(self, blacklisted: bool) -> Result<Verified, Error> {
+        let checked = self.checks.finish(blacklisted)?;
+        Ok(checked.with_json(self.header_json, self.payload))
+    }
 }
 
 impl Checked {

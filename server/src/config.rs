@@ -15,7 +15,7 @@ use std::{
 use serde::Deserialize;
 use tollgate_core::{Algorithm, Audience, ClaimNames, Settings, SigningKey, VerifyingKey};
 
-use crate::throttle::{parse_rate, Rate};
+use crate::users::throttle::{parse_rate, Rate};
 
 /// A configuration problem, with the setting's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -543,7 +543,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     }
     let pbkdf2_iterations = raw
         .pbkdf2_iterations
-        .unwrap_or(u64::from(crate::password::DEFAULT_ITERATIONS));
+        .unwrap_or(u64::from(crate::users::password::DEFAULT_ITERATIONS));
     let pbkdf2_iterations = u32::try_from(pbkdf2_iterations)
         .ok()
         .filter(|n| (1..=100_000_000).contains(n))

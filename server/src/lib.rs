@@ -1,21 +1,22 @@
 //! tollgate-server: the issuing server, as a library with a thin `main`.
 //!
-//! [`app::routes`] is the whole HTTP API as one warp filter over an [`app::App`]
-//! (configuration, store, metrics). See ARCHITECTURE.md for the map.
+//! Laid out by concern, dependencies pointing one way: `http` (transport, routing,
+//! replies) -> `handlers` (one per endpoint) -> `tokens` and `users` (policy) ->
+//! `store` (the storage interface and its backends). `app` holds the shared state,
+//! `commands` the admin commands (command line and admin socket), `cli` the command
+//! line. See ARCHITECTURE.md for the map.
 
-pub mod admin;
 pub mod app;
-pub mod auth;
-pub mod body;
 pub mod cli;
+pub mod clock;
+pub mod commands;
 pub mod config;
-pub mod errors;
-pub mod idle;
-pub mod import;
+pub mod handlers;
+pub mod http;
 pub mod metrics;
-pub mod password;
-pub mod seed;
 pub mod store;
-pub mod throttle;
+pub mod tokens;
+pub mod users;
 
-pub use app::{routes, App};
+pub use app::App;
+pub use http::{routes, serve};

@@ -5,7 +5,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use crate::store::Counts;
+use crate::store::{Counts, Health};
 
 /// The routes metrics are labelled with (a closed set: no label explosion from paths).
 pub const ROUTES: [&str; 13] = [
@@ -96,7 +96,7 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text exposition format.
-    pub fn render(&self, counts: Counts) -> String {
+    pub fn render(&self, counts: Counts, health: Health) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(8192);
         out.push_str("# HELP tollgate_requests_total HTTP requests by route and status.\n");
@@ -206,6 +206,16 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        out.push_str("# HELP tollgate_store_health The store's state (1 for the current one).\n");
+        out.push_str("# TYPE tollgate_store_health gauge\n");
+        for state in [Health::Ready, Health::Recovering, Health::Unreachable] {
+            let _ = writeln!(
+                out,
+                "tollgate_store_health{{state=\"{}\"}} {}",
+                state.name(),
+                u8::from(state == health)
+            );
+        }
         out
     }
 }
@@ -221,11 +231,14 @@ mod tests {
         m.observe("token_refresh", 401, 0.0001);
         m.observe("nonsense", 418, 3.0);
         m.reuse_detections.fetch_add(1, Ordering::Relaxed);
-        let text = m.render(Counts {
-            users: 1,
-            outstanding: 2,
-            blacklisted: 3,
-        });
+        let text = m.render(
+            Counts {
+                users: 1,
+                outstanding: 2,
+                blacklisted: 3,
+            },
+            Health::Recovering,
+        );
         assert!(text.contains("tollgate_requests_total{route=\"token_refresh\",status=\"200\"} 1"));
         assert!(text.contains("tollgate_requests_total{route=\"other\",status=\"other\"} 1"));
         assert!(text.contains(
@@ -236,5 +249,7 @@ mod tests {
         ));
         assert!(text.contains("tollgate_reuse_detections_total 1"));
         assert!(text.contains("tollgate_blacklisted_tokens 3"));
+        assert!(text.contains("tollgate_store_health{state=\"recovering\"} 1"));
+        assert!(text.contains("tollgate_store_health{state=\"ready\"} 0"));
     }
 }

@@ -10,11 +10,14 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tollgate_core::{Algorithm, Claims, Expect, SigningKey, TokenKind};
 use tollgate_server::{
-    app::{routes, App},
     config::{Config, Sources},
-    password,
+    routes,
     store::{Store, User},
+    users::password,
+    App,
 };
+
+mod common;
 
 const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 const T0: u64 = 1_700_000_100;
@@ -41,7 +44,7 @@ fn user(id: u64, username: &str, pass: &str, active: bool) -> User {
     user
 }
 
-fn harness(env: &[(&str, &str)]) -> Harness {
+async fn harness(env: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut sources = Sources::default();
     sources
@@ -59,16 +62,17 @@ fn harness(env: &[(&str, &str)]) -> Harness {
             .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.to_string());
     }
     let config = Config::load(&sources, true).unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    store
-        .add_user(user(1, "alice", "alice-password", true), false)
-        .unwrap();
-    store
-        .add_user(user(2, "bob", "bob-password", false), false)
-        .unwrap();
-    store
-        .add_user(user(42, "carol", "carol-password", true), false)
-        .unwrap();
+    let store = common::open_store(dir.path());
+    for (id, name, pass, active) in [
+        (1, "alice", "alice-password", true),
+        (2, "bob", "bob-password", false),
+        (42, "carol", "carol-password", true),
+    ] {
+        store
+            .add_user(user(id, name, pass, active), false)
+            .await
+            .unwrap();
+    }
     harness_on(config, store, dir, T0 * 1000)
 }
 
@@ -197,7 +201,7 @@ fn base64url(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn obtain_pair_has_simple_jwt_claims() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let login = h
         .post(
             "/api/token/",
@@ -241,7 +245,7 @@ async fn obtain_pair_has_simple_jwt_claims() {
 
 #[tokio::test]
 async fn obtain_failures() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let no_account = json!({"detail": "No active account found with the given credentials"});
     for (u, p) in [
         ("alice", "wrong"),
@@ -333,7 +337,7 @@ async fn obtain_failures() {
 
 #[tokio::test]
 async fn methods_sizes_and_unknown_paths() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let r = h.get("/api/token/", None).await;
     check(&r, 405, json!({"detail": "Method \"GET\" not allowed."}));
     assert_eq!(r.headers["allow"], "POST, OPTIONS");
@@ -362,7 +366,7 @@ async fn methods_sizes_and_unknown_paths() {
 
 #[tokio::test]
 async fn refresh_rotates_and_blacklists() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, _) = h.login("alice", "alice-password").await;
     h.advance(60);
     let r = h
@@ -397,7 +401,7 @@ async fn refresh_rotates_and_blacklists() {
 
 #[tokio::test]
 async fn reuse_detection_can_be_turned_off() {
-    let h = harness(&[("reuse_detection", "false")]);
+    let h = harness(&[("reuse_detection", "false")]).await;
     let (refresh, _) = h.login("alice", "alice-password").await;
     let r = h
         .post("/api/token/refresh/", json!({"refresh": refresh}))
@@ -415,7 +419,7 @@ async fn reuse_detection_can_be_turned_off() {
 
 #[tokio::test]
 async fn refresh_without_rotation() {
-    let h = harness(&[("rotate_refresh_tokens", "false")]);
+    let h = harness(&[("rotate_refresh_tokens", "false")]).await;
     let (refresh, _) = h.login("alice", "alice-password").await;
     for _ in 0..2 {
         let r = h
@@ -431,7 +435,7 @@ async fn refresh_without_rotation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
-    let h = Arc::new(harness(&[]));
+    let h = Arc::new(harness(&[]).await);
     let (refresh, _) = h.login("alice", "alice-password").await;
     let mut tasks = Vec::new();
     for _ in 0..64 {
@@ -456,7 +460,7 @@ async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
 
 #[tokio::test]
 async fn refresh_token_failures() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     let cases = [
         (json!({"refresh": "garbage"}), "Token is invalid"),
@@ -559,7 +563,7 @@ async fn refresh_token_failures() {
 
 #[tokio::test]
 async fn verify_endpoint() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     for token in [&refresh, &access] {
         check(
@@ -597,7 +601,7 @@ async fn verify_endpoint() {
 
 #[tokio::test]
 async fn blacklist_endpoint() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     check(
         &h.post("/api/token/blacklist/", json!({"refresh": refresh}))
@@ -627,7 +631,7 @@ async fn blacklist_endpoint() {
 
 #[tokio::test]
 async fn sliding_tokens() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let r = h
         .post(
             "/api/token/sliding/",
@@ -712,7 +716,7 @@ async fn sliding_tokens() {
 
 #[tokio::test]
 async fn bearer_authentication_rows() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     let r = h.me(&access).await;
     check(&r, 200, json!({"id": 1, "username": "alice"}));
@@ -817,7 +821,7 @@ async fn bearer_authentication_rows() {
 
 #[tokio::test]
 async fn password_change_and_deactivation_revoke() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     // Authenticated once first, so the server holds alice's decoded record when the
     // revocation commits: the next request must still see the change.
@@ -829,7 +833,9 @@ async fn password_change_and_deactivation_revoke() {
             1,
             tollgate_server::store::Revocation::PasswordChanged,
             h.clock.load(Ordering::SeqCst),
+            |_| {},
         )
+        .await
         .unwrap();
     check(
         &h.me(&access).await,
@@ -855,7 +861,9 @@ async fn password_change_and_deactivation_revoke() {
             1,
             tollgate_server::store::Revocation::Deactivated,
             h.clock.load(Ordering::SeqCst),
+            |_| {},
         )
+        .await
         .unwrap();
     check(
         &h.me(&fresh).await,
@@ -866,7 +874,7 @@ async fn password_change_and_deactivation_revoke() {
 
 #[tokio::test]
 async fn logout_one_and_all() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (r1, access) = h.login("alice", "alice-password").await;
     let (r2, _) = h.login("alice", "alice-password").await;
     let (r3, _) = h.login("alice", "alice-password").await;
@@ -959,7 +967,7 @@ async fn simple_jwt_tokens_are_accepted_and_recorded() {
             .unwrap()
             .to_string()
     };
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let access = token("simplejwt-access");
     check(
         &h.me(&access).await,
@@ -982,6 +990,7 @@ async fn simple_jwt_tokens_are_accepted_and_recorded() {
         .app
         .store
         .outstanding(claims_of(&refresh)["jti"].as_str().unwrap())
+        .await
         .unwrap()
         .is_some());
     // tollgate's own tokens verify with the same key in tollgate-core's verifier.
@@ -995,7 +1004,7 @@ async fn simple_jwt_tokens_are_accepted_and_recorded() {
 
 #[tokio::test]
 async fn login_throttling() {
-    let h = harness(&[("login_throttle_username", "3/min")]);
+    let h = harness(&[("login_throttle_username", "3/min")]).await;
     for _ in 0..3 {
         let r = h
             .post(
@@ -1042,7 +1051,7 @@ async fn login_throttling() {
 
 #[tokio::test]
 async fn jwks_health_metrics_and_cors() {
-    let h = harness(&[("cors_allowed_origins", "https://app.example.com")]);
+    let h = harness(&[("cors_allowed_origins", "https://app.example.com")]).await;
     check(
         &h.get("/.well-known/jwks.json", None).await,
         200,
@@ -1097,7 +1106,7 @@ async fn jwks_health_metrics_and_cors() {
 async fn eddsa_server_publishes_its_key() {
     let keys: Value = serde_json::from_str(include_str!("../../tests/vectors/keys.json")).unwrap();
     let pem = keys["ed25519"]["private_pem"].as_str().unwrap();
-    let h = harness(&[("algorithm", "EdDSA"), ("signing_key", pem)]);
+    let h = harness(&[("algorithm", "EdDSA"), ("signing_key", pem)]).await;
     let r = h.get("/.well-known/jwks.json", None).await;
     assert_eq!(r.status, 200);
     let jwk = &r.body["keys"][0];
@@ -1116,7 +1125,7 @@ async fn eddsa_server_publishes_its_key() {
 #[tokio::test]
 async fn real_http_on_loopback() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -1150,7 +1159,7 @@ async fn real_http_on_loopback() {
 
 #[tokio::test]
 async fn email_as_username_field() {
-    let h = harness(&[("username_field", "email")]);
+    let h = harness(&[("username_field", "email")]).await;
     let r = h
         .post(
             "/api/token/",
@@ -1169,17 +1178,17 @@ async fn email_as_username_field() {
 
 #[tokio::test]
 async fn update_last_login_when_configured() {
-    let h = harness(&[("update_last_login", "true")]);
-    assert_eq!(h.app.store.user(1).unwrap().unwrap().last_login, None);
+    let h = harness(&[("update_last_login", "true")]).await;
+    assert_eq!(h.app.store.user(1).await.unwrap().unwrap().last_login, None);
     h.login("alice", "alice-password").await;
     assert_eq!(
-        h.app.store.user(1).unwrap().unwrap().last_login,
+        h.app.store.user(1).await.unwrap().unwrap().last_login,
         Some(T0 as i64)
     );
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     h.login("alice", "alice-password").await;
     assert_eq!(
-        h.app.store.user(1).unwrap().unwrap().last_login,
+        h.app.store.user(1).await.unwrap().unwrap().last_login,
         None,
         "off by default"
     );
@@ -1187,7 +1196,7 @@ async fn update_last_login_when_configured() {
 
 #[tokio::test]
 async fn login_throttling_per_client_address() {
-    let h = harness(&[("login_throttle_ip", "2/min")]);
+    let h = harness(&[("login_throttle_ip", "2/min")]).await;
     let from = |ip: &str, user: &str| {
         warp::test::request()
             .method("POST")
@@ -1209,12 +1218,13 @@ async fn login_throttling_per_client_address() {
 
 #[tokio::test]
 async fn a_token_too_large_for_its_claims_is_a_server_fault_not_a_401() {
-    let h = harness(&[("token_claims", "username,bio")]);
+    let h = harness(&[("token_claims", "username,bio")]).await;
     h.app
         .store
         .update_user(1, |u| {
             u.attrs.insert("bio".into(), json!("x".repeat(9000)));
         })
+        .await
         .unwrap();
     let r = h
         .post(
@@ -1231,7 +1241,7 @@ async fn a_token_too_large_for_its_claims_is_a_server_fault_not_a_401() {
 
 #[tokio::test]
 async fn user_attributes_are_copied_into_tokens_when_listed() {
-    let h = harness(&[("token_claims", "username,role,is_staff")]);
+    let h = harness(&[("token_claims", "username,role,is_staff")]).await;
     let (refresh, access) = h.login("alice", "alice-password").await;
     let c = claims_of(&access);
     assert_eq!(c["role"], "planner");
@@ -1258,7 +1268,7 @@ async fn user_attributes_are_copied_into_tokens_when_listed() {
 /// same store, whose clock floor was raised by that flush.
 #[tokio::test]
 async fn a_clock_stepped_back_revives_nothing() {
-    let h = harness(&[]);
+    let h = harness(&[]).await;
     let (logged_out, access) = h.login("alice", "alice-password").await;
     let (kept, _) = h.login("alice", "alice-password").await;
     let r = h
@@ -1274,7 +1284,7 @@ async fn a_clock_stepped_back_revives_nothing() {
         .await;
     check(&r, 401, token_error("Token is expired"));
     let now = h.app.now_ms() / 1000;
-    let flushed = h.app.store.flush_expired(now, 0).unwrap();
+    let flushed = h.app.store.flush_expired(now, 0).await.unwrap();
     assert!(
         flushed.blacklisted >= 1 && flushed.outstanding >= 2,
         "{flushed:?}"
@@ -1283,6 +1293,7 @@ async fn a_clock_stepped_back_revives_nothing() {
         .app
         .store
         .blacklisted(claims_of(&logged_out)["jti"].as_str().unwrap())
+        .await
         .unwrap()
         .is_none());
 
@@ -1299,9 +1310,10 @@ async fn a_clock_stepped_back_revives_nothing() {
     // A restart: the database closed and opened again from its folder (the floor is read
     // back from disk), the wall clock still a minute after the logins.
     let Harness { app, _dir: dir, .. } = h;
-    let config = app.config.clone();
+    let config = (*app.config).clone();
+    app.store.close().await.unwrap();
     drop(app);
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::open_store(dir.path());
     let restarted = harness_on(config, store, dir, (T0 + 60) * 1000);
     check(
         &restarted.me(&access).await,

@@ -18,11 +18,15 @@ use tokio::{
 };
 use tollgate_core::{Algorithm, SigningKey};
 use tollgate_server::{
-    app::{serve, App, MAX_AUTH_HEADER, MAX_BODY},
     config::{Config, Sources},
-    password,
-    store::{Store, User},
+    http::{MAX_AUTH_HEADER, MAX_BODY},
+    serve,
+    store::User,
+    users::password,
+    App,
 };
+
+mod common;
 
 const KEYS: &str = include_str!("../../tests/vectors/keys.json");
 /// The vectors' clock (tests/src/lib.rs `VERIFY_AT`): their valid tokens are valid now.
@@ -73,11 +77,11 @@ fn config(dir: &TempDir, settings: &[(&str, &str)]) -> Result<Config, String> {
 async fn start(settings: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = config(&dir, settings).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = common::open_store(dir.path());
     for (id, name, pass) in [(1, ALICE.0, ALICE.1), (42, "carol", "carol-password")] {
         let hash = password::make_password_with_salt(pass, "fixedsalt", 1000);
         let user = User::new(id, name, &format!("{name}@example.com"), hash, 0);
-        store.add_user(user, false).unwrap();
+        store.add_user(user, false).await.unwrap();
     }
     let app = App::new(config, store, Arc::new(|| NOW * 1000)).with_timeouts(STALL, STALL);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -164,3 +164,17 @@ pub fn jti(token: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// The store backend the tests run on: `TOLLGATE_TEST_BACKEND` (default `sled`, the one
+/// backend so far), so that one test suite covers every backend.
+pub fn backend() -> String {
+    std::env::var("TOLLGATE_TEST_BACKEND").unwrap_or_else(|_| "sled".into())
+}
+
+/// A fresh store of [`backend`] in (or for) the test folder `dir`.
+pub fn open_store(dir: &Path) -> tollgate_server::store::Store {
+    match backend().as_str() {
+        "sled" => tollgate_server::store::Store::open(dir).unwrap(),
+        other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
+    }
+}

@@ -16,8 +16,8 @@ Output is deterministic: cases in corpus order, each with
        {"status": 500, "error": <exception class>} for crashes; {"status": 400, "html": true}
        for Django's HTML error pages,
   expected: what tollgate must answer (the same as drf, except for the few cases marked
-       "deliberate", where DRF crashes or answers HTML, see server/src/body.rs).
-The Rust test in server/src/body.rs replays `expected` through body::parse + body::strings.
+       "deliberate", where DRF crashes or answers HTML, see server/src/http/drf/mod.rs).
+The Rust test in server/src/http/drf/tests.rs replays `expected` through drf::parse + drf::strings.
 """
 
 import base64

@@ -1,10 +1,10 @@
-//! The Authorization header parser (`tollgate_server::auth::bearer`): any bytes give one
+//! The Authorization header parser (`tollgate_server::http::bearer::bearer`): any bytes give one
 //! of its three answers, and a token is a non-empty run of the header without
 //! whitespace, after a scheme that matched exactly.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_server::auth::{bearer, Bearer};
+use tollgate_server::http::bearer::{bearer, Bearer};
 
 fuzz_target!(|data: &[u8]| {
     let types = ["Bearer".to_string(), "JWT".to_string()];

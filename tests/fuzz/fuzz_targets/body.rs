@@ -1,15 +1,15 @@
-//! The request body parser (`tollgate_server::body`): a Content-Type line, then at most
+//! The request body parser (`tollgate_server::http::drf`): a Content-Type line, then at most
 //! 64 KiB of body (the server refuses more before parsing). Any input is fields or a
 //! 400/415 rejection, never a panic, and reading the fields the endpoints read is total.
 //! Input: `content-type NUL body`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_server::body::{header_to_str, parse, strings, Trim};
+use tollgate_server::http::drf::{header_to_str, parse, strings, Trim};
 
 fuzz_target!(|data: &[u8]| {
     let (content_type, body) = tollgate_fuzz::split_at_nul(data);
-    let body = &body[..body.len().min(tollgate_server::app::MAX_BODY)];
+    let body = &body[..body.len().min(tollgate_server::http::MAX_BODY)];
     let content_type = header_to_str(content_type);
     match parse(Some(&content_type), body) {
         Ok(fields) => {

@@ -12,9 +12,9 @@
 use tollgate_core::{Jti, TokenKind};
 
 use crate::{
-    app::{custom_claims, outstanding},
     config::Config,
     store::{BlacklistReason, Blacklisted, Outstanding, Store, StoreError, StoredKind, User},
+    tokens::records::{custom_claims, outstanding},
 };
 
 /// What to seed.
@@ -97,7 +97,7 @@ impl Rng {
 
 /// Seeds `store` as `plan` says, as of `now_ms`; `progress` hears the running total of
 /// records after every batch.
-pub fn seed(
+pub async fn seed(
     config: &Config,
     store: &Store,
     plan: Plan,
@@ -118,7 +118,7 @@ pub fn seed(
     if plan.expired_percent > 90 {
         return Err(SeedError::Plan("--expired-percent is 0 to 90".into()));
     }
-    let users: Vec<User> = store.users()?;
+    let users: Vec<User> = store.users().await?;
     if users.is_empty() {
         return Err(SeedError::Plan(
             "the store has no users: add one first (tollgate users add)".into(),
@@ -198,7 +198,7 @@ pub fn seed(
             progress(done.outstanding);
         }
     }
-    store.flush()?;
+    store.close().await?;
     Ok(done)
 }
 
@@ -212,7 +212,7 @@ mod tests {
     const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     const NOW_MS: u64 = 1_800_000_000_000;
 
-    fn setup(dir: &tempfile::TempDir) -> (Config, Store) {
+    async fn setup(dir: &tempfile::TempDir) -> (Config, Store) {
         let mut sources = Sources::default();
         sources
             .env
@@ -224,7 +224,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         for name in ["alice", "bob"] {
             let user = User::new(0, name, &format!("{name}@example.com"), "!".into(), 0);
-            store.add_user(user, false).unwrap();
+            store.add_user(user, false).await.unwrap();
         }
         (config, store)
     }
@@ -237,13 +237,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn seeds_what_the_server_would_hold() {
+    #[tokio::test]
+    async fn seeds_what_the_server_would_hold() {
         let dir = tempfile::tempdir().unwrap();
-        let (config, store) = setup(&dir);
+        let (config, store) = setup(&dir).await;
         let plan = plan(1_000, 400, 20);
         let mut batches = 0;
-        let seeded = seed(&config, &store, plan, NOW_MS, 7, |_| batches += 1).unwrap();
+        let seeded = seed(&config, &store, plan, NOW_MS, 7, |_| batches += 1)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 seeded.outstanding,
@@ -260,10 +262,10 @@ mod tests {
         assert!((100..=300).contains(&seeded.expired), "{seeded:?}");
 
         let now = NOW_MS / 1000;
-        let tokens = store.tokens(None).unwrap();
+        let tokens = store.tokens(None).await.unwrap();
         let mut live = None;
         for (record, entry) in &tokens {
-            let family = store.family(&record.family).unwrap().unwrap();
+            let family = store.family(&record.family).await.unwrap().unwrap();
             assert!(family.expires_at >= record.expires_at);
             assert_eq!(family.user_id, record.user_id);
             assert_eq!(
@@ -278,38 +280,44 @@ mod tests {
             }
         }
         // A user's tokens are indexed (logout-all finds them).
-        let alice = store.user_by_username("alice").unwrap().unwrap();
-        assert_eq!(store.tokens(Some(alice.id)).unwrap().len(), 500);
+        let alice = store.user_by_username("alice").await.unwrap().unwrap();
+        assert_eq!(store.tokens(Some(alice.id)).await.unwrap().len(), 500);
 
         // A live seeded token rotates like any other.
         let old = live.expect("some seeded token is live");
         let mut new = old.clone();
         new.jti = "new".into();
         new.expires_at = now + 100;
-        assert_eq!(store.rotate(&old, &new, true, now).unwrap(), Rotation::Done);
+        assert_eq!(
+            store.rotate(&old, &new, true, now).await.unwrap(),
+            Rotation::Done
+        );
 
         // flush-expired removes exactly the expired records and their entries.
-        let flushed = store.flush_expired(now, 0).unwrap();
+        let flushed = store.flush_expired(now, 0).await.unwrap();
         assert_eq!(flushed.outstanding as u64, seeded.expired);
         let after = store.counts();
         assert_eq!(after.outstanding as u64, 1_000 + 1 - seeded.expired);
         assert!(store
             .tokens(None)
+            .await
             .unwrap()
             .iter()
             .all(|(record, _)| record.expires_at > now));
     }
 
-    #[test]
-    fn seeded_tokens_are_real_tokens() {
+    #[tokio::test]
+    async fn seeded_tokens_are_real_tokens() {
         let dir = tempfile::tempdir().unwrap();
-        let (config, store) = setup(&dir);
+        let (config, store) = setup(&dir).await;
         let plan = plan(30, 10, 0);
-        seed(&config, &store, plan, NOW_MS, 1, |_| {}).unwrap();
+        seed(&config, &store, plan, NOW_MS, 1, |_| {})
+            .await
+            .unwrap();
         // Re-mint the first record's token from its stored times and compare digests:
         // the record describes a token the configured key signed.
-        let (record, _) = store.tokens(None).unwrap().remove(0);
-        let user = store.user(record.user_id).unwrap().unwrap();
+        let (record, _) = store.tokens(None).await.unwrap().remove(0);
+        let user = store.user(record.user_id).await.unwrap().unwrap();
         let issued = config
             .tokens
             .mint(
@@ -353,20 +361,24 @@ mod tests {
         Jti::from_bytes(bytes)
     }
 
-    #[test]
-    fn impossible_plans_write_nothing() {
+    #[tokio::test]
+    async fn impossible_plans_write_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let (config, store) = setup(&dir);
+        let (config, store) = setup(&dir).await;
         for (outstanding, blacklisted, expired_percent) in [(0, 0, 10), (10, 10, 10), (10, 1, 95)] {
             let plan = plan(outstanding, blacklisted, expired_percent);
-            let err = seed(&config, &store, plan, NOW_MS, 1, |_| {}).unwrap_err();
+            let err = seed(&config, &store, plan, NOW_MS, 1, |_| {})
+                .await
+                .unwrap_err();
             assert!(matches!(err, SeedError::Plan(_)), "{err:?}");
         }
         assert_eq!(store.counts().outstanding, 0);
         let empty = tempfile::tempdir().unwrap();
         let store = Store::open(empty.path()).unwrap();
         let plan = plan(1, 0, 0);
-        let err = seed(&config, &store, plan, NOW_MS, 1, |_| {}).unwrap_err();
+        let err = seed(&config, &store, plan, NOW_MS, 1, |_| {})
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, SeedError::Plan(ref why) if why.contains("no users")),
             "{err:?}"

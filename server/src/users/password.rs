@@ -1,6 +1,6 @@
 //! Django-compatible password hashing.
 //!
-//! Users exported from the Django site (see [`crate::import`]) keep their password hashes,
+//! Users exported from the Django site (see [`crate::users::import`]) keep their password hashes,
 //! so tollgate must verify Django's encoded strings byte for byte and, when it hashes a new
 //! password, produce strings Django would accept too (a rollback to Django keeps working).
 //! Only Django's PBKDF2 hashers are supported (`pbkdf2_sha256`, its default, and
@@ -294,7 +294,7 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const DJANGO: &str = include_str!("../tests/data/django_passwords.json");
+    const DJANGO: &str = include_str!("../../tests/data/django_passwords.json");
 
     fn django() -> Value {
         serde_json::from_str(DJANGO).expect("django_passwords.json parses")

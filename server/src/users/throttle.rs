@@ -270,7 +270,7 @@ mod tests {
     use serde_json::Value;
     use std::sync::Arc;
 
-    const DRF: &str = include_str!("../tests/data/django_throttle.json");
+    const DRF: &str = include_str!("../../tests/data/django_throttle.json");
 
     fn drf() -> Value {
         serde_json::from_str(DRF).expect("django_throttle.json parses")

@@ -3,7 +3,7 @@
 //! Input: what `python manage.py dumpdata auth.User` writes (JSON, with or without
 //! `--indent`), or the same with `--format jsonl`. Ids are kept, because tokens issued by
 //! the Django site carry `user_id` and must keep resolving to the same user; password hashes
-//! are kept as they are and verified by [`crate::password`] (so nobody has to reset a
+//! are kept as they are and verified by [`crate::users::password`] (so nobody has to reset a
 //! password).
 //!
 //! Decisions:
@@ -32,7 +32,7 @@ pub struct ImportedUser {
     pub id: u64,
     pub username: String,
     pub email: String,
-    /// Django's encoded hash, as is (see [`crate::password::is_supported`]).
+    /// Django's encoded hash, as is (see [`crate::users::password::is_supported`]).
     pub password: String,
     pub first_name: String,
     pub last_name: String,
@@ -478,11 +478,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 mod tests {
     use super::*;
 
-    const USERS: &str = include_str!("../tests/data/django_dumpdata_users.json");
-    const USERS_INDENT2: &str = include_str!("../tests/data/django_dumpdata_users_indent2.json");
-    const USERS_JSONL: &str = include_str!("../tests/data/django_dumpdata_users.jsonl");
-    const ALL: &str = include_str!("../tests/data/django_dumpdata_all.json");
-    const NATURAL: &str = include_str!("../tests/data/django_dumpdata_natural.json");
+    const USERS: &str = include_str!("../../tests/data/django_dumpdata_users.json");
+    const USERS_INDENT2: &str = include_str!("../../tests/data/django_dumpdata_users_indent2.json");
+    const USERS_JSONL: &str = include_str!("../../tests/data/django_dumpdata_users.jsonl");
+    const ALL: &str = include_str!("../../tests/data/django_dumpdata_all.json");
+    const NATURAL: &str = include_str!("../../tests/data/django_dumpdata_natural.json");
 
     fn user<'a>(users: &'a [ImportedUser], name: &str) -> &'a ImportedUser {
         users.iter().find(|u| u.username == name).expect(name)
@@ -525,7 +525,7 @@ mod tests {
 
     #[test]
     fn imported_passwords_verify() {
-        use crate::password::{check_password, is_supported, needs_rehash};
+        use crate::users::password::{check_password, is_supported, needs_rehash};
         let users = parse_dumpdata(USERS).unwrap();
         for (name, password) in [
             ("admin", "admin-pass"),

@@ -1,10 +1,18 @@
-//! The embedded database: users, outstanding tokens, the blacklist and token families,
-//! in sled.
+//! The sled backend: users, outstanding tokens, the blacklist and token families in one
+//! sled database per data folder.
 //!
-//! Every key is a stable id (user id, jti), never token text. Operations that must be
-//! atomic (rotation, revocation) are sled transactions over several trees. Nothing here
-//! is durable until [`Store::durable`] returns: handlers call it before they reply, and
-//! concurrent callers share one flush (group commit).
+//! Every key is a stable id (user id, jti), never token text. Use cases that must be
+//! atomic (rotation, revocation) are sled transactions over several trees; each writing
+//! use case then waits for a flush that started after its write ([`commit`]: one flush
+//! serves every caller waiting). sled stays failed after an I/O error, so the database
+//! lives in a slot that [`SledStore::supervise`] reopens; sled allows one process per
+//! database ([`StoreError::Locked`]).
+
+mod commit;
+mod format;
+#[cfg(test)]
+mod tests;
+mod tx;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -16,270 +24,25 @@ use std::{
     },
 };
 
-use serde::{Deserialize, Serialize};
-use sled::{
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
-    Transactional, Tree,
+use sled::{Transactional, Tree};
+
+use self::{
+    commit::GroupCommit,
+    format::{
+        decode, encode, expiry_key, family_prefix, family_token_key, stored_clock_floor, user_key,
+        user_token_key, CACHE_BYTES, CLOCK_FLOOR_KEY, COUNTS_KEY, EXPIRY_FAMILY, EXPIRY_TOKEN,
+        FORMAT, FORMAT_KEY,
+    },
+    tx::{abort, get, insert_outstanding, tx_blacklisted, tx_decode, tx_stored},
 };
-use tokio::sync::{watch, Notify};
+use crate::store::{
+    BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
+    Revocation, Rotation, StoreError, User,
+};
 
-/// Why a store operation failed. None of these is the client's fault.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// Another process holds the database (sled allows one).
-    Locked(PathBuf),
-    /// The files are not a readable sled database.
-    Corrupt(String),
-    /// The disk said no (full, read-only, I/O error).
-    Io(String),
-    /// A record could not be decoded: a bug or a foreign write.
-    Decode(String),
-    /// A username or email is already taken.
-    Duplicate(&'static str, String),
-    /// No such user.
-    NoSuchUser(String),
-}
-
-impl StoreError {
-    /// Stable code for logs and CLI exit messages.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Locked(_) => "store_locked",
-            Self::Corrupt(_) => "store_corrupt",
-            Self::Io(_) => "store_io",
-            Self::Decode(_) => "store_decode",
-            Self::Duplicate(..) => "user_exists",
-            Self::NoSuchUser(_) => "user_not_found",
-        }
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Locked(path) => write!(
-                f,
-                "the database in {} is in use by another process (is `tollgate serve` running?)",
-                path.display()
-            ),
-            Self::Corrupt(why) => write!(
-                f,
-                "the database is corrupt or not a tollgate database: {why}"
-            ),
-            Self::Io(why) => write!(f, "storage I/O error: {why}"),
-            Self::Decode(why) => write!(f, "cannot decode a stored record: {why}"),
-            Self::Duplicate(field, value) => {
-                write!(f, "a user with {field} {value:?} already exists")
-            }
-            Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<sled::Error> for StoreError {
-    fn from(err: sled::Error) -> Self {
-        match err {
-            sled::Error::Corruption { .. } => Self::Corrupt(err.to_string()),
-            sled::Error::Io(io) => Self::Io(io.to_string()),
-            other => Self::Io(other.to_string()),
-        }
-    }
-}
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(err: TransactionError<StoreError>) -> Self {
-        match err {
-            TransactionError::Abort(err) => err,
-            TransactionError::Storage(err) => err.into(),
-        }
-    }
-}
-
-type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
-
-/// A user, with the fields Django's `auth.User` has plus free-form attributes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct User {
-    pub id: u64,
-    pub username: String,
-    #[serde(default)]
-    pub email: String,
-    /// Django's encoded form: `pbkdf2_sha256$iterations$salt$hash`.
-    pub password: String,
-    #[serde(default)]
-    pub first_name: String,
-    #[serde(default)]
-    pub last_name: String,
-    pub is_active: bool,
-    #[serde(default)]
-    pub is_staff: bool,
-    #[serde(default)]
-    pub is_superuser: bool,
-    #[serde(default)]
-    pub last_login: Option<i64>,
-    pub date_joined: i64,
-    /// Free-form attributes (`role = "planner"`), copyable into tokens.
-    #[serde(default)]
-    pub attrs: BTreeMap<String, serde_json::Value>,
-    /// Refresh and sliding tokens created before this instant (ms) are revoked: set by
-    /// password change, deactivation and logout-all.
-    #[serde(default)]
-    pub refresh_revoked_before_ms: u64,
-    /// Access tokens issued before this instant (ms) fail: set by password change and
-    /// deactivation only (logout leaves access tokens to expire, as Simple JWT does).
-    #[serde(default)]
-    pub access_revoked_before_ms: u64,
-    /// Why tokens were last revoked in bulk.
-    #[serde(default)]
-    pub revoked_reason: Option<Revocation>,
-}
-
-impl User {
-    /// An active user with no attributes; `id` 0 means "next free id" to
-    /// [`Store::add_user`].
-    pub fn new(id: u64, username: &str, email: &str, password: String, date_joined: i64) -> Self {
-        Self {
-            id,
-            username: username.into(),
-            email: email.into(),
-            password,
-            first_name: String::new(),
-            last_name: String::new(),
-            is_active: true,
-            is_staff: false,
-            is_superuser: false,
-            last_login: None,
-            date_joined,
-            attrs: BTreeMap::new(),
-            refresh_revoked_before_ms: 0,
-            access_revoked_before_ms: 0,
-            revoked_reason: None,
-        }
-    }
-
-    /// The value of a user field by name, for copying into token claims.
-    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
-        use serde_json::Value;
-        Some(match name {
-            "id" => Value::from(self.id),
-            "username" => Value::from(self.username.as_str()),
-            "email" => Value::from(self.email.as_str()),
-            "first_name" => Value::from(self.first_name.as_str()),
-            "last_name" => Value::from(self.last_name.as_str()),
-            "is_active" => Value::from(self.is_active),
-            "is_staff" => Value::from(self.is_staff),
-            "is_superuser" => Value::from(self.is_superuser),
-            _ => return self.attrs.get(name).cloned(),
-        })
-    }
-}
-
-/// Why tokens were revoked in bulk.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Revocation {
-    PasswordChanged,
-    Deactivated,
-    LogoutAll,
-}
-
-/// The kind of a stored (refresh or sliding) token.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum StoredKind {
-    Refresh,
-    Sliding,
-}
-
-/// An outstanding token (Simple JWT's `OutstandingToken`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Outstanding {
-    pub jti: String,
-    pub user_id: u64,
-    pub kind: StoredKind,
-    /// The jti of the login that started this chain of rotations.
-    pub family: String,
-    pub created_at_ms: u64,
-    /// After this (epoch seconds) no token of this record can verify: the record may go.
-    pub expires_at: u64,
-    /// SHA-256 of the token text, hex: identifies it without storing a credential.
-    pub token_sha256: String,
-}
-
-/// A blacklisted token (Simple JWT's `BlacklistedToken`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Blacklisted {
-    pub jti: String,
-    pub blacklisted_at: u64,
-    pub reason: BlacklistReason,
-    pub expires_at: u64,
-}
-
-/// Why a token is on the blacklist.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum BlacklistReason {
-    /// Replaced by its rotated successor: presenting it again is a replay.
-    Rotated,
-    /// Logged out (blacklist endpoint or logout).
-    Logout,
-    /// Every token of the user was revoked.
-    User,
-    /// Its family was revoked after a replay.
-    Reuse,
-}
-
-/// A token family: every refresh token descended from one login.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Family {
-    pub user_id: u64,
-    pub created_at_ms: u64,
-    pub expires_at: u64,
-    pub revoked_at: Option<u64>,
-}
-
-/// Outcome of a rotation attempt.
-#[derive(Debug, PartialEq)]
-pub enum Rotation {
-    /// The old token is blacklisted (if configured) and the new one recorded.
-    Done,
-    /// Someone else rotated or blacklisted it first.
-    AlreadyBlacklisted(BlacklistReason),
-    /// The family was revoked (replay detected).
-    FamilyRevoked,
-    /// The user's tokens were revoked (or the user is gone) after this one was created.
-    UserRevoked,
-}
-
-/// Outcome of blacklisting one token.
-#[derive(Debug, PartialEq)]
-pub enum Blacklisting {
-    Done,
-    AlreadyBlacklisted(BlacklistReason),
-}
-
-/// Counts for metrics and the CLI.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Counts {
-    pub users: usize,
-    pub outstanding: usize,
-    pub blacklisted: usize,
-}
-
-/// What `flush_expired` removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Flushed {
-    pub outstanding: usize,
-    pub blacklisted: usize,
-    pub families: usize,
-}
-
-/// The database.
+/// The sled backend: the database in `<data folder>/db`.
 #[derive(Clone)]
-pub struct Store {
+pub struct SledStore {
     slot: Arc<Slot>,
 }
 
@@ -289,10 +52,10 @@ struct Slot {
     current: std::sync::RwLock<Option<Arc<Inner>>>,
     /// A flush failed (disk full, I/O error): sled stays failed until reopened.
     failed: std::sync::atomic::AtomicBool,
-    /// See [`Store::clock_floor_ms`]; here, not in `Inner`, so that reading it (on every
+    /// See [`SledStore::clock_floor_ms`]; here, not in `Inner`, so that reading it (on every
     /// request) takes no lock and it survives a reopen.
     clock_floor_ms: AtomicU64,
-    /// See [`Store::user_shared`].
+    /// See [`SledStore::user_shared`].
     decoded_users: Mutex<HashMap<u64, Decoded<User>>>,
 }
 
@@ -302,7 +65,7 @@ struct Decoded<T> {
     value: Arc<T>,
 }
 
-/// How many decoded users [`Store::user_shared`] keeps (about 1 KiB each); past that a
+/// How many decoded users [`SledStore::user_shared`] keeps (about 1 KiB each); past that a
 /// new one takes the place of an arbitrary other.
 const DECODED_USERS: usize = 1024;
 
@@ -365,120 +128,15 @@ impl Drop for Inner {
     }
 }
 
-impl fmt::Debug for Store {
+impl fmt::Debug for SledStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("SledStore")
             .field("path", &self.slot.path)
             .finish()
     }
 }
 
-/// sled's page cache, as sled counts it: the serialized size of the cached pages. Their
-/// size in memory is about 2.5 times that (16 MiB gave 54 MB of RSS after 60,000 logins
-/// and 19,000 refreshes, 4 MiB 37 MB, at the same rates: the working set of a token
-/// store is the right-hand edge of its trees, where new tokens go). See BENCHMARKS.md.
-const CACHE_BYTES: u64 = 4 * 1024 * 1024;
-
-const FORMAT_KEY: &[u8] = b"format";
-const FORMAT: &[u8] = b"tollgate-store-1";
-/// `[users, outstanding, blacklisted]`, written on a clean close, removed on open.
-const COUNTS_KEY: &[u8] = b"counts";
-/// The stored clock floor (see [`Store::clock_floor_ms`]), big-endian milliseconds.
-const CLOCK_FLOOR_KEY: &[u8] = b"clock_floor_ms";
-
-/// The value under [`CLOCK_FLOOR_KEY`] (0 when absent or not 8 bytes).
-fn stored_clock_floor(bytes: Option<sled::IVec>) -> u64 {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-        .map_or(0, u64::from_be_bytes)
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Our records are plain structs of strings and numbers: serializing cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
-}
-
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Decode(e.to_string()))
-}
-
-fn tx_decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> TxResult<T> {
-    decode(bytes).map_err(ConflictableTransactionError::Abort)
-}
-
-/// A decoded record, if the key is there.
-fn get<T: for<'de> Deserialize<'de>>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
-    tree.get(key)?.map(|bytes| decode(&bytes)).transpose()
-}
-
-/// Inside a transaction: why `jti` is blacklisted, if it is.
-fn tx_blacklisted(blacklist: &TransactionalTree, jti: &str) -> TxResult<Option<BlacklistReason>> {
-    match blacklist.get(jti.as_bytes())? {
-        Some(bytes) => Ok(Some(tx_decode::<Blacklisted>(&bytes)?.reason)),
-        None => Ok(None),
-    }
-}
-
-/// Inside a transaction: the stored record of `token`, or `token` itself and `false`
-/// when the store has never seen it (a migrated token, to be recorded).
-fn tx_stored(
-    outstanding: &TransactionalTree,
-    token: &Outstanding,
-) -> TxResult<(Outstanding, bool)> {
-    match outstanding.get(token.jti.as_bytes())? {
-        Some(bytes) => Ok((tx_decode(&bytes)?, true)),
-        None => Ok((token.clone(), false)),
-    }
-}
-
-fn user_key(id: u64) -> [u8; 8] {
-    id.to_be_bytes()
-}
-
-/// `user id ++ jti`: every token ever issued to a user.
-fn user_token_key(user_id: u64, jti: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + jti.len());
-    key.extend_from_slice(&user_id.to_be_bytes());
-    key.extend_from_slice(jti.as_bytes());
-    key
-}
-
-/// `len(family) ++ family ++ jti`: every token of a family.
-fn family_token_key(family: &str, jti: &str) -> Vec<u8> {
-    let mut key = family_prefix(family);
-    key.extend_from_slice(jti.as_bytes());
-    key
-}
-
-fn family_prefix(family: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + family.len() + 32);
-    // jti values are at most 255 bytes (tollgate-core's MAX_ID_LEN).
-    key.push(u8::try_from(family.len()).unwrap_or(u8::MAX));
-    key.extend_from_slice(family.as_bytes());
-    key
-}
-
-/// `expires_at ++ kind ++ id`: what to delete, in expiry order.
-fn expiry_key(expires_at: u64, kind: u8, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + id.len());
-    key.extend_from_slice(&expires_at.to_be_bytes());
-    key.push(kind);
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-const EXPIRY_TOKEN: u8 = 0;
-const EXPIRY_FAMILY: u8 = 1;
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-impl Store {
+impl SledStore {
     /// Opens (or creates) the database in `dir`. A database held by another process,
     /// or one that cannot be read, is an error: never a fresh empty database.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -594,20 +252,20 @@ impl Store {
     }
 
     /// Records that an operation failed with `err`: an I/O error (a full or failing
-    /// disk) leaves sled failed, so the store is marked for [`Store::reopen`].
-    pub fn note_failure(&self, err: &StoreError) {
+    /// disk) leaves sled failed, so the store is marked for [`SledStore::reopen`].
+    fn note_failure(&self, err: &StoreError) {
         if matches!(err, StoreError::Io(_)) {
             self.slot.failed.store(true, Ordering::SeqCst);
         }
     }
 
-    /// True after a flush failed, until [`Store::reopen`] succeeds.
-    pub fn failed(&self) -> bool {
+    /// True after a flush failed, until [`SledStore::reopen`] succeeds.
+    fn failed(&self) -> bool {
         self.slot.failed.load(Ordering::SeqCst)
     }
 
     /// Reopens a failed store (the server calls this every second while
-    /// [`Store::failed`]): new calls are answered `Unavailable` meanwhile, calls in
+    /// [`SledStore::failed`]): new calls are answered `Unavailable` meanwhile, calls in
     /// flight finish first (at most `patience`), then the database is closed and opened
     /// again, which replays sled's log as after a crash. Acknowledged writes were
     /// flushed before they were acknowledged, so nothing acknowledged is lost.
@@ -654,7 +312,7 @@ impl Store {
 
     /// Waits until every write made before this call is on disk. Concurrent callers
     /// share one flush, so durability does not serialise the server.
-    pub async fn durable(&self) -> Result<(), StoreError> {
+    async fn durable(&self) -> Result<(), StoreError> {
         let inner = self.inner()?;
         let result = inner.commit.wait(Arc::downgrade(&inner)).await;
         self.watch(result)
@@ -664,30 +322,25 @@ impl Store {
     /// at each flush of expired tokens and at shutdown. The server's clock is the wall
     /// clock or this, whichever is later, so a clock stepped back never revives what an
     /// earlier moment expired, and never brings back a token whose records a flush
-    /// forgot (see [`Store::flush_expired`]).
+    /// forgot (see [`SledStore::flush_expired`]).
     pub fn clock_floor_ms(&self) -> u64 {
         self.slot.clock_floor_ms.load(Ordering::SeqCst)
     }
 
-    /// Raises the clock floor to `ms` (never lowers it), durably.
-    pub fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
+    /// Raises the clock floor to `ms` (never lowers it); true if the stored value rose
+    /// (and so has to be made durable).
+    fn raise_clock_floor_sync(&self, ms: u64) -> Result<bool, StoreError> {
         self.slot.clock_floor_ms.fetch_max(ms, Ordering::SeqCst);
         let inner = self.inner()?;
         let before = inner.db.fetch_and_update(CLOCK_FLOOR_KEY, |old| {
             let old = old.map_or(0, |b| stored_clock_floor(Some(b.into())));
             Some(old.max(ms).to_be_bytes().to_vec())
         })?;
-        // Flushed only when the stored value rose. A failed flush marks the store for
-        // reopening, which reads the stored value anew, so the next raise writes again.
-        if stored_clock_floor(before) < ms {
-            let flushed = inner.db.flush().map(drop).map_err(StoreError::from);
-            self.watch(flushed)?;
-        }
-        Ok(())
+        Ok(stored_clock_floor(before) < ms)
     }
 
-    /// Flushes synchronously (CLI commands, shutdown).
-    pub fn flush(&self) -> Result<(), StoreError> {
+    /// Flushes synchronously (bulk loads, tests).
+    fn flush(&self) -> Result<(), StoreError> {
         let flushed = self.inner()?.db.flush().map(drop).map_err(StoreError::from);
         self.watch(flushed)
     }
@@ -701,7 +354,7 @@ impl Store {
 
     /// Adds a user; `id` 0 means "next free id". Usernames (and non-empty emails when
     /// `unique_email`) must be unique.
-    pub fn add_user(&self, mut user: User, unique_email: bool) -> Result<User, StoreError> {
+    fn insert_user(&self, mut user: User, unique_email: bool) -> Result<User, StoreError> {
         let i = &self.inner()?;
         if user.id == 0 {
             let last = i.users.last()?.map(|(k, _)| k);
@@ -738,7 +391,7 @@ impl Store {
         get(&self.inner()?.users, &user_key(id))
     }
 
-    /// [`Store::user`] for authenticating a request. The record is read from the
+    /// [`SledStore::user`] for authenticating a request. The record is read from the
     /// database every time (it is the truth: a password change or deactivation counts
     /// from the moment it commits), but decoding it is skipped when its bytes are the
     /// ones decoded last time for this user.
@@ -807,7 +460,7 @@ impl Store {
     }
 
     /// Changes a user atomically. Username and email changes keep the indexes right.
-    pub fn update_user(&self, id: u64, change: impl Fn(&mut User)) -> Result<User, StoreError> {
+    fn change_user(&self, id: u64, change: impl Fn(&mut User)) -> Result<User, StoreError> {
         let i = &self.inner()?;
         let updated =
             (&i.users, &i.usernames, &i.emails).transaction(|(users, usernames, emails)| {
@@ -841,7 +494,7 @@ impl Store {
 
     /// Records a token issued at login (a new family) or an unknown but validly signed
     /// token presented for the first time (migration from Simple JWT).
-    pub fn record(&self, token: &Outstanding) -> Result<(), StoreError> {
+    fn insert_token(&self, token: &Outstanding) -> Result<(), StoreError> {
         let i = &self.inner()?;
         let added = (
             &i.outstanding,
@@ -869,6 +522,45 @@ impl Store {
         Ok(())
     }
 
+    /// [`SledStore::insert_token`] and the user's `last_login`, in one transaction.
+    fn insert_login(&self, token: &Outstanding, last_login: i64) -> Result<(), StoreError> {
+        let i = &self.inner()?;
+        let added = (
+            &i.outstanding,
+            &i.families,
+            &i.user_tokens,
+            &i.family_tokens,
+            &i.expiry,
+            &i.users,
+        )
+            .transaction(
+                |(outstanding, families, user_tokens, family_tokens, expiry, users)| {
+                    let added = insert_outstanding(
+                        outstanding,
+                        families,
+                        user_tokens,
+                        family_tokens,
+                        expiry,
+                        token,
+                    )?;
+                    let key = user_key(token.user_id);
+                    // A user deleted since the password check: the token is recorded
+                    // (and refused at its first refresh), no user is brought back.
+                    if let Some(bytes) = users.get(key)? {
+                        let mut user: User = tx_decode(&bytes)?;
+                        user.last_login = Some(last_login);
+                        users.insert(&key, encode(&user))?;
+                    }
+                    Ok(added)
+                },
+            )?;
+        i.counts.add(Delta {
+            outstanding: added,
+            blacklisted: 0,
+        });
+        Ok(())
+    }
+
     /// The outstanding record of a jti.
     pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
         get(&self.inner()?.outstanding, jti.as_bytes())
@@ -887,7 +579,7 @@ impl Store {
     /// Rotates `old` into `new` in one transaction: of any number of concurrent
     /// rotations of one token, exactly one gets [`Rotation::Done`]. `old` is recorded
     /// first if the store has never seen it (a migrated token).
-    pub fn rotate(
+    fn rotate_tx(
         &self,
         old: &Outstanding,
         new: &Outstanding,
@@ -968,7 +660,7 @@ impl Store {
     }
 
     /// Blacklists one token (recording it first if unknown).
-    pub fn blacklist(
+    fn blacklist_tx(
         &self,
         token: &Outstanding,
         reason: BlacklistReason,
@@ -1017,7 +709,7 @@ impl Store {
 
     /// Revokes a family (after a replay): marks it revoked, so no rotation can extend it
     /// any more, then blacklists every token in it. Returns how many were blacklisted.
-    pub fn revoke_family(&self, family: &str, now: u64) -> Result<usize, StoreError> {
+    fn revoke_family_tx(&self, family: &str, now: u64) -> Result<usize, StoreError> {
         let i = &self.inner()?;
         i.families.transaction(|families| {
             if let Some(bytes) = families.get(family.as_bytes())? {
@@ -1042,16 +734,18 @@ impl Store {
     /// Revokes every refresh and sliding token ever issued to a user, rotated ones
     /// included, and stamps the user (`stamp`: now in ms) so that tokens minted
     /// concurrently, before the stamp, are refused too.
-    pub fn revoke_user(
+    fn revoke_user_tx(
         &self,
         user_id: u64,
         why: Revocation,
         stamp: u64,
+        change: impl Fn(&mut User),
     ) -> Result<usize, StoreError> {
         let now = stamp / 1000;
         // Tokens issued in the very millisecond of the revocation count as before it.
         let stamp = stamp.saturating_add(1);
-        self.update_user(user_id, |user| {
+        self.change_user(user_id, |user| {
+            change(user);
             user.refresh_revoked_before_ms = user.refresh_revoked_before_ms.max(stamp);
             if why != Revocation::LogoutAll {
                 user.access_revoked_before_ms = user.access_revoked_before_ms.max(stamp);
@@ -1143,9 +837,7 @@ impl Store {
     /// whatever the clock does later, so the clock floor is first raised to `now`,
     /// durably: a clock stepped back afterwards cannot make a forgotten (say, logged
     /// out) token valid again. `now` is itself never before the floor.
-    pub fn flush_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
-        let now = now.max(self.clock_floor_ms() / 1000);
-        self.raise_clock_floor(now.saturating_mul(1000))?;
+    fn delete_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
         let cutoff = now.saturating_sub(leeway);
         let i = &self.inner()?;
         let mut flushed = Flushed::default();
@@ -1183,8 +875,8 @@ impl Store {
         Ok(flushed)
     }
 
-    /// Writes token records with every index and family record that [`Store::record`]
-    /// and [`Store::rotate`] would have written for them, plus their blacklist entries,
+    /// Writes token records with every index and family record that [`SledStore::record`]
+    /// and [`SledStore::rotate`] would have written for them, plus their blacklist entries,
     /// key by key, without transactions: for offline use only (`tollgate tokens seed`,
     /// no server running). A family's tokens must all be in one call.
     ///
@@ -1251,391 +943,178 @@ impl Store {
     }
 }
 
-fn abort<T>(err: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(err))
-}
-
-/// Inserts an outstanding record with its indexes; creates or extends its family.
-/// Returns 1 if the record is new, else 0 (for [`Counters`]).
-fn insert_outstanding(
-    outstanding: &TransactionalTree,
-    families: &TransactionalTree,
-    user_tokens: &TransactionalTree,
-    family_tokens: &TransactionalTree,
-    expiry: &TransactionalTree,
-    token: &Outstanding,
-) -> TxResult<i64> {
-    let previous = outstanding.insert(token.jti.as_bytes(), encode(token))?;
-    user_tokens.insert(user_token_key(token.user_id, &token.jti), &[])?;
-    family_tokens.insert(family_token_key(&token.family, &token.jti), &[])?;
-    expiry.insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
-    let family = match families.get(token.family.as_bytes())? {
-        Some(bytes) => {
-            let mut family: Family = tx_decode(&bytes)?;
-            if token.expires_at > family.expires_at {
-                expiry.remove(expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family))?;
-                family.expires_at = token.expires_at;
-            }
-            family
-        }
-        None => Family {
-            user_id: token.user_id,
-            created_at_ms: token.created_at_ms,
-            expires_at: token.expires_at,
-            revoked_at: None,
-        },
-    };
-    expiry.insert(
-        expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family),
-        &[],
-    )?;
-    families.insert(token.family.as_bytes(), encode(&family))?;
-    Ok(i64::from(previous.is_none()))
-}
-
-/// Group commit: callers take a ticket, one background flush covers every ticket taken
-/// before it started.
-struct GroupCommit {
-    shared: Arc<CommitShared>,
-    started: std::sync::Once,
-}
-
-struct CommitShared {
-    requested: AtomicU64,
-    wake: Notify,
-    /// (highest ticket flushed, error of that flush)
-    done: watch::Sender<(u64, Option<String>)>,
-}
-
-impl GroupCommit {
-    fn new() -> Self {
-        Self {
-            shared: Arc::new(CommitShared {
-                requested: AtomicU64::new(0),
-                wake: Notify::new(),
-                done: watch::channel((0, None)).0,
-            }),
-            started: std::sync::Once::new(),
+/// The use cases ([`crate::store::Store`]'s methods): each writing one does its
+/// transaction, then waits until it is durable.
+impl SledStore {
+    /// [`Health::Recovering`] from a failed flush until the reopen succeeds.
+    pub fn health(&self) -> Health {
+        let open = self
+            .slot
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if self.failed() || !open {
+            Health::Recovering
+        } else {
+            Health::Ready
         }
     }
 
-    async fn wait(&self, store: std::sync::Weak<Inner>) -> Result<(), StoreError> {
-        self.started.call_once(|| {
-            tokio::spawn(flusher(store, Arc::clone(&self.shared)));
-        });
-        let shared = &self.shared;
-        let mut rx = shared.done.subscribe();
-        let ticket = shared.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        // `notify_one` keeps a permit when the flusher is busy: no wake-up is lost.
-        shared.wake.notify_one();
+    /// After a failed flush (a full disk, an I/O error) sled stays failed: reopen it,
+    /// every second until it works, so the server recovers by itself once the disk does.
+    pub async fn supervise(self) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
-            {
-                let (flushed, error) = &*rx.borrow_and_update();
-                if *flushed >= ticket {
-                    return match error {
-                        None => Ok(()),
-                        Some(err) => Err(StoreError::Io(err.clone())),
-                    };
+            tick.tick().await;
+            if !self.failed() {
+                continue;
+            }
+            let store = self.clone();
+            let patience = std::time::Duration::from_secs(5);
+            match tokio::task::spawn_blocking(move || store.reopen(patience)).await {
+                Ok(Ok(())) => tracing::warn!("the store failed and was reopened"),
+                Ok(Err(err)) => {
+                    tracing::error!(error = %err, "the store failed; reopening failed too, retrying")
                 }
-            }
-            if rx.changed().await.is_err() {
-                return Err(StoreError::Io("the flush task stopped".into()));
+                Err(_) => return,
             }
         }
     }
-}
 
-/// Holds the store only weakly, so dropping the last `Store` closes the database.
-async fn flusher(store: std::sync::Weak<Inner>, shared: Arc<CommitShared>) {
-    let mut flushed = 0;
-    loop {
-        shared.wake.notified().await;
-        let target = shared.requested.load(Ordering::SeqCst);
-        if target <= flushed {
-            continue;
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let flushed = self.flush();
+        self.watch(flushed)
+    }
+
+    pub async fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
+        // Made durable only when the stored value rose. A failed flush marks the store
+        // for reopening, which reads the stored value anew, so the next raise writes
+        // again.
+        if self.watch(self.raise_clock_floor_sync(ms))? {
+            self.durable().await?;
         }
-        let Some(inner) = store.upgrade() else {
-            return;
+        Ok(())
+    }
+
+    pub async fn add_user(&self, user: User, unique_email: bool) -> Result<User, StoreError> {
+        let user = self.watch(self.insert_user(user, unique_email))?;
+        self.durable().await?;
+        Ok(user)
+    }
+
+    pub async fn import_users(
+        &self,
+        users: Vec<User>,
+        unique_email: bool,
+    ) -> Result<usize, StoreError> {
+        // All or nothing: refused before writing if any user already exists.
+        for user in &users {
+            if self.user(user.id)?.is_some() {
+                return Err(StoreError::Duplicate("id", user.id.to_string()));
+            }
+            if self.user_by_username(&user.username)?.is_some() {
+                return Err(StoreError::Duplicate("username", user.username.clone()));
+            }
+        }
+        let mut added = 0;
+        for user in users {
+            self.watch(self.insert_user(user, unique_email))?;
+            added += 1;
+        }
+        self.durable().await?;
+        Ok(added)
+    }
+
+    pub async fn update_user(
+        &self,
+        id: u64,
+        change: impl Fn(&mut User),
+    ) -> Result<User, StoreError> {
+        let user = self.watch(self.change_user(id, change))?;
+        self.durable().await?;
+        Ok(user)
+    }
+
+    pub async fn revoke_user(
+        &self,
+        user_id: u64,
+        why: Revocation,
+        stamp_ms: u64,
+        change: impl Fn(&mut User),
+    ) -> Result<usize, StoreError> {
+        let revoked = self.watch(self.revoke_user_tx(user_id, why, stamp_ms, change))?;
+        self.durable().await?;
+        Ok(revoked)
+    }
+
+    pub async fn record_login(
+        &self,
+        token: &Outstanding,
+        last_login: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let written = match last_login {
+            Some(at) => self.insert_login(token, at),
+            None => self.insert_token(token),
         };
-        let db = inner.db.clone();
-        drop(inner);
-        let result = db.flush_async().await;
-        drop(db);
-        flushed = target;
-        shared
-            .done
-            .send_replace((target, result.err().map(|e| e.to_string())));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A fresh store with user 7, the owner of every test token.
-    fn store_with_user(dir: &tempfile::TempDir) -> Store {
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .add_user(User::new(7, "seven", "", "!".into(), 0), false)
-            .unwrap();
-        store
+        self.watch(written)?;
+        self.durable().await
     }
 
-    fn token(jti: &str, family: &str, expires_at: u64) -> Outstanding {
-        Outstanding {
-            jti: jti.into(),
-            user_id: 7,
-            kind: StoredKind::Refresh,
-            family: family.into(),
-            created_at_ms: 1,
-            expires_at,
-            token_sha256: String::new(),
+    pub async fn adopt(&self, token: &Outstanding) -> Result<(), StoreError> {
+        self.watch(self.insert_token(token))?;
+        self.durable().await
+    }
+
+    pub async fn rotate(
+        &self,
+        old: &Outstanding,
+        new: &Outstanding,
+        blacklist_old: bool,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        let rotation = self.watch(self.rotate_tx(old, new, blacklist_old, now))?;
+        // Also when refused: an unknown `old` may have been adopted.
+        self.durable().await?;
+        Ok(rotation)
+    }
+
+    pub async fn blacklist(
+        &self,
+        token: &Outstanding,
+        reason: BlacklistReason,
+        now: u64,
+    ) -> Result<Blacklisting, StoreError> {
+        let outcome = self.watch(self.blacklist_tx(token, reason, now))?;
+        if outcome == Blacklisting::Done {
+            self.durable().await?;
         }
+        Ok(outcome)
     }
 
-    #[test]
-    fn a_shared_user_is_the_stored_one_after_every_change() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        let first = store.user_shared(7).unwrap().unwrap();
-        assert!(first.is_active);
-        // Unchanged bytes: the decoded record is shared, not decoded again.
-        assert!(Arc::ptr_eq(&first, &store.user_shared(7).unwrap().unwrap()));
-        store.update_user(7, |u| u.is_active = false).unwrap();
-        let changed = store.user_shared(7).unwrap().unwrap();
-        assert!(!changed.is_active);
-        assert_eq!(*changed, store.user(7).unwrap().unwrap());
-        assert!(store.user_shared(8).unwrap().is_none());
-    }
-
-    #[test]
-    fn shared_users_stay_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        let many = DECODED_USERS as u64 + 10;
-        for id in 100..100 + many {
-            let user = User::new(id, &format!("u{id}"), "", "!".into(), 0);
-            store.add_user(user, false).unwrap();
-            assert_eq!(store.user_shared(id).unwrap().unwrap().id, id);
-        }
-        let kept = store.slot.decoded_users.lock().unwrap().len();
-        assert_eq!(kept, DECODED_USERS);
-    }
-
-    #[test]
-    fn concurrent_rotations_of_one_token_one_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        store.record(&token("a", "a", 100)).unwrap();
-        let wins: usize = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..16)
-                .map(|i| {
-                    let store = store.clone();
-                    s.spawn(move || {
-                        let new = token(&format!("n{i}"), "?", 200);
-                        store.rotate(&token("a", "a", 100), &new, true, 10).unwrap()
-                            == Rotation::Done
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| usize::from(h.join().unwrap()))
-                .sum()
-        });
-        assert_eq!(wins, 1);
-        assert_eq!(
-            store.blacklisted("a").unwrap().unwrap().reason,
-            BlacklistReason::Rotated
-        );
-        // The winner's token joined the family.
-        let members: Vec<_> = store.tokens(Some(7)).unwrap();
-        assert_eq!(members.len(), 2);
-        assert!(members.iter().all(|(t, _)| t.family == "a"));
-    }
-
-    #[test]
-    fn revoked_family_blacklists_members_and_stops_rotation() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        store.record(&token("a", "a", 100)).unwrap();
-        assert_eq!(
-            store
-                .rotate(&token("a", "a", 100), &token("b", "?", 150), true, 1)
-                .unwrap(),
-            Rotation::Done
-        );
-        assert_eq!(
-            store.revoke_family("a", 2).unwrap(),
-            1,
-            "b is blacklisted (a already was)"
-        );
-        assert_eq!(
-            store.blacklisted("b").unwrap().unwrap().reason,
-            BlacklistReason::Reuse
-        );
-        assert_eq!(
-            store
-                .rotate(&token("b", "a", 150), &token("c", "?", 200), true, 3)
-                .unwrap(),
-            Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
-        );
-        assert!(store.family("a").unwrap().unwrap().revoked_at.is_some());
-    }
-
-    /// The clock floor is durable: a flush raises it to its `now`, a lower raise leaves
-    /// it, and a reopened database (a restart) starts from it.
-    #[test]
-    fn the_clock_floor_survives_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        assert_eq!(store.clock_floor_ms(), 0);
-        store.flush_expired(5_000, 60).unwrap();
-        assert_eq!(store.clock_floor_ms(), 5_000_000);
-        store.raise_clock_floor(1_000).unwrap();
-        assert_eq!(store.clock_floor_ms(), 5_000_000);
-        drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.clock_floor_ms(), 5_000_000);
-        // A flush at an earlier wall clock acts at the floor, not before it.
-        store.flush_expired(10, 0).unwrap();
-        assert_eq!(store.clock_floor_ms(), 5_000_000);
-    }
-
-    #[test]
-    fn flush_expired_removes_only_the_expired() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        store.record(&token("old", "old", 100)).unwrap();
-        store.record(&token("new", "new", 300)).unwrap();
-        store
-            .blacklist(&token("old", "old", 100), BlacklistReason::Logout, 50)
-            .unwrap();
-        assert_eq!(store.flush_expired(99, 0).unwrap(), Flushed::default());
-        let flushed = store.flush_expired(100, 0).unwrap();
-        assert_eq!(
-            (flushed.outstanding, flushed.blacklisted, flushed.families),
-            (1, 1, 1)
-        );
-        assert!(store.outstanding("old").unwrap().is_none());
-        assert!(store.outstanding("new").unwrap().is_some());
-        assert_eq!(store.tokens(Some(7)).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn rotation_after_a_user_revocation_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_user(&dir);
-        store.record(&token("a", "a", 100)).unwrap();
-        // The stamp commits; the rotation, which read nothing of it before, must see it.
-        store
-            .update_user(7, |u| u.refresh_revoked_before_ms = 2)
-            .unwrap();
-        assert_eq!(
-            store
-                .rotate(&token("a", "a", 100), &token("b", "?", 150), true, 1)
-                .unwrap(),
-            Rotation::UserRevoked
-        );
-        assert!(store.outstanding("b").unwrap().is_none());
-        // An unknown token of a deleted or unknown user is refused too.
-        let mut stranger = token("x", "x", 100);
-        stranger.user_id = 99;
-        assert_eq!(
-            store
-                .rotate(&stranger, &token("y", "?", 150), true, 1)
-                .unwrap(),
-            Rotation::UserRevoked
-        );
-    }
-
-    #[tokio::test]
-    async fn durable_writes_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = Store::open(dir.path()).unwrap();
-            store.record(&token("a", "a", 100)).unwrap();
-            let waits: Vec<_> = (0..10).map(|_| store.durable()).collect();
-            for w in waits {
-                w.await.unwrap();
-            }
-        }
-        let store = Store::open(dir.path()).unwrap();
-        assert!(store.outstanding("a").unwrap().is_some());
-    }
-
-    #[test]
-    fn counts_follow_every_write_and_a_clean_close() {
-        let dir = tempfile::tempdir().unwrap();
-        let walk = |store: &Store| {
-            let i = &store.inner().unwrap();
-            Counts {
-                users: i.users.len(),
-                outstanding: i.outstanding.len(),
-                blacklisted: i.blacklist.len(),
-            }
+    pub async fn revoke_family_of(
+        &self,
+        jti: &str,
+        now: u64,
+    ) -> Result<Option<(Outstanding, usize)>, StoreError> {
+        let Some(record) = self.outstanding(jti)? else {
+            return Ok(None);
         };
-        {
-            let store = store_with_user(&dir);
-            store.record(&token("a", "a", 100)).unwrap();
-            store.record(&token("a", "a", 100)).unwrap();
-            let new = token("b", "?", 150);
-            store.rotate(&token("a", "a", 100), &new, true, 1).unwrap();
-            // A migrated token is recorded, then rotated.
-            let new = token("y", "?", 150);
-            store.rotate(&token("x", "x", 100), &new, true, 1).unwrap();
-            store
-                .blacklist(&token("z", "z", 300), BlacklistReason::Logout, 2)
-                .unwrap();
-            store.revoke_family("a", 3).unwrap();
-            store.revoke_user(7, Revocation::LogoutAll, 4_000).unwrap();
-            store.flush_expired(100, 0).unwrap();
-            let counts = store.counts();
-            assert_eq!(counts, walk(&store));
-            assert_eq!((counts.outstanding, counts.blacklisted), (3, 3));
-        }
-        // Closed cleanly: the counts are read back, and removed until the next close.
-        let store = Store::open(dir.path()).unwrap();
-        assert!(store.inner().unwrap().db.get(COUNTS_KEY).unwrap().is_none());
-        assert_eq!(store.counts(), walk(&store));
+        let revoked = self.watch(self.revoke_family_tx(&record.family, now))?;
+        self.durable().await?;
+        Ok(Some((record, revoked)))
     }
 
-    #[cfg(unix)]
-    #[test]
-    fn the_data_folder_is_owner_only() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        let _store = Store::open(&data).unwrap();
-        let mode = std::fs::metadata(&data).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
-    }
-
-    #[test]
-    fn users_unique_and_indexed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let user = User::new(0, "alice", "a@example.com", "!".into(), 0);
-        assert_eq!(store.add_user(user.clone(), true).unwrap().id, 1);
-        assert!(matches!(
-            store.add_user(user.clone(), true),
-            Err(StoreError::Duplicate("username", _))
-        ));
-        let other = User {
-            username: "bob".into(),
-            ..user.clone()
-        };
-        assert!(matches!(
-            store.add_user(other.clone(), true),
-            Err(StoreError::Duplicate("email", _))
-        ));
-        assert_eq!(store.add_user(other, false).unwrap().id, 2);
-        assert_eq!(store.user_by_username("alice").unwrap().unwrap().id, 1);
-        assert!(store.user_by_username("Alice").unwrap().is_none());
-        store
-            .update_user(1, |u| u.username = "alice2".into())
-            .unwrap();
-        assert!(store.user_by_username("alice").unwrap().is_none());
-        assert_eq!(store.user_by_username("alice2").unwrap().unwrap().id, 1);
+    pub async fn flush_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
+        let now = now.max(self.clock_floor_ms() / 1000);
+        self.raise_clock_floor(now.saturating_mul(1000)).await?;
+        // Deleting walks the expired part of the store: off the async workers.
+        let store = self.clone();
+        let deleted = tokio::task::spawn_blocking(move || store.delete_expired(now, leeway))
+            .await
+            .map_err(|_| StoreError::Io("the flush of expired tokens stopped".into()))?;
+        let flushed = self.watch(deleted)?;
+        self.durable().await?;
+        Ok(flushed)
     }
 }

@@ -3,7 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::{body::Reject, store::StoreError};
+use crate::{
+    http::drf::Reject,
+    store::StoreError,
+    tokens::Denied,
+    users::{throttle::throttled_body, LoginDenied},
+};
 
 /// An API error. `Reply::from(ApiError)` is the only place bodies are written.
 #[derive(Debug)]
@@ -151,7 +156,7 @@ impl ApiError {
                 json!({"detail": "The user's password has been changed.", "code": "password_changed"}),
             ),
             Self::Body(reject) => (reject.status, reject.body.clone()),
-            Self::Throttled(wait) => (429, crate::throttle::throttled_body(*wait)),
+            Self::Throttled(wait) => (429, throttled_body(*wait)),
             Self::MethodNotAllowed { method, .. } => (
                 405,
                 json!({"detail": format!("Method \"{method}\" not allowed.")}),
@@ -241,6 +246,42 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::Unavailable(err)
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::Token(err) => Self::Token(err),
+            Denied::Replayed => Self::Token(tollgate_core::Error::Blacklisted),
+            Denied::NoActiveAccountForToken => Self::NoActiveAccountForToken,
+            Denied::VerifyBlacklisted => Self::VerifyBlacklisted,
+            Denied::AccessToken(err) => Self::AccessToken(err),
+            Denied::NoUserIdentification => Self::NoUserIdentification,
+            Denied::UserNotFound => Self::UserNotFound,
+            Denied::UserInactive => Self::UserInactive,
+            Denied::PasswordChanged => Self::PasswordChanged,
+            Denied::Store(err) => Self::Unavailable(err),
+            Denied::Internal(code) => Self::Internal(code),
+        }
+    }
+}
+
+impl From<LoginDenied> for ApiError {
+    fn from(denied: LoginDenied) -> Self {
+        match denied {
+            LoginDenied::Throttled(wait) => Self::Throttled(wait),
+            LoginDenied::NoActiveAccount => Self::NoActiveAccount,
+            LoginDenied::ShuttingDown => Self::ShuttingDown,
+            LoginDenied::Store(err) => Self::Unavailable(err),
+        }
+    }
+}
+
+impl From<tollgate_core::Error> for ApiError {
+    /// A token's fault is the client's (401); anything else is the server's.
+    fn from(err: tollgate_core::Error) -> Self {
+        Denied::from(err).into()
     }
 }
 

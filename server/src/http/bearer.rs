@@ -1,5 +1,44 @@
 //! The `Authorization` header as Simple JWT's `JWTAuthentication` reads it.
 
+use std::borrow::Cow;
+
+use http::{header, HeaderMap, HeaderValue};
+
+use super::errors::ApiError;
+
+/// Authorization headers over this are refused before parsing.
+pub const MAX_AUTH_HEADER: usize = 8 * 1024;
+
+/// The Bearer token of a request's `Authorization` header(s), or why there is none.
+/// Repeated headers are joined as WSGI servers do, so they never authenticate.
+pub fn token_of<'h>(headers: &'h HeaderMap, types: &[String]) -> Result<Cow<'h, [u8]>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (None, _) => check(None, types).map(Cow::Borrowed),
+        (Some(one), None) => check(Some(one.as_bytes()), types).map(Cow::Borrowed),
+        (Some(first), Some(second)) => {
+            let joined = [first, second]
+                .into_iter()
+                .chain(values)
+                .map(HeaderValue::as_bytes)
+                .collect::<Vec<_>>()
+                .join(&b","[..]);
+            check(Some(&joined), types).map(|token| Cow::Owned(token.to_vec()))
+        }
+    }
+}
+
+fn check<'a>(value: Option<&'a [u8]>, types: &[String]) -> Result<&'a [u8], ApiError> {
+    if value.is_some_and(|v| v.len() > MAX_AUTH_HEADER) {
+        return Err(ApiError::HeaderTooLarge);
+    }
+    match bearer(value, types) {
+        Bearer::Missing => Err(ApiError::NotAuthenticated),
+        Bearer::Malformed => Err(ApiError::BadAuthorizationHeader),
+        Bearer::Token(token) => Ok(token),
+    }
+}
+
 /// What an Authorization header holds.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bearer<'a> {

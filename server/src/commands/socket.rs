@@ -15,11 +15,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::{
-    cli::{execute, AdminCommand, CliError, Input, MAX_IMPORT_BYTES},
-    config::Config,
-    store::Store,
-};
+use super::{execute, AdminCommand, CliError, Context, Input, MAX_IMPORT_BYTES};
 
 /// The socket's path in a data folder.
 pub fn socket_path(data_dir: &Path) -> PathBuf {
@@ -61,12 +57,13 @@ impl Listener {
     }
 }
 
-/// Starts listening. The caller holds the database, so a socket file left behind by a
+/// Starts listening in `ctx.config.data_dir`, running commands in `ctx` (the server's
+/// store and clock). The caller holds the database, so a socket file left behind by a
 /// crashed server is stale and replaced.
 #[cfg(unix)]
-pub fn listen(config: Config, store: Store) -> std::io::Result<Listener> {
+pub fn listen(ctx: Context) -> std::io::Result<Listener> {
     use std::os::unix::fs::PermissionsExt as _;
-    let path = socket_path(store.path());
+    let path = socket_path(&ctx.config.data_dir);
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -88,10 +85,9 @@ pub fn listen(config: Config, store: Store) -> std::io::Result<Listener> {
                 tracing::warn!("admin socket: refused a connection from another user");
                 continue;
             }
-            let config = config.clone();
-            let store = store.clone();
+            let ctx = ctx.clone();
             tokio::spawn(async move {
-                if let Err(err) = serve_one(stream, config, store).await {
+                if let Err(err) = serve_one(stream, ctx).await {
                     tracing::warn!(error = %err, "admin socket: broken exchange");
                 }
             });
@@ -101,19 +97,15 @@ pub fn listen(config: Config, store: Store) -> std::io::Result<Listener> {
 }
 
 #[cfg(not(unix))]
-pub fn listen(_config: Config, store: Store) -> std::io::Result<Listener> {
+pub fn listen(ctx: Context) -> std::io::Result<Listener> {
     Ok(Listener {
-        path: socket_path(store.path()),
+        path: socket_path(&ctx.config.data_dir),
         task: tokio::spawn(async {}),
     })
 }
 
 #[cfg(unix)]
-async fn serve_one(
-    stream: tokio::net::UnixStream,
-    config: Config,
-    store: Store,
-) -> std::io::Result<()> {
+async fn serve_one(stream: tokio::net::UnixStream, ctx: Context) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Vec::new();
     let mut reader = tokio::io::BufReader::new(read).take(MAX_IMPORT_BYTES + 1024 * 1024);
@@ -121,8 +113,10 @@ async fn serve_one(
     let result = match serde_json::from_slice::<Request>(&line) {
         Ok(request) => {
             tracing::info!(command = ?command_name(&request.command), "admin command");
+            // Off the async workers: commands hash passwords and may walk the store.
+            let runtime = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || {
-                execute(&config, &store, request.command, &request.input)
+                runtime.block_on(execute(&ctx, request.command, &request.input))
             })
             .await
             .unwrap_or_else(|_| {

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Two builds of the tollgate server side by side under load, in one run, for a change that
+# must not make the server slower: "baseline", a binary given (e.g. built from an older
+# commit), and "current", the release binary built from the working tree. Results:
+# BENCHMARKS.md, "Before and after a change (bench/compare.sh)".
+#
+#   bench/compare.sh BASELINE_BIN               full run: 3 rounds of 10 s per row and server
+#                                               (about 8 minutes after the build)
+#   bench/compare.sh BASELINE_BIN --quick       smoke test: 1 round of 2 s (under a minute)
+#   bench/compare.sh BASELINE_BIN --rounds 5    another number of rounds (either mode; best
+#                                               odd: of an even number the median is the
+#                                               lower middle one)
+#   bench/compare.sh BASELINE_BIN --record      full run, then writes the results block into
+#                                               BENCHMARKS.md
+#   --baseline-id ID, --current-id ID           what the report calls the builds (e.g. a
+#                                               commit); always with the binary's sha256
+#   TOLLGATE_CURRENT_BIN=PATH bench/compare.sh BASELINE_BIN ...
+#                                               "current" is that binary, nothing is built
+# The same binary as both sides shows the noise: every ratio should then be near 1.
+#
+# Builds the release binary and installs wrk if missing (Debian package), as bench/load.sh
+# does, whose helpers (bench/lib.sh) and workloads (bench/lua/) it uses. Then starts both
+# servers on 127.0.0.1, both up for the whole run, with fresh data folders, the same HS256
+# key, user and settings (`tollgate serve`'s defaults, login throttles raised, PBKDF2 at
+# 1,000 iterations), and at bench/load.sh's concurrency (64 connections, 2 wrk threads)
+# measures
+#   login, refresh with rotation (each request with its own unused refresh token, minted by
+#   logins for 3 × the row's duration before each refresh row, not measured), verify,
+#   GET /api/me/
+# in rounds, row by row, each row by both servers back to back, the order swapped every
+# round (baseline first in odd rounds, current first in even ones: ABBA): this machine's
+# speed drifts by 10 to 30% over minutes.
+# Per row: the medians over the rounds of requests/s and of server CPU time per answer
+# (/proc; the steadier figure) of each build, and the ratios current / baseline with the
+# spread of the rounds' own ratios; rows more than 3% slower are named. Exits non-zero if
+# any row had a non-2xx answer, a socket error or ran out of refresh tokens, never for a
+# slow row. Every wrk run is bounded by its duration; servers stop on exit.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+command_line="bench/compare.sh$(printf ' %q' "$@")"
+
+usage() {
+  echo "usage: bench/compare.sh BASELINE_BIN [--quick] [--rounds N] [--record] [--baseline-id ID] [--current-id ID]" >&2
+  exit 2
+}
+mode=full record=false rounds="" baseline_bin="" baseline_id="" current_id=""
+while (($# > 0)); do
+  case "$1" in
+    --quick) mode=quick ;;
+    --record) record=true ;;
+    --rounds | --baseline-id | --current-id)
+      (($# >= 2)) || usage
+      case "$1" in --rounds) rounds=$2 ;; --baseline-id) baseline_id=$2 ;; *) current_id=$2 ;; esac
+      shift ;;
+    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) usage ;;
+    *) [[ -z $baseline_bin ]] || usage; baseline_bin=$1 ;;
+  esac
+  shift
+done
+[[ -n $baseline_bin ]] || usage
+if [[ $mode == quick && $record == true ]]; then
+  echo "--record records full runs only" >&2; exit 2
+fi
+if [[ $mode == quick ]]; then duration=2 rounds=${rounds:-1}; else duration=10 rounds=${rounds:-3}; fi
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "--rounds takes a whole number from 1" >&2; exit 2; }
+# Absolute paths (the servers run in the work folder); read before only_bench_settings
+# clears every TOLLGATE_* variable.
+executable() { [[ -f $1 && -x $1 ]] || { echo "not an executable file: $1" >&2; exit 2; }; realpath "$1"; }
+baseline_bin="$(executable "$baseline_bin")"
+current_bin="${TOLLGATE_CURRENT_BIN:-}"
+[[ -z $current_bin ]] || current_bin="$(executable "$current_bin")"
+cd "$root"
+
+connections=64
+threads=2
+mint_duration=$((3 * duration)) # setup: logins that make each refresh row's tokens
+iterations=1000
+bench_user=bench
+bench_email=bench@example.com
+bench_password="bench-$RANDOM-$RANDOM-password"
+started=$SECONDS
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+
+# --- builds and tools ------------------------------------------------------------------
+if [[ -z $current_bin ]]; then
+  build_release
+  current_bin="$bin"
+  current_id="${current_id:-working tree, $(git --no-optional-locks describe --always --dirty 2>/dev/null || echo "no git")}"
+fi
+ensure_wrk
+for tool in curl python3 awk sha256sum; do
+  command -v "$tool" >/dev/null || { echo "bench/compare.sh needs $tool" >&2; exit 1; }
+done
+# identity PATH ID: "`PATH` (ID, sha256 0123456789ab)".
+identity() { echo "\`$1\` (${2:+$2, }sha256 $(sha256sum "$1" | cut -c1-12))"; }
+baseline_identity="$(identity "$baseline_bin" "$baseline_id")"
+current_identity="$(identity "$current_bin" "$current_id")"
+
+make_work tollgate-compare
+
+# Only these settings on both: no TOLLGATE_* from the caller, no tollgate.toml (the servers
+# run in the work folder), one random key, the login throttles raised.
+only_bench_settings
+TOLLGATE_SIGNING_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+export TOLLGATE_SIGNING_KEY
+export BENCH_USER="$bench_user" BENCH_PASSWORD="$bench_password" BENCH_THREADS="$threads"
+
+# --- measuring -------------------------------------------------------------------------
+# The rows of round R are keyed ROW_rR (workload's arrays: "baseline:verify_r2").
+rows=(login refresh verify me)
+# shellcheck disable=SC2034 # workload (bench/lib.sh) fills them; the report reads rps, cpu_us_precise
+declare -A rps p50 p99 requests non2xx cpu_us rss_after labels
+declare -A row_labels=([login]="login, PBKDF2 $(thousands $iterations) iterations"
+  [refresh]="refresh with rotation, an unused token each"
+  [verify]="verify (one access token)" [me]="GET /api/me/ (Bearer)")
+for round in $(seq "$rounds"); do
+  for row in "${rows[@]}"; do labels[${row}_r$round]="${row_labels[$row]}, round $round"; done
+done
+failed=() # rows that had errors
+
+# serve NAME BINARY: a fresh data folder and server for one build, its access token, parked.
+serve() {
+  bin=$2
+  tollgate_data "$1" "$iterations"
+  start_tollgate "$1"
+  server_name=$1
+  access_token
+  park
+}
+say "baseline: $baseline_identity"
+serve baseline "$baseline_bin"
+say "current: $current_identity"
+serve current "$current_bin"
+
+# in_turn "NAME NAME" COMMAND...: COMMAND against each server in that order.
+in_turn() {
+  local name order=$1
+  shift
+  for name in $order; do
+    resume "$name"
+    "$@"
+    park
+  done
+}
+for round in $(seq "$rounds"); do
+  if ((round % 2 == 1)); then order="baseline current"; else order="current baseline"; fi
+  say "round $round of $rounds: ${order/ /, then }"
+  in_turn "$order" workload "login_r$round" login.lua /api/token/ token_obtain
+  in_turn "$order" mint_tokens "_r$round"
+  in_turn "$order" refresh_row "_r$round"
+  rm -f "$work"/refresh-tokens-* # used
+  in_turn "$order" verify_row "_r$round"
+  in_turn "$order" me_row "_r$round"
+done
+stop_parked
+
+# --- report ----------------------------------------------------------------------------
+# per_round ARRAY NAME ROW: that build's figure of ROW, one line per round.
+per_round() {
+  local -n figures=$1
+  local round
+  for round in $(seq "$rounds"); do echo "${figures[$2:${3}_r$round]}"; done
+}
+# ratio_cell ARRAY ROW: current / baseline of the medians, and with more than one round
+# the lowest and highest of the rounds' own ratios.
+ratio_cell() {
+  local a b
+  a="$(per_round "$1" current "$2" | median)" b="$(per_round "$1" baseline "$2" | median)"
+  paste <(per_round "$1" current "$2") <(per_round "$1" baseline "$2") | awk -v a="$a" -v b="$b" '
+    { if ($2 > 0) { r = $1 / $2; if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r } }
+    END {
+      if (b + 0 <= 0 || a == "n/a") { print "n/a"; exit }
+      printf "**%.3f**", a / b
+      if (NR > 1) printf " (%.3f to %.3f)", lo, hi
+    }'
+}
+# figure ARRAY NAME ROW: the median, as a table shows it (CPU times under 100 µs to 0.1 µs).
+figure() {
+  local m
+  m="$(per_round "$1" "$2" "$3" | median)"
+  if [[ $m == n/a ]]; then echo "n/a"
+  elif [[ $1 == cpu_us_precise ]] && awk -v m="$m" 'BEGIN { exit !(m < 100) }'; then printf '%.1f' "$m"
+  else thousands "$(printf '%.0f' "$m")"; fi
+}
+# beyond ROW: "ROW (what)" if current is more than 3% slower by either figure.
+beyond() {
+  local cpu r
+  cpu="$(ratio_cell cpu_us_precise "$1" | tr -d '*' | cut -d' ' -f1)"
+  r="$(ratio_cell rps "$1" | tr -d '*' | cut -d' ' -f1)"
+  awk -v cpu="$cpu" -v r="$r" -v row="${row_labels[$1]}" 'BEGIN {
+    w = ""
+    if (cpu != "n/a" && cpu > 1.03) w = sprintf("CPU per answer %+.1f%%", (cpu - 1) * 100)
+    if (r != "n/a" && r < 0.97) w = w (w == "" ? "" : ", ") sprintf("requests/s %+.1f%%", (r - 1) * 100)
+    if (w != "") printf "%s (%s)\n", row, w }'
+}
+rounds_word=rounds
+((rounds > 1)) || rounds_word=round
+report="$work/report.md"
+{
+  echo "Date: $(date -u +%Y-%m-%d). Machine: $(machine); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)."
+  echo "Command: \`$command_line\` ($mode mode: $rounds $rounds_word of $duration s per row and build,"
+  echo "baseline first in odd rounds, current first in even ones; $connections connections, $threads wrk threads)."
+  echo "Load average (1 min) at the end: $(cut -d' ' -f1 /proc/loadavg)."
+  echo
+  echo "- baseline: $baseline_identity"
+  echo "- current: $current_identity"
+  echo
+  echo "| workload | requests/s, baseline | requests/s, current | current / baseline | server CPU per answer (µs), baseline | server CPU per answer (µs), current | current / baseline |"
+  echo "|---|---|---|---|---|---|---|"
+  for row in "${rows[@]}"; do
+    echo "| ${row_labels[$row]} | $(figure rps baseline "$row") | $(figure rps current "$row") | $(ratio_cell rps "$row") | $(figure cpu_us_precise baseline "$row") | $(figure cpu_us_precise current "$row") | $(ratio_cell cpu_us_precise "$row") |"
+  done
+  echo
+  if ((rounds > 1)); then
+    echo "Medians over the $rounds rounds; in brackets the lowest and highest of the rounds' own ratios (in each"
+    echo "round the two builds ran the row back to back)."
+  fi
+  echo "Server CPU per answer (user + system time of the server process over the answers it counted) is the"
+  echo "steadier figure: requests/s follows this machine's drift (10 to 30% over minutes) and wrk, which shares"
+  echo "the cores. Judge a change by CPU per answer first."
+  mapfile -t slower < <(for row in "${rows[@]}"; do beyond "$row"; done)
+  if ((${#slower[@]} == 0)); then
+    echo "No row more than 3% slower (CPU per answer above 1.03 or requests/s below 0.97 of baseline)."
+  else
+    echo "More than 3% slower than baseline: $(printf '%s; ' "${slower[@]}" | sed 's/; $//')."
+  fi
+  [[ $mode == full ]] || echo "(Quick mode: a smoke test, not a measurement.)"
+} >"$report"
+echo
+cat "$report"
+
+# --record (a run without errors): the block between the markers below; the first time, a
+# new section with them just before the section that follows "tollgate-server under load"
+# (or at the end).
+if [[ $record == true && ${#failed[@]} -gt 0 ]]; then
+  say "not recorded: rows had errors"
+elif [[ $record == true ]]; then
+  begin='<!-- bench/compare.sh --record: begin -->' end='<!-- bench/compare.sh --record: end -->'
+  if ! grep -qxF "$begin" BENCHMARKS.md; then
+    awk -v begin="$begin" -v end="$end" '
+      function section() {
+        print "## Before and after a change (bench/compare.sh)\n"
+        print "Command: `bench/compare.sh BASELINE_BIN` (`--help` says how it works): two builds of the"
+        print "server, each row by both back to back in rounds whose order alternates, as medians and"
+        print "ratios current / baseline. `--record` rewrites the block below.\n"
+        print begin; print end; print ""
+        done = 1
+      }
+      /^## / && after && !done { section() }
+      /^## tollgate-server under load/ { after = 1 }
+      { print }
+      END { if (!done) { print ""; section() } }' BENCHMARKS.md >"$work/sectioned.md"
+    cat "$work/sectioned.md" >BENCHMARKS.md
+  fi
+  record_block BENCHMARKS.md "$begin" "$end" "$report"
+  say "recorded in BENCHMARKS.md"
+fi
+
+say "done"
+report_failed || exit 1

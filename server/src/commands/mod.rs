@@ -1,0 +1,212 @@
+//! The admin commands (`tollgate users ...`, `tollgate tokens ...`), run the same way
+//! from the command line on a store no server holds and inside a running server through
+//! its admin socket ([`socket`]). A new command is a variant here and a branch in
+//! [`users`] or [`tokens`].
+
+pub mod seed;
+pub mod socket;
+mod tokens;
+mod users;
+
+pub use users::new_user;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock::Clock,
+    config::{self, Config},
+    store::{Store, StoreError},
+};
+
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
+pub enum UsersCommand {
+    /// Add a user (password from --password-stdin, else prompted).
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Staff user (`is_staff`).
+        #[arg(long)]
+        staff: bool,
+        /// Superuser (`is_superuser`).
+        #[arg(long)]
+        superuser: bool,
+        /// Create the user inactive.
+        #[arg(long)]
+        inactive: bool,
+        /// Free-form attribute, repeatable: --attr role=planner (JSON values allowed).
+        #[arg(long = "attr", value_name = "KEY=VALUE")]
+        attrs: Vec<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a password (revokes the user's refresh tokens and older access tokens).
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set free-form attributes: KEY=VALUE ... (an empty VALUE removes the key).
+    SetAttr {
+        username: String,
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        attrs: Vec<String>,
+    },
+    /// Deactivate a user (revokes every token).
+    Deactivate { username: String },
+    /// Import users from `manage.py dumpdata auth.User` JSON.
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
+pub enum TokensCommand {
+    /// List outstanding refresh and sliding tokens.
+    List {
+        /// Only this user's tokens.
+        #[arg(long, value_name = "USERNAME")]
+        user: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Blacklist every token of a user (log out everywhere).
+    Blacklist {
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+    },
+    /// Delete outstanding and blacklisted tokens that have expired.
+    FlushExpired,
+    /// Fill the store with refresh tokens as if the server had issued them, for load
+    /// tests with a large store: real tokens of the existing users, in rotation chains,
+    /// some already expired. Offline only: refused while a server holds the database.
+    Seed {
+        /// Outstanding token records to write (blacklisted ones included).
+        #[arg(long, value_name = "N")]
+        outstanding: u64,
+        /// How many of them are blacklisted: rotated-out predecessors of live tokens.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        blacklisted: u64,
+        /// About this share of the records has already expired (0 to 90).
+        #[arg(long, value_name = "PERCENT", default_value_t = 10)]
+        expired_percent: u8,
+    },
+}
+
+/// A command that reads or changes the database: run directly, or, when the server
+/// holds the database, through its admin socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum AdminCommand {
+    Users(UsersCommand),
+    Tokens(TokensCommand),
+}
+
+/// What a command needs from the terminal or the filesystem, resolved where the user
+/// is (the password prompt, the import file), so that the server can run it as is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Input {
+    pub password: Option<String>,
+    pub file: Option<String>,
+}
+
+impl Input {
+    fn password(&self) -> Result<String, CliError> {
+        self.password
+            .clone()
+            .ok_or_else(|| fail("password_blank", "no password given"))
+    }
+}
+
+/// Largest import file accepted (also the admin socket's message limit).
+pub const MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A failure of a command: a stable code and a message for the terminal.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CliError {
+    pub code: std::borrow::Cow<'static, str>,
+    pub message: String,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(err: StoreError) -> Self {
+        Self {
+            code: err.code().into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<config::ConfigError> for CliError {
+    fn from(err: config::ConfigError) -> Self {
+        Self {
+            code: err.code().into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+pub fn fail(code: &'static str, message: impl Into<String>) -> CliError {
+    CliError {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+/// What a command runs against: the configuration, the store, and the clock its
+/// stamps come from (the server's own inside the server, so a revocation is never
+/// stamped earlier than a token the server issued; on the command line the wall clock
+/// held above the store's clock floor).
+#[derive(Clone)]
+pub struct Context {
+    pub config: Config,
+    pub store: Store,
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    fn now_ms(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+/// The user named `username`, or `user_not_found`.
+async fn find_user(store: &Store, username: &str) -> Result<crate::store::User, CliError> {
+    store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| StoreError::NoSuchUser(username.into()).into())
+}
+
+/// Runs an admin command; returns what to print. Every write is durable when it
+/// returns, a failed command's earlier writes included.
+pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<String, CliError> {
+    let mut out = String::new();
+    match cmd {
+        AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await?,
+        AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await?,
+    }
+    Ok(out)
+}

@@ -1,0 +1,53 @@
+//! The endpoints of an authenticated user: who am I, and logout.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{denied, one_string};
+use crate::{
+    app::App,
+    http::{
+        bearer,
+        errors::ApiError,
+        reply::{self, Reply},
+        Request,
+    },
+    store::User,
+};
+
+/// Simple JWT's `JWTAuthentication`: the user of the request's Bearer access token.
+async fn authenticate(app: &App, req: &Request) -> Result<Arc<User>, ApiError> {
+    let token = bearer::token_of(&req.headers, &app.config.auth_header_types)?;
+    app.tokens
+        .authenticate(&token)
+        .await
+        .map_err(|err| denied(app, err))
+}
+
+/// `GET /api/me/`.
+pub async fn me(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let user = authenticate(app, req).await?;
+    let body = json!({"id": user.id, "username": user.username});
+    Ok(reply::json_ordered(200, &body, &["id", "username"]))
+}
+
+/// `POST /api/logout/`: one refresh token, or with `all` every token of the user.
+pub async fn logout(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let user = authenticate(app, req).await?;
+    let fields = req.fields()?;
+    if fields.truthy("all") {
+        app.tokens
+            .logout_all(user.id)
+            .await
+            .map_err(|err| denied(app, err))?;
+        let body = json!({"status": "OK, goodbye, all refresh tokens blacklisted"});
+        return Ok(reply::json(200, &body));
+    }
+    let token = one_string(&fields, "refresh_token")?;
+    app.tokens
+        .blacklist(&token)
+        .await
+        .map_err(|err| denied(app, err))?;
+    Ok(reply::json(200, &json!({"status": "OK, goodbye"})))
+}

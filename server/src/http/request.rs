@@ -1,0 +1,100 @@
+//! A request as the handlers see it: method, path, headers, peer and a body read within
+//! its limits (size and time).
+
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use http::{header, HeaderMap, Method};
+
+use super::{
+    drf::{self, Fields},
+    errors::ApiError,
+};
+
+/// Request bodies over this are refused before parsing.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The peer address of a connection, set by the accept loop on every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// A request with its body read.
+#[derive(Debug)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub remote: Option<SocketAddr>,
+    pub body: Result<Bytes, BodyError>,
+}
+
+/// Why a request body could not be read (kept apart from [`ApiError`] so that it can
+/// be copied into the answer wherever the body is needed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    Incomplete,
+    Timeout,
+}
+
+impl From<BodyError> for ApiError {
+    fn from(err: BodyError) -> Self {
+        match err {
+            BodyError::TooLarge => ApiError::PayloadTooLarge,
+            BodyError::Incomplete => ApiError::BodyIncomplete,
+            BodyError::Timeout => ApiError::BodyTimeout,
+        }
+    }
+}
+
+impl Request {
+    /// The body's fields, parsed as DRF parses them.
+    pub fn fields(&self) -> Result<Fields, ApiError> {
+        let body = self.body.as_ref().map_err(|err| ApiError::from(*err))?;
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        Ok(drf::parse(content_type.as_deref(), body)?)
+    }
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] bytes without buffering them, and a
+/// body that does not arrive within `timeout`.
+pub async fn read_body(
+    timeout: Duration,
+    headers: &HeaderMap,
+    stream: impl futures_util::Stream<Item = Result<impl warp::Buf, warp::Error>>,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let read = async {
+        // No declared length (a GET, a chunked body): grow as it comes, so that a
+        // request without a body allocates nothing.
+        let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        let mut stream = std::pin::pin!(stream);
+        while let Some(chunk) = stream.next().await {
+            // hyper ends the stream with an error when the connection closes early.
+            let mut chunk = chunk.map_err(|_| BodyError::Incomplete)?;
+            if body.len() + chunk.remaining() > MAX_BODY {
+                return Err(BodyError::TooLarge);
+            }
+            while chunk.has_remaining() {
+                let part = chunk.chunk();
+                body.extend_from_slice(part);
+                let n = part.len();
+                chunk.advance(n);
+            }
+        }
+        Ok(Bytes::from(body))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}

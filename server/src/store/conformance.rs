@@ -1,0 +1,451 @@
+//! The conformance suite: one function per guarantee of [`Store`], which every backend
+//! runs as its own named tests through [`crate::store_conformance!`].
+//!
+//! A backend passes when each case passes; each case was seen to fail with its
+//! guarantee broken (the commit that added the suite names the break of each).
+
+use std::any::Any;
+
+use crate::store::{
+    BlacklistReason, Blacklisting, Outstanding, Revocation, Rotation, Store, StoreError,
+    StoredKind, User,
+};
+
+/// A store under test: opens it (again), and keeps what it lives in (a temporary
+/// folder, a throwaway database) for as long as the case runs.
+pub struct Subject {
+    open: Box<dyn Fn() -> Result<Store, StoreError> + Send + Sync>,
+    _keep: Box<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject").finish_non_exhaustive()
+    }
+}
+
+impl Subject {
+    /// `open` opens the same (initially empty) store each time it is called; `keep`
+    /// is dropped after the case.
+    pub fn new(
+        open: impl Fn() -> Result<Store, StoreError> + Send + Sync + 'static,
+        keep: impl Any + Send + Sync,
+    ) -> Self {
+        Self {
+            open: Box::new(open),
+            _keep: Box::new(keep),
+        }
+    }
+
+    fn open(&self) -> Store {
+        (self.open)().expect("the store under test opens")
+    }
+
+    /// Closes `store` (the case's last handle) and opens it again, as a restart does.
+    async fn reopen(&self, store: Store) -> Store {
+        store.close().await.expect("close");
+        drop(store);
+        self.open()
+    }
+}
+
+/// Runs every case of the suite as a test of its own, named after the case, on the
+/// [`Subject`] that `$subject` makes (evaluated once per case).
+#[macro_export]
+macro_rules! store_conformance {
+    ($subject:expr) => {
+        $crate::store_conformance!(@cases $subject;
+            concurrent_rotations_of_one_token_have_exactly_one_successor,
+            a_replay_revokes_the_family_and_later_rotations_are_refused,
+            a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than_the_stamp,
+            a_token_never_seen_is_adopted,
+            what_was_written_is_read_back_after_a_reopen,
+            the_clock_floor_survives_a_reopen,
+            usernames_are_unique,
+            a_flush_removes_only_what_expired_before_the_floor,
+        );
+    };
+    (@cases $subject:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::store::conformance::$case($subject).await;
+            }
+        )*
+    };
+}
+
+const OWNER: u64 = 7;
+
+async fn with_owner(subject: &Subject) -> Store {
+    let store = subject.open();
+    store
+        .add_user(User::new(OWNER, "owner", "", "!".into(), 0), false)
+        .await
+        .expect("add the owner of the test tokens");
+    store
+}
+
+fn token(jti: &str, family: &str, created_at_ms: u64, expires_at: u64) -> Outstanding {
+    Outstanding {
+        jti: jti.into(),
+        user_id: OWNER,
+        kind: StoredKind::Refresh,
+        family: family.into(),
+        created_at_ms,
+        expires_at,
+        token_sha256: String::new(),
+    }
+}
+
+/// Of 64 concurrent rotations of one token exactly one gets `Done`, only its successor
+/// is recorded, in the old token's family; the others are told it was rotated.
+pub async fn concurrent_rotations_of_one_token_have_exactly_one_successor(subject: Subject) {
+    let store = with_owner(&subject).await;
+    let old = token("a", "a", 1, 100);
+    store.record_login(&old, None).await.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            let old = old.clone();
+            tokio::spawn(async move {
+                let new = token(&format!("n{i:02}"), "?", 2, 200);
+                store.rotate(&old, &new, true, 10).await.unwrap()
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    let done = outcomes.iter().filter(|o| **o == Rotation::Done).count();
+    assert_eq!(done, 1, "{outcomes:?}");
+    for outcome in outcomes.iter().filter(|o| **o != Rotation::Done) {
+        assert_eq!(
+            *outcome,
+            Rotation::AlreadyBlacklisted(BlacklistReason::Rotated)
+        );
+    }
+    let tokens = store.tokens(Some(OWNER)).await.unwrap();
+    assert_eq!(tokens.len(), 2, "the old token and one successor");
+    assert!(tokens.iter().all(|(t, _)| t.family == "a"));
+    let entry = store
+        .blacklisted("a")
+        .await
+        .unwrap()
+        .expect("old blacklisted");
+    assert_eq!(entry.reason, BlacklistReason::Rotated);
+}
+
+/// A replay of a rotated-out token revokes its family: every member is blacklisted,
+/// the family is marked, and no member can be rotated afterwards.
+pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject: Subject) {
+    let store = with_owner(&subject).await;
+    let a = token("a", "a", 1, 100);
+    store.record_login(&a, None).await.unwrap();
+    let b = token("b", "?", 2, 150);
+    assert_eq!(store.rotate(&a, &b, true, 1).await.unwrap(), Rotation::Done);
+    let (replayed, revoked) = store.revoke_family_of("a", 2).await.unwrap().unwrap();
+    assert_eq!(
+        (replayed.jti.as_str(), replayed.family.as_str()),
+        ("a", "a")
+    );
+    assert_eq!(revoked, 1, "b is newly blacklisted (a already was)");
+    let entry = store
+        .blacklisted("b")
+        .await
+        .unwrap()
+        .expect("b blacklisted");
+    assert_eq!(entry.reason, BlacklistReason::Reuse);
+    assert!(store
+        .family("a")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    let b = token("b", "a", 2, 150);
+    assert_eq!(
+        store
+            .rotate(&b, &token("c", "?", 3, 200), true, 3)
+            .await
+            .unwrap(),
+        Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
+    );
+    assert!(store.outstanding("c").await.unwrap().is_none());
+    // Without blacklisting on rotation, the family mark alone stops the chain.
+    let d = token("d", "d", 1, 100);
+    store.record_login(&d, None).await.unwrap();
+    let e = token("e", "?", 2, 150);
+    assert_eq!(
+        store.rotate(&d, &e, false, 1).await.unwrap(),
+        Rotation::Done
+    );
+    store.revoke_family_of("d", 2).await.unwrap().unwrap();
+    let e = token("e", "d", 2, 150);
+    let refused = store.rotate(&e, &token("f", "?", 3, 200), false, 3).await;
+    assert_ne!(refused.unwrap(), Rotation::Done);
+    assert!(store.outstanding("f").await.unwrap().is_none());
+    assert!(store
+        .revoke_family_of("unknown", 4)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A rotation racing a user revocation, 1,000 times: the rotation commits before the
+/// stamp (and its new token is blacklisted with the others) or is refused; either way
+/// no token created before the stamp stays live.
+pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than_the_stamp(
+    subject: Subject,
+) {
+    let store = with_owner(&subject).await;
+    let (mut won, mut lost) = (0, 0);
+    for round in 0..1_000u64 {
+        // Each round's tokens are created after the last round's stamp, before its own.
+        let base = 1_000 + round * 10;
+        let old = token(&format!("o{round}"), &format!("o{round}"), base + 1, 10_000);
+        store.record_login(&old, None).await.unwrap();
+        let new = token(&format!("n{round}"), "?", base + 2, 10_000);
+        let rotation = {
+            let store = store.clone();
+            tokio::spawn(async move { store.rotate(&old, &new, true, 1).await.unwrap() })
+        };
+        let revocation = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .revoke_user(OWNER, Revocation::LogoutAll, base + 5, |_| {})
+                    .await
+                    .unwrap()
+            })
+        };
+        match rotation.await.unwrap() {
+            Rotation::Done => won += 1,
+            _ => lost += 1,
+        }
+        revocation.await.unwrap();
+        for jti in [format!("o{round}"), format!("n{round}")] {
+            let live = store.outstanding(&jti).await.unwrap().is_some()
+                && store.blacklisted(&jti).await.unwrap().is_none();
+            assert!(!live, "round {round}: {jti} escaped the revocation");
+        }
+    }
+    let user = store.user(OWNER).await.unwrap().unwrap();
+    assert_eq!(user.refresh_revoked_before_ms, 1_000 + 999 * 10 + 6);
+    assert_eq!(won + lost, 1_000);
+}
+
+/// A validly signed token the store never saw (minted by the site tollgate replaces)
+/// is adopted: by `adopt`, or by its first rotation, which then extends its family.
+pub async fn a_token_never_seen_is_adopted(subject: Subject) {
+    let store = with_owner(&subject).await;
+    let migrated = token("m", "m", 1, 100);
+    store.adopt(&migrated).await.unwrap();
+    store.adopt(&migrated).await.unwrap();
+    assert_eq!(
+        store.outstanding("m").await.unwrap(),
+        Some(migrated.clone())
+    );
+    assert_eq!(store.counts().outstanding, 1, "adopting twice records once");
+    let unseen = token("u", "u", 1, 100);
+    let new = token("v", "?", 2, 150);
+    assert_eq!(
+        store.rotate(&unseen, &new, true, 1).await.unwrap(),
+        Rotation::Done
+    );
+    assert_eq!(store.outstanding("u").await.unwrap(), Some(unseen));
+    assert_eq!(store.outstanding("v").await.unwrap().unwrap().family, "u");
+    let entry = store.blacklisted("u").await.unwrap().unwrap();
+    assert_eq!(entry.reason, BlacklistReason::Rotated);
+    // A token of a user the store does not have is refused, its successor not written.
+    let mut stranger = token("x", "x", 1, 100);
+    stranger.user_id = 99;
+    let successor = token("y", "?", 2, 150);
+    let refused = store.rotate(&stranger, &successor, true, 1).await;
+    assert_eq!(refused.unwrap(), Rotation::UserRevoked);
+    assert!(store.outstanding("y").await.unwrap().is_none());
+    // Blacklisting an unseen token adopts it too; twice is refused.
+    let logout = token("l", "l", 1, 100);
+    let first = store.blacklist(&logout, BlacklistReason::Logout, 2).await;
+    assert_eq!(first.unwrap(), Blacklisting::Done);
+    assert!(store.outstanding("l").await.unwrap().is_some());
+    let second = store.blacklist(&logout, BlacklistReason::Logout, 3).await;
+    assert_eq!(
+        second.unwrap(),
+        Blacklisting::AlreadyBlacklisted(BlacklistReason::Logout)
+    );
+}
+
+/// Everything a use case wrote is there after the store is closed and opened again.
+pub async fn what_was_written_is_read_back_after_a_reopen(subject: Subject) {
+    let store = with_owner(&subject).await;
+    let mut alice = User::new(0, "alice", "a@example.com", "hash".into(), 5);
+    alice.attrs.insert("role".into(), "planner".into());
+    let alice = store.add_user(alice, true).await.unwrap();
+    let a = Outstanding {
+        user_id: alice.id,
+        ..token("a", "a", 1, 100)
+    };
+    store.record_login(&a, Some(42)).await.unwrap();
+    let b = Outstanding {
+        user_id: alice.id,
+        ..token("b", "?", 2, 150)
+    };
+    assert_eq!(store.rotate(&a, &b, true, 3).await.unwrap(), Rotation::Done);
+    let c = token("c", "c", 4, 300);
+    store.record_login(&c, None).await.unwrap();
+    store
+        .blacklist(&c, BlacklistReason::Logout, 5)
+        .await
+        .unwrap();
+    store
+        .revoke_user(OWNER, Revocation::PasswordChanged, 6_000, |u| {
+            u.password = "new".into()
+        })
+        .await
+        .unwrap();
+    let counts = store.counts();
+
+    let store = subject.reopen(store).await;
+    let back = store.user(alice.id).await.unwrap().unwrap();
+    assert_eq!(back.last_login, Some(42));
+    assert_eq!(back.attrs, alice.attrs);
+    assert_eq!(
+        store.user_by_email("a@example.com").await.unwrap(),
+        Some(back)
+    );
+    let owner = store.user_by_username("owner").await.unwrap().unwrap();
+    assert_eq!(owner.password, "new");
+    assert_eq!(owner.refresh_revoked_before_ms, 6_001);
+    assert_eq!(owner.access_revoked_before_ms, 6_001);
+    assert_eq!(owner.revoked_reason, Some(Revocation::PasswordChanged));
+    assert_eq!(store.outstanding("b").await.unwrap().unwrap().family, "a");
+    let reason = |e: Option<crate::store::Blacklisted>| e.map(|e| e.reason);
+    assert_eq!(
+        reason(store.blacklisted("a").await.unwrap()),
+        Some(BlacklistReason::Rotated)
+    );
+    assert_eq!(
+        reason(store.blacklisted("c").await.unwrap()),
+        Some(BlacklistReason::Logout)
+    );
+    assert!(store.blacklisted("b").await.unwrap().is_none());
+    assert_eq!(store.tokens(None).await.unwrap().len(), 3);
+    assert_eq!(store.users().await.unwrap().len(), 2);
+    assert_eq!(store.counts(), counts);
+}
+
+/// The clock floor only rises, and a reopened store (a restart) starts from it; a flush
+/// at an earlier wall clock acts at the floor.
+pub async fn the_clock_floor_survives_a_reopen(subject: Subject) {
+    let store = with_owner(&subject).await;
+    assert_eq!(store.clock_floor_ms(), 0);
+    store.flush_expired(5_000, 60).await.unwrap();
+    assert_eq!(store.clock_floor_ms(), 5_000_000);
+    store.raise_clock_floor(1_000).await.unwrap();
+    assert_eq!(store.clock_floor_ms(), 5_000_000);
+    let store = subject.reopen(store).await;
+    assert_eq!(store.clock_floor_ms(), 5_000_000);
+    store.flush_expired(10, 0).await.unwrap();
+    assert_eq!(store.clock_floor_ms(), 5_000_000);
+    store.raise_clock_floor(7_000_000).await.unwrap();
+    let store = subject.reopen(store).await;
+    assert_eq!(store.clock_floor_ms(), 7_000_000);
+}
+
+/// Usernames are unique, also between concurrent adds and across renames; emails too
+/// when asked.
+pub async fn usernames_are_unique(subject: Subject) {
+    let store = subject.open();
+    let alice = User::new(0, "alice", "a@example.com", "!".into(), 0);
+    let first = store.add_user(alice.clone(), true).await.unwrap();
+    assert!(matches!(
+        store.add_user(alice.clone(), true).await,
+        Err(StoreError::Duplicate("username", _))
+    ));
+    let bob = User {
+        username: "bob".into(),
+        ..alice.clone()
+    };
+    assert!(matches!(
+        store.add_user(bob.clone(), true).await,
+        Err(StoreError::Duplicate("email", _))
+    ));
+    let bob = store.add_user(bob, false).await.unwrap();
+    assert_ne!(bob.id, first.id);
+    assert!(store.user_by_username("Alice").await.unwrap().is_none());
+    let taken = store.update_user(bob.id, |u| u.username = "alice".into());
+    assert!(matches!(
+        taken.await,
+        Err(StoreError::Duplicate("username", _))
+    ));
+    store
+        .update_user(first.id, |u| u.username = "alice2".into())
+        .await
+        .unwrap();
+    assert!(store.user_by_username("alice").await.unwrap().is_none());
+    let renamed = store.user_by_username("alice2").await.unwrap().unwrap();
+    assert_eq!(renamed.id, first.id);
+    // Sixteen adds of one name at once: one user.
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let carol = User::new(100 + i, "carol", "", "!".into(), 0);
+                store.add_user(carol, false).await.is_ok()
+            })
+        })
+        .collect();
+    let mut added = 0;
+    for task in tasks {
+        added += usize::from(task.await.unwrap());
+    }
+    assert_eq!(added, 1);
+    let users = store.users().await.unwrap();
+    assert_eq!(users.iter().filter(|u| u.username == "carol").count(), 1);
+    assert!(matches!(
+        store.update_user(999, |_| {}).await,
+        Err(StoreError::NoSuchUser(_))
+    ));
+}
+
+/// A flush removes the records of tokens expired at or before `now - leeway` (and
+/// their blacklist entries and families), never a token that can still verify, and
+/// acts at the clock floor when called with an earlier time.
+pub async fn a_flush_removes_only_what_expired_before_the_floor(subject: Subject) {
+    let store = with_owner(&subject).await;
+    for (jti, expires_at) in [("old", 100), ("mid", 4_000), ("new", 9_000)] {
+        store
+            .record_login(&token(jti, jti, 1, expires_at), None)
+            .await
+            .unwrap();
+    }
+    let old = token("old", "old", 1, 100);
+    store
+        .blacklist(&old, BlacklistReason::Logout, 50)
+        .await
+        .unwrap();
+    let flushed = store.flush_expired(99, 0).await.unwrap();
+    assert_eq!(flushed, Default::default());
+    assert_eq!(
+        store.flush_expired(159, 60).await.unwrap(),
+        Default::default()
+    );
+    let flushed = store.flush_expired(160, 60).await.unwrap();
+    let removed = (flushed.outstanding, flushed.blacklisted, flushed.families);
+    assert_eq!(removed, (1, 1, 1));
+    assert!(store.outstanding("old").await.unwrap().is_none());
+    assert!(store.blacklisted("old").await.unwrap().is_none());
+    assert!(store.family("old").await.unwrap().is_none());
+    // Past the floor: a flush called with an earlier time acts at the floor.
+    store.raise_clock_floor(5_000_000).await.unwrap();
+    let flushed = store.flush_expired(10, 0).await.unwrap();
+    assert_eq!(flushed.outstanding, 1);
+    assert!(store.outstanding("mid").await.unwrap().is_none());
+    let left: Vec<_> = store.tokens(Some(OWNER)).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0.jti, "new");
+    assert_eq!(store.counts().outstanding, 1);
+    assert_eq!(store.counts().blacklisted, 0);
+}

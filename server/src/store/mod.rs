@@ -1,0 +1,282 @@
+//! The storage interface: every use case the server and the admin commands have of the
+//! database, as one method each, over a closed set of backends.
+//!
+//! Each writing method is one atomic unit that is durable when it returns: a caller
+//! that got `Ok` may acknowledge it (nothing acknowledged is lost), and a caller that
+//! got `Err` acknowledged nothing. Concurrent callers share flushes (group commit), so
+//! durability does not serialise the server. Reads see every write that returned.
+//!
+//! The methods are `async` so that a networked backend can wait on its database; the
+//! backends are an enum (not a boxed trait object), so the hot paths box no future.
+//! What every backend must guarantee is written on each method and proved by the
+//! conformance suite ([`conformance`]), which each backend runs as its own tests; how
+//! sled keeps them (transactions over several trees, group commit, reopening after an
+//! I/O error, the one-process lock, its record format) stays in [`sled`].
+//! ARCHITECTURE.md, "The storage seam", says what a new backend has to prove.
+
+pub mod conformance;
+mod model;
+pub mod sled;
+
+use std::{path::Path, sync::Arc};
+
+pub use model::{
+    BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
+    Revocation, Rotation, StoreError, StoredKind, User,
+};
+
+/// The database, whichever backend keeps it. Cheap to clone (shared handles).
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// sled in a local data folder: one process, the default.
+    Sled(sled::SledStore),
+}
+
+/// Which backend, and where: read from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// sled in `<data_dir>/db`.
+    Sled(std::path::PathBuf),
+}
+
+/// Calls the same method on whichever backend `$store` is.
+macro_rules! each_backend {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sled($s) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the sled store in the data folder `dir` (creating it): see
+    /// [`sled::SledStore::open`].
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_backend(&Backend::Sled(dir.to_path_buf()))
+    }
+
+    /// Opens (or creates) the store `backend` names. A store held by another process,
+    /// or one that cannot be read, is an error: never a fresh empty store.
+    pub fn open_backend(backend: &Backend) -> Result<Self, StoreError> {
+        match backend {
+            Backend::Sled(dir) => Ok(Self::Sled(sled::SledStore::open(dir)?)),
+        }
+    }
+
+    /// Whether calls can succeed now: [`Health::Ready`], or a backend recovering from a
+    /// failure (calls fail with [`StoreError::Io`] meanwhile, answered 503).
+    pub fn health(&self) -> Health {
+        each_backend!(self, s => s.health())
+    }
+
+    /// Keeps the store usable for as long as the server runs (sled: reopens it after an
+    /// I/O error, once a second until that works). The server spawns this once.
+    pub async fn supervise(self) {
+        each_backend!(self, s => s.supervise().await)
+    }
+
+    /// Makes every write durable and releases the store for the next process (the
+    /// server's shutdown, the end of a command). Writes already were durable when they
+    /// returned; this also stores what the next open would otherwise recount.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        each_backend!(self, s => s.close().await)
+    }
+
+    // ---- time ----
+
+    /// The earliest time (Unix ms) the server may act at: the latest time persisted by
+    /// [`Store::raise_clock_floor`] (at each flush of expired tokens and at shutdown).
+    /// Read on every request: in memory, no I/O. Survives a reopen and a restart.
+    pub fn clock_floor_ms(&self) -> u64 {
+        each_backend!(self, s => s.clock_floor_ms())
+    }
+
+    /// Raises the clock floor to `ms` (never lowers it), durably.
+    pub async fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
+        each_backend!(self, s => s.raise_clock_floor(ms).await)
+    }
+
+    // ---- users ----
+
+    /// Adds a user, durably; `id` 0 means "next free id". Usernames (and non-empty
+    /// emails when `unique_email`) are unique: a taken one is
+    /// [`StoreError::Duplicate`], also between concurrent calls.
+    pub async fn add_user(&self, user: User, unique_email: bool) -> Result<User, StoreError> {
+        each_backend!(self, s => s.add_user(user, unique_email).await)
+    }
+
+    /// Adds several users with their own ids, all or none: if any id, username (or
+    /// email when `unique_email`) is taken, nothing is written.
+    pub async fn import_users(
+        &self,
+        users: Vec<User>,
+        unique_email: bool,
+    ) -> Result<usize, StoreError> {
+        each_backend!(self, s => s.import_users(users, unique_email).await)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
+        each_backend!(self, s => s.user(id))
+    }
+
+    /// [`Store::user`] for authenticating a request: the stored record as of now (a
+    /// password change or deactivation counts from its commit), possibly shared with
+    /// other requests.
+    pub async fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
+        each_backend!(self, s => s.user_shared(id))
+    }
+
+    /// A user by username, exactly as stored (case-sensitive, as Django's default).
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        each_backend!(self, s => s.user_by_username(username))
+    }
+
+    /// A user by email (for `username_field = "email"`).
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        each_backend!(self, s => s.user_by_email(email))
+    }
+
+    /// Every user, by id.
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        each_backend!(self, s => s.users())
+    }
+
+    /// Changes a user atomically and durably: `change` sees the stored record (it may
+    /// run more than once) and a concurrent change of the same user is never lost.
+    /// Username and email stay unique. An unknown id is [`StoreError::NoSuchUser`].
+    pub async fn update_user(
+        &self,
+        id: u64,
+        change: impl Fn(&mut User),
+    ) -> Result<User, StoreError> {
+        each_backend!(self, s => s.update_user(id, change).await)
+    }
+
+    /// Revokes every refresh and sliding token ever issued to a user, rotated ones
+    /// included, durably. The user is stamped first (`stamp_ms`: the server's clock),
+    /// so that a rotation racing this call either committed before the stamp (and its
+    /// token is among those blacklisted) or is refused: no live token created before
+    /// the stamp survives. Password changes and deactivation also stamp access tokens;
+    /// `change` is applied to the user in the same write as the stamp (a new password).
+    /// Returns how many tokens were newly blacklisted.
+    pub async fn revoke_user(
+        &self,
+        user_id: u64,
+        why: Revocation,
+        stamp_ms: u64,
+        change: impl Fn(&mut User),
+    ) -> Result<usize, StoreError> {
+        each_backend!(self, s => s.revoke_user(user_id, why, stamp_ms, change).await)
+    }
+
+    // ---- tokens ----
+
+    /// Records a token issued at login (a family of its own), durably, together with the
+    /// user's `last_login` when given.
+    pub async fn record_login(
+        &self,
+        token: &Outstanding,
+        last_login: Option<i64>,
+    ) -> Result<(), StoreError> {
+        each_backend!(self, s => s.record_login(token, last_login).await)
+    }
+
+    /// Records a validly signed token the store has never seen (one minted by the
+    /// Simple JWT site tollgate replaces), durably, so that it can be listed, revoked
+    /// and flushed like the others. Recording a known token changes nothing.
+    pub async fn adopt(&self, token: &Outstanding) -> Result<(), StoreError> {
+        each_backend!(self, s => s.adopt(token).await)
+    }
+
+    /// The outstanding record of a jti.
+    pub async fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
+        each_backend!(self, s => s.outstanding(jti))
+    }
+
+    /// The blacklist entry of a jti: the step between a token's signature check and its
+    /// remaining claim checks (`tollgate_core::Pending`).
+    pub async fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
+        each_backend!(self, s => s.blacklisted(jti))
+    }
+
+    /// A family record.
+    pub async fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
+        each_backend!(self, s => s.family(family))
+    }
+
+    /// Rotates `old` into `new`, atomically and durably: of any number of concurrent
+    /// rotations of one token exactly one gets [`Rotation::Done`] (and only its `new`
+    /// is recorded, in `old`'s family); the others are told why not. `old` is adopted
+    /// first if the store has never seen it. Refused (nothing written but that
+    /// adoption) when `old` is blacklisted, its family revoked, or it was created
+    /// before its user's revocation stamp (read in the same unit: see
+    /// [`Store::revoke_user`]).
+    pub async fn rotate(
+        &self,
+        old: &Outstanding,
+        new: &Outstanding,
+        blacklist_old: bool,
+        now: u64,
+    ) -> Result<Rotation, StoreError> {
+        each_backend!(self, s => s.rotate(old, new, blacklist_old, now).await)
+    }
+
+    /// Blacklists one token (adopting it first if unknown), atomically and durably: of
+    /// concurrent calls one gets [`Blacklisting::Done`].
+    pub async fn blacklist(
+        &self,
+        token: &Outstanding,
+        reason: BlacklistReason,
+        now: u64,
+    ) -> Result<Blacklisting, StoreError> {
+        each_backend!(self, s => s.blacklist(token, reason, now).await)
+    }
+
+    /// A replay of the rotated-out `jti`: revokes its family durably (marked first, so
+    /// no rotation can extend it any more, then every member blacklisted). Returns the
+    /// replayed record and how many tokens were newly blacklisted, or `None` for a jti
+    /// the store does not know.
+    pub async fn revoke_family_of(
+        &self,
+        jti: &str,
+        now: u64,
+    ) -> Result<Option<(Outstanding, usize)>, StoreError> {
+        each_backend!(self, s => s.revoke_family_of(jti, now).await)
+    }
+
+    /// Tokens of one user (or all), with their blacklist entries.
+    pub async fn tokens(
+        &self,
+        user_id: Option<u64>,
+    ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
+        each_backend!(self, s => s.tokens(user_id))
+    }
+
+    /// Deletes outstanding tokens, blacklist entries and families that expired at or
+    /// before `now - leeway` (epoch seconds), durably. Such tokens can no longer verify,
+    /// so forgetting them changes no answer, provided they stay expired whatever the
+    /// clock does later: the clock floor is first raised to `now` (itself never before
+    /// the floor), durably, before anything is deleted.
+    pub async fn flush_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
+        each_backend!(self, s => s.flush_expired(now, leeway).await)
+    }
+
+    /// Record counts, kept as writes commit (no walk of the store; for `/metrics`).
+    pub fn counts(&self) -> Counts {
+        each_backend!(self, s => s.counts())
+    }
+
+    /// Writes token records with every index and family record [`Store::record_login`]
+    /// and [`Store::rotate`] would have written for them, plus their blacklist entries,
+    /// without the per-call atomicity: for offline use only (`tollgate tokens seed`, no
+    /// server running), made durable by [`Store::close`]. A family's tokens must all be
+    /// in one call.
+    pub fn bulk_load(
+        &self,
+        tokens: &[Outstanding],
+        blacklisted: &[Blacklisted],
+    ) -> Result<(), StoreError> {
+        each_backend!(self, s => s.bulk_load(tokens, blacklisted))
+    }
+}

@@ -1,0 +1,262 @@
+//! What the store keeps (users, outstanding and blacklisted tokens, families) and what
+//! its methods answer, whichever backend keeps them.
+
+use std::{collections::BTreeMap, fmt, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a store operation failed. None of these is the client's fault.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the database (sled allows one).
+    Locked(PathBuf),
+    /// The files are not a readable sled database.
+    Corrupt(String),
+    /// The disk said no (full, read-only, I/O error).
+    Io(String),
+    /// A record could not be decoded: a bug or a foreign write.
+    Decode(String),
+    /// A username or email is already taken.
+    Duplicate(&'static str, String),
+    /// No such user.
+    NoSuchUser(String),
+}
+
+impl StoreError {
+    /// Stable code for logs and CLI exit messages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Locked(_) => "store_locked",
+            Self::Corrupt(_) => "store_corrupt",
+            Self::Io(_) => "store_io",
+            Self::Decode(_) => "store_decode",
+            Self::Duplicate(..) => "user_exists",
+            Self::NoSuchUser(_) => "user_not_found",
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Locked(path) => write!(
+                f,
+                "the database in {} is in use by another process (is `tollgate serve` running?)",
+                path.display()
+            ),
+            Self::Corrupt(why) => write!(
+                f,
+                "the database is corrupt or not a tollgate database: {why}"
+            ),
+            Self::Io(why) => write!(f, "storage I/O error: {why}"),
+            Self::Decode(why) => write!(f, "cannot decode a stored record: {why}"),
+            Self::Duplicate(field, value) => {
+                write!(f, "a user with {field} {value:?} already exists")
+            }
+            Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A user, with the fields Django's `auth.User` has plus free-form attributes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    #[serde(default)]
+    pub email: String,
+    /// Django's encoded form: `pbkdf2_sha256$iterations$salt$hash`.
+    pub password: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    pub is_active: bool,
+    #[serde(default)]
+    pub is_staff: bool,
+    #[serde(default)]
+    pub is_superuser: bool,
+    #[serde(default)]
+    pub last_login: Option<i64>,
+    pub date_joined: i64,
+    /// Free-form attributes (`role = "planner"`), copyable into tokens.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, serde_json::Value>,
+    /// Refresh and sliding tokens created before this instant (ms) are revoked: set by
+    /// password change, deactivation and logout-all.
+    #[serde(default)]
+    pub refresh_revoked_before_ms: u64,
+    /// Access tokens issued before this instant (ms) fail: set by password change and
+    /// deactivation only (logout leaves access tokens to expire, as Simple JWT does).
+    #[serde(default)]
+    pub access_revoked_before_ms: u64,
+    /// Why tokens were last revoked in bulk.
+    #[serde(default)]
+    pub revoked_reason: Option<Revocation>,
+}
+
+impl User {
+    /// An active user with no attributes; `id` 0 means "next free id" to
+    /// [`crate::store::Store::add_user`].
+    pub fn new(id: u64, username: &str, email: &str, password: String, date_joined: i64) -> Self {
+        Self {
+            id,
+            username: username.into(),
+            email: email.into(),
+            password,
+            first_name: String::new(),
+            last_name: String::new(),
+            is_active: true,
+            is_staff: false,
+            is_superuser: false,
+            last_login: None,
+            date_joined,
+            attrs: BTreeMap::new(),
+            refresh_revoked_before_ms: 0,
+            access_revoked_before_ms: 0,
+            revoked_reason: None,
+        }
+    }
+
+    /// The value of a user field by name, for copying into token claims.
+    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        Some(match name {
+            "id" => Value::from(self.id),
+            "username" => Value::from(self.username.as_str()),
+            "email" => Value::from(self.email.as_str()),
+            "first_name" => Value::from(self.first_name.as_str()),
+            "last_name" => Value::from(self.last_name.as_str()),
+            "is_active" => Value::from(self.is_active),
+            "is_staff" => Value::from(self.is_staff),
+            "is_superuser" => Value::from(self.is_superuser),
+            _ => return self.attrs.get(name).cloned(),
+        })
+    }
+}
+
+/// Why tokens were revoked in bulk.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    PasswordChanged,
+    Deactivated,
+    LogoutAll,
+}
+
+/// The kind of a stored (refresh or sliding) token.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredKind {
+    Refresh,
+    Sliding,
+}
+
+/// An outstanding token (Simple JWT's `OutstandingToken`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Outstanding {
+    pub jti: String,
+    pub user_id: u64,
+    pub kind: StoredKind,
+    /// The jti of the login that started this chain of rotations.
+    pub family: String,
+    pub created_at_ms: u64,
+    /// After this (epoch seconds) no token of this record can verify: the record may go.
+    pub expires_at: u64,
+    /// SHA-256 of the token text, hex: identifies it without storing a credential.
+    pub token_sha256: String,
+}
+
+/// A blacklisted token (Simple JWT's `BlacklistedToken`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Blacklisted {
+    pub jti: String,
+    pub blacklisted_at: u64,
+    pub reason: BlacklistReason,
+    pub expires_at: u64,
+}
+
+/// Why a token is on the blacklist.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BlacklistReason {
+    /// Replaced by its rotated successor: presenting it again is a replay.
+    Rotated,
+    /// Logged out (blacklist endpoint or logout).
+    Logout,
+    /// Every token of the user was revoked.
+    User,
+    /// Its family was revoked after a replay.
+    Reuse,
+}
+
+/// A token family: every refresh token descended from one login.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Family {
+    pub user_id: u64,
+    pub created_at_ms: u64,
+    pub expires_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
+/// Outcome of a rotation attempt.
+#[derive(Debug, PartialEq)]
+pub enum Rotation {
+    /// The old token is blacklisted (if configured) and the new one recorded.
+    Done,
+    /// Someone else rotated or blacklisted it first.
+    AlreadyBlacklisted(BlacklistReason),
+    /// The family was revoked (replay detected).
+    FamilyRevoked,
+    /// The user's tokens were revoked (or the user is gone) after this one was created.
+    UserRevoked,
+}
+
+/// Outcome of blacklisting one token.
+#[derive(Debug, PartialEq)]
+pub enum Blacklisting {
+    Done,
+    AlreadyBlacklisted(BlacklistReason),
+}
+
+/// Counts for metrics and the CLI.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    pub users: usize,
+    pub outstanding: usize,
+    pub blacklisted: usize,
+}
+
+/// What `flush_expired` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Flushed {
+    pub outstanding: usize,
+    pub blacklisted: usize,
+    pub families: usize,
+}
+
+/// Whether the store can answer now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Calls can succeed.
+    Ready,
+    /// A failure was seen and the backend is recovering (sled: reopening after an I/O
+    /// error); calls fail with [`StoreError::Io`] meanwhile.
+    Recovering,
+    /// The backend cannot be reached (a networked database that is down).
+    Unreachable,
+}
+
+impl Health {
+    /// The name `/metrics` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ready => "ready",
+            Self::Recovering => "recovering",
+            Self::Unreachable => "unreachable",
+        }
+    }
+}

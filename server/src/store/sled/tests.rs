@@ -1,0 +1,108 @@
+//! The sled backend's own tests (what every backend guarantees is in the conformance
+//! suite, `crate::store::conformance`).
+
+use super::*;
+use crate::store::StoredKind;
+
+/// A fresh store with user 7, the owner of every test token.
+fn store_with_user(dir: &tempfile::TempDir) -> SledStore {
+    let store = SledStore::open(dir.path()).unwrap();
+    store
+        .insert_user(User::new(7, "seven", "", "!".into(), 0), false)
+        .unwrap();
+    store
+}
+
+fn token(jti: &str, family: &str, expires_at: u64) -> Outstanding {
+    Outstanding {
+        jti: jti.into(),
+        user_id: 7,
+        kind: StoredKind::Refresh,
+        family: family.into(),
+        created_at_ms: 1,
+        expires_at,
+        token_sha256: String::new(),
+    }
+}
+
+#[test]
+fn a_shared_user_is_the_stored_one_after_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    let first = store.user_shared(7).unwrap().unwrap();
+    assert!(first.is_active);
+    // Unchanged bytes: the decoded record is shared, not decoded again.
+    assert!(Arc::ptr_eq(&first, &store.user_shared(7).unwrap().unwrap()));
+    store.change_user(7, |u| u.is_active = false).unwrap();
+    let changed = store.user_shared(7).unwrap().unwrap();
+    assert!(!changed.is_active);
+    assert_eq!(*changed, store.user(7).unwrap().unwrap());
+    assert!(store.user_shared(8).unwrap().is_none());
+}
+
+#[test]
+fn shared_users_stay_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    let many = DECODED_USERS as u64 + 10;
+    for id in 100..100 + many {
+        let user = User::new(id, &format!("u{id}"), "", "!".into(), 0);
+        store.insert_user(user, false).unwrap();
+        assert_eq!(store.user_shared(id).unwrap().unwrap().id, id);
+    }
+    let kept = store.slot.decoded_users.lock().unwrap().len();
+    assert_eq!(kept, DECODED_USERS);
+}
+
+#[test]
+fn counts_follow_every_write_and_a_clean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let walk = |store: &SledStore| {
+        let i = &store.inner().unwrap();
+        Counts {
+            users: i.users.len(),
+            outstanding: i.outstanding.len(),
+            blacklisted: i.blacklist.len(),
+        }
+    };
+    {
+        let store = store_with_user(&dir);
+        store.insert_token(&token("a", "a", 100)).unwrap();
+        store.insert_token(&token("a", "a", 100)).unwrap();
+        let new = token("b", "?", 150);
+        store
+            .rotate_tx(&token("a", "a", 100), &new, true, 1)
+            .unwrap();
+        // A migrated token is recorded, then rotated.
+        let new = token("y", "?", 150);
+        store
+            .rotate_tx(&token("x", "x", 100), &new, true, 1)
+            .unwrap();
+        store
+            .blacklist_tx(&token("z", "z", 300), BlacklistReason::Logout, 2)
+            .unwrap();
+        store.revoke_family_tx("a", 3).unwrap();
+        store
+            .revoke_user_tx(7, Revocation::LogoutAll, 4_000, |_| {})
+            .unwrap();
+        store.delete_expired(100, 0).unwrap();
+        let counts = store.counts();
+        assert_eq!(counts, walk(&store));
+        assert_eq!((counts.outstanding, counts.blacklisted), (3, 3));
+    }
+    // Closed cleanly: the counts are read back, and removed until the next close.
+    let store = SledStore::open(dir.path()).unwrap();
+    assert!(store.inner().unwrap().db.get(COUNTS_KEY).unwrap().is_none());
+    assert_eq!(store.counts(), walk(&store));
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_folder_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _store = SledStore::open(&data).unwrap();
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

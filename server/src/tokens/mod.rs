@@ -1,0 +1,110 @@
+//! Token policy: what issuing, refreshing, verifying and revoking a token means, on top
+//! of the core (signing, claims) and the store (records). No HTTP and no backend here:
+//! handlers call one method per endpoint and map [`Denied`] to an answer.
+
+mod access;
+mod issue;
+pub mod records;
+mod refresh;
+mod revoke;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    store::{Store, StoreError},
+};
+
+pub use issue::Issued;
+pub use refresh::Refreshed;
+
+/// Why a token operation was refused (or could not be carried out).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Denied {
+    /// A refresh, sliding or verified token failed its checks (Simple JWT's message).
+    Token(tollgate_core::Error),
+    /// A rotated-out refresh token was presented again: its family was revoked. To the
+    /// client it is a blacklisted token.
+    Replayed,
+    /// The user of a refresh or sliding token is gone or inactive.
+    NoActiveAccountForToken,
+    /// `verify` of a blacklisted token.
+    VerifyBlacklisted,
+    /// The Bearer token failed as an access token.
+    AccessToken(tollgate_core::Error),
+    /// A valid access token without a (canonical) user id claim.
+    NoUserIdentification,
+    UserNotFound,
+    UserInactive,
+    /// The access token was issued before a password change or deactivation.
+    PasswordChanged,
+    /// The store failed: nothing was acknowledged.
+    Store(StoreError),
+    /// A fault of the server's own data or configuration, with the core's code.
+    Internal(&'static str),
+}
+
+impl From<StoreError> for Denied {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<tollgate_core::Error> for Denied {
+    /// A token's fault is the client's; anything else (say, user attributes that make a
+    /// token larger than 8 KiB) is the server's.
+    fn from(err: tollgate_core::Error) -> Self {
+        if err.is_token_error() {
+            Self::Token(err)
+        } else {
+            Self::Internal(err.code())
+        }
+    }
+}
+
+/// The token service: configuration, store and clock, shared by every request.
+pub struct Tokens {
+    config: Arc<Config>,
+    store: Store,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// `clock` is the server's (monotonic) clock.
+    pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
+        Self {
+            config,
+            store,
+            clock,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.clock)()
+    }
+
+    fn now(&self) -> u64 {
+        self.now_ms() / 1000
+    }
+
+    /// The public keys of the configured verifying keys, as JWKs (none for HMAC).
+    pub fn public_jwks(&self) -> Vec<Value> {
+        self.config
+            .tokens
+            .verifier()
+            .keys()
+            .iter()
+            .filter_map(|k| k.to_public_jwk())
+            .collect()
+    }
+}

@@ -1,0 +1,147 @@
+//! A login's credentials checked: throttles first, the password hash on the blocking
+//! pool with bounded concurrency, then the user read again.
+
+use std::{net::IpAddr, sync::Arc};
+
+use tokio::sync::Semaphore;
+
+use super::{password, throttle::Throttle};
+use crate::{
+    clock::Clock,
+    config::{Config, UsernameField},
+    store::{Store, StoreError, User},
+};
+
+/// Why a login was refused.
+#[derive(Debug)]
+pub enum LoginDenied {
+    /// Too many attempts for this username or address: wait this many seconds.
+    Throttled(u64),
+    /// Wrong credentials, unknown or inactive user.
+    NoActiveAccount,
+    /// The hashing pool is gone (shutting down).
+    ShuttingDown,
+    Store(StoreError),
+}
+
+impl From<StoreError> for LoginDenied {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+/// Checks logins; shared by every request.
+pub struct Logins {
+    config: Arc<Config>,
+    store: Store,
+    clock: Clock,
+    hash_pool: Arc<Semaphore>,
+    throttle_user: Throttle,
+    throttle_ip: Throttle,
+}
+
+impl std::fmt::Debug for Logins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logins").finish_non_exhaustive()
+    }
+}
+
+impl Logins {
+    pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
+        Self {
+            hash_pool: Arc::new(Semaphore::new(config.hash_concurrency)),
+            throttle_user: Throttle::new(config.login_throttle_username, 100_000),
+            throttle_ip: Throttle::new(config.login_throttle_ip, 100_000),
+            config,
+            store,
+            clock,
+        }
+    }
+
+    /// The active user `login` names if `password` is theirs, and the instant (ms) the
+    /// login counts from.
+    ///
+    /// Unknown users cost the same hashing work as a wrong password. A correct password
+    /// stored with other parameters is re-hashed, as Django does on login. Hashing takes
+    /// long (about 0.1 s per million iterations), so the user is read again afterwards: a
+    /// password change or deactivation that committed meanwhile fails the login, and one
+    /// that commits later is stamped after this instant, so it revokes these tokens.
+    pub async fn check(
+        &self,
+        login: String,
+        password: String,
+        ip: IpAddr,
+    ) -> Result<(User, u64), LoginDenied> {
+        let now_ms = (self.clock)();
+        let wait_user = self.throttle_user.check(&login, now_ms).err();
+        let wait_ip = self.throttle_ip.check(&ip.to_string(), now_ms).err();
+        if let Some(wait) = wait_user.max(wait_ip) {
+            return Err(LoginDenied::Throttled(wait));
+        }
+        let (user, at) = self.check_credentials(login, password).await?;
+        match user {
+            Some(user) if user.is_active || !self.config.check_user_is_active => Ok((user, at)),
+            _ => Err(LoginDenied::NoActiveAccount),
+        }
+    }
+
+    async fn check_credentials(
+        &self,
+        login: String,
+        password: String,
+    ) -> Result<(Option<User>, u64), LoginDenied> {
+        let permit = Arc::clone(&self.hash_pool)
+            .acquire_owned()
+            .await
+            .map_err(|_| LoginDenied::ShuttingDown)?;
+        let user = match self.config.username_field {
+            UsernameField::Username => self.store.user_by_username(&login).await?,
+            UsernameField::Email => self.store.user_by_email(&login).await?,
+        };
+        let iterations = self.config.pbkdf2_iterations;
+        let stored = user.as_ref().map(|u| u.password.clone());
+        let (correct, replacement) = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let Some(stored) = stored else {
+                password::dummy_check(&password, iterations);
+                return (false, None);
+            };
+            let verdict = password::verify_password(&password, &stored, iterations);
+            let replacement = (verdict.is_correct && verdict.must_update)
+                .then(|| password::make_password(&password, iterations));
+            (verdict.is_correct, replacement)
+        })
+        .await
+        .map_err(|_| LoginDenied::ShuttingDown)?;
+        let at = (self.clock)();
+        let Some(user) = user.filter(|_| correct) else {
+            return Ok((None, at));
+        };
+        let verified = user.password;
+        let current = match &replacement {
+            // Compare and set: only the hash that was verified is replaced.
+            Some(new) => match self
+                .store
+                .update_user(user.id, |u| {
+                    if u.password == verified {
+                        u.password = new.clone();
+                    }
+                })
+                .await
+            {
+                Ok(current) => current,
+                Err(StoreError::NoSuchUser(_)) => return Ok((None, at)),
+                Err(err) => return Err(err.into()),
+            },
+            None => match self.store.user(user.id).await? {
+                Some(current) => current,
+                None => return Ok((None, at)),
+            },
+        };
+        let unchanged = match &replacement {
+            Some(new) => current.password == *new,
+            None => current.password == verified,
+        };
+        Ok((unchanged.then_some(current), at))
+    }
+}

@@ -111,7 +111,20 @@ fn run(verifier: &Verifier, v: &Vector) -> Result<tollgate_core::Verified, Error
         "untyped" => (Expect::Untyped, false),
         other => panic!("{}: unknown expect_type {other}", v.name),
     };
-    let verified = verifier.verify(&v.token, expect, v.now, blacklisted)?;
+    let one_step = verifier.verify(&v.token, expect, v.now, blacklisted);
+    // The two-step form (the server awaits its blacklist between the steps) agrees.
+    let two_step = verifier
+        .verify_pending(&v.token, expect, v.now)
+        .and_then(|pending| {
+            let listed = pending.jti().is_some_and(blacklisted);
+            pending.finish(listed)
+        });
+    match (&one_step, &two_step) {
+        (Ok(one), Ok(two)) => assert_eq!(one.payload_json(), two.payload_json(), "{}", v.name),
+        (Err(one), Err(two)) => assert_eq!(one.code(), two.code(), "{}", v.name),
+        _ => panic!("{}: {one_step:?} but two steps gave {two_step:?}", v.name),
+    }
+    let verified = one_step?;
     if sliding_refresh {
         verifier.check_refresh_exp(&verified, v.now)?;
     }

@@ -37,11 +37,14 @@ pub async fn obtain(app: &App, req: &Request, kind: TokenKind) -> Result<Reply, 
     let (user, at_ms) = match app.logins.check(login, password, ip).await {
         Ok(found) => found,
         Err(err) => {
-            match err {
-                LoginDenied::Throttled(_) => &metrics.logins_throttled,
-                _ => &metrics.logins_failed,
+            let counter = match err {
+                LoginDenied::Throttled(_) => Some(&metrics.logins_throttled),
+                LoginDenied::NoActiveAccount => Some(&metrics.logins_failed),
+                LoginDenied::ShuttingDown | LoginDenied::Store(_) => None,
+            };
+            if let Some(counter) = counter {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
-            .fetch_add(1, Ordering::Relaxed);
             return Err(err.into());
         }
     };

@@ -105,8 +105,10 @@ impl Store {
         each_backend!(self, s => s.add_user(user, unique_email).await)
     }
 
-    /// Adds several users with their own ids, all or none: if any id, username (or
-    /// email when `unique_email`) is taken, nothing is written.
+    /// Adds several users with their own ids, durably: if any id or username is taken
+    /// when the import starts, nothing is written (an import is an administrator's
+    /// one-off; a user added concurrently by someone else fails the rest of it with
+    /// [`StoreError::Duplicate`], as a second import of the same file does).
     pub async fn import_users(
         &self,
         users: Vec<User>,

@@ -15,7 +15,8 @@ use serde_json::Value;
 
 pub const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
 
-/// The binary with a fixed key, cheap hashing, no throttling, and `data_dir`.
+/// The binary with a fixed key, cheap hashing, no throttling, `data_dir`, and the store
+/// backend under test ([`backend_settings`]).
 pub fn tollgate(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tollgate"));
     cmd.env_clear()
@@ -25,6 +26,7 @@ pub fn tollgate(data_dir: &Path) -> Command {
         .env("TOLLGATE_LOGIN_THROTTLE_USERNAME", "100000/min")
         .env("TOLLGATE_LOGIN_THROTTLE_IP", "100000/min")
         .env("TOLLGATE_DATA_DIR", data_dir)
+        .envs(backend_settings())
         .current_dir(data_dir.parent().unwrap());
     cmd
 }
@@ -169,6 +171,14 @@ pub fn jti(token: &str) -> String {
 /// backend so far), so that one test suite covers every backend.
 pub fn backend() -> String {
     std::env::var("TOLLGATE_TEST_BACKEND").unwrap_or_else(|_| "sled".into())
+}
+
+/// The server settings that select [`backend`] (none for sled, the default).
+pub fn backend_settings() -> Vec<(String, String)> {
+    match backend().as_str() {
+        "sled" => Vec::new(),
+        other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
+    }
 }
 
 /// A fresh store of [`backend`] in (or for) the test folder `dir`.

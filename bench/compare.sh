@@ -134,6 +134,13 @@ serve baseline "$baseline_bin"
 say "current: $current_identity"
 serve current "$current_bin"
 
+# mint_then_refresh SUFFIX: the refresh row's tokens (mint_tokens waits for the server
+# to settle), then the row.
+mint_then_refresh() {
+  mint_tokens "$1"
+  refresh_row "$1"
+}
+
 # in_turn "NAME NAME" COMMAND...: COMMAND against each server in that order.
 in_turn() {
   local name order=$1
@@ -148,8 +155,10 @@ for round in $(seq "$rounds"); do
   if ((round % 2 == 1)); then order="baseline current"; else order="current baseline"; fi
   say "round $round of $rounds: ${order/ /, then }"
   in_turn "$order" workload "login_r$round" login.lua /api/token/ token_obtain
-  in_turn "$order" mint_tokens "_r$round"
-  in_turn "$order" refresh_row "_r$round"
+  # Each server's refresh row right after its own logins (and their settle), so that
+  # both rows follow their setup alike: done in turns, one server's row came 30 s after
+  # its logins and the other's 10 s.
+  in_turn "$order" mint_then_refresh "_r$round"
   rm -f "$work"/refresh-tokens-* # used
   in_turn "$order" verify_row "_r$round"
   in_turn "$order" me_row "_r$round"

@@ -2,7 +2,7 @@
 //! suite, `crate::store::conformance`).
 
 use super::*;
-use crate::store::StoredKind;
+use crate::store::{BlacklistReason, Outstanding, Revocation, StoredKind};
 
 /// A fresh store with user 7, the owner of every test token.
 fn store_with_user(dir: &tempfile::TempDir) -> SledStore {

@@ -1311,7 +1311,7 @@ async fn a_clock_stepped_back_revives_nothing() {
     // back from disk), the wall clock still a minute after the logins.
     let Harness { app, _dir: dir, .. } = h;
     let config = (*app.config).clone();
-    app.store.close().await.unwrap();
+    app.store.flush().await.unwrap();
     drop(app);
     let store = common::open_store(dir.path());
     let restarted = harness_on(config, store, dir, (T0 + 60) * 1000);

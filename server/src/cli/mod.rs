@@ -138,9 +138,7 @@ fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
     let output = match Store::open(&config.data_dir) {
         Ok(store) => block_on(async move {
             let ctx = context(config, store, system_clock());
-            let output = execute(&ctx, cmd, &input).await;
-            ctx.store.close().await?;
-            output
+            execute(&ctx, cmd, &input).await
         })?,
         // The server holds the database: ask it to run the command.
         Err(StoreError::Locked(dir)) => {

@@ -71,7 +71,7 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         tracing::info!("draining done, flushing the store");
         // The next start's clock begins no earlier than this one ends.
         store.raise_clock_floor(app.now_ms()).await?;
-        store.close().await?;
+        store.flush().await?;
         Ok::<(), CliError>(())
     })
 }

@@ -204,9 +204,11 @@ async fn find_user(store: &Store, username: &str) -> Result<crate::store::User, 
 /// returns, a failed command's earlier writes included.
 pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<String, CliError> {
     let mut out = String::new();
-    match cmd {
-        AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await?,
-        AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await?,
-    }
-    Ok(out)
+    let result = match cmd {
+        AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await,
+        AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await,
+    };
+    // Whatever a failed command wrote before it failed is made durable too.
+    ctx.store.flush().await?;
+    result.map(|()| out)
 }

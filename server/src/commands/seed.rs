@@ -198,7 +198,7 @@ pub async fn seed(
             progress(done.outstanding);
         }
     }
-    store.close().await?;
+    store.flush().await?;
     Ok(done)
 }
 

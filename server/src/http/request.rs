@@ -19,14 +19,25 @@ pub const MAX_BODY: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
-/// A request with its body read.
-#[derive(Debug)]
+/// A request with its body read. Its `Debug` shows neither headers nor body: they carry
+/// Bearer tokens and passwords.
 pub struct Request {
     pub method: Method,
     pub path: String,
     pub headers: HeaderMap,
     pub remote: Option<SocketAddr>,
     pub body: Result<Bytes, BodyError>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("remote", &self.remote)
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a request body could not be read (kept apart from [`ApiError`] so that it can

@@ -75,11 +75,12 @@ impl Store {
         each_backend!(self, s => s.supervise().await)
     }
 
-    /// Makes every write durable and releases the store for the next process (the
-    /// server's shutdown, the end of a command). Writes already were durable when they
-    /// returned; this also stores what the next open would otherwise recount.
-    pub async fn close(&self) -> Result<(), StoreError> {
-        each_backend!(self, s => s.close().await)
+    /// Makes every write made so far durable, also those of a use case that failed
+    /// partway (the end of an admin command, the server's shutdown). Writes that
+    /// returned `Ok` already were. The store stays open: a process releases it (sled:
+    /// its lock) when its last handle is dropped.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        each_backend!(self, s => s.flush_all().await)
     }
 
     // ---- time ----
@@ -272,7 +273,7 @@ impl Store {
     /// Writes token records with every index and family record [`Store::record_login`]
     /// and [`Store::rotate`] would have written for them, plus their blacklist entries,
     /// without the per-call atomicity: for offline use only (`tollgate tokens seed`, no
-    /// server running), made durable by [`Store::close`]. A family's tokens must all be
+    /// server running), made durable by [`Store::flush`]. A family's tokens must all be
     /// in one call.
     pub fn bulk_load(
         &self,

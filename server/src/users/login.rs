@@ -130,6 +130,7 @@ impl Logins {
                 .await
             {
                 Ok(current) => current,
+                // Deleted during the hash: as a wrong password (it used to be a 503).
                 Err(StoreError::NoSuchUser(_)) => return Ok((None, at)),
                 Err(err) => return Err(err.into()),
             },

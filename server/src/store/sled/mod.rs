@@ -399,7 +399,7 @@ impl SledStore {
         }
     }
 
-    pub async fn close(&self) -> Result<(), StoreError> {
+    pub async fn flush_all(&self) -> Result<(), StoreError> {
         let flushed = self.flush();
         self.watch(flushed)
     }

@@ -94,29 +94,36 @@ impl SledStore {
 
     /// The outstanding record of a jti.
     pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
-        get(&self.inner()?.outstanding, jti.as_bytes())
+        self.watch(
+            self.inner()
+                .and_then(|i| get(&i.outstanding, jti.as_bytes())),
+        )
     }
 
     /// The blacklist entry of a jti.
     pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
-        get(&self.inner()?.blacklist, jti.as_bytes())
+        self.watch(self.inner().and_then(|i| get(&i.blacklist, jti.as_bytes())))
     }
 
     /// A family record.
     pub fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
-        get(&self.inner()?.families, family.as_bytes())
+        self.watch(
+            self.inner()
+                .and_then(|i| get(&i.families, family.as_bytes())),
+        )
     }
 
     /// Rotates `old` into `new` in one transaction: of any number of concurrent
     /// rotations of one token, exactly one gets [`Rotation::Done`]. `old` is recorded
-    /// first if the store has never seen it (a migrated token).
+    /// first if the store has never seen it (a migrated token). Also says whether
+    /// anything was written (the rotation, or that record alone).
     pub(super) fn rotate_tx(
         &self,
         old: &Outstanding,
         new: &Outstanding,
         blacklist_old: bool,
         now: u64,
-    ) -> Result<Rotation, StoreError> {
+    ) -> Result<(Rotation, bool), StoreError> {
         let i = &self.inner()?;
         let (rotation, delta) = (
             &i.outstanding,
@@ -187,7 +194,8 @@ impl SledStore {
                 },
             )?;
         i.counts.add(delta);
-        Ok(rotation)
+        let wrote = rotation == Rotation::Done || delta.outstanding > 0;
+        Ok((rotation, wrote))
     }
 
     /// Blacklists one token (recording it first if unknown).
@@ -332,6 +340,14 @@ impl SledStore {
 
     /// Tokens of one user (or all), with their blacklist entries.
     pub fn tokens(
+        &self,
+        user_id: Option<u64>,
+    ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
+        let listed = self.list_tokens(user_id);
+        self.watch(listed)
+    }
+
+    fn list_tokens(
         &self,
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
@@ -500,9 +516,11 @@ impl SledStore {
         blacklist_old: bool,
         now: u64,
     ) -> Result<Rotation, StoreError> {
-        let rotation = self.watch(self.rotate_tx(old, new, blacklist_old, now))?;
-        // Also when refused: an unknown `old` may have been adopted.
-        self.durable().await?;
+        let (rotation, wrote) = self.watch(self.rotate_tx(old, new, blacklist_old, now))?;
+        // A refused rotation may still have adopted an unknown `old`.
+        if wrote {
+            self.durable().await?;
+        }
         Ok(rotation)
     }
 

@@ -52,7 +52,7 @@ impl SledStore {
 
     /// A user by id.
     pub fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        get(&self.inner()?.users, &user_key(id))
+        self.watch(self.inner().and_then(|i| get(&i.users, &user_key(id))))
     }
 
     /// [`SledStore::user`] for authenticating a request. The record is read from the
@@ -60,7 +60,8 @@ impl SledStore {
     /// from the moment it commits), but decoding it is skipped when its bytes are the
     /// ones decoded last time for this user.
     pub fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
-        let stored = self.inner()?.users.get(user_key(id))?;
+        let read = |i: Arc<super::Inner>| Ok(i.users.get(user_key(id))?);
+        let stored = self.watch(self.inner().and_then(read))?;
         let lock = || {
             self.slot
                 .decoded_users
@@ -109,7 +110,7 @@ impl SledStore {
         index: &Tree,
         value: &str,
     ) -> Result<Option<User>, StoreError> {
-        let Some(id) = index.get(value.as_bytes())? else {
+        let Some(id) = self.watch(index.get(value.as_bytes()).map_err(StoreError::from))? else {
             return Ok(None);
         };
         let id = <[u8; 8]>::try_from(id.as_ref())
@@ -120,11 +121,8 @@ impl SledStore {
 
     /// Every user, by id.
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner()?
-            .users
-            .iter()
-            .map(|item| decode(&item?.1))
-            .collect()
+        let read = |i: Arc<super::Inner>| i.users.iter().map(|item| decode(&item?.1)).collect();
+        self.watch(self.inner().and_then(read))
     }
 
     /// Changes a user atomically. Username and email changes keep the indexes right.

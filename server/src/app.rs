@@ -10,7 +10,7 @@ use crate::{
     metrics::Metrics,
     store::Store,
     tokens::Tokens,
-    users::Logins,
+    users::{LoginSettings, Logins},
 };
 
 /// How long a connection may go without starting a request, counted from its accept or
@@ -52,7 +52,7 @@ impl App {
         let realm = format!("{} realm=\"api\"", config.auth_header_types[0]);
         Self {
             tokens: Tokens::new(Arc::clone(&config), store.clone(), Arc::clone(&clock)),
-            logins: Logins::new(Arc::clone(&config), store.clone(), Arc::clone(&clock)),
+            logins: Logins::new(login_settings(&config), store.clone(), Arc::clone(&clock)),
             metrics: Metrics::default(),
             realm,
             clock,
@@ -80,5 +80,17 @@ impl App {
     /// then follow every time the server has used.
     pub fn clock(&self) -> Clock {
         Arc::clone(&self.clock)
+    }
+}
+
+/// What the login check needs of the configuration.
+fn login_settings(config: &Config) -> LoginSettings {
+    LoginSettings {
+        username_field: config.username_field,
+        pbkdf2_iterations: config.pbkdf2_iterations,
+        hash_concurrency: config.hash_concurrency,
+        throttle_username: config.login_throttle_username,
+        throttle_ip: config.login_throttle_ip,
+        check_user_is_active: config.check_user_is_active,
     }
 }

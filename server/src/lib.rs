@@ -19,4 +19,4 @@ pub mod tokens;
 pub mod users;
 
 pub use app::App;
-pub use http::{routes, serve};
+pub use handlers::{routes, serve};

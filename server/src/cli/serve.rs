@@ -64,7 +64,7 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));
         let supervisor = tokio::spawn(store.clone().supervise());
-        crate::http::serve(listener, Arc::clone(&app), shutdown_signal()).await;
+        crate::handlers::serve(listener, Arc::clone(&app), shutdown_signal()).await;
         flusher.abort();
         supervisor.abort();
         admin.close();

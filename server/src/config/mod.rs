@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tollgate_core::{Algorithm, Audience, ClaimNames, Settings, SigningKey, VerifyingKey};
 
 use crate::users::throttle::{parse_rate, Rate};
+pub use crate::users::UsernameField;
 
 mod keys;
 
@@ -159,23 +160,6 @@ struct Raw {
     www_dir: Option<String>,
     pkg_dir: Option<String>,
     log_format: Option<String>,
-}
-
-/// Which user field people log in with (Django's `USERNAME_FIELD`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UsernameField {
-    Username,
-    Email,
-}
-
-impl UsernameField {
-    /// The request field's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Username => "username",
-            Self::Email => "email",
-        }
-    }
 }
 
 /// Log output format.

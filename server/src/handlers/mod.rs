@@ -6,7 +6,9 @@ mod account;
 mod meta;
 mod tokens;
 
-use std::sync::atomic::Ordering;
+use std::{future::Future, sync::atomic::Ordering, sync::Arc};
+
+use warp::Filter;
 
 use crate::{
     app::App,
@@ -15,10 +17,39 @@ use crate::{
         errors::ApiError,
         reply::Reply,
         route::Route,
-        static_files, Request,
+        static_files, Endpoints, Request,
     },
     tokens::Denied,
 };
+
+/// The API's endpoints, as the HTTP layer asks for them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Api;
+
+impl Endpoints for Api {
+    fn respond<'a>(
+        &'a self,
+        app: &'a App,
+        req: &'a Request,
+        route: Route,
+    ) -> impl Future<Output = Result<Reply, ApiError>> + Send + 'a {
+        dispatch(app, req, route)
+    }
+}
+
+/// The whole API as one warp filter (for `warp::test` and `warp::serve`).
+pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Reply,), Error = warp::Rejection> + Clone {
+    crate::http::routes(app, Api)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves (see [`crate::http::serve`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) {
+    crate::http::serve(listener, app, Api, shutdown).await;
+}
 
 /// The endpoint `route` names, its method already checked.
 ///

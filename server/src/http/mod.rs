@@ -1,6 +1,6 @@
 //! HTTP: the accept loop and its limits, routing, Bearer parsing, CORS, static files,
 //! reply writing and the one error table, and DRF's request bodies ([`drf`]). What each
-//! endpoint does is in `crate::handlers`.
+//! endpoint does is in `crate::handlers`, behind [`Endpoints`]: nothing here imports it.
 
 pub mod bearer;
 mod cors;
@@ -15,4 +15,4 @@ pub mod static_files;
 
 pub use bearer::MAX_AUTH_HEADER;
 pub use request::{ClientAddr, Request, MAX_BODY};
-pub use serve::{routes, serve};
+pub use serve::{routes, serve, Endpoints};

@@ -1,11 +1,11 @@
 //! The accept loop and the one warp filter: every request read within its limits,
-//! routed once, checked for its method, handed to `crate::handlers`, and answered with
-//! the headers every reply carries.
+//! routed once, checked for its method, handed to the [`Endpoints`] (`crate::handlers`
+//! implements them), and answered with the headers every reply carries.
 //!
 //! Requests are routed by hand rather than with warp's path filters so that 404, 405
 //! (with `Allow`), 413 and 415 come out exactly as DRF writes them.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
 use http::{header, HeaderMap, HeaderValue, Method};
 use warp::Filter;
@@ -18,13 +18,24 @@ use super::{
     request::{read_body, ClientAddr, Request},
     route::Route,
 };
-use crate::{app::App, handlers};
+use crate::app::App;
+
+/// What answers a request once it is routed and its method checked: the endpoints.
+/// `crate::handlers` implements it; this layer knows nothing of what they do.
+pub trait Endpoints: Clone + Send + Sync + 'static {
+    fn respond<'a>(
+        &'a self,
+        app: &'a App,
+        req: &'a Request,
+        route: Route,
+    ) -> impl Future<Output = Result<Reply, ApiError>> + Send + 'a;
+}
 
 /// Answers one request.
-async fn handle(app: Arc<App>, req: Request) -> Reply {
+async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Reply {
     let started = Instant::now();
     let route = Route::of(&req.path);
-    let mut reply = match respond(&app, &req, route).await {
+    let mut reply = match respond(&app, endpoints, &req, route).await {
         Ok(reply) => reply,
         Err(err) => reply::error(&err, route.name(), &app.realm),
     };
@@ -54,7 +65,12 @@ async fn handle(app: Arc<App>, req: Request) -> Reply {
 
 /// `OPTIONS`, then the endpoint's methods (405 with `Allow` for others), then the
 /// endpoint itself.
-async fn respond(app: &App, req: &Request, route: Route) -> Result<Reply, ApiError> {
+async fn respond(
+    app: &App,
+    endpoints: &impl Endpoints,
+    req: &Request,
+    route: Route,
+) -> Result<Reply, ApiError> {
     let method = &req.method;
     if *method == Method::OPTIONS {
         return cors::options(req, route).ok_or(ApiError::NotFound);
@@ -72,7 +88,7 @@ async fn respond(app: &App, req: &Request, route: Route) -> Result<Reply, ApiErr
             });
         }
     }
-    handlers::dispatch(app, req, route).await
+    endpoints.respond(app, req, route).await
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
@@ -85,6 +101,7 @@ async fn respond(app: &App, req: &Request, route: Route) -> Result<Reply, ApiErr
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    endpoints: impl Endpoints,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::{
@@ -92,7 +109,7 @@ pub async fn serve(
         server::{conn::auto::Builder, graceful::GracefulShutdown},
     };
     let idle_timeout = app.idle_timeout;
-    let filter = routes(app);
+    let filter = routes(app, endpoints);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -148,7 +165,10 @@ pub async fn serve(
 }
 
 /// The whole API as one warp filter.
-pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Reply,), Error = warp::Rejection> + Clone {
+pub fn routes(
+    app: Arc<App>,
+    endpoints: impl Endpoints,
+) -> impl Filter<Extract = (Reply,), Error = warp::Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
@@ -163,6 +183,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Reply,), Error = warp::Re
                   client: Option<ClientAddr>,
                   stream| {
                 let app = Arc::clone(&app);
+                let endpoints = endpoints.clone();
                 async move {
                     let body = read_body(app.body_timeout, &headers, stream).await;
                     let req = Request {
@@ -172,7 +193,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (Reply,), Error = warp::Re
                         remote: client.map(|c| c.0).or(remote),
                         body,
                     };
-                    handle(app, req).await
+                    handle(app, &endpoints, req).await
                 }
             },
         )

@@ -5,12 +5,28 @@ use std::{net::IpAddr, sync::Arc};
 
 use tokio::sync::Semaphore;
 
-use super::{password, throttle::Throttle};
+use super::{
+    password,
+    throttle::{Rate, Throttle},
+    UsernameField,
+};
 use crate::{
     clock::Clock,
-    config::{Config, UsernameField},
     store::{Store, StoreError, User},
 };
+
+/// What a login check needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    pub username_field: UsernameField,
+    pub pbkdf2_iterations: u32,
+    /// Password hashes computed at once, at most.
+    pub hash_concurrency: usize,
+    pub throttle_username: Rate,
+    pub throttle_ip: Rate,
+    /// Inactive users cannot log in (Simple JWT's `CHECK_USER_IS_ACTIVE`).
+    pub check_user_is_active: bool,
+}
 
 /// Why a login was refused.
 #[derive(Debug)]
@@ -32,7 +48,7 @@ impl From<StoreError> for LoginDenied {
 
 /// Checks logins; shared by every request.
 pub struct Logins {
-    config: Arc<Config>,
+    settings: LoginSettings,
     store: Store,
     clock: Clock,
     hash_pool: Arc<Semaphore>,
@@ -47,12 +63,12 @@ impl std::fmt::Debug for Logins {
 }
 
 impl Logins {
-    pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
+    pub fn new(settings: LoginSettings, store: Store, clock: Clock) -> Self {
         Self {
-            hash_pool: Arc::new(Semaphore::new(config.hash_concurrency)),
-            throttle_user: Throttle::new(config.login_throttle_username, 100_000),
-            throttle_ip: Throttle::new(config.login_throttle_ip, 100_000),
-            config,
+            hash_pool: Arc::new(Semaphore::new(settings.hash_concurrency)),
+            throttle_user: Throttle::new(settings.throttle_username, 100_000),
+            throttle_ip: Throttle::new(settings.throttle_ip, 100_000),
+            settings,
             store,
             clock,
         }
@@ -80,7 +96,7 @@ impl Logins {
         }
         let (user, at) = self.check_credentials(login, password).await?;
         match user {
-            Some(user) if user.is_active || !self.config.check_user_is_active => Ok((user, at)),
+            Some(user) if user.is_active || !self.settings.check_user_is_active => Ok((user, at)),
             _ => Err(LoginDenied::NoActiveAccount),
         }
     }
@@ -94,11 +110,11 @@ impl Logins {
             .acquire_owned()
             .await
             .map_err(|_| LoginDenied::ShuttingDown)?;
-        let user = match self.config.username_field {
+        let user = match self.settings.username_field {
             UsernameField::Username => self.store.user_by_username(&login).await?,
             UsernameField::Email => self.store.user_by_email(&login).await?,
         };
-        let iterations = self.config.pbkdf2_iterations;
+        let iterations = self.settings.pbkdf2_iterations;
         let stored = user.as_ref().map(|u| u.password.clone());
         let (correct, replacement) = tokio::task::spawn_blocking(move || {
             let _permit = permit;

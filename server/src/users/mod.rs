@@ -6,4 +6,21 @@ mod login;
 pub mod password;
 pub mod throttle;
 
-pub use login::{LoginDenied, Logins};
+pub use login::{LoginDenied, LoginSettings, Logins};
+
+/// Which user field people log in with (Django's `USERNAME_FIELD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsernameField {
+    Username,
+    Email,
+}
+
+impl UsernameField {
+    /// The request field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Username => "username",
+            Self::Email => "email",
+        }
+    }
+}

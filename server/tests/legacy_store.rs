@@ -35,13 +35,12 @@ mod common;
 
 use std::{
     collections::HashMap,
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
 };
 
-use common::{jti, request, tollgate, Server, SECRET};
+use common::{jti, metric, request, tollgate, Server, SECRET};
 use serde_json::{json, Value};
 
 const ARCHIVE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/store-v1.tar.gz");
@@ -163,22 +162,6 @@ fn assert_me(addr: SocketAddr, access: &str, id: u64, username: &str) {
         (status, body),
         (200, json!({"id": id, "username": username}))
     );
-}
-
-/// One value of the server's /metrics.
-fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|n| n.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 #[test]

@@ -3,8 +3,7 @@
 //! was acknowledged.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream},
+    net::SocketAddr,
     path::Path,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
@@ -15,7 +14,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{add_user, jti, request, run_with_stdin, store_records, tollgate, Server};
+use common::{add_user, jti, metric, request, run_with_stdin, store_records, tollgate, Server};
 
 /// One request without credentials; (status, JSON body).
 fn http(
@@ -55,22 +54,6 @@ fn assert_blacklisted(addr: SocketAddr, refresh: &str) {
             json!({"detail": "Token is blacklisted", "code": "token_not_valid"})
         )
     );
-}
-
-/// One value of the server's /metrics.
-fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|n| n.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 #[test]

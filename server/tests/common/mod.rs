@@ -188,3 +188,19 @@ pub fn open_store(dir: &Path) -> tollgate_server::store::Store {
         other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
     }
 }
+
+/// One value of the server's /metrics.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}

@@ -200,7 +200,6 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
     subject: Subject,
 ) {
     let store = with_owner(&subject).await;
-    let (mut won, mut lost) = (0, 0);
     for round in 0..1_000u64 {
         // Each round's tokens are created after the last round's stamp, before its own.
         let base = 1_000 + round * 10;
@@ -220,10 +219,8 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
                     .unwrap()
             })
         };
-        match rotation.await.unwrap() {
-            Rotation::Done => won += 1,
-            _ => lost += 1,
-        }
+        // Either outcome is right: committed before the stamp, or refused after it.
+        rotation.await.unwrap();
         revocation.await.unwrap();
         for jti in [format!("o{round}"), format!("n{round}")] {
             let live = store.outstanding(&jti).await.unwrap().is_some()
@@ -233,7 +230,6 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
     }
     let user = store.user(OWNER).await.unwrap().unwrap();
     assert_eq!(user.refresh_revoked_before_ms, 1_000 + 999 * 10 + 6);
-    assert_eq!(won + lost, 1_000);
 }
 
 /// A validly signed token the store never saw (minted by the site tollgate replaces)

@@ -89,10 +89,10 @@ impl Tokens {
         if let Some(record) = self.store.outstanding(verified.jti()).await? {
             return Ok((record, true));
         }
-        let claims = verified.claims();
         let expires_at = match kind {
             StoredKind::Refresh => verified.exp(),
-            StoredKind::Sliding => claims
+            StoredKind::Sliding => verified
+                .claims()
                 .get(&self.config.tokens.claim_names().refresh_exp)
                 .and_then(Value::as_u64)
                 .map_or(verified.exp(), |r| sliding_expiry(r, &self.config.tokens)),
@@ -124,7 +124,7 @@ impl Tokens {
         let settings = &self.config.tokens;
         let now_ms = self.now_ms();
         let now = now_ms / 1000;
-        let access = settings.access_from_refresh(&verified, now, jti_at(self.now_ms()))?;
+        let access = settings.access_from_refresh(&verified, now, jti_at(now_ms))?;
         if !settings.rotate_refresh_tokens() {
             if !known {
                 self.store.adopt(&old).await?;
@@ -134,7 +134,7 @@ impl Tokens {
                 refresh: None,
             });
         }
-        let rotated = settings.rotate_refresh(&verified, now, jti_at(self.now_ms()))?;
+        let rotated = settings.rotate_refresh(&verified, now, jti_at(now_ms))?;
         let new = outstanding(
             &rotated.token,
             &rotated.jti,

@@ -302,11 +302,6 @@ impl SledStore {
         Ok(())
     }
 
-    /// The data folder.
-    pub fn path(&self) -> &Path {
-        &self.slot.path
-    }
-
     /// Waits until every write made before this call is on disk. Concurrent callers
     /// share one flush, so durability does not serialise the server.
     async fn durable(&self) -> Result<(), StoreError> {
@@ -340,11 +335,6 @@ impl SledStore {
     fn flush(&self) -> Result<(), StoreError> {
         let flushed = self.inner()?.db.flush().map(drop).map_err(StoreError::from);
         self.watch(flushed)
-    }
-
-    /// Bytes used on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner()?.db.size_on_disk()?)
     }
 
     /// Record counts, kept as writes commit (no tree walk).

@@ -67,8 +67,8 @@ fn counts_follow_every_write_and_a_clean_close() {
     };
     {
         let store = store_with_user(&dir);
-        store.insert_token(&token("a", "a", 100)).unwrap();
-        store.insert_token(&token("a", "a", 100)).unwrap();
+        store.insert_token(&token("a", "a", 100), None).unwrap();
+        store.insert_token(&token("a", "a", 100), None).unwrap();
         let new = token("b", "?", 150);
         store
             .rotate_tx(&token("a", "a", 100), &new, true, 1)
@@ -105,4 +105,26 @@ fn the_data_folder_is_owner_only() {
     let _store = SledStore::open(&data).unwrap();
     let mode = std::fs::metadata(&data).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700);
+}
+
+/// An I/O error (from a read or a write) marks the store failed: it reports
+/// `Recovering` until a reopen, then works again with what it held.
+#[test]
+fn a_failed_store_recovers_by_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    assert_eq!(store.health(), Health::Ready);
+    let failed: Result<(), StoreError> = store.watch(Err(StoreError::Io("disk".into())));
+    assert!(failed.is_err());
+    assert_eq!(store.health(), Health::Recovering);
+    // As `supervise` does: sled may release its file lock a moment after the old
+    // database is dropped, so a reopen is tried again until it works (here 5 s at most).
+    let patience = std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + patience;
+    while let Err(err) = store.reopen(patience) {
+        assert!(std::time::Instant::now() < deadline, "not reopened: {err}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(store.health(), Health::Ready);
+    assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
 }

@@ -19,41 +19,12 @@ use crate::store::{
 };
 
 impl SledStore {
-    /// Records a token issued at login (a new family) or an unknown but validly signed
-    /// token presented for the first time (migration from Simple JWT).
-    pub(super) fn insert_token(&self, token: &Outstanding) -> Result<(), StoreError> {
-        let i = &self.inner()?;
-        let added = (
-            &i.outstanding,
-            &i.families,
-            &i.user_tokens,
-            &i.family_tokens,
-            &i.expiry,
-        )
-            .transaction(
-                |(outstanding, families, user_tokens, family_tokens, expiry)| {
-                    insert_outstanding(
-                        outstanding,
-                        families,
-                        user_tokens,
-                        family_tokens,
-                        expiry,
-                        token,
-                    )
-                },
-            )?;
-        i.counts.add(Delta {
-            outstanding: added,
-            blacklisted: 0,
-        });
-        Ok(())
-    }
-
-    /// [`SledStore::insert_token`] and the user's `last_login`, in one transaction.
-    pub(super) fn insert_login(
+    /// Records a token with its family and indexes (a known token is written again,
+    /// unchanged), and with `last_login` the user's last login, in one transaction.
+    pub(super) fn insert_token(
         &self,
         token: &Outstanding,
-        last_login: i64,
+        last_login: Option<i64>,
     ) -> Result<(), StoreError> {
         let i = &self.inner()?;
         let added = (
@@ -77,9 +48,9 @@ impl SledStore {
                     let key = user_key(token.user_id);
                     // A user deleted since the password check: the token is recorded
                     // (and refused at its first refresh), no user is brought back.
-                    if let Some(bytes) = users.get(key)? {
+                    if let (Some(at), Some(bytes)) = (last_login, users.get(key)?) {
                         let mut user: User = tx_decode(&bytes)?;
-                        user.last_login = Some(last_login);
+                        user.last_login = Some(at);
                         users.insert(&key, encode(&user))?;
                     }
                     Ok(added)
@@ -496,16 +467,12 @@ impl SledStore {
         token: &Outstanding,
         last_login: Option<i64>,
     ) -> Result<(), StoreError> {
-        let written = match last_login {
-            Some(at) => self.insert_login(token, at),
-            None => self.insert_token(token),
-        };
-        self.watch(written)?;
+        self.watch(self.insert_token(token, last_login))?;
         self.durable().await
     }
 
     pub async fn adopt(&self, token: &Outstanding) -> Result<(), StoreError> {
-        self.watch(self.insert_token(token))?;
+        self.watch(self.insert_token(token, None))?;
         self.durable().await
     }
 

@@ -42,10 +42,21 @@ impl Subject {
     }
 
     /// Drops `store` (the case's last handle) without flushing it and opens the store
-    /// again, as a restart does: what a use case returned `Ok` for must be there.
-    fn reopen(&self, store: Store) -> Store {
+    /// again, as a restart does: what a use case returned `Ok` for must be there. A
+    /// backend may let go of its store a moment after the drop (sled's lock is released
+    /// when its background flush lets go of the database), so a `Locked` open is tried
+    /// again for up to 5 s.
+    async fn reopen(&self, store: Store) -> Store {
         drop(store);
-        self.open()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match (self.open)() {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                opened => return opened.expect("the store under test opens again"),
+            }
+        }
     }
 }
 
@@ -303,7 +314,7 @@ pub async fn what_was_written_is_read_back_after_a_reopen(subject: Subject) {
         .unwrap();
     let counts = store.counts();
 
-    let store = subject.reopen(store);
+    let store = subject.reopen(store).await;
     let back = store.user(alice.id).await.unwrap().unwrap();
     assert_eq!(back.last_login, Some(42));
     assert_eq!(back.attrs, alice.attrs);
@@ -341,12 +352,12 @@ pub async fn the_clock_floor_survives_a_reopen(subject: Subject) {
     assert_eq!(store.clock_floor_ms(), 5_000_000);
     store.raise_clock_floor(1_000).await.unwrap();
     assert_eq!(store.clock_floor_ms(), 5_000_000);
-    let store = subject.reopen(store);
+    let store = subject.reopen(store).await;
     assert_eq!(store.clock_floor_ms(), 5_000_000);
     store.flush_expired(10, 0).await.unwrap();
     assert_eq!(store.clock_floor_ms(), 5_000_000);
     store.raise_clock_floor(7_000_000).await.unwrap();
-    let store = subject.reopen(store);
+    let store = subject.reopen(store).await;
     assert_eq!(store.clock_floor_ms(), 7_000_000);
 }
 

@@ -27,6 +27,7 @@ failed=0
 for expected in \
   '{"id":1,"username":"demo"}' \
   '{}' \
+  'tollgate-refresh-reuse: grace' \
   '{"detail":"Token is blacklisted","code":"token_not_valid"}{"detail":"Token is blacklisted","code":"token_not_valid"}' \
   '{"status":"OK, goodbye, all refresh tokens blacklisted"}' \
   '{"keys":[]}' \

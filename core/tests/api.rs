@@ -647,3 +647,65 @@ fn public_pem_only_in_its_exact_spki_shapes() {
     bad[last - 1] ^= 0xff;
     let _ = VerifyingKey::from_pem(Algorithm::Es256, &pem(&bad, "PUBLIC KEY")); // error or another valid point; never a panic
 }
+
+#[test]
+fn jti_hex_round_trips_exactly() {
+    for jti in [Jti::v7(1_700_000_000_123, [0xab; 10]), jti(9)] {
+        assert_eq!(Jti::from_hex(&jti.to_hex()), Some(jti));
+    }
+    let hex = jti(0xab).to_hex();
+    for bad in [
+        String::new(),
+        hex.to_uppercase(),
+        hex[..31].to_string(),
+        format!("{hex}0"),
+        format!("{}g", &hex[..31]),
+        format!("{}é", &hex[..30]),
+    ] {
+        assert_eq!(Jti::from_hex(&bad), None, "{bad:?}");
+    }
+}
+
+/// The server hands a rotated-out token's successor out again (the reuse interval) by
+/// minting it again from the same token, instant and jti, instead of keeping live token
+/// text in its store: that needs minting to be a function of its inputs, for every
+/// algorithm (HMAC and Ed25519 are deterministic; ES256 signs with RFC 6979 nonces).
+#[test]
+fn rotating_the_same_token_at_the_same_instant_gives_the_same_text() {
+    let keys = keys();
+    let mut signers = vec![SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap()];
+    for alg in [Algorithm::Hs384, Algorithm::Hs512] {
+        signers.push(SigningKey::hmac(alg, SECRET).unwrap());
+    }
+    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+        let pem = keys[name]["private_pem"].as_str().unwrap();
+        signers.push(SigningKey::from_pem(alg, pem).unwrap());
+    }
+    for key in signers {
+        let alg = key.algorithm();
+        let s = Settings::builder(key).build().unwrap();
+        let refresh = s
+            .mint(
+                TokenKind::Refresh,
+                "7",
+                &Claims::new().with("role", "x"),
+                NOW,
+                jti(3),
+            )
+            .unwrap();
+        let refresh = s
+            .verifier()
+            .verify(&refresh.token, TokenKind::Refresh.into(), NOW + 5, |_| {
+                false
+            })
+            .unwrap();
+        let next = Jti::v7((NOW + 5) * 1000 + 17, [7; 10]);
+        let first = s.rotate_refresh(&refresh, NOW + 5, next).unwrap();
+        let again = s
+            .rotate_refresh(&refresh, NOW + 5, Jti::from_hex(&first.jti).unwrap())
+            .unwrap();
+        assert_eq!(first.token, again.token, "{alg:?}");
+        let other = s.rotate_refresh(&refresh, NOW + 6, next).unwrap();
+        assert_ne!(first.token, other.token, "{alg:?}");
+    }
+}

@@ -45,7 +45,10 @@ pub struct Metrics {
     pub logins_throttled: AtomicU64,
     pub refreshes_ok: AtomicU64,
     pub refreshes_failed: AtomicU64,
+    /// Replays: a rotated-out refresh token presented again, its family revoked.
     pub reuse_detections: AtomicU64,
+    /// Reuses within the reuse interval: the same successor handed out again.
+    pub reuse_grace: AtomicU64,
 }
 
 fn zeros(n: usize) -> Vec<AtomicU64> {
@@ -66,6 +69,7 @@ impl Default for Metrics {
             refreshes_ok: AtomicU64::new(0),
             refreshes_failed: AtomicU64::new(0),
             reuse_detections: AtomicU64::new(0),
+            reuse_grace: AtomicU64::new(0),
         }
     }
 }
@@ -167,12 +171,24 @@ impl Metrics {
                 "tollgate_refreshes_total",
                 "result=\"ok\"",
                 &self.refreshes_ok,
-                "Token refreshes by result.",
+                "Token refreshes by result (ok: a new token; a successor handed out again is counted in tollgate_refresh_reuse_total).",
             ),
             (
                 "tollgate_refreshes_total",
                 "result=\"failed\"",
                 &self.refreshes_failed,
+                "",
+            ),
+            (
+                "tollgate_refresh_reuse_total",
+                "cause=\"grace\"",
+                &self.reuse_grace,
+                "Rotated-out refresh tokens presented again, by cause (grace: within the reuse interval, the same successor again; replay: the family revoked).",
+            ),
+            (
+                "tollgate_refresh_reuse_total",
+                "cause=\"replay\"",
+                &self.reuse_detections,
                 "",
             ),
         ];
@@ -248,6 +264,8 @@ mod tests {
             "tollgate_request_duration_seconds_bucket{route=\"token_refresh\",le=\"0.001\"} 1"
         ));
         assert!(text.contains("tollgate_reuse_detections_total 1"));
+        assert!(text.contains("tollgate_refresh_reuse_total{cause=\"replay\"} 1"));
+        assert!(text.contains("tollgate_refresh_reuse_total{cause=\"grace\"} 0"));
         assert!(text.contains("tollgate_blacklisted_tokens 3"));
         assert!(text.contains("tollgate_store_health{state=\"recovering\"} 1"));
         assert!(text.contains("tollgate_store_health{state=\"ready\"} 0"));

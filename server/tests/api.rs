@@ -382,11 +382,14 @@ async fn refresh_rotates_and_blacklists() {
     let rotated = claims_of(&new_refresh);
     assert_eq!(rotated["exp"], T0 + 60 + 3 * 86_400);
     assert_ne!(rotated["jti"], claims_of(&refresh)["jti"]);
-    // The old one is blacklisted; replaying it revokes the family (the new one too).
+    // The old one is blacklisted; replaying it once the reuse interval (10 s) is over
+    // revokes the family (the new one too).
+    h.advance(10);
     let r = h
         .post("/api/token/refresh/", json!({"refresh": refresh}))
         .await;
     check(&r, 401, token_error("Token is blacklisted"));
+    assert_eq!(r.headers["tollgate-refresh-reuse"], "replay");
     let r = h
         .post("/api/token/refresh/", json!({"refresh": new_refresh}))
         .await;
@@ -407,6 +410,7 @@ async fn reuse_detection_can_be_turned_off() {
         .post("/api/token/refresh/", json!({"refresh": refresh}))
         .await;
     let new_refresh = r.body["refresh"].as_str().unwrap().to_string();
+    h.advance(10);
     let r = h
         .post("/api/token/refresh/", json!({"refresh": refresh}))
         .await;
@@ -434,7 +438,7 @@ async fn refresh_without_rotation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
+async fn concurrent_refreshes_of_one_token_create_exactly_one_successor() {
     let h = Arc::new(harness(&[]).await);
     let (refresh, _) = h.login("alice", "alice-password").await;
     let mut tasks = Vec::new();
@@ -446,16 +450,166 @@ async fn concurrent_refreshes_of_one_token_exactly_one_wins() {
                 .await
         }));
     }
-    let mut ok = 0;
+    let mut successors = std::collections::BTreeSet::new();
+    let (mut first, mut grace) = (0, 0);
     for task in tasks {
         let r = task.await.unwrap();
-        match r.status {
-            200 => ok += 1,
-            401 => assert_eq!(r.body, token_error("Token is blacklisted")),
-            other => panic!("unexpected {other}: {}", r.body),
+        match (r.status, r.headers.get("tollgate-refresh-reuse")) {
+            (200, None) => first += 1,
+            (200, Some(reuse)) if reuse == "grace" => grace += 1,
+            (401, Some(reuse)) if reuse == "replay" => {
+                assert_eq!(r.body, token_error("Token is blacklisted"))
+            }
+            (status, reuse) => panic!("unexpected {status} {reuse:?}: {}", r.body),
+        }
+        if r.status == 200 {
+            successors.insert(r.body["refresh"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(ok, 1);
+    // One rotation; every other request got that same successor (the clock stands
+    // still, so all are within the reuse interval).
+    assert_eq!((first, grace, successors.len()), (1, 63, 1));
+    let metrics = h.get("/metrics", None).await.raw;
+    assert!(metrics.contains("tollgate_refreshes_total{result=\"ok\"} 1"));
+    assert!(metrics.contains("tollgate_refresh_reuse_total{cause=\"grace\"} 63"));
+    let successor = successors.pop_first().unwrap();
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": successor}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+impl Harness {
+    fn advance_ms(&self, ms: u64) {
+        self.clock.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    async fn refresh(&self, token: &str) -> Resp {
+        self.post("/api/token/refresh/", json!({"refresh": token}))
+            .await
+    }
+}
+
+fn reuse_header(r: &Resp) -> Option<&str> {
+    r.headers
+        .get("tollgate-refresh-reuse")
+        .map(|v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_second_refresh_within_the_reuse_interval_gets_the_same_successor() {
+    let h = harness(&[]).await;
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    h.advance(60);
+    let first = h.refresh(&refresh).await;
+    assert_eq!((first.status, reuse_header(&first)), (200, None));
+    // A second tab (or a retry after a lost answer) 50 ms later: the same successor,
+    // a fresh access token of the same claims, no new branch, nothing revoked.
+    h.advance_ms(50);
+    let second = h.refresh(&refresh).await;
+    assert_eq!((second.status, reuse_header(&second)), (200, Some("grace")));
+    assert!(second.raw.starts_with("{\"access\":"), "{}", second.raw);
+    assert_eq!(second.body["refresh"], first.body["refresh"]);
+    let (a1, a2) = (
+        claims_of(first.body["access"].as_str().unwrap()),
+        claims_of(second.body["access"].as_str().unwrap()),
+    );
+    assert_ne!(a1["jti"], a2["jti"]);
+    for claim in ["token_type", "user_id", "username", "role", "iat", "exp"] {
+        assert_eq!(a1[claim], a2[claim], "{claim}");
+    }
+    let successor = first.body["refresh"].as_str().unwrap();
+    // The successor works: the first tab refreshes with it.
+    h.advance(1);
+    let next = h.refresh(successor).await;
+    assert_eq!((next.status, reuse_header(&next)), (200, None));
+    // The successor was used: the rotated-out token is now a replay, within the
+    // interval or not, and revokes the family.
+    let third = h.refresh(&refresh).await;
+    check(&third, 401, token_error("Token is blacklisted"));
+    assert_eq!(reuse_header(&third), Some("replay"));
+    let after = h.refresh(next.body["refresh"].as_str().unwrap()).await;
+    check(&after, 401, token_error("Token is blacklisted"));
+    let metrics = h.get("/metrics", None).await.raw;
+    assert!(metrics.contains("tollgate_refresh_reuse_total{cause=\"grace\"} 1"));
+    assert!(metrics.contains("tollgate_refresh_reuse_total{cause=\"replay\"} 1"));
+}
+
+#[tokio::test]
+async fn past_the_reuse_interval_a_second_refresh_is_a_replay() {
+    for (settings, wait_ms) in [
+        (vec![], 10_000),
+        (vec![("refresh_reuse_interval", "3")], 3_000),
+        (vec![("refresh_reuse_interval", "0")], 0),
+    ] {
+        let h = harness(&settings).await;
+        let (refresh, _) = h.login("alice", "alice-password").await;
+        let first = h.refresh(&refresh).await;
+        assert_eq!(first.status, 200);
+        if wait_ms > 0 {
+            // Just inside the interval: still the same successor.
+            h.advance_ms(wait_ms - 1);
+            let r = h.refresh(&refresh).await;
+            assert_eq!(r.body["refresh"], first.body["refresh"], "{settings:?}");
+            h.advance_ms(1);
+        }
+        let r = h.refresh(&refresh).await;
+        check(&r, 401, token_error("Token is blacklisted"));
+        assert_eq!(reuse_header(&r), Some("replay"), "{settings:?}");
+        let successor = first.body["refresh"].as_str().unwrap();
+        check(
+            &h.refresh(successor).await,
+            401,
+            token_error("Token is blacklisted"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_successor_is_handed_out_again_once_it_was_logged_out_or_revoked() {
+    let h = harness(&[]).await;
+    // The successor logged out (blacklist endpoint) within the interval.
+    let (refresh, _) = h.login("alice", "alice-password").await;
+    let first = h.refresh(&refresh).await;
+    let successor = first.body["refresh"].as_str().unwrap();
+    let r = h
+        .post("/api/token/blacklist/", json!({"refresh": successor}))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = h.refresh(&refresh).await;
+    check(&r, 401, token_error("Token is blacklisted"));
+    assert_eq!(reuse_header(&r), Some("replay"));
+    // Every session of the user revoked (log out everywhere) within the interval.
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    let first = h.refresh(&refresh).await;
+    assert_eq!(first.status, 200);
+    let r = h
+        .send(
+            warp::test::request()
+                .method("POST")
+                .path("/api/logout/")
+                .header("authorization", format!("Bearer {access}"))
+                .header("content-type", "application/json")
+                .body(json!({"all": "1"}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.advance_ms(1);
+    let r = h.refresh(&refresh).await;
+    check(&r, 401, token_error("Token is blacklisted"));
+    // A deactivated user gets no successor either.
+    let (refresh, _) = h.login("carol", "carol-password").await;
+    assert_eq!(h.refresh(&refresh).await.status, 200);
+    h.app
+        .store
+        .update_user(42, |u| u.is_active = false)
+        .await
+        .unwrap();
+    check(
+        &h.refresh(&refresh).await,
+        401,
+        json!({"detail": "No active account found for the given token."}),
+    );
 }
 
 #[tokio::test]
@@ -980,6 +1134,7 @@ async fn simple_jwt_tokens_are_accepted_and_recorded() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // It was recorded and rotated like any other: a replay is refused.
+    h.advance(10);
     check(
         &h.post("/api/token/refresh/", json!({"refresh": refresh}))
             .await,

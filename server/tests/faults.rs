@@ -32,9 +32,12 @@ enum Acked {
     LoggedOut { refresh: String },
     /// `/api/logout/ {"all":"1"}`: every refresh token of `user` acknowledged before it.
     LoggedOutEverywhere { user: String, before: Vec<String> },
-    /// `replayed`, already rotated, was refused with 401: reuse detection revoked its
-    /// family, `current` (its successor) included.
+    /// `replayed`, rotated and its successor rotated too, was refused with 401: reuse
+    /// detection revoked its family, `current` (the latest token) included.
     ReuseDetected { replayed: String, current: String },
+    /// `replayed`, just rotated into `successor` (unused yet), presented again within
+    /// the reuse interval: the same `successor` came back.
+    Grace { replayed: String, successor: String },
 }
 
 /// A small deterministic generator (xorshift64*), so a failing round can be replayed.
@@ -91,13 +94,31 @@ fn worker(
         return;
     };
     let mut mine = vec![first];
-    // The token the current one was rotated from, while they share a family.
+    // The token the current one was rotated from, and the one before that, while they
+    // share a family.
     let mut predecessor: Option<String> = None;
+    let mut older: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let refresh = mine.last().unwrap().clone();
         let roll = rng.below(100);
+        if (60..65).contains(&roll) {
+            if let Some(replayed) = predecessor.clone() {
+                // A second tab: the just-rotated token again, within the interval.
+                let body = json!({"refresh": replayed});
+                let Some(body) = post(addr, "/api/token/refresh/", None, body) else {
+                    return;
+                };
+                assert_eq!(body["refresh"].as_str(), Some(refresh.as_str()));
+                push(Acked::Grace {
+                    replayed,
+                    successor: refresh,
+                });
+                continue;
+            }
+        }
         if (65..70).contains(&roll) {
-            if let Some(replayed) = predecessor.take() {
+            if let Some(replayed) = older.take() {
+                predecessor = None;
                 let body = json!({"refresh": replayed});
                 match request(addr, "POST", "/api/token/refresh/", None, Some(&body)) {
                     Ok((401, _)) => {}
@@ -126,7 +147,7 @@ fn worker(
                 old: refresh.clone(),
                 new: new.clone(),
             });
-            predecessor = Some(refresh);
+            older = predecessor.replace(refresh);
             tokens = body;
             mine.push(new);
             continue;
@@ -137,7 +158,7 @@ fn worker(
                 return;
             }
             push(Acked::LoggedOut { refresh });
-            predecessor = None;
+            (predecessor, older) = (None, None);
             mine.pop();
             if !mine.is_empty() {
                 continue;
@@ -153,7 +174,7 @@ fn worker(
             });
         }
         // A fresh login: 80..95, or after the last token was logged out.
-        predecessor = None;
+        (predecessor, older) = (None, None);
         let Some((body, new)) = login() else {
             return;
         };
@@ -229,10 +250,19 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
                 .unwrap_or_else(|| panic!("{context}: acknowledged token lost: {token}"))
         };
         let revoked = |token: &str| !record(token)["blacklisted"].is_null();
-        let mut must_refuse = Vec::new();
+        // Tokens that must not refresh any more, with the one successor a rotated-out
+        // token may still be handed again (within the reuse interval, still unused).
+        let mut must_refuse: Vec<(String, Option<String>)> = Vec::new();
         for a in &acked {
             match a {
                 Acked::Issued { .. } => {}
+                Acked::Grace {
+                    replayed,
+                    successor,
+                } => {
+                    assert!(revoked(replayed), "{context}: rotated but usable: {a:?}");
+                    record(successor);
+                }
                 Acked::Rotated { old, new } => {
                     let entry = &record(old)["blacklisted"];
                     assert!(
@@ -240,18 +270,18 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
                         "{context}: rotated but not blacklisted: {a:?}"
                     );
                     record(new);
-                    must_refuse.push(old.clone());
+                    must_refuse.push((old.clone(), Some(new.clone())));
                 }
                 Acked::LoggedOut { refresh } => {
                     assert!(revoked(refresh), "{context}: logged out but usable: {a:?}");
-                    must_refuse.push(refresh.clone());
+                    must_refuse.push((refresh.clone(), None));
                 }
                 Acked::ReuseDetected { replayed, current } => {
                     assert!(
                         revoked(current),
                         "{context}: reuse of {replayed} detected, but its successor is usable"
                     );
-                    must_refuse.push(current.clone());
+                    must_refuse.push((current.clone(), None));
                 }
                 Acked::LoggedOutEverywhere { user, before } => {
                     for token in before {
@@ -259,7 +289,7 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
                             revoked(token),
                             "{context}: {user} logged out everywhere, but {token} is not revoked"
                         );
-                        must_refuse.push(token.clone());
+                        must_refuse.push((token.clone(), None));
                     }
                 }
             }
@@ -281,12 +311,17 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
             "{context}: tokens recorded for the wrong user: {ids:?}"
         );
 
-        // Restarted, the server refuses every token it acknowledged as rotated, logged
-        // out or revoked: no refresh token is both rotated and usable.
+        // Restarted, the server refuses every token it acknowledged as logged out or
+        // revoked, and a rotated one gets nothing but its one successor: no refresh
+        // token is both rotated and usable for a second branch.
         let server = Server::start(&data);
-        for token in &must_refuse {
+        for (token, successor) in &must_refuse {
             let (status, body) = refresh_status(server.addr, token);
-            assert_eq!(status, 401, "{context}: a revoked token refreshed: {body}");
+            let again = status == 200 && body["refresh"].as_str() == successor.as_deref();
+            assert!(
+                status == 401 || again,
+                "{context}: a revoked token refreshed: {status} {body}"
+            );
         }
         server.kill9();
     }
@@ -294,6 +329,113 @@ fn kill_9_during_mixed_load_breaks_no_acknowledged_answer() {
         reuse_detections > 0,
         "no replay happened in {rounds} rounds"
     );
+}
+
+/// Issue #12: kill -9 while tabs refresh and refresh again inside the reuse interval.
+/// After the restart, every successor that was answered is in the store, and the
+/// rotated-out token, retried, still gets that same successor (the interval is 60 s
+/// here, so a slow restart on a loaded machine cannot end it).
+#[test]
+fn kill_9_inside_the_reuse_interval_keeps_every_answered_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let users: Vec<String> = (0..4).map(|i| format!("tab{i}")).collect();
+    for user in &users {
+        add_user(&data, user, &format!("pw-{user}"));
+    }
+    let settings = [("TOLLGATE_REFRESH_REUSE_INTERVAL", "60")];
+    for round in 0..3u64 {
+        let server = Server::start_with(&data, &settings);
+        let addr = server.addr;
+        // (rotated-out token, its successor), as answered, per tab; the last pair of a
+        // tab has an unused successor.
+        let answered = Arc::new(Mutex::new(HashMap::<String, Vec<(String, String)>>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tabs: Vec<_> = users
+            .iter()
+            .map(|user| {
+                let (user, stop, answered) =
+                    (user.clone(), Arc::clone(&stop), Arc::clone(&answered));
+                std::thread::spawn(move || {
+                    let credentials = json!({"username": user, "password": format!("pw-{user}")});
+                    let Some(body) = post(addr, "/api/token/", None, credentials) else {
+                        return;
+                    };
+                    let mut current = body["refresh"].as_str().unwrap().to_string();
+                    while !stop.load(Ordering::Relaxed) {
+                        let body = json!({"refresh": current});
+                        let Some(first) = post(addr, "/api/token/refresh/", None, body.clone())
+                        else {
+                            return;
+                        };
+                        let successor = first["refresh"].as_str().unwrap().to_string();
+                        answered
+                            .lock()
+                            .unwrap()
+                            .entry(user.clone())
+                            .or_default()
+                            .push((current.clone(), successor.clone()));
+                        // The second tab, at once: the same successor.
+                        let Some(second) = post(addr, "/api/token/refresh/", None, body) else {
+                            return;
+                        };
+                        assert_eq!(second["refresh"].as_str(), Some(successor.as_str()));
+                        current = successor;
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300 + 200 * round));
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for tab in tabs {
+            tab.join().unwrap();
+        }
+        let answered = answered.lock().unwrap().clone();
+        let records = store_records(&data);
+        let mut retried = 0;
+        for pairs in answered.values() {
+            for (_, successor) in pairs {
+                assert!(
+                    records.contains_key(&jti(successor)),
+                    "round {round}: an answered successor is unknown to the store"
+                );
+            }
+        }
+        let server = Server::start_with(&data, &settings);
+        for pairs in answered.values() {
+            let Some((old, successor)) = pairs.last() else {
+                continue;
+            };
+            let entry = &records[&jti(successor)]["blacklisted"];
+            if entry.is_null() {
+                // The answered successor is unused: the rotated-out token, retried (a
+                // second tab, after the restart), gets it again, from the store.
+                let (status, body) = refresh_status(server.addr, old);
+                assert_eq!(
+                    (status, body["refresh"].as_str()),
+                    (200, Some(successor.as_str())),
+                    "round {round}: the retried refresh did not get its successor"
+                );
+            } else {
+                // The tab's own refresh of it committed but its answer was lost in the
+                // kill: retried, it gets that very successor (unknown to the tab).
+                let (status, body) = refresh_status(server.addr, successor);
+                assert_eq!(status, 200, "round {round}: {body}");
+                assert_eq!(
+                    Some(jti(body["refresh"].as_str().unwrap())),
+                    entry["successor"].as_str().map(String::from),
+                    "round {round}: the retry got another successor than the committed one"
+                );
+            }
+            retried += 1;
+        }
+        assert!(
+            retried > 0,
+            "round {round}: nothing was refreshed before the kill"
+        );
+        server.kill9();
+    }
 }
 
 /// A tmpfs of a fixed size mounted for one test (unmounted when dropped): a disk that

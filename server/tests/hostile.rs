@@ -882,6 +882,19 @@ async fn es256_twins_of_revoked_tokens_stay_revoked() {
         .await;
     assert_eq!(r.status, 200);
     let rotated = r.json()["refresh"].as_str().unwrap().to_string();
+    // Within the reuse interval the twin is the token itself: the same successor again,
+    // never a second one.
+    let r = server
+        .post_field("/api/token/refresh/", "refresh", &twin_rotated_out)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["refresh"].as_str(), Some(rotated.as_str()));
+    // Once that successor was used, the twin is a replay, as the original would be.
+    let r = server
+        .post_field("/api/token/refresh/", "refresh", &rotated)
+        .await;
+    assert_eq!(r.status, 200);
+    let rotated = r.json()["refresh"].as_str().unwrap().to_string();
     server
         .post_field("/api/token/blacklist/", "refresh", &blacklisted)
         .await
@@ -1036,7 +1049,12 @@ fn secrets_never_reach_the_logs() {
         pair["access"].as_str().unwrap(),
     );
     let rotated = post("/api/token/refresh/", &json!({ "refresh": refresh }));
-    post("/api/token/refresh/", &json!({ "refresh": refresh })); // replay: family revoked
+    // The successor used, then the rotated-out token again: a replay, family revoked.
+    post(
+        "/api/token/refresh/",
+        &json!({ "refresh": rotated["refresh"] }),
+    );
+    post("/api/token/refresh/", &json!({ "refresh": refresh }));
     let bearer = format!("Authorization: Bearer {access}");
     send(&request("GET", "/api/me/", &[bearer.as_bytes()], b""));
     let forged = hs256(&secret, r#"{"alg":"HS384","typ":"JWT"}"#, r#"{"jti":"x"}"#);

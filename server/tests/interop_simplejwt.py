@@ -6,7 +6,8 @@ the same HS256 key as a Simple JWT site configured per ../shared/spec/http-api.m
      AccessToken/RefreshToken classes, with the claims Simple JWT would have put there;
   2. tokens minted by simplejwt's RefreshToken.for_user (plus the site's custom claims)
      are accepted by tollgate: /api/me/ with the access token, /api/token/refresh/ with
-     the refresh token (recorded and rotated), and the replay is refused.
+     the refresh token (recorded and rotated), presented again within the reuse interval
+     it gets the same successor, and once that was used the replay is refused.
 Prints "interop-simplejwt: N passed, 0 failed" and exits non-zero on any failure.
 Usage: .venv/bin/python server/tests/interop_simplejwt.py target/debug/tollgate
 """
@@ -118,8 +119,13 @@ def main():
             check("simplejwt refresh rotated by tollgate", status == 200 and set(body) == {"access", "refresh"}, (status, body))
             new_claims = jwt.decode(body["refresh"], SECRET, algorithms=["HS256"])
             check("rotated keeps claims", new_claims["username"] == "alice" and new_claims["jti"] != site_refresh["jti"], new_claims)
+            successor = body["refresh"]
             status, body = call(base, "POST", "/api/token/refresh/", {"refresh": str(site_refresh)})
-            check("replay refused", (status, body) == (401, {"detail": "Token is blacklisted", "code": "token_not_valid"}), (status, body))
+            check("again within the reuse interval: the same successor", status == 200 and body["refresh"] == successor, (status, body))
+            status, body = call(base, "POST", "/api/token/refresh/", {"refresh": successor})
+            check("the successor refreshes", status == 200, (status, body))
+            status, body = call(base, "POST", "/api/token/refresh/", {"refresh": str(site_refresh)})
+            check("replay refused once the successor was used", (status, body) == (401, {"detail": "Token is blacklisted", "code": "token_not_valid"}), (status, body))
         finally:
             server.terminate()
             check("server exits 0 on SIGTERM", server.wait(timeout=30) == 0)

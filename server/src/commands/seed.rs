@@ -178,12 +178,19 @@ pub async fn seed(
             );
             let family_id = family_id.get_or_insert_with(|| record.jti.clone());
             record.family.clone_from(family_id);
+            if position > 0 {
+                // The entry of its predecessor, pushed last, names it as the successor.
+                if let Some(previous) = blacklist.last_mut() {
+                    previous.successor = Some(record.jti.clone());
+                }
+            }
             if position + 1 < length {
                 blacklist.push(Blacklisted {
                     jti: record.jti.clone(),
                     blacklisted_at: created + gap,
                     reason: BlacklistReason::Rotated,
                     expires_at: record.expires_at,
+                    successor: None,
                 });
             }
             done.expired += u64::from(record.expires_at <= now);

@@ -88,6 +88,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("check_user_is_active", Kind::Bool),
     ("check_revoke_token", Kind::Bool),
     ("reuse_detection", Kind::Bool),
+    ("refresh_reuse_interval", Kind::Duration),
     ("username_field", Kind::Str),
     ("token_claims", Kind::List),
     ("pbkdf2_iterations", Kind::Int),
@@ -102,6 +103,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("pkg_dir", Kind::Str),
     ("log_format", Kind::Str),
 ];
+
+/// The longest `refresh_reuse_interval` accepted: long enough for a retry after a lost
+/// answer on a slow network, short enough that a stolen rotated-out token is soon useless.
+const MAX_REUSE_INTERVAL: u64 = 300;
 
 /// A duration: whole seconds, or text like "30m", "1h30m", "3d", "2w", "45s".
 #[derive(Debug, Clone, Deserialize)]
@@ -147,6 +152,7 @@ struct Raw {
     check_user_is_active: Option<bool>,
     check_revoke_token: Option<bool>,
     reuse_detection: Option<bool>,
+    refresh_reuse_interval: Option<RawDuration>,
     username_field: Option<String>,
     token_claims: Option<OneOrMany>,
     pbkdf2_iterations: Option<u64>,
@@ -190,6 +196,9 @@ pub struct Config {
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
     pub reuse_detection: bool,
+    /// Seconds after a rotation during which the rotated-out refresh token, presented
+    /// again, gets the same successor instead of counting as a replay (0: off).
+    pub refresh_reuse_interval: u64,
     pub auth_header_types: Vec<String>,
     pub username_field: UsernameField,
     pub token_claims: Vec<String>,
@@ -576,6 +585,16 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             ))
         }
     };
+    let refresh_reuse_interval =
+        duration("refresh_reuse_interval", raw.refresh_reuse_interval, 10)?;
+    if refresh_reuse_interval > MAX_REUSE_INTERVAL {
+        return Err(ConfigError::new(
+            "refresh_reuse_interval",
+            format!(
+                "{refresh_reuse_interval} s is longer than {MAX_REUSE_INTERVAL} s: a thief holding a rotated-out token gets the live successor for that long (see SECURITY.md)"
+            ),
+        ));
+    }
     Ok(Config {
         tokens,
         key_source,
@@ -583,6 +602,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),
         reuse_detection: raw.reuse_detection.unwrap_or(true),
+        refresh_reuse_interval,
         auth_header_types,
         username_field,
         token_claims,

@@ -3,6 +3,7 @@
 
 use std::{net::IpAddr, sync::atomic::Ordering};
 
+use http::HeaderValue;
 use serde_json::json;
 use tollgate_core::TokenKind;
 
@@ -11,11 +12,11 @@ use crate::{
     app::App,
     http::{
         drf::{self, Trim},
-        errors::ApiError,
+        errors::{ApiError, REUSE_HEADER},
         reply::{self, Reply},
         Request,
     },
-    tokens::Issued,
+    tokens::{Issued, Refreshed},
     users::LoginDenied,
 };
 
@@ -66,6 +67,7 @@ pub async fn refresh(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let token = one_string(&req.fields()?, "refresh")?;
     let result = app.tokens.refresh(&token).await;
     let counter = match result {
+        Ok(Refreshed { grace: true, .. }) => &app.metrics.reuse_grace,
         Ok(_) => &app.metrics.refreshes_ok,
         Err(_) => &app.metrics.refreshes_failed,
     };
@@ -75,7 +77,13 @@ pub async fn refresh(app: &App, req: &Request) -> Result<Reply, ApiError> {
         Some(refresh) => json!({"access": refreshed.access, "refresh": refresh}),
         None => json!({"access": refreshed.access}),
     };
-    Ok(reply::json_ordered(200, &body, &["access", "refresh"]))
+    let mut reply = reply::json_ordered(200, &body, &["access", "refresh"]);
+    if refreshed.grace {
+        reply
+            .headers_mut()
+            .insert(REUSE_HEADER, HeaderValue::from_static("grace"));
+    }
+    Ok(reply)
 }
 
 /// `POST /api/token/verify/`.

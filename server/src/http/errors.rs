@@ -10,12 +10,19 @@ use crate::{
     users::{throttle::throttled_body, LoginDenied},
 };
 
+/// The header naming what a rotated-out refresh token presented again got: `grace`
+/// (the same successor, within the reuse interval) or `replay` (its family revoked).
+pub const REUSE_HEADER: &str = "tollgate-refresh-reuse";
+
 /// An API error. `Reply::from(ApiError)` is the only place bodies are written.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ApiError {
     /// A token failed verification: 401 `token_not_valid` with the core's message.
     Token(tollgate_core::Error),
+    /// A rotated-out refresh token replayed (its family revoked): to the client a
+    /// blacklisted token, named in `Tollgate-Refresh-Reuse: replay`.
+    Replayed,
     /// Obtain with wrong credentials, unknown or inactive user.
     NoActiveAccount,
     /// Refresh for an inactive or deleted user.
@@ -71,7 +78,7 @@ impl ApiError {
     /// Stable code for logs and metrics.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Token(_) => "token_not_valid",
+            Self::Token(_) | Self::Replayed => "token_not_valid",
             Self::NoActiveAccount => "no_active_account",
             Self::NoActiveAccountForToken => "no_active_account",
             Self::VerifyBlacklisted => "token_blacklisted",
@@ -103,6 +110,10 @@ impl ApiError {
             Self::Token(err) => (
                 401,
                 json!({"detail": err.to_string(), "code": "token_not_valid"}),
+            ),
+            Self::Replayed => (
+                401,
+                json!({"detail": tollgate_core::Error::Blacklisted.to_string(), "code": "token_not_valid"}),
             ),
             Self::NoActiveAccount => (
                 401,
@@ -199,6 +210,7 @@ impl ApiError {
             Self::Throttled(wait) => headers.push(("retry-after", wait.to_string())),
             Self::MethodNotAllowed { allow, .. } => headers.push(("allow", (*allow).to_string())),
             Self::Unavailable(_) | Self::ShuttingDown => headers.push(("retry-after", "1".into())),
+            Self::Replayed => headers.push((REUSE_HEADER, "replay".into())),
             _ => {}
         }
         ErrorReply {
@@ -212,6 +224,7 @@ impl ApiError {
     pub fn examples() -> Vec<ApiError> {
         vec![
             Self::Token(tollgate_core::Error::Expired),
+            Self::Replayed,
             Self::NoActiveAccount,
             Self::NoActiveAccountForToken,
             Self::VerifyBlacklisted,
@@ -253,7 +266,7 @@ impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         match denied {
             Denied::Token(err) => Self::Token(err),
-            Denied::Replayed => Self::Token(tollgate_core::Error::Blacklisted),
+            Denied::Replayed => Self::Replayed,
             Denied::NoActiveAccountForToken => Self::NoActiveAccountForToken,
             Denied::VerifyBlacklisted => Self::VerifyBlacklisted,
             Denied::AccessToken(err) => Self::AccessToken(err),
@@ -299,7 +312,7 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 22, "add new variants to examples()");
+        assert_eq!(examples.len(), 23, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
             // 500 only for the server's own faults, never for anything a client sends.
@@ -335,6 +348,10 @@ mod tests {
         }
         .reply(realm);
         assert_eq!(reply.body, json!({"detail":"Method \"PUT\" not allowed."}));
+        let replayed = ApiError::Replayed.reply(realm);
+        let blacklisted = ApiError::Token(tollgate_core::Error::Blacklisted).reply(realm);
+        assert_eq!((replayed.status, &replayed.body), (401, &blacklisted.body));
+        assert!(replayed.headers.contains(&(REUSE_HEADER, "replay".into())));
         assert!(reply.headers.contains(&("allow", "POST, OPTIONS".into())));
     }
 }

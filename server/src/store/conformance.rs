@@ -68,6 +68,7 @@ macro_rules! store_conformance {
         $crate::store_conformance!(@cases $subject;
             concurrent_rotations_of_one_token_have_exactly_one_successor,
             a_replay_revokes_the_family_and_later_rotations_are_refused,
+            a_rotated_token_has_its_one_successor_within_the_interval_while_unused,
             a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than_the_stamp,
             a_token_never_seen_is_adopted,
             what_was_written_is_read_back_after_a_reopen,
@@ -202,6 +203,96 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
         .await
         .unwrap()
         .is_none());
+}
+
+/// The reuse interval: a rotated-out token's successor is found again (by every one of
+/// concurrent callers, after a reopen too) while it is younger than the interval and
+/// unused; not once it was rotated, logged out, its family or its user revoked, nor for
+/// a token that was logged out rather than rotated.
+pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unused(
+    subject: Subject,
+) {
+    const INTERVAL: u64 = 10_000;
+    let store = with_owner(&subject).await;
+    let chain = |name: &str, at_ms: u64| {
+        let old = token(&format!("{name}0"), &format!("{name}0"), at_ms - 5, 900);
+        let new = token(&format!("{name}1"), "?", at_ms, 900);
+        (old, new)
+    };
+    let (a0, a1) = chain("a", 1_000_000);
+    store.record_login(&a0, None).await.unwrap();
+    assert_eq!(
+        store.rotate(&a0, &a1, true, 1_000).await.unwrap(),
+        Rotation::Done
+    );
+    let found = |store: &Store, jti: &'static str, now_ms: u64| {
+        let store = store.clone();
+        async move {
+            let found = store
+                .successor_in_grace(jti, now_ms, INTERVAL)
+                .await
+                .unwrap();
+            found.map(|record| (record.jti, record.family))
+        }
+    };
+    let a1_in_a0 = Some(("a1".to_string(), "a0".to_string()));
+    assert_eq!(found(&store, "a0", 1_000_001).await, a1_in_a0);
+    assert_eq!(
+        found(&store, "a0", 1_000_000 + INTERVAL - 1).await,
+        a1_in_a0
+    );
+    assert_eq!(found(&store, "a0", 1_000_000 + INTERVAL).await, None);
+    let tasks: Vec<_> = (0..32)
+        .map(|_| tokio::spawn(found(&store, "a0", 1_000_002)))
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), a1_in_a0);
+    }
+    let store = subject.reopen(store).await;
+    assert_eq!(found(&store, "a0", 1_000_003).await, a1_in_a0);
+    // The successor used (rotated): a0 has none any more; a1 has a2.
+    let a2 = token("a2", "?", 1_000_010, 900);
+    let a1 = token("a1", "a0", 1_000_000, 900);
+    assert_eq!(
+        store.rotate(&a1, &a2, true, 1_000).await.unwrap(),
+        Rotation::Done
+    );
+    assert_eq!(found(&store, "a0", 1_000_011).await, None);
+    assert_eq!(
+        found(&store, "a1", 1_000_011).await,
+        Some(("a2".to_string(), "a0".to_string()))
+    );
+    // The successor logged out.
+    let a2 = token("a2", "a0", 1_000_010, 900);
+    store
+        .blacklist(&a2, BlacklistReason::Logout, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(found(&store, "a1", 1_000_012).await, None);
+    // A logged-out token has no successor, nor does one the store never saw.
+    assert_eq!(found(&store, "a2", 1_000_012).await, None);
+    assert_eq!(found(&store, "zz", 1_000_012).await, None);
+    // The family revoked (a replay elsewhere in it).
+    let (b0, b1) = chain("b", 2_000_000);
+    store.record_login(&b0, None).await.unwrap();
+    assert_eq!(
+        store.rotate(&b0, &b1, true, 2_000).await.unwrap(),
+        Rotation::Done
+    );
+    store.revoke_family_of("b0", 2_000).await.unwrap().unwrap();
+    assert_eq!(found(&store, "b0", 2_000_001).await, None);
+    // The user's tokens revoked after the rotation.
+    let (c0, c1) = chain("c", 3_000_000);
+    store.record_login(&c0, None).await.unwrap();
+    assert_eq!(
+        store.rotate(&c0, &c1, true, 3_000).await.unwrap(),
+        Rotation::Done
+    );
+    store
+        .revoke_user(OWNER, Revocation::LogoutAll, 3_000_001, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(found(&store, "c0", 3_000_002).await, None);
 }
 
 /// A rotation racing a user revocation, 1,000 times: the rotation commits before the

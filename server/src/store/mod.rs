@@ -225,6 +225,23 @@ impl Store {
         each_backend!(self, s => s.rotate(old, new, blacklist_old, now).await)
     }
 
+    /// The successor of the rotated-out `jti` if it may be handed out again, to a client
+    /// that presents `jti` a second time (a second tab, a retry after a lost answer):
+    /// `jti` was rotated (not logged out or revoked), its successor was created less than
+    /// `interval_ms` before `now_ms`, and the successor is still unused and live (not
+    /// blacklisted for any reason, its family not revoked, not created before its
+    /// user's revocation stamp). Every condition holds at one instant (a concurrent
+    /// rotation or revocation of the successor is either seen or comes after), and the
+    /// successor is durable when this returns. `None`: a replay.
+    pub async fn successor_in_grace(
+        &self,
+        jti: &str,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> Result<Option<Outstanding>, StoreError> {
+        each_backend!(self, s => s.successor_in_grace(jti, now_ms, interval_ms).await)
+    }
+
     /// Blacklists one token (adopting it first if unknown), atomically and durably: of
     /// concurrent calls one gets [`Blacklisting::Done`].
     pub async fn blacklist(

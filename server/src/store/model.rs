@@ -177,6 +177,11 @@ pub struct Blacklisted {
     pub blacklisted_at: u64,
     pub reason: BlacklistReason,
     pub expires_at: u64,
+    /// The jti of the token this one was rotated into ([`BlacklistReason::Rotated`]):
+    /// presented again within the reuse interval, the same successor is handed out
+    /// (see [`crate::store::Store::successor_in_grace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successor: Option<String>,
 }
 
 /// Why a token is on the blacklist.

@@ -1,6 +1,8 @@
 //! What the store keeps of an issued token, and what a token says of its user and its
 //! issue time.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tollgate_core::{Claims, Jti, Verified};
@@ -64,8 +66,6 @@ pub fn outstanding(
     created_at_ms: u64,
     expires_at: u64,
 ) -> Outstanding {
-    let digest = Sha256::digest(token.as_bytes());
-    let token_sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
     Outstanding {
         jti: jti.to_string(),
         user_id,
@@ -73,8 +73,18 @@ pub fn outstanding(
         family: jti.to_string(),
         created_at_ms,
         expires_at,
-        token_sha256,
+        token_sha256: token_sha256(token),
     }
+}
+
+/// SHA-256 of a token's text, in hex: what the store keeps to identify it.
+pub fn token_sha256(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 #[cfg(test)]

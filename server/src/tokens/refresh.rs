@@ -2,10 +2,10 @@
 //! sliding token slid; a rotated-out token presented again revokes its family.
 
 use serde_json::Value;
-use tollgate_core::{Error as TokenError, Expect, TokenKind, Verified};
+use tollgate_core::{Error as TokenError, Expect, Jti, TokenKind, Verified};
 
 use super::{
-    records::{canonical_user_id, issued_ms, jti_at, outstanding, sliding_expiry},
+    records::{canonical_user_id, issued_ms, jti_at, outstanding, sliding_expiry, token_sha256},
     Denied, Tokens,
 };
 use crate::store::{BlacklistReason, Outstanding, Rotation, StoredKind, User};
@@ -16,17 +16,23 @@ use crate::store::{BlacklistReason, Outstanding, Rotation, StoredKind, User};
 pub struct Refreshed {
     pub access: String,
     pub refresh: Option<String>,
+    /// The refresh token was rotated out moments ago and this is its successor again
+    /// (the reuse interval), not a new one.
+    pub grace: bool,
+}
+
+/// A refresh or sliding token that passed its checks, or a refresh token that passed
+/// every check but that it was rotated out (presented again).
+pub(super) enum Presented {
+    Live(Verified),
+    RotatedOut(Verified),
 }
 
 impl Tokens {
     /// Verifies a refresh or sliding token, asking the store's blacklist between the
-    /// signature check and the remaining claim checks (Simple JWT's order); a replayed
-    /// rotated-out refresh token revokes its whole family.
-    pub(super) async fn verify_stored(
-        &self,
-        token: &str,
-        kind: TokenKind,
-    ) -> Result<Verified, Denied> {
+    /// signature check and the remaining claim checks (Simple JWT's order). A
+    /// rotated-out token that fails another check too is a replay at once.
+    async fn verify_presented(&self, token: &str, kind: TokenKind) -> Result<Presented, Denied> {
         let pending = self
             .config
             .tokens
@@ -37,17 +43,29 @@ impl Tokens {
             Some(jti) => self.store.blacklisted(jti).await?,
             None => None,
         };
-        let rotated = entry
-            .as_ref()
-            .filter(|e| e.reason == BlacklistReason::Rotated)
-            .map(|e| e.jti.clone());
-        match pending.finish(entry.is_some()) {
-            Err(TokenError::Blacklisted) => match rotated {
-                Some(jti) => Err(self.replayed(&jti).await?),
-                None => Err(Denied::Token(TokenError::Blacklisted)),
+        match entry {
+            Some(entry) if entry.reason == BlacklistReason::Rotated => {
+                match pending.finish(false) {
+                    Ok(verified) => Ok(Presented::RotatedOut(verified)),
+                    Err(_) => Err(self.replayed(&entry.jti).await?),
+                }
+            }
+            entry => match pending.finish(entry.is_some()) {
+                Ok(verified) => Ok(Presented::Live(verified)),
+                Err(err) => Err(Denied::Token(err)),
             },
-            Err(err) => Err(Denied::Token(err)),
-            Ok(verified) => Ok(verified),
+        }
+    }
+
+    /// [`Tokens::verify_presented`] where a rotated-out token is always a replay.
+    pub(super) async fn verify_stored(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Verified, Denied> {
+        match self.verify_presented(token, kind).await? {
+            Presented::Live(verified) => Ok(verified),
+            Presented::RotatedOut(verified) => Err(self.replayed(verified.jti()).await?),
         }
     }
 
@@ -62,6 +80,57 @@ impl Tokens {
         };
         tracing::warn!(family = %record.family, user_id = record.user_id, revoked, "refresh token replay: family revoked");
         Ok(Denied::Replayed)
+    }
+
+    /// A rotated-out refresh token presented again (a second tab, a retry after a lost
+    /// answer, or a thief): within the reuse interval and while its successor is
+    /// unused, the same successor again, with a fresh access token; else a replay.
+    async fn reused(&self, verified: &Verified) -> Result<Refreshed, Denied> {
+        self.token_user(verified).await?;
+        let interval_ms = self.config.refresh_reuse_interval.saturating_mul(1000);
+        if interval_ms > 0 {
+            let now_ms = self.now_ms();
+            let successor = self
+                .store
+                .successor_in_grace(verified.jti(), now_ms, interval_ms)
+                .await?;
+            if let Some(successor) = successor {
+                return self.handed_out_again(verified, &successor, now_ms);
+            }
+        }
+        Err(self.replayed(verified.jti()).await?)
+    }
+
+    /// The successor `successor` of `verified`, minted again: rotation is a function
+    /// of the token, the instant and the jti (signatures are deterministic: HMAC,
+    /// Ed25519, ES256 with RFC 6979), so the same text comes out, and the store keeps
+    /// no live token text. The access token is a fresh one of the same claims:
+    /// access tokens are not stored, and a copy of the first answer's would only have
+    /// less of its lifetime left.
+    fn handed_out_again(
+        &self,
+        verified: &Verified,
+        successor: &Outstanding,
+        now_ms: u64,
+    ) -> Result<Refreshed, Denied> {
+        let settings = &self.config.tokens;
+        let jti = Jti::from_hex(&successor.jti);
+        let again = jti
+            .map(|jti| settings.rotate_refresh(verified, successor.created_at_ms / 1000, jti))
+            .transpose()?
+            .filter(|again| token_sha256(&again.token) == successor.token_sha256);
+        let Some(again) = again else {
+            // The signing key or settings changed since the rotation: the successor
+            // cannot be given out again, and a new one would make two.
+            tracing::warn!(family = %successor.family, "the successor of a rotated-out refresh token cannot be minted again (the signing key or token settings changed since)");
+            return Err(Denied::Token(TokenError::Blacklisted));
+        };
+        let access = settings.access_from_refresh(verified, now_ms / 1000, jti_at(now_ms))?;
+        Ok(Refreshed {
+            access: access.token,
+            refresh: Some(again.token),
+            grace: true,
+        })
     }
 
     /// The user a refresh/sliding token belongs to, if it may still be used.
@@ -113,7 +182,10 @@ impl Tokens {
     /// token that replaces this one (exactly one successor, durable before it is
     /// returned).
     pub async fn refresh(&self, token: &str) -> Result<Refreshed, Denied> {
-        let verified = self.verify_stored(token, TokenKind::Refresh).await?;
+        let verified = match self.verify_presented(token, TokenKind::Refresh).await? {
+            Presented::Live(verified) => verified,
+            Presented::RotatedOut(verified) => return self.reused(&verified).await,
+        };
         let user = self.token_user(&verified).await?;
         let (old, known) = self
             .record_of(&verified, token, user.id, StoredKind::Refresh)
@@ -132,6 +204,7 @@ impl Tokens {
             return Ok(Refreshed {
                 access: access.token,
                 refresh: None,
+                grace: false,
             });
         }
         let rotated = settings.rotate_refresh(&verified, now, jti_at(now_ms))?;
@@ -148,10 +221,10 @@ impl Tokens {
             Rotation::Done => Ok(Refreshed {
                 access: access.token,
                 refresh: Some(rotated.token),
+                grace: false,
             }),
-            Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => {
-                Err(self.replayed(&old.jti).await?)
-            }
+            // A concurrent refresh of the same token rotated it first.
+            Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => self.reused(&verified).await,
             Rotation::AlreadyBlacklisted(_) | Rotation::FamilyRevoked | Rotation::UserRevoked => {
                 Err(Denied::Token(TokenError::Blacklisted))
             }

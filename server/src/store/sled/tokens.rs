@@ -147,6 +147,7 @@ impl SledStore {
                             blacklisted_at: now,
                             reason: BlacklistReason::Rotated,
                             expires_at: known.expires_at,
+                            successor: Some(new.jti.clone()),
                         };
                         let previous = blacklist.insert(known.jti.as_bytes(), encode(&entry))?;
                         delta.blacklisted += i64::from(previous.is_none());
@@ -167,6 +168,56 @@ impl SledStore {
         i.counts.add(delta);
         let wrote = rotation == Rotation::Done || delta.outstanding > 0;
         Ok((rotation, wrote))
+    }
+
+    /// The successor of the rotated-out `jti`, if it may be handed out again (see
+    /// [`crate::store::Store::successor_in_grace`]): every condition read in one
+    /// transaction, so a concurrent rotation, logout or revocation of the successor
+    /// comes either before it (no successor) or after it.
+    pub(super) fn successor_tx(
+        &self,
+        jti: &str,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> Result<Option<Outstanding>, StoreError> {
+        let i = &self.inner()?;
+        let found = (&i.blacklist, &i.outstanding, &i.families, &i.users).transaction(
+            |(blacklist, outstanding, families, users)| {
+                let Some(bytes) = blacklist.get(jti.as_bytes())? else {
+                    return Ok(None);
+                };
+                let entry: Blacklisted = tx_decode(&bytes)?;
+                let successor = match entry.successor {
+                    Some(s) if entry.reason == BlacklistReason::Rotated => s,
+                    _ => return Ok(None),
+                };
+                // Rotated, logged out or revoked since: the successor was used.
+                if blacklist.get(successor.as_bytes())?.is_some() {
+                    return Ok(None);
+                }
+                let Some(bytes) = outstanding.get(successor.as_bytes())? else {
+                    return Ok(None);
+                };
+                let record: Outstanding = tx_decode(&bytes)?;
+                if now_ms.saturating_sub(record.created_at_ms) >= interval_ms {
+                    return Ok(None);
+                }
+                if let Some(bytes) = families.get(record.family.as_bytes())? {
+                    if tx_decode::<Family>(&bytes)?.revoked_at.is_some() {
+                        return Ok(None);
+                    }
+                }
+                let Some(bytes) = users.get(user_key(record.user_id))? else {
+                    return Ok(None);
+                };
+                let user: User = tx_decode(&bytes)?;
+                if record.created_at_ms < user.refresh_revoked_before_ms {
+                    return Ok(None);
+                }
+                Ok(Some(record))
+            },
+        )?;
+        Ok(found)
     }
 
     /// Blacklists one token (recording it first if unknown).
@@ -207,6 +258,7 @@ impl SledStore {
                         blacklisted_at: now,
                         reason,
                         expires_at: known.expires_at,
+                        successor: None,
                     };
                     let previous = blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
                     delta.blacklisted += i64::from(previous.is_none());
@@ -296,6 +348,7 @@ impl SledStore {
                         blacklisted_at: now,
                         reason,
                         expires_at: record.expires_at,
+                        successor: None,
                     };
                     blacklist.insert(jti.as_bytes(), encode(&entry))?;
                     Ok(true)
@@ -489,6 +542,21 @@ impl SledStore {
             self.durable().await?;
         }
         Ok(rotation)
+    }
+
+    pub async fn successor_in_grace(
+        &self,
+        jti: &str,
+        now_ms: u64,
+        interval_ms: u64,
+    ) -> Result<Option<Outstanding>, StoreError> {
+        let successor = self.watch(self.successor_tx(jti, now_ms, interval_ms))?;
+        // The rotation that wrote it may not be durable yet (its own request is still
+        // waiting for the flush): this answer waits for one too.
+        if successor.is_some() {
+            self.durable().await?;
+        }
+        Ok(successor)
     }
 
     pub async fn blacklist(

@@ -6,7 +6,10 @@
 //! jti present, token type. Claims of a token are only reachable from [`Verified`] (or,
 //! deliberately named, from [`Decoded`] for clients that just display them).
 
-use alloc::{string::String, vec::Vec};
+use alloc::{
+    string::{String, ToString as _},
+    vec::Vec,
+};
 
 use serde_json::Value;
 
@@ -440,7 +443,7 @@ impl Verifier {
         }
         let jti = optional_string(claims, &names.jti)?;
         let token_type = optional_string(claims, &names.token_type)?;
-        let user_id = optional_string(claims, &names.user_id)?;
+        let user_id = user_id(claims, &names.user_id)?;
 
         // Then Simple JWT's `Token.verify`: blacklist (the caller's, in `Checks::finish`),
         // exp, jti, type. Those after the blacklist are made now and their first failure
@@ -571,6 +574,19 @@ impl Checked {
 /// `Some(Err(()))` means present but not canonical.
 fn get_time(claims: &Object<'_>, name: &str) -> Option<Result<u64, ()>> {
     claims.get(name).map(|v| canonical_time(&v).ok_or(()))
+}
+
+/// The user id claim: a string like any id, or a non-negative JSON integer (minted by
+/// Simple JWT versions that kept integer ids; Django looks it up as the same user), given
+/// as its decimal string.
+fn user_id(claims: &Object<'_>, name: &str) -> Result<Option<String>, Error> {
+    match claims.get(name) {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|id| Some(id.to_string()))
+            .ok_or(Error::ClaimInvalid),
+        _ => optional_string(claims, name),
+    }
 }
 
 /// A claim that, if present, must be a non-empty string of bounded length.

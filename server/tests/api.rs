@@ -349,8 +349,14 @@ async fn methods_sizes_and_unknown_paths() {
         )
         .await;
     check(&r, 405, json!({"detail": "Method \"DELETE\" not allowed."}));
+    // DRF authenticates before it dispatches on the method: without credentials an
+    // endpoint that needs a user answers 401 to any method (with its Allow header).
     let r = h.post("/api/me/", json!({})).await;
-    assert_eq!(r.status, 405);
+    check(
+        &r,
+        401,
+        json!({"detail": "Authentication credentials were not provided."}),
+    );
     assert_eq!(r.headers["allow"], "GET, HEAD, OPTIONS");
     let big = vec![b' '; 64 * 1024 + 1];
     let r = h
@@ -1483,4 +1489,321 @@ async fn a_clock_stepped_back_revives_nothing() {
     let (fresh, fresh_access) = restarted.login("alice", "alice-password").await;
     assert_eq!(restarted.me(&fresh_access).await.status, 200);
     assert!(claims_of(&fresh)["iat"].as_u64().unwrap() >= T0 + 30 * 86_400);
+}
+
+// ---- sessions (issue #12) ----
+
+impl Harness {
+    /// A login from a client that says `user_agent`.
+    async fn login_as(&self, username: &str, pass: &str, user_agent: &str) -> (String, String) {
+        let r = self
+            .send(
+                warp::test::request()
+                    .method("POST")
+                    .path("/api/token/")
+                    .remote_addr("192.0.2.7:5000".parse().unwrap())
+                    .header("user-agent", user_agent)
+                    .header("content-type", "application/json")
+                    .body(json!({"username": username, "password": pass}).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        (
+            r.body["refresh"].as_str().unwrap().into(),
+            r.body["access"].as_str().unwrap().into(),
+        )
+    }
+
+    async fn bearer(&self, method: &str, path: &str, access: &str, body: Option<Value>) -> Resp {
+        let mut req = warp::test::request()
+            .method(method)
+            .path(path)
+            .header("authorization", format!("Bearer {access}"));
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        self.send(req).await
+    }
+
+    async fn sessions(&self, access: &str) -> Vec<Value> {
+        let r = self.bearer("GET", "/api/sessions/", access, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body.as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn sessions_are_listed_per_device_with_their_last_refresh() {
+    let h = harness(&[("session_id_claim", "sid")]).await;
+    let (phone_refresh, phone) = h.login_as("alice", "alice-password", "Phone/1.0").await;
+    h.advance(5);
+    let (_, laptop) = h.login_as("alice", "alice-password", "Laptop/2.0").await;
+    // Someone else's session is never listed.
+    h.login_as("carol", "carol-password", "Carol/1.0").await;
+    h.advance(5);
+    let r = h
+        .send(
+            warp::test::request()
+                .method("POST")
+                .path("/api/token/refresh/")
+                .remote_addr("198.51.100.9:6000".parse().unwrap())
+                .header("user-agent", "Phone/1.1")
+                .header("content-type", "application/json")
+                .body(json!({"refresh": phone_refresh}).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let sessions = h.sessions(&laptop).await;
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    let (newest, oldest) = (&sessions[0], &sessions[1]);
+    let sid = |access: &str| claims_of(access)["sid"].as_str().unwrap().to_string();
+    assert_eq!(newest["id"], sid(&laptop));
+    assert_eq!(oldest["id"], sid(&phone));
+    assert_eq!(newest["current"], true);
+    assert_eq!(oldest["current"], false);
+    assert_eq!(
+        newest["login"],
+        json!({"user_agent": "Laptop/2.0", "ip": "192.0.2.7"})
+    );
+    assert_eq!(newest["last_refresh"], Value::Null);
+    assert_eq!(newest["last_refreshed_at"], Value::Null);
+    assert_eq!(oldest["created_at"], "2023-11-14T22:15:00Z");
+    assert_eq!(oldest["last_refreshed_at"], "2023-11-14T22:15:10Z");
+    assert_eq!(
+        oldest["last_refresh"],
+        json!({"user_agent": "Phone/1.1", "ip": "198.51.100.9"})
+    );
+    // The session id is the login refresh token's jti, carried by every token after it.
+    assert_eq!(claims_of(&phone_refresh)["sid"], sid(&phone));
+    let rotated = r.body["refresh"].as_str().unwrap();
+    assert_eq!(claims_of(rotated)["sid"], sid(&phone));
+    assert_eq!(
+        claims_of(r.body["access"].as_str().unwrap())["sid"],
+        sid(&phone)
+    );
+    // The phone sees itself as current.
+    let from_phone = h.sessions(&phone).await;
+    assert_eq!(from_phone[1]["current"], true);
+}
+
+#[tokio::test]
+async fn revoking_a_session_refuses_its_tokens_at_once() {
+    let h = harness(&[("session_id_claim", "sid")]).await;
+    let (phone_refresh, phone) = h.login_as("alice", "alice-password", "Phone").await;
+    let (laptop_refresh, laptop) = h.login_as("alice", "alice-password", "Laptop").await;
+    let phone_sid = claims_of(&phone)["sid"].as_str().unwrap().to_string();
+    let r = h
+        .bearer(
+            "DELETE",
+            &format!("/api/sessions/{phone_sid}/"),
+            &laptop,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, &r.raw), (204, &String::new()));
+    // Its access token is refused at once, not when it expires; its refresh token too.
+    check(
+        &h.me(&phone).await,
+        401,
+        json!({"detail": "The session of this token was revoked.", "code": "session_revoked"}),
+    );
+    check(
+        &h.refresh(&phone_refresh).await,
+        401,
+        token_error("Token is blacklisted"),
+    );
+    // The other session is untouched.
+    assert_eq!(h.me(&laptop).await.status, 200);
+    assert_eq!(h.refresh(&laptop_refresh).await.status, 200);
+    let ids: Vec<Value> = h
+        .sessions(&laptop)
+        .await
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    assert_eq!(ids, [claims_of(&laptop)["sid"].clone()]);
+    // Ending it again is still 204 (it is the caller's); ending the caller's own ends it.
+    let r = h
+        .bearer(
+            "DELETE",
+            &format!("/api/sessions/{phone_sid}/"),
+            &laptop,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+}
+
+#[tokio::test]
+async fn another_users_session_is_not_found_and_never_shown() {
+    let h = harness(&[("session_id_claim", "sid")]).await;
+    let (_, alice) = h.login_as("alice", "alice-password", "A").await;
+    let (carol_refresh, carol) = h.login_as("carol", "carol-password", "C").await;
+    let carol_sid = claims_of(&carol)["sid"].as_str().unwrap().to_string();
+    let not_found = json!({"detail": "Not found.", "code": "session_not_found"});
+    for id in [carol_sid.as_str(), "0123456789abcdef0123456789abcdef", "x"] {
+        let r = h
+            .bearer("DELETE", &format!("/api/sessions/{id}/"), &alice, None)
+            .await;
+        check(&r, 404, not_found.clone());
+    }
+    // Carol's session is intact.
+    assert_eq!(h.refresh(&carol_refresh).await.status, 200);
+    // Ids that cannot be one are plain 404s of the API; no session endpoint without a
+    // user, whatever the method.
+    for path in [
+        "/api/sessions/a%2Fb/",
+        "/api/sessions/a/b/",
+        "/api/sessions//",
+    ] {
+        let r = h.bearer("DELETE", path, &alice, None).await;
+        assert_eq!(r.status, 404, "{path}");
+    }
+    let not_provided = json!({"detail": "Authentication credentials were not provided."});
+    for (method, path) in [
+        ("GET", "/api/sessions/"),
+        ("DELETE", "/api/sessions/abc/"),
+        ("POST", "/api/sessions/revoke-others/"),
+        ("PUT", "/api/sessions/"),
+        ("POST", "/api/me/"),
+        ("GET", "/api/logout/"),
+    ] {
+        let r = h
+            .send(warp::test::request().method(method).path(path))
+            .await;
+        check(&r, 401, not_provided.clone());
+    }
+    // Authenticated, a wrong method is DRF's 405.
+    let r = h.bearer("POST", "/api/me/", &alice, None).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.body, json!({"detail": "Method \"POST\" not allowed."}));
+    let r = h
+        .bearer("GET", "/api/sessions/revoke-others/", &alice, None)
+        .await;
+    assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn revoke_others_keeps_the_callers_session() {
+    // With the session claim: the access token names the caller's session.
+    let h = harness(&[("session_id_claim", "sid")]).await;
+    let (r1, a1) = h.login_as("alice", "alice-password", "one").await;
+    let (r2, _) = h.login_as("alice", "alice-password", "two").await;
+    let (r3, a3) = h.login_as("alice", "alice-password", "three").await;
+    let (carol_refresh, _) = h.login_as("carol", "carol-password", "carol").await;
+    let r = h
+        .bearer("POST", "/api/sessions/revoke-others/", &a3, Some(json!({})))
+        .await;
+    check(&r, 200, json!({"revoked": 2}));
+    for (refresh, status) in [(&r1, 401), (&r2, 401), (&r3, 200), (&carol_refresh, 200)] {
+        assert_eq!(h.refresh(refresh).await.status, status);
+    }
+    assert_eq!(h.me(&a1).await.status, 401);
+    assert_eq!(h.sessions(&a3).await.len(), 1);
+
+    // Without it (Simple JWT's exact payload, the default): the caller's refresh token
+    // says which session is theirs; without one the server cannot tell.
+    let h = harness(&[]).await;
+    let (r1, _) = h.login_as("alice", "alice-password", "one").await;
+    let (r2, a2) = h.login_as("alice", "alice-password", "two").await;
+    assert!(claims_of(&a2).get("sid").is_none());
+    let sessions = h.sessions(&a2).await;
+    assert!(
+        sessions.iter().all(|s| s["current"].is_null()),
+        "{sessions:?}"
+    );
+    let unknown = h
+        .bearer("POST", "/api/sessions/revoke-others/", &a2, Some(json!({})))
+        .await;
+    assert_eq!(
+        (unknown.status, &unknown.body["code"]),
+        (400, &json!("session_unknown"))
+    );
+    // Another user's refresh token does not name a session of the caller.
+    let (carol_refresh, _) = h.login_as("carol", "carol-password", "carol").await;
+    let r = h
+        .bearer(
+            "POST",
+            "/api/sessions/revoke-others/",
+            &a2,
+            Some(json!({"refresh": carol_refresh})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, &r.body["code"]),
+        (400, &json!("session_unknown"))
+    );
+    let r = h
+        .bearer(
+            "POST",
+            "/api/sessions/revoke-others/",
+            &a2,
+            Some(json!({"refresh": r2})),
+        )
+        .await;
+    check(&r, 200, json!({"revoked": 1}));
+    assert_eq!(h.refresh(&r1).await.status, 401);
+    assert_eq!(h.refresh(&r2).await.status, 200);
+    assert_eq!(h.refresh(&carol_refresh).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_user_id_minted_as_a_json_integer_is_the_same_user() {
+    let h = harness(&[]).await;
+    let access = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 300)
+            .with("iat", T0)
+            .with("jti", "int-access")
+            .with("user_id", 1),
+    );
+    check(
+        &h.me(&access).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    let refresh = forge(
+        Claims::new()
+            .with("token_type", "refresh")
+            .with("exp", T0 + 3600)
+            .with("iat", T0)
+            .with("jti", "int-refresh")
+            .with("user_id", 1),
+    );
+    let r = h.refresh(&refresh).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Rotation keeps the claim as it was minted.
+    assert_eq!(claims_of(r.body["refresh"].as_str().unwrap())["user_id"], 1);
+    for bad in [json!(-1), json!(1.5), json!("01")] {
+        let token = forge(
+            Claims::new()
+                .with("token_type", "access")
+                .with("exp", T0 + 300)
+                .with("jti", "bad")
+                .with("user_id", bad.clone()),
+        );
+        assert_eq!(h.me(&token).await.status, 401, "{bad}");
+    }
+}
+
+#[test]
+fn session_claim_settings_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["user_id", "jti", "exp", "username"] {
+        let mut sources = Sources::default();
+        sources
+            .flags
+            .insert("data_dir".into(), dir.path().display().to_string());
+        sources
+            .env
+            .insert("TOLLGATE_SIGNING_KEY".into(), SECRET.into());
+        sources
+            .env
+            .insert("TOLLGATE_SESSION_ID_CLAIM".into(), bad.into());
+        let err = Config::load(&sources, true).unwrap_err();
+        assert_eq!(err.setting, "session_id_claim", "{bad}");
+    }
 }

@@ -544,3 +544,70 @@ fn tokens_seed_fills_an_offline_store_and_refuses_a_served_one() {
     );
     server.kill9();
 }
+
+/// `tollgate sessions list | revoke`, through a running server's admin socket and on a
+/// stopped one's store.
+#[test]
+fn cli_sessions_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "erin", "pw-erin");
+    add_user(&data, "frank", "pw-frank");
+    let server = Server::start(&data);
+    let first = login(server.addr, "erin", "pw-erin");
+    let second = login(server.addr, "erin", "pw-erin");
+    login(server.addr, "frank", "pw-frank");
+    let list = |data: &Path| {
+        let out = tollgate(data)
+            .args(["sessions", "list", "--user", "erin", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let sessions = list(&data);
+    let ids: Vec<&str> = sessions.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [jti(&second), jti(&first)]);
+    assert_eq!(sessions[0]["login"]["ip"], "127.0.0.1");
+    let out = tollgate(&data)
+        .args(["sessions", "revoke", &jti(&first)])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_blacklisted(server.addr, &first);
+    let (status, _) = http(
+        server.addr,
+        "POST",
+        "/api/token/refresh/",
+        Some(&json!({"refresh": second})),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    for bad in ["0123456789abcdef0123456789abcdef", "not/an/id", ""] {
+        let out = tollgate(&data)
+            .args(["sessions", "revoke", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("session_not_found"));
+    }
+    server.kill9();
+    // The store alone (no server): the same answers.
+    assert_eq!(list(&data).len(), 1);
+    let out = tollgate(&data)
+        .args(["sessions", "list", "--user", "nobody"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("user_not_found"));
+}

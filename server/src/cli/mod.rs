@@ -14,8 +14,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     clock::{monotonic, system_clock, wall_ms},
     commands::{
-        execute, fail, seed, socket, AdminCommand, CliError, Context, Input, TokensCommand,
-        UsersCommand, MAX_IMPORT_BYTES,
+        execute, fail, seed, socket, AdminCommand, CliError, Context, Input, SessionsCommand,
+        TokensCommand, UsersCommand, MAX_IMPORT_BYTES,
     },
     config::{self, Config, Sources},
     store::{Store, StoreError},
@@ -47,6 +47,9 @@ pub enum Command {
     /// Inspect and revoke tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Inspect and end users' sessions (one per login).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             },
         ),
         Command::Tokens(cmd) => admin_command(&sources, AdminCommand::Tokens(cmd)),
+        Command::Sessions(cmd) => admin_command(&sources, AdminCommand::Sessions(cmd)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`users`] or [`tokens`].
 
 pub mod seed;
+mod sessions;
 pub mod socket;
 mod tokens;
 mod users;
@@ -101,12 +102,29 @@ pub enum TokensCommand {
     },
 }
 
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
+pub enum SessionsCommand {
+    /// List a user's live sessions (one per login: device, address, last refresh).
+    List {
+        #[arg(long, value_name = "USERNAME")]
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session: every token of it is refused from now on.
+    Revoke {
+        /// The session's id, as `sessions list` shows it.
+        id: String,
+    },
+}
+
 /// A command that reads or changes the database: run directly, or, when the server
 /// holds the database, through its admin socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum AdminCommand {
     Users(UsersCommand),
     Tokens(TokensCommand),
+    Sessions(SessionsCommand),
 }
 
 /// What a command needs from the terminal or the filesystem, resolved where the user
@@ -207,6 +225,7 @@ pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<
     let result = match cmd {
         AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await,
         AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await,
+        AdminCommand::Sessions(cmd) => sessions::run(ctx, cmd, &mut out).await,
     };
     // Whatever a failed command wrote before it failed is made durable too.
     ctx.store.flush().await?;

@@ -296,7 +296,7 @@ mod tests {
         new.jti = "new".into();
         new.expires_at = now + 100;
         assert_eq!(
-            store.rotate(&old, &new, true, now).await.unwrap(),
+            store.rotate(&old, &new, true, now, None).await.unwrap(),
             Rotation::Done
         );
 

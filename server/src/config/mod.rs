@@ -89,6 +89,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("check_revoke_token", Kind::Bool),
     ("reuse_detection", Kind::Bool),
     ("refresh_reuse_interval", Kind::Duration),
+    ("session_id_claim", Kind::Str),
     ("username_field", Kind::Str),
     ("token_claims", Kind::List),
     ("pbkdf2_iterations", Kind::Int),
@@ -153,6 +154,7 @@ struct Raw {
     check_revoke_token: Option<bool>,
     reuse_detection: Option<bool>,
     refresh_reuse_interval: Option<RawDuration>,
+    session_id_claim: Option<String>,
     username_field: Option<String>,
     token_claims: Option<OneOrMany>,
     pbkdf2_iterations: Option<u64>,
@@ -199,6 +201,10 @@ pub struct Config {
     /// Seconds after a rotation during which the rotated-out refresh token, presented
     /// again, gets the same successor instead of counting as a replay (0: off).
     pub refresh_reuse_interval: u64,
+    /// The claim that carries the session (token family) id in refresh and access tokens
+    /// (`sid`), so that a revoked session's access tokens are refused at once; `None`
+    /// (the default) keeps Simple JWT's exact payload.
+    pub session_id_claim: Option<String>,
     pub auth_header_types: Vec<String>,
     pub username_field: UsernameField,
     pub token_claims: Vec<String>,
@@ -539,6 +545,16 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             ));
         }
     }
+    let session_id_claim = raw.session_id_claim.filter(|c| !c.is_empty());
+    if let Some(claim) = &session_id_claim {
+        let taken = tokens.claim_names().is_reserved(claim) || token_claims.contains(claim);
+        if taken || claim.len() > 64 || claim.chars().any(|c| c.is_control()) {
+            return Err(ConfigError::new(
+                "session_id_claim",
+                format!("{claim:?} is a claim tollgate or token_claims already use, or not a usable claim name"),
+            ));
+        }
+    }
     let pbkdf2_iterations = raw
         .pbkdf2_iterations
         .unwrap_or(u64::from(crate::users::password::DEFAULT_ITERATIONS));
@@ -603,6 +619,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),
         reuse_detection: raw.reuse_detection.unwrap_or(true),
         refresh_reuse_interval,
+        session_id_claim,
         auth_header_types,
         username_field,
         token_claims,

@@ -1,7 +1,5 @@
 //! The endpoints of an authenticated user: who am I, and logout.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
 use super::{denied, one_string};
@@ -13,11 +11,12 @@ use crate::{
         reply::{self, Reply},
         Request,
     },
-    store::User,
+    tokens::Authenticated,
 };
 
-/// Simple JWT's `JWTAuthentication`: the user of the request's Bearer access token.
-async fn authenticate(app: &App, req: &Request) -> Result<Arc<User>, ApiError> {
+/// Simple JWT's `JWTAuthentication`: the user of the request's Bearer access token (and
+/// its session, with `session_id_claim`).
+pub(super) async fn authenticate(app: &App, req: &Request) -> Result<Authenticated, ApiError> {
     let token = bearer::token_of(&req.headers, &app.config.auth_header_types)?;
     app.tokens
         .authenticate(&token)
@@ -27,14 +26,14 @@ async fn authenticate(app: &App, req: &Request) -> Result<Arc<User>, ApiError> {
 
 /// `GET /api/me/`.
 pub async fn me(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let user = authenticate(app, req).await?;
+    let user = authenticate(app, req).await?.user;
     let body = json!({"id": user.id, "username": user.username});
     Ok(reply::json_ordered(200, &body, &["id", "username"]))
 }
 
 /// `POST /api/logout/`: one refresh token, or with `all` every token of the user.
 pub async fn logout(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let user = authenticate(app, req).await?;
+    let user = authenticate(app, req).await?.user;
     let fields = req.fields()?;
     if fields.truthy("all") {
         app.tokens

@@ -4,6 +4,7 @@
 
 mod account;
 mod meta;
+mod sessions;
 mod tokens;
 
 use std::{future::Future, sync::atomic::Ordering, sync::Arc};
@@ -19,6 +20,7 @@ use crate::{
         route::Route,
         static_files, Endpoints, Request,
     },
+    store::Seen,
     tokens::Denied,
 };
 
@@ -34,6 +36,10 @@ impl Endpoints for Api {
         route: Route,
     ) -> impl Future<Output = Result<Reply, ApiError>> + Send + 'a {
         dispatch(app, req, route)
+    }
+
+    async fn authenticate(&self, app: &App, req: &Request) -> Result<(), ApiError> {
+        account::authenticate(app, req).await.map(|_| ())
     }
 }
 
@@ -70,6 +76,9 @@ pub async fn dispatch(app: &App, req: &Request, route: Route) -> Result<Reply, A
         Route::TokenSlidingRefresh => Box::pin(tokens::refresh_sliding(app, req)).await,
         Route::Logout => Box::pin(account::logout(app, req)).await,
         Route::Me => account::me(app, req).await,
+        Route::Sessions => Box::pin(sessions::list(app, req)).await,
+        Route::Session => Box::pin(sessions::revoke(app, req)).await,
+        Route::SessionsRevokeOthers => Box::pin(sessions::revoke_others(app, req)).await,
         Route::Jwks => Ok(meta::jwks(app)),
         Route::Healthz => Ok(meta::healthz()),
         Route::Metrics => Ok(meta::metrics(app)),
@@ -86,6 +95,17 @@ fn one_string(fields: &Fields, name: &str) -> Result<String, ApiError> {
     let values = drf::strings(fields, &[(name, Trim::Yes)])?;
     let [value] = <[String; 1]>::try_from(values).map_err(|_| ApiError::NotFound)?;
     Ok(value)
+}
+
+/// The client a login or refresh comes from, as its session records it.
+fn seen(app: &App, req: &Request) -> Seen {
+    let user_agent = req
+        .headers
+        .get(http::header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .unwrap_or_default();
+    let ip = req.remote.map(|a| a.ip().to_string()).unwrap_or_default();
+    Seen::new(app.now_ms(), &user_agent, ip)
 }
 
 /// The answer to a refused token operation; a replay is also counted.

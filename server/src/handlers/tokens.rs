@@ -7,7 +7,7 @@ use http::HeaderValue;
 use serde_json::json;
 use tollgate_core::TokenKind;
 
-use super::{denied, one_string};
+use super::{denied, one_string, seen};
 use crate::{
     app::App,
     http::{
@@ -51,7 +51,7 @@ pub async fn obtain(app: &App, req: &Request, kind: TokenKind) -> Result<Reply, 
     };
     let issued = app
         .tokens
-        .issue(&user, at_ms, kind)
+        .issue(&user, at_ms, kind, Some(&seen(app, req)))
         .await
         .map_err(|err| denied(app, err))?;
     metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
@@ -65,7 +65,7 @@ pub async fn obtain(app: &App, req: &Request, kind: TokenKind) -> Result<Reply, 
 /// `POST /api/token/refresh/`.
 pub async fn refresh(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let token = one_string(&req.fields()?, "refresh")?;
-    let result = app.tokens.refresh(&token).await;
+    let result = app.tokens.refresh(&token, Some(&seen(app, req))).await;
     let counter = match result {
         Ok(Refreshed { grace: true, .. }) => &app.metrics.reuse_grace,
         Ok(_) => &app.metrics.refreshes_ok,

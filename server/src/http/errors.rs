@@ -40,6 +40,12 @@ pub enum ApiError {
     UserNotFound,
     UserInactive,
     PasswordChanged,
+    /// The access token's session was revoked (with `session_id_claim`).
+    SessionRevoked,
+    /// `DELETE /api/sessions/<id>/` of an id that is not one of the caller's sessions.
+    SessionNotFound,
+    /// `revoke-others` without a way to tell the caller's session.
+    SessionUnknown,
     /// The request body or fields were refused (status and body from DRF's rules).
     Body(Reject),
     /// Too many login attempts: wait this many seconds.
@@ -89,6 +95,9 @@ impl ApiError {
             Self::UserNotFound => "user_not_found",
             Self::UserInactive => "user_inactive",
             Self::PasswordChanged => "password_changed",
+            Self::SessionRevoked => "session_revoked",
+            Self::SessionNotFound => "session_not_found",
+            Self::SessionUnknown => "session_unknown",
             Self::Body(reject) if reject.status == 415 => "unsupported_media_type",
             Self::Body(_) => "invalid",
             Self::Throttled(_) => "throttled",
@@ -166,6 +175,21 @@ impl ApiError {
                 401,
                 json!({"detail": "The user's password has been changed.", "code": "password_changed"}),
             ),
+            Self::SessionRevoked => (
+                401,
+                json!({"detail": "The session of this token was revoked.", "code": "session_revoked"}),
+            ),
+            Self::SessionNotFound => (
+                404,
+                json!({"detail": "Not found.", "code": "session_not_found"}),
+            ),
+            Self::SessionUnknown => (
+                400,
+                json!({
+                    "detail": "Which session is yours cannot be told: send your refresh token as \"refresh\" (or turn on session_id_claim).",
+                    "code": "session_unknown"
+                }),
+            ),
             Self::Body(reject) => (reject.status, reject.body.clone()),
             Self::Throttled(wait) => (429, throttled_body(*wait)),
             Self::MethodNotAllowed { method, .. } => (
@@ -235,6 +259,9 @@ impl ApiError {
             Self::UserNotFound,
             Self::UserInactive,
             Self::PasswordChanged,
+            Self::SessionRevoked,
+            Self::SessionNotFound,
+            Self::SessionUnknown,
             Self::Body(Reject {
                 status: 415,
                 body: json!({"detail": "Unsupported media type \"text/plain\" in request."}),
@@ -274,6 +301,9 @@ impl From<Denied> for ApiError {
             Denied::UserNotFound => Self::UserNotFound,
             Denied::UserInactive => Self::UserInactive,
             Denied::PasswordChanged => Self::PasswordChanged,
+            Denied::SessionRevoked => Self::SessionRevoked,
+            Denied::SessionNotFound => Self::SessionNotFound,
+            Denied::SessionUnknown => Self::SessionUnknown,
             Denied::Store(err) => Self::Unavailable(err),
             Denied::Internal(code) => Self::Internal(code),
         }
@@ -312,7 +342,7 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 23, "add new variants to examples()");
+        assert_eq!(examples.len(), 26, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
             // 500 only for the server's own faults, never for anything a client sends.

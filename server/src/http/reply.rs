@@ -28,6 +28,13 @@ const KEY_ORDER: &[&str] = &[
     "status",
 ];
 
+/// An answer without a body (`204 No Content`).
+pub fn empty(status: u16) -> Reply {
+    let mut reply = Reply::new(Bytes::new());
+    *reply.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::NO_CONTENT);
+    reply
+}
+
 /// `body` with status `status`, its keys in DRF's order.
 pub fn json(status: u16, body: &Value) -> Reply {
     json_ordered(status, body, KEY_ORDER)

@@ -1,5 +1,7 @@
 //! The routes of the API: every path matched once, into an enum.
 
+use crate::store::Session;
+
 /// What a request's path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -11,6 +13,12 @@ pub enum Route {
     TokenSlidingRefresh,
     Logout,
     Me,
+    /// `GET /api/sessions/`: the caller's sessions.
+    Sessions,
+    /// `DELETE /api/sessions/<id>/`: end one.
+    Session,
+    /// `POST /api/sessions/revoke-others/`.
+    SessionsRevokeOthers,
     Jwks,
     Healthz,
     Metrics,
@@ -24,6 +32,8 @@ pub enum Route {
 const POST: Option<&str> = Some("POST, OPTIONS");
 /// `Allow` of the GET endpoints.
 const GET: Option<&str> = Some("GET, HEAD, OPTIONS");
+/// `Allow` of the DELETE endpoints.
+const DELETE: Option<&str> = Some("DELETE, OPTIONS");
 
 impl Route {
     /// The route of a path.
@@ -37,6 +47,9 @@ impl Route {
             "/api/token/sliding/refresh/" => Self::TokenSlidingRefresh,
             "/api/logout/" => Self::Logout,
             "/api/me/" => Self::Me,
+            "/api/sessions/" => Self::Sessions,
+            "/api/sessions/revoke-others/" => Self::SessionsRevokeOthers,
+            p if session_id(p).is_some() => Self::Session,
             "/.well-known/jwks.json" => Self::Jwks,
             "/healthz" => Self::Healthz,
             "/metrics" => Self::Metrics,
@@ -56,6 +69,9 @@ impl Route {
             Self::TokenSlidingRefresh => "token_sliding_refresh",
             Self::Logout => "logout",
             Self::Me => "me",
+            Self::Sessions => "sessions",
+            Self::Session => "session",
+            Self::SessionsRevokeOthers => "sessions_revoke_others",
             Self::Jwks => "jwks",
             Self::Healthz => "healthz",
             Self::Metrics => "metrics",
@@ -73,14 +89,36 @@ impl Route {
             | Self::TokenBlacklist
             | Self::TokenSliding
             | Self::TokenSlidingRefresh
-            | Self::Logout => POST,
-            Self::Me | Self::Jwks | Self::Healthz | Self::Metrics => GET,
+            | Self::Logout
+            | Self::SessionsRevokeOthers => POST,
+            Self::Me | Self::Sessions | Self::Jwks | Self::Healthz | Self::Metrics => GET,
+            Self::Session => DELETE,
             Self::OtherApi | Self::Static => None,
         }
     }
 
-    /// Whether the endpoint takes POST (else GET and HEAD).
-    pub fn is_post(self) -> bool {
-        self.allow() == POST
+    /// Whether the endpoint takes `method` (OPTIONS is answered before).
+    pub fn allows(self, method: &http::Method) -> bool {
+        match self.allow() {
+            POST => method == http::Method::POST,
+            DELETE => method == http::Method::DELETE,
+            _ => method == http::Method::GET || method == http::Method::HEAD,
+        }
     }
+
+    /// Whether the endpoint needs an authenticated user (DRF's `IsAuthenticated`): DRF
+    /// authenticates before it looks at the method, so a wrong method from a caller
+    /// who is not authenticated is a 401, not a 405.
+    pub fn authenticated(self) -> bool {
+        matches!(
+            self,
+            Self::Me | Self::Logout | Self::Sessions | Self::Session | Self::SessionsRevokeOthers
+        )
+    }
+}
+
+/// The session id in `/api/sessions/<id>/` (see [`Session::is_valid_id`]).
+pub fn session_id(path: &str) -> Option<&str> {
+    let id = path.strip_prefix("/api/sessions/")?.strip_suffix('/')?;
+    Session::is_valid_id(id).then_some(id)
 }

@@ -29,6 +29,14 @@ pub trait Endpoints: Clone + Send + Sync + 'static {
         req: &'a Request,
         route: Route,
     ) -> impl Future<Output = Result<Reply, ApiError>> + Send + 'a;
+
+    /// Whether the request's credentials authenticate a user (for endpoints that need
+    /// one: see [`Route::authenticated`]).
+    fn authenticate<'a>(
+        &'a self,
+        app: &'a App,
+        req: &'a Request,
+    ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a;
 }
 
 /// Answers one request.
@@ -63,8 +71,8 @@ async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Repl
     reply
 }
 
-/// `OPTIONS`, then the endpoint's methods (405 with `Allow` for others), then the
-/// endpoint itself.
+/// `OPTIONS`, then the endpoint's methods (405 with `Allow` for others, after a 401 for
+/// an endpoint that needs a user, as DRF), then the endpoint itself.
 async fn respond(
     app: &App,
     endpoints: &impl Endpoints,
@@ -76,12 +84,10 @@ async fn respond(
         return cors::options(req, route).ok_or(ApiError::NotFound);
     }
     if let Some(allow) = route.allow() {
-        let ok = if route.is_post() {
-            *method == Method::POST
-        } else {
-            *method == Method::GET || *method == Method::HEAD
-        };
-        if !ok {
+        if !route.allows(method) {
+            if route.authenticated() {
+                endpoints.authenticate(app, req).await?;
+            }
             return Err(ApiError::MethodNotAllowed {
                 method: method.as_str().to_string(),
                 allow,

@@ -7,7 +7,7 @@
 use std::any::Any;
 
 use crate::store::{
-    BlacklistReason, Blacklisting, Outstanding, Revocation, Rotation, Store, StoreError,
+    BlacklistReason, Blacklisting, Outstanding, Revocation, Rotation, Seen, Store, StoreError,
     StoredKind, User,
 };
 
@@ -69,6 +69,7 @@ macro_rules! store_conformance {
             concurrent_rotations_of_one_token_have_exactly_one_successor,
             a_replay_revokes_the_family_and_later_rotations_are_refused,
             a_rotated_token_has_its_one_successor_within_the_interval_while_unused,
+            sessions_are_the_live_families_of_a_user,
             a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than_the_stamp,
             a_token_never_seen_is_adopted,
             what_was_written_is_read_back_after_a_reopen,
@@ -115,14 +116,14 @@ fn token(jti: &str, family: &str, created_at_ms: u64, expires_at: u64) -> Outsta
 pub async fn concurrent_rotations_of_one_token_have_exactly_one_successor(subject: Subject) {
     let store = with_owner(&subject).await;
     let old = token("a", "a", 1, 100);
-    store.record_login(&old, None).await.unwrap();
+    store.record_login(&old, None, None).await.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
             let store = store.clone();
             let old = old.clone();
             tokio::spawn(async move {
                 let new = token(&format!("n{i:02}"), "?", 2, 200);
-                store.rotate(&old, &new, true, 10).await.unwrap()
+                store.rotate(&old, &new, true, 10, None).await.unwrap()
             })
         })
         .collect();
@@ -154,9 +155,12 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_successor(subjec
 pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject: Subject) {
     let store = with_owner(&subject).await;
     let a = token("a", "a", 1, 100);
-    store.record_login(&a, None).await.unwrap();
+    store.record_login(&a, None, None).await.unwrap();
     let b = token("b", "?", 2, 150);
-    assert_eq!(store.rotate(&a, &b, true, 1).await.unwrap(), Rotation::Done);
+    assert_eq!(
+        store.rotate(&a, &b, true, 1, None).await.unwrap(),
+        Rotation::Done
+    );
     let (replayed, revoked) = store.revoke_family_of("a", 2).await.unwrap().unwrap();
     assert_eq!(
         (replayed.jti.as_str(), replayed.family.as_str()),
@@ -179,7 +183,7 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
     let b = token("b", "a", 2, 150);
     assert_eq!(
         store
-            .rotate(&b, &token("c", "?", 3, 200), true, 3)
+            .rotate(&b, &token("c", "?", 3, 200), true, 3, None)
             .await
             .unwrap(),
         Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
@@ -187,15 +191,17 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
     assert!(store.outstanding("c").await.unwrap().is_none());
     // Without blacklisting on rotation, the family mark alone stops the chain.
     let d = token("d", "d", 1, 100);
-    store.record_login(&d, None).await.unwrap();
+    store.record_login(&d, None, None).await.unwrap();
     let e = token("e", "?", 2, 150);
     assert_eq!(
-        store.rotate(&d, &e, false, 1).await.unwrap(),
+        store.rotate(&d, &e, false, 1, None).await.unwrap(),
         Rotation::Done
     );
     store.revoke_family_of("d", 2).await.unwrap().unwrap();
     let e = token("e", "d", 2, 150);
-    let refused = store.rotate(&e, &token("f", "?", 3, 200), false, 3).await;
+    let refused = store
+        .rotate(&e, &token("f", "?", 3, 200), false, 3, None)
+        .await;
     assert_ne!(refused.unwrap(), Rotation::Done);
     assert!(store.outstanding("f").await.unwrap().is_none());
     assert!(store
@@ -220,9 +226,9 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
         (old, new)
     };
     let (a0, a1) = chain("a", 1_000_000);
-    store.record_login(&a0, None).await.unwrap();
+    store.record_login(&a0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&a0, &a1, true, 1_000).await.unwrap(),
+        store.rotate(&a0, &a1, true, 1_000, None).await.unwrap(),
         Rotation::Done
     );
     let found = |store: &Store, jti: &'static str, now_ms: u64| {
@@ -254,7 +260,7 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let a2 = token("a2", "?", 1_000_010, 900);
     let a1 = token("a1", "a0", 1_000_000, 900);
     assert_eq!(
-        store.rotate(&a1, &a2, true, 1_000).await.unwrap(),
+        store.rotate(&a1, &a2, true, 1_000, None).await.unwrap(),
         Rotation::Done
     );
     assert_eq!(found(&store, "a0", 1_000_011).await, None);
@@ -274,18 +280,18 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     assert_eq!(found(&store, "zz", 1_000_012).await, None);
     // The family revoked (a replay elsewhere in it).
     let (b0, b1) = chain("b", 2_000_000);
-    store.record_login(&b0, None).await.unwrap();
+    store.record_login(&b0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&b0, &b1, true, 2_000).await.unwrap(),
+        store.rotate(&b0, &b1, true, 2_000, None).await.unwrap(),
         Rotation::Done
     );
     store.revoke_family_of("b0", 2_000).await.unwrap().unwrap();
     assert_eq!(found(&store, "b0", 2_000_001).await, None);
     // The user's tokens revoked after the rotation.
     let (c0, c1) = chain("c", 3_000_000);
-    store.record_login(&c0, None).await.unwrap();
+    store.record_login(&c0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&c0, &c1, true, 3_000).await.unwrap(),
+        store.rotate(&c0, &c1, true, 3_000, None).await.unwrap(),
         Rotation::Done
     );
     store
@@ -293,6 +299,81 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
         .await
         .unwrap();
     assert_eq!(found(&store, "c0", 3_000_002).await, None);
+}
+
+/// Sessions: a user's families with a live token, newest login first, with the client
+/// of the login and of the last rotation; a logged-out, expired, revoked or other
+/// user's family is not one; ending a session blacklists its tokens and refuses its
+/// rotation.
+pub async fn sessions_are_the_live_families_of_a_user(subject: Subject) {
+    let store = with_owner(&subject).await;
+    store
+        .add_user(User::new(OWNER + 1, "other", "", "!".into(), 0), false)
+        .await
+        .unwrap();
+    let seen = |at_ms: u64, agent: &str| Seen::new(at_ms, agent, "192.0.2.1".into());
+    let login = |jti: &'static str, at_ms: u64, expires_at: u64, agent: &'static str| {
+        let store = store.clone();
+        async move {
+            let token = token(jti, jti, at_ms, expires_at);
+            store
+                .record_login(&token, None, Some(&seen(at_ms, agent)))
+                .await
+                .unwrap();
+            token
+        }
+    };
+    let phone = login("phone", 1_000, 900, "Phone").await;
+    login("laptop", 2_000, 900, "Laptop").await;
+    let gone = login("gone", 3_000, 900, "Gone").await;
+    login("old", 500, 50, "Expired").await;
+    let mut other = token("theirs", "theirs", 4_000, 900);
+    other.user_id = OWNER + 1;
+    store.record_login(&other, None, None).await.unwrap();
+    // The phone refreshes: its session's last refresh.
+    let next = token("phone2", "?", 5_000, 950);
+    let rotated = store
+        .rotate(&phone, &next, true, 5, Some(&seen(5_000, "Phone 2")))
+        .await
+        .unwrap();
+    assert_eq!(rotated, Rotation::Done);
+    // "gone" logged out: no live token left.
+    store
+        .blacklist(&gone, BlacklistReason::Logout, 6)
+        .await
+        .unwrap();
+    let sessions = store.sessions(OWNER, 100).await.unwrap();
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["laptop", "phone"]);
+    let phone_session = &sessions[1].family;
+    assert_eq!(phone_session.login, Some(seen(1_000, "Phone")));
+    assert_eq!(phone_session.last_refresh, Some(seen(5_000, "Phone 2")));
+    assert_eq!(phone_session.expires_at, 950);
+    assert_eq!(sessions[0].family.last_refresh, None);
+    // Durable: a reopen shows the same.
+    let store = subject.reopen(store).await;
+    assert_eq!(store.sessions(OWNER, 100).await.unwrap(), sessions);
+    // Ending the phone's session: its tokens are blacklisted, its chain cannot grow.
+    let ended = store.revoke_session("phone", 7).await.unwrap().unwrap();
+    assert_eq!(ended.user_id, OWNER);
+    assert!(store.blacklisted("phone2").await.unwrap().is_some());
+    let next = token("phone2", "phone", 5_000, 950);
+    let refused = store
+        .rotate(&next, &token("phone3", "?", 8_000, 990), true, 8, None)
+        .await
+        .unwrap();
+    assert_ne!(refused, Rotation::Done);
+    let ids: Vec<String> = store
+        .sessions(OWNER, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["laptop"]);
+    assert!(store.revoke_session("nothing", 9).await.unwrap().is_none());
+    // Past every token's expiry there is no session.
+    assert!(store.sessions(OWNER, 1_000).await.unwrap().is_empty());
 }
 
 /// A rotation racing a user revocation, 1,000 times: the rotation commits before the
@@ -306,11 +387,11 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
         // Each round's tokens are created after the last round's stamp, before its own.
         let base = 1_000 + round * 10;
         let old = token(&format!("o{round}"), &format!("o{round}"), base + 1, 10_000);
-        store.record_login(&old, None).await.unwrap();
+        store.record_login(&old, None, None).await.unwrap();
         let new = token(&format!("n{round}"), "?", base + 2, 10_000);
         let rotation = {
             let store = store.clone();
-            tokio::spawn(async move { store.rotate(&old, &new, true, 1).await.unwrap() })
+            tokio::spawn(async move { store.rotate(&old, &new, true, 1, None).await.unwrap() })
         };
         let revocation = {
             let store = store.clone();
@@ -349,7 +430,7 @@ pub async fn a_token_never_seen_is_adopted(subject: Subject) {
     let unseen = token("u", "u", 1, 100);
     let new = token("v", "?", 2, 150);
     assert_eq!(
-        store.rotate(&unseen, &new, true, 1).await.unwrap(),
+        store.rotate(&unseen, &new, true, 1, None).await.unwrap(),
         Rotation::Done
     );
     assert_eq!(store.outstanding("u").await.unwrap(), Some(unseen));
@@ -360,7 +441,7 @@ pub async fn a_token_never_seen_is_adopted(subject: Subject) {
     let mut stranger = token("x", "x", 1, 100);
     stranger.user_id = 99;
     let successor = token("y", "?", 2, 150);
-    let refused = store.rotate(&stranger, &successor, true, 1).await;
+    let refused = store.rotate(&stranger, &successor, true, 1, None).await;
     assert_eq!(refused.unwrap(), Rotation::UserRevoked);
     assert!(store.outstanding("y").await.unwrap().is_none());
     // Blacklisting an unseen token adopts it too; twice is refused.
@@ -385,14 +466,17 @@ pub async fn what_was_written_is_read_back_after_a_reopen(subject: Subject) {
         user_id: alice.id,
         ..token("a", "a", 1, 100)
     };
-    store.record_login(&a, Some(42)).await.unwrap();
+    store.record_login(&a, Some(42), None).await.unwrap();
     let b = Outstanding {
         user_id: alice.id,
         ..token("b", "?", 2, 150)
     };
-    assert_eq!(store.rotate(&a, &b, true, 3).await.unwrap(), Rotation::Done);
+    assert_eq!(
+        store.rotate(&a, &b, true, 3, None).await.unwrap(),
+        Rotation::Done
+    );
     let c = token("c", "c", 4, 300);
-    store.record_login(&c, None).await.unwrap();
+    store.record_login(&c, None, None).await.unwrap();
     store
         .blacklist(&c, BlacklistReason::Logout, 5)
         .await
@@ -515,7 +599,7 @@ pub async fn a_flush_removes_only_what_expired_before_the_floor(subject: Subject
     let store = with_owner(&subject).await;
     for (jti, expires_at) in [("old", 100), ("mid", 4_000), ("new", 9_000)] {
         store
-            .record_login(&token(jti, jti, 1, expires_at), None)
+            .record_login(&token(jti, jti, 1, expires_at), None, None)
             .await
             .unwrap();
     }

@@ -22,7 +22,7 @@ use std::{path::Path, sync::Arc};
 
 pub use model::{
     BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
-    Revocation, Rotation, StoreError, StoredKind, User,
+    Revocation, Rotation, Seen, Session, StoreError, StoredKind, User,
 };
 
 /// The database, whichever backend keeps it. Cheap to clone (shared handles).
@@ -175,14 +175,15 @@ impl Store {
 
     // ---- tokens ----
 
-    /// Records a token issued at login (a family of its own), durably, together with the
-    /// user's `last_login` when given.
+    /// Records a token issued at login (a family of its own, whose `login` is `seen`),
+    /// durably, together with the user's `last_login` when given.
     pub async fn record_login(
         &self,
         token: &Outstanding,
         last_login: Option<i64>,
+        seen: Option<&Seen>,
     ) -> Result<(), StoreError> {
-        each_backend!(self, s => s.record_login(token, last_login).await)
+        each_backend!(self, s => s.record_login(token, last_login, seen).await)
     }
 
     /// Records a validly signed token the store has never seen (one minted by the
@@ -214,15 +215,17 @@ impl Store {
     /// first if the store has never seen it. Refused (nothing written but that
     /// adoption) when `old` is blacklisted, its family revoked, or it was created
     /// before its user's revocation stamp (read in the same unit: see
-    /// [`Store::revoke_user`]).
+    /// [`Store::revoke_user`]). A rotation that is done records `seen` as the family's
+    /// `last_refresh`, in the same unit.
     pub async fn rotate(
         &self,
         old: &Outstanding,
         new: &Outstanding,
         blacklist_old: bool,
         now: u64,
+        seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        each_backend!(self, s => s.rotate(old, new, blacklist_old, now).await)
+        each_backend!(self, s => s.rotate(old, new, blacklist_old, now, seen).await)
     }
 
     /// The successor of the rotated-out `jti` if it may be handed out again, to a client
@@ -263,6 +266,20 @@ impl Store {
         now: u64,
     ) -> Result<Option<(Outstanding, usize)>, StoreError> {
         each_backend!(self, s => s.revoke_family_of(jti, now).await)
+    }
+
+    /// The live sessions of a user at `now` (epoch seconds), newest login first: families
+    /// not revoked with at least one token that is neither blacklisted nor expired.
+    pub async fn sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
+        each_backend!(self, s => s.sessions(user_id, now))
+    }
+
+    /// Ends a session: revokes the family `id` durably, as a replay would (marked first,
+    /// so no rotation can extend it, then every member blacklisted with reason
+    /// [`BlacklistReason::User`]). Returns the family as it was, or `None` when there is no
+    /// such family (the caller checks whose it is first).
+    pub async fn revoke_session(&self, id: &str, now: u64) -> Result<Option<Family>, StoreError> {
+        each_backend!(self, s => s.revoke_session(id, now).await)
     }
 
     /// Tokens of one user (or all), with their blacklist entries.

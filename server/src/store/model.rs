@@ -198,13 +198,70 @@ pub enum BlacklistReason {
     Reuse,
 }
 
-/// A token family: every refresh token descended from one login.
+/// A token family: every refresh token descended from one login. To its user, a
+/// session (one device or browser).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Family {
     pub user_id: u64,
     pub created_at_ms: u64,
     pub expires_at: u64,
     pub revoked_at: Option<u64>,
+    /// Who logged in (absent for families older than sessions, and adopted tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<Seen>,
+    /// Who refreshed last (absent until the first rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh: Option<Seen>,
+}
+
+/// A client as a login or refresh saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Seen {
+    pub at_ms: u64,
+    /// The `User-Agent` header, at most [`Seen::MAX_USER_AGENT`] bytes (cut at a
+    /// character boundary); empty when absent.
+    pub user_agent: String,
+    /// The client's address.
+    pub ip: String,
+}
+
+impl Seen {
+    pub const MAX_USER_AGENT: usize = 256;
+
+    /// `user_agent` cut to its bound.
+    pub fn new(at_ms: u64, user_agent: &str, ip: String) -> Self {
+        let mut end = user_agent.len().min(Self::MAX_USER_AGENT);
+        while !user_agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        Self {
+            at_ms,
+            user_agent: user_agent[..end].to_string(),
+            ip,
+        }
+    }
+}
+
+/// A live session of a user: a family with at least one token that is neither
+/// blacklisted nor expired, and not revoked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// The family's id (the jti of its login's refresh token).
+    pub id: String,
+    pub family: Family,
+}
+
+impl Session {
+    /// Whether `id` can name a session: 1 to 255 bytes of URL-safe unreserved characters
+    /// (a token id: tollgate's and Simple JWT's are 32 hex digits), so it fits in a path
+    /// segment as it is.
+    pub fn is_valid_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= 255
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+    }
 }
 
 /// Outcome of a rotation attempt.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tollgate_core::{Expect, TokenKind};
+use tollgate_core::{Expect, TokenKind, Verified};
 
 use super::{
     records::{canonical_user_id, issued_ms},
@@ -11,10 +11,19 @@ use super::{
 };
 use crate::store::User;
 
+/// A request's authenticated user, and the session its access token names (with
+/// `session_id_claim`).
+#[derive(Debug)]
+pub struct Authenticated {
+    pub user: Arc<User>,
+    pub session: Option<String>,
+}
+
 impl Tokens {
     /// Simple JWT's `JWTAuthentication` once the Bearer token is out of its header: the
-    /// user of a valid access token, as stored now.
-    pub async fn authenticate(&self, token: &[u8]) -> Result<Arc<User>, Denied> {
+    /// user of a valid access token, as stored now, and with `session_id_claim` the
+    /// token's session, which must not have been revoked.
+    pub async fn authenticate(&self, token: &[u8]) -> Result<Authenticated, Denied> {
         let token = std::str::from_utf8(token)
             .map_err(|_| Denied::AccessToken(tollgate_core::Error::TokenMalformed))?;
         let verified = self
@@ -41,7 +50,33 @@ impl Tokens {
         if self.config.check_revoke_token && issued_ms(&verified) < user.access_revoked_before_ms {
             return Err(Denied::PasswordChanged);
         }
-        Ok(user)
+        let session = match &self.config.session_id_claim {
+            Some(claim) => self.live_session(&verified, claim, user.id).await?,
+            None => None,
+        };
+        Ok(Authenticated { user, session })
+    }
+
+    /// The session id a token carries in `claim`, if its session is live (not revoked
+    /// nor gone); a token without the claim (minted before the setting, or adopted) has
+    /// none.
+    async fn live_session(
+        &self,
+        verified: &Verified,
+        claim: &str,
+        user_id: u64,
+    ) -> Result<Option<String>, Denied> {
+        let claims = verified.claims();
+        let Some(id) = claims.get(claim) else {
+            return Ok(None);
+        };
+        let id = id.as_str().ok_or(Denied::SessionRevoked)?;
+        match self.store.family(id).await? {
+            Some(family) if family.revoked_at.is_none() && family.user_id == user_id => {
+                Ok(Some(id.to_string()))
+            }
+            _ => Err(Denied::SessionRevoked),
+        }
     }
 
     /// `POST /api/token/verify/`: any token type, no user lookup; a blacklisted one is

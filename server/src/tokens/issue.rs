@@ -8,7 +8,7 @@ use super::{
     records::{custom_claims, jti_at, outstanding, sliding_expiry},
     Denied, Tokens,
 };
-use crate::store::{StoredKind, User};
+use crate::store::{Seen, StoredKind, User};
 
 /// What a login hands out.
 #[derive(Debug)]
@@ -20,8 +20,16 @@ pub enum Issued {
 impl Tokens {
     /// Mints the tokens of a login of `user` that counts from `at_ms` (after the
     /// password check) and records the refresh or sliding one, durably, with the user's
-    /// `last_login` when configured.
-    pub async fn issue(&self, user: &User, at_ms: u64, kind: TokenKind) -> Result<Issued, Denied> {
+    /// `last_login` when configured and the client `seen` as the session's login. With
+    /// `session_id_claim`, both tokens of a pair carry the session id (the refresh
+    /// token's jti, which names its family).
+    pub async fn issue(
+        &self,
+        user: &User,
+        at_ms: u64,
+        kind: TokenKind,
+        seen: Option<&Seen>,
+    ) -> Result<Issued, Denied> {
         let now = at_ms / 1000;
         let settings = &self.config.tokens;
         let user_id = user.id.to_string();
@@ -48,9 +56,12 @@ impl Tokens {
             );
             (record, Issued::Sliding { token: token.token })
         } else {
-            let custom = custom_claims(&self.config.token_claims, user);
-            let refresh =
-                settings.mint(TokenKind::Refresh, &user_id, &custom, now, jti_at(at_ms))?;
+            let mut custom = custom_claims(&self.config.token_claims, user);
+            let refresh_jti = jti_at(at_ms);
+            if let Some(claim) = &self.config.session_id_claim {
+                custom.set(claim, refresh_jti.to_hex());
+            }
+            let refresh = settings.mint(TokenKind::Refresh, &user_id, &custom, now, refresh_jti)?;
             let access = settings.mint(TokenKind::Access, &user_id, &custom, now, jti_at(at_ms))?;
             let record = outstanding(
                 &refresh.token,
@@ -67,7 +78,7 @@ impl Tokens {
             (record, pair)
         };
         let last_login = self.config.update_last_login.then_some(now as i64);
-        self.store.record_login(&record, last_login).await?;
+        self.store.record_login(&record, last_login, seen).await?;
         Ok(issued)
     }
 }

@@ -7,6 +7,7 @@ mod issue;
 pub mod records;
 mod refresh;
 mod revoke;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::{
     store::{Store, StoreError},
 };
 
+pub use access::Authenticated;
 pub use issue::Issued;
 pub use refresh::Refreshed;
 
@@ -42,6 +44,12 @@ pub enum Denied {
     UserInactive,
     /// The access token was issued before a password change or deactivation.
     PasswordChanged,
+    /// The access token's session (`session_id_claim`) was revoked.
+    SessionRevoked,
+    /// No session of the caller has this id.
+    SessionNotFound,
+    /// Which session is the caller's cannot be told (no session claim, no refresh token).
+    SessionUnknown,
     /// The store failed: nothing was acknowledged.
     Store(StoreError),
     /// A fault of the server's own data or configuration, with the core's code.

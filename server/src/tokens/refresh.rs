@@ -8,7 +8,7 @@ use super::{
     records::{canonical_user_id, issued_ms, jti_at, outstanding, sliding_expiry, token_sha256},
     Denied, Tokens,
 };
-use crate::store::{BlacklistReason, Outstanding, Rotation, StoredKind, User};
+use crate::store::{BlacklistReason, Outstanding, Rotation, Seen, StoredKind, User};
 
 /// The answer to a refresh: a new access token, and the rotated refresh token when
 /// rotation is on.
@@ -180,8 +180,8 @@ impl Tokens {
 
     /// `POST /api/token/refresh/`: a new access token, and with rotation a new refresh
     /// token that replaces this one (exactly one successor, durable before it is
-    /// returned).
-    pub async fn refresh(&self, token: &str) -> Result<Refreshed, Denied> {
+    /// returned; the client `seen` becomes its session's last refresh).
+    pub async fn refresh(&self, token: &str, seen: Option<&Seen>) -> Result<Refreshed, Denied> {
         let verified = match self.verify_presented(token, TokenKind::Refresh).await? {
             Presented::Live(verified) => verified,
             Presented::RotatedOut(verified) => return self.reused(&verified).await,
@@ -217,7 +217,11 @@ impl Tokens {
             rotated.exp,
         );
         let blacklist_old = settings.blacklist_after_rotation();
-        match self.store.rotate(&old, &new, blacklist_old, now).await? {
+        match self
+            .store
+            .rotate(&old, &new, blacklist_old, now, seen)
+            .await?
+        {
             Rotation::Done => Ok(Refreshed {
                 access: access.token,
                 refresh: Some(rotated.token),

@@ -67,21 +67,27 @@ fn counts_follow_every_write_and_a_clean_close() {
     };
     {
         let store = store_with_user(&dir);
-        store.insert_token(&token("a", "a", 100), None).unwrap();
-        store.insert_token(&token("a", "a", 100), None).unwrap();
+        store
+            .insert_token(&token("a", "a", 100), None, None)
+            .unwrap();
+        store
+            .insert_token(&token("a", "a", 100), None, None)
+            .unwrap();
         let new = token("b", "?", 150);
         store
-            .rotate_tx(&token("a", "a", 100), &new, true, 1)
+            .rotate_tx(&token("a", "a", 100), &new, true, 1, None)
             .unwrap();
         // A migrated token is recorded, then rotated.
         let new = token("y", "?", 150);
         store
-            .rotate_tx(&token("x", "x", 100), &new, true, 1)
+            .rotate_tx(&token("x", "x", 100), &new, true, 1, None)
             .unwrap();
         store
             .blacklist_tx(&token("z", "z", 300), BlacklistReason::Logout, 2)
             .unwrap();
-        store.revoke_family_tx("a", 3).unwrap();
+        store
+            .revoke_family_tx("a", 3, BlacklistReason::Reuse)
+            .unwrap();
         store
             .revoke_user_tx(7, Revocation::LogoutAll, 4_000, |_| {})
             .unwrap();

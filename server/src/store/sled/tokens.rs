@@ -15,7 +15,7 @@ use super::{
 };
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation, Rotation,
-    StoreError, User,
+    Seen, Session, StoreError, User,
 };
 
 impl SledStore {
@@ -25,6 +25,7 @@ impl SledStore {
         &self,
         token: &Outstanding,
         last_login: Option<i64>,
+        seen: Option<&Seen>,
     ) -> Result<(), StoreError> {
         let i = &self.inner()?;
         let added = (
@@ -44,6 +45,7 @@ impl SledStore {
                         family_tokens,
                         expiry,
                         token,
+                        seen,
                     )?;
                     let key = user_key(token.user_id);
                     // A user deleted since the password check: the token is recorded
@@ -94,6 +96,7 @@ impl SledStore {
         new: &Outstanding,
         blacklist_old: bool,
         now: u64,
+        seen: Option<&Seen>,
     ) -> Result<(Rotation, bool), StoreError> {
         let i = &self.inner()?;
         let (rotation, delta) = (
@@ -134,6 +137,7 @@ impl SledStore {
                             family_tokens,
                             expiry,
                             old,
+                            None,
                         )?;
                     }
                     if let Some(family) = families.get(known.family.as_bytes())? {
@@ -161,6 +165,7 @@ impl SledStore {
                         family_tokens,
                         expiry,
                         &new,
+                        seen,
                     )?;
                     Ok((Rotation::Done, delta))
                 },
@@ -251,6 +256,7 @@ impl SledStore {
                             family_tokens,
                             expiry,
                             token,
+                            None,
                         )?;
                     }
                     let entry = Blacklisted {
@@ -271,7 +277,12 @@ impl SledStore {
 
     /// Revokes a family (after a replay): marks it revoked, so no rotation can extend it
     /// any more, then blacklists every token in it. Returns how many were blacklisted.
-    pub(super) fn revoke_family_tx(&self, family: &str, now: u64) -> Result<usize, StoreError> {
+    pub(super) fn revoke_family_tx(
+        &self,
+        family: &str,
+        now: u64,
+        reason: BlacklistReason,
+    ) -> Result<usize, StoreError> {
         let i = &self.inner()?;
         i.families.transaction(|families| {
             if let Some(bytes) = families.get(family.as_bytes())? {
@@ -290,7 +301,7 @@ impl SledStore {
             let jti = &key[1 + family.len()..];
             jtis.push(String::from_utf8_lossy(jti).into_owned());
         }
-        self.blacklist_all(&jtis, BlacklistReason::Reuse, now)
+        self.blacklist_all(&jtis, reason, now)
     }
 
     /// Revokes every refresh and sliding token ever issued to a user, rotated ones
@@ -360,6 +371,43 @@ impl SledStore {
             blacklisted: i64::try_from(count).unwrap_or(i64::MAX),
         });
         Ok(count)
+    }
+
+    /// The live sessions of a user (see [`crate::store::Store::sessions`]): the user's
+    /// tokens walked once, grouped by family.
+    pub fn sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
+        let listed = self.list_sessions(user_id, now);
+        self.watch(listed)
+    }
+
+    fn list_sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
+        let i = &self.inner()?;
+        let mut live = BTreeMap::new();
+        for item in i.user_tokens.scan_prefix(user_id.to_be_bytes()) {
+            let (key, _) = item?;
+            let jti = &key[8..];
+            let Some(record) = get::<Outstanding>(&i.outstanding, jti)? else {
+                continue;
+            };
+            if record.expires_at <= now
+                || live.contains_key(&record.family)
+                || i.blacklist.contains_key(jti)?
+            {
+                continue;
+            }
+            live.insert(record.family, ());
+        }
+        let mut sessions = Vec::new();
+        for id in live.into_keys() {
+            match get::<Family>(&i.families, id.as_bytes())? {
+                Some(family) if family.revoked_at.is_none() && family.user_id == user_id => {
+                    sessions.push(Session { id, family });
+                }
+                _ => {}
+            }
+        }
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.family.created_at_ms));
+        Ok(sessions)
     }
 
     /// Tokens of one user (or all), with their blacklist entries.
@@ -480,6 +528,8 @@ impl SledStore {
                 created_at_ms: token.created_at_ms,
                 expires_at: token.expires_at,
                 revoked_at: None,
+                login: None,
+                last_refresh: None,
             });
             family.created_at_ms = family.created_at_ms.min(token.created_at_ms);
             family.expires_at = family.expires_at.max(token.expires_at);
@@ -519,14 +569,24 @@ impl SledStore {
         &self,
         token: &Outstanding,
         last_login: Option<i64>,
+        seen: Option<&Seen>,
     ) -> Result<(), StoreError> {
-        self.watch(self.insert_token(token, last_login))?;
+        self.watch(self.insert_token(token, last_login, seen))?;
         self.durable().await
     }
 
     pub async fn adopt(&self, token: &Outstanding) -> Result<(), StoreError> {
-        self.watch(self.insert_token(token, None))?;
+        self.watch(self.insert_token(token, None, None))?;
         self.durable().await
+    }
+
+    pub async fn revoke_session(&self, id: &str, now: u64) -> Result<Option<Family>, StoreError> {
+        let Some(family) = self.family(id)? else {
+            return Ok(None);
+        };
+        self.watch(self.revoke_family_tx(id, now, BlacklistReason::User))?;
+        self.durable().await?;
+        Ok(Some(family))
     }
 
     pub async fn rotate(
@@ -535,8 +595,9 @@ impl SledStore {
         new: &Outstanding,
         blacklist_old: bool,
         now: u64,
+        seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        let (rotation, wrote) = self.watch(self.rotate_tx(old, new, blacklist_old, now))?;
+        let (rotation, wrote) = self.watch(self.rotate_tx(old, new, blacklist_old, now, seen))?;
         // A refused rotation may still have adopted an unknown `old`.
         if wrote {
             self.durable().await?;
@@ -580,7 +641,8 @@ impl SledStore {
         let Some(record) = self.outstanding(jti)? else {
             return Ok(None);
         };
-        let revoked = self.watch(self.revoke_family_tx(&record.family, now))?;
+        let revoked =
+            self.watch(self.revoke_family_tx(&record.family, now, BlacklistReason::Reuse))?;
         self.durable().await?;
         Ok(Some((record, revoked)))
     }

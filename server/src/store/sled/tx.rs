@@ -9,7 +9,7 @@ use sled::{
 use super::format::{
     decode, encode, expiry_key, family_token_key, user_token_key, EXPIRY_FAMILY, EXPIRY_TOKEN,
 };
-use crate::store::{BlacklistReason, Blacklisted, Family, Outstanding, StoreError};
+use crate::store::{BlacklistReason, Blacklisted, Family, Outstanding, Seen, StoreError};
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -52,8 +52,9 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-/// Inserts an outstanding record with its indexes; creates or extends its family.
-/// Returns 1 if the record is new, else 0 (for [`Counters`]).
+/// Inserts an outstanding record with its indexes; creates its family (`seen` as the
+/// login) or extends it (`seen` as the last refresh). Returns 1 if the record is new,
+/// else 0 (for [`Counters`]).
 pub(super) fn insert_outstanding(
     outstanding: &TransactionalTree,
     families: &TransactionalTree,
@@ -61,6 +62,7 @@ pub(super) fn insert_outstanding(
     family_tokens: &TransactionalTree,
     expiry: &TransactionalTree,
     token: &Outstanding,
+    seen: Option<&Seen>,
 ) -> TxResult<i64> {
     let previous = outstanding.insert(token.jti.as_bytes(), encode(token))?;
     user_tokens.insert(user_token_key(token.user_id, &token.jti), &[])?;
@@ -73,6 +75,9 @@ pub(super) fn insert_outstanding(
                 expiry.remove(expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family))?;
                 family.expires_at = token.expires_at;
             }
+            if seen.is_some() {
+                family.last_refresh = seen.cloned();
+            }
             family
         }
         None => Family {
@@ -80,6 +85,8 @@ pub(super) fn insert_outstanding(
             created_at_ms: token.created_at_ms,
             expires_at: token.expires_at,
             revoked_at: None,
+            login: seen.cloned(),
+            last_refresh: None,
         },
     };
     expiry.insert(

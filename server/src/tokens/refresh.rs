@@ -15,7 +15,15 @@ use crate::store::{BlacklistReason, Outstanding, Rotation, StoredKind, User};
 #[derive(Debug)]
 pub struct Refreshed {
     pub access: String,
-    pub refresh: Option<String>,
+    pub refresh: Option<Rotated>,
+}
+
+/// The refresh token that replaces the one presented, with its `exp` (a cookie's
+/// lifetime).
+#[derive(Debug)]
+pub struct Rotated {
+    pub token: String,
+    pub exp: u64,
 }
 
 impl Tokens {
@@ -147,7 +155,10 @@ impl Tokens {
         match self.store.rotate(&old, &new, blacklist_old, now).await? {
             Rotation::Done => Ok(Refreshed {
                 access: access.token,
-                refresh: Some(rotated.token),
+                refresh: Some(Rotated {
+                    token: rotated.token,
+                    exp: rotated.exp,
+                }),
             }),
             Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => {
                 Err(self.replayed(&old.jti).await?)

@@ -24,8 +24,10 @@ use crate::{
 /// `POST /api/token/` and `/api/token/sliding/`. In cookie mode the pair endpoint
 /// answers `{"access"}` and sets the refresh token as a cookie.
 pub async fn obtain(app: &App, req: &Request, kind: TokenKind) -> Result<Reply, ApiError> {
-    let cookie = cookie_mode(app, req).filter(|_| kind == TokenKind::Refresh);
-    let cookie = cookie.transpose()?;
+    let cookie = match kind {
+        TokenKind::Refresh => cookie_mode(app, req).transpose()?,
+        _ => None,
+    };
     let fields = req.fields()?;
     let login_field = app.config.username_field;
     let values = drf::strings(

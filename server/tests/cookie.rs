@@ -777,3 +777,69 @@ async fn odd_cookie_headers_get_clear_answers() {
     tx.send(()).unwrap();
     server.await.unwrap();
 }
+
+/// The binary, set up by environment as a developer would on `http://127.0.0.1`: cookie
+/// mode without `Secure`, the page served from the server's own origin.
+#[test]
+fn a_development_server_on_loopback_by_environment() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::add_user(&data, "alice", "alice-password");
+    let server = common::Server::start_with(
+        &data,
+        &[
+            ("TOLLGATE_REFRESH_TRANSPORT", "cookie"),
+            ("TOLLGATE_REFRESH_COOKIE_SECURE", "false"),
+        ],
+    );
+    let addr = server.addr;
+    let post = |path: &str, headers: &str, body: &str| {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let login = r#"{"username":"alice","password":"alice-password"}"#;
+    let response = post("/api/token/", "", login);
+    assert!(response.starts_with("HTTP/1.1 403 "), "{response}");
+    let response = post("/api/token/", "Tollgate-CSRF: 1\r\n", login);
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    let cookies: Vec<&str> = response
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .collect();
+    assert_eq!(cookies.len(), 3, "{response}");
+    let token = cookies[0]
+        .strip_prefix("tollgate_refresh=")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    // A real clock: a second may turn between the token's `iat` and the answer.
+    let expected = |max_age: u64| {
+        format!("tollgate_refresh={token}; Path=/api/token/refresh/; Max-Age={max_age}; HttpOnly; SameSite=Strict")
+    };
+    assert!(
+        cookies[0] == expected(REFRESH_LIFETIME) || cookies[0] == expected(REFRESH_LIFETIME - 1),
+        "{}",
+        cookies[0]
+    );
+    let response = post(
+        "/api/token/refresh/",
+        &format!("Tollgate-CSRF: 1\r\nCookie: tollgate_refresh={token}\r\n"),
+        "",
+    );
+    assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+    assert!(
+        response.contains("set-cookie: tollgate_refresh="),
+        "{response}"
+    );
+    assert!(!response.contains(token), "{response}");
+}

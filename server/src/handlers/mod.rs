@@ -8,9 +8,8 @@ mod tokens;
 
 use std::{future::Future, sync::atomic::Ordering, sync::Arc};
 
-use warp::Filter;
-
 use serde_json::Value;
+use warp::Filter;
 
 use crate::{
     app::App,

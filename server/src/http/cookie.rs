@@ -138,7 +138,8 @@ fn append(reply: &mut Reply, cookie: &RefreshCookie, value: &str, max_age: u64) 
 /// count). The server's own origin is `Host` with `https` when the cookie is `Secure`
 /// (a browser sends a `Secure` cookie over TLS only, so a request carrying it came over
 /// TLS, to the proxy in front of us), `http` otherwise (loopback development). Forwarded
-/// headers are not trusted.
+/// headers are not trusted. A request without a single `Host` (HTTP/2 sends
+/// `:authority` instead) has no own origin: only listed origins pass, which fails closed.
 pub fn csrf_check(
     headers: &HeaderMap,
     allowed_origins: &[String],

@@ -103,6 +103,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("www_dir", Kind::Str),
     ("pkg_dir", Kind::Str),
     ("log_format", Kind::Str),
+    ("refresh_transport", Kind::Str),
+    ("refresh_cookie_name", Kind::Str),
+    ("refresh_cookie_domain", Kind::Str),
+    ("refresh_cookie_secure", Kind::Bool),
 ];
 
 /// The longest `refresh_reuse_interval` accepted: long enough for a retry after a lost
@@ -168,6 +172,10 @@ struct Raw {
     www_dir: Option<String>,
     pkg_dir: Option<String>,
     log_format: Option<String>,
+    refresh_transport: Option<String>,
+    refresh_cookie_name: Option<String>,
+    refresh_cookie_domain: Option<String>,
+    refresh_cookie_secure: Option<bool>,
 }
 
 /// Log output format.
@@ -176,6 +184,31 @@ pub enum LogFormat {
     Text,
     Json,
 }
+
+/// How refresh tokens travel between the server and a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshTransport {
+    /// In JSON bodies, as Simple JWT does (the default).
+    Json,
+    /// In an `HttpOnly` cookie that page scripts cannot read; every request that sets or
+    /// reads it must pass the CSRF check (`crate::http::cookie`).
+    Cookie(RefreshCookie),
+}
+
+/// The refresh cookie's settings (`refresh_cookie_*`), validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshCookie {
+    /// A legal cookie name (an RFC 7230 token), at most [`MAX_COOKIE_NAME`] bytes.
+    pub name: String,
+    /// `Domain`; `None` makes a host-only cookie (the safer default: sibling
+    /// subdomains never see it).
+    pub domain: Option<String>,
+    /// `Secure`; `false` only with a loopback `bind` (plain-HTTP development).
+    pub secure: bool,
+}
+
+/// Longest accepted `refresh_cookie_name`.
+pub const MAX_COOKIE_NAME: usize = 64;
 
 /// Where the signing key came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +254,8 @@ pub struct Config {
     /// user's frontend would (default: `pkg` when `pkg/browser.js` exists).
     pub pkg_dir: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// `refresh_transport`: JSON bodies (default) or an `HttpOnly` cookie.
+    pub refresh_transport: RefreshTransport,
 }
 
 impl fmt::Debug for Config {
@@ -235,6 +270,7 @@ impl fmt::Debug for Config {
             .field("token_claims", &self.token_claims)
             .field("pbkdf2_iterations", &self.pbkdf2_iterations)
             .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("refresh_transport", &self.refresh_transport)
             .finish_non_exhaustive()
     }
 }
@@ -611,6 +647,13 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             ),
         ));
     }
+    let refresh_transport = refresh_transport(
+        raw.refresh_transport,
+        raw.refresh_cookie_name,
+        raw.refresh_cookie_domain,
+        raw.refresh_cookie_secure,
+        bind,
+    )?;
     Ok(Config {
         tokens,
         key_source,
@@ -649,7 +692,78 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         data_dir,
         cors_allowed_origins,
         log_format,
+        refresh_transport,
     })
+}
+
+/// `refresh_transport` and the `refresh_cookie_*` settings. The cookie settings are
+/// checked in either mode, so a mistake shows up before the mode is switched on.
+fn refresh_transport(
+    transport: Option<String>,
+    name: Option<String>,
+    domain: Option<String>,
+    secure: Option<bool>,
+    bind: SocketAddr,
+) -> Result<RefreshTransport, ConfigError> {
+    let name = name.unwrap_or_else(|| "tollgate_refresh".into());
+    let is_token_char = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+    if name.is_empty() || name.len() > MAX_COOKIE_NAME || !name.chars().all(is_token_char) {
+        return Err(ConfigError::new(
+            "refresh_cookie_name",
+            format!(
+                "{name:?}: a cookie name is 1 to {MAX_COOKIE_NAME} ASCII letters, digits or \
+                 !#$%&'*+-.^_`|~ (no spaces, separators or control characters)"
+            ),
+        ));
+    }
+    let secure = secure.unwrap_or(true);
+    // Browsers hold prefixed names to rules these settings would break.
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("__host-") {
+        return Err(ConfigError::new(
+            "refresh_cookie_name",
+            format!("{name:?}: a __Host- cookie must have Path=/, and tollgate scopes the refresh cookie to the paths that read it"),
+        ));
+    }
+    if lower.starts_with("__secure-") && !secure {
+        return Err(ConfigError::new(
+            "refresh_cookie_name",
+            format!("{name:?}: a __Secure- cookie needs refresh_cookie_secure = true"),
+        ));
+    }
+    let domain = domain.filter(|d| !d.is_empty());
+    if let Some(domain) = &domain {
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if domain.len() > 253 || !domain.split('.').all(label_ok) {
+            return Err(ConfigError::new(
+                "refresh_cookie_domain",
+                format!("{domain:?}: a host name like example.com (ASCII letters, digits, hyphens and dots; no leading dot, port or scheme)"),
+            ));
+        }
+    }
+    if !secure && !bind.ip().is_loopback() {
+        return Err(ConfigError::new(
+            "refresh_cookie_secure",
+            format!("false is only for plain-HTTP development on a loopback address, and bind is {bind}"),
+        ));
+    }
+    match transport.as_deref().unwrap_or("json") {
+        "json" => Ok(RefreshTransport::Json),
+        "cookie" => Ok(RefreshTransport::Cookie(RefreshCookie {
+            name,
+            domain: domain.map(|d| d.to_ascii_lowercase()),
+            secure,
+        })),
+        other => Err(ConfigError::new(
+            "refresh_transport",
+            format!("{other:?}: use json or cookie"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -717,6 +831,94 @@ mod tests {
         assert_eq!(err.setting, "bind");
         let err = load(&[("token_claims", "username,password")]).unwrap_err();
         assert_eq!(err.setting, "token_claims");
+    }
+
+    #[test]
+    fn refresh_transport_and_cookie_settings() {
+        assert_eq!(load(&[]).unwrap().refresh_transport, RefreshTransport::Json);
+        let c = load(&[("refresh_transport", "cookie")]).unwrap();
+        let default = RefreshCookie {
+            name: "tollgate_refresh".into(),
+            domain: None,
+            secure: true,
+        };
+        assert_eq!(c.refresh_transport, RefreshTransport::Cookie(default));
+        let c = load(&[
+            ("refresh_transport", "cookie"),
+            ("refresh_cookie_name", "__Secure-rt"),
+            ("refresh_cookie_domain", "Example.COM"),
+            ("refresh_cookie_secure", "false"),
+            ("bind", "[::1]:9000"),
+        ]);
+        // __Secure- needs Secure.
+        assert_eq!(c.unwrap_err().setting, "refresh_cookie_name");
+        let c = load(&[
+            ("refresh_transport", "cookie"),
+            ("refresh_cookie_name", "rt"),
+            ("refresh_cookie_domain", "Example.COM"),
+            ("refresh_cookie_secure", "false"),
+            ("bind", "[::1]:9000"),
+        ])
+        .unwrap();
+        let set = RefreshCookie {
+            name: "rt".into(),
+            domain: Some("example.com".into()),
+            secure: false,
+        };
+        assert_eq!(c.refresh_transport, RefreshTransport::Cookie(set));
+        let refused = |pairs: &[(&str, &str)]| load(pairs).unwrap_err().setting;
+        assert_eq!(
+            refused(&[("refresh_transport", "Cookie")]),
+            "refresh_transport"
+        );
+        assert_eq!(
+            refused(&[("refresh_transport", "header")]),
+            "refresh_transport"
+        );
+        let long_name = "n".repeat(MAX_COOKIE_NAME + 1);
+        for bad in [
+            "",
+            "a b",
+            "a;b",
+            "a=b",
+            "a,b",
+            "\"a\"",
+            "é",
+            "a\tb",
+            "__Host-rt",
+            "__host-rt",
+            &long_name,
+        ] {
+            assert_eq!(
+                refused(&[("refresh_cookie_name", bad)]),
+                "refresh_cookie_name",
+                "{bad:?}"
+            );
+        }
+        for bad in [
+            ".example.com",
+            "example.com.",
+            "https://example.com",
+            "example.com:443",
+            "exa mple.com",
+            "-a.example.com",
+            "a..b",
+            "exämple.com",
+        ] {
+            assert_eq!(
+                refused(&[("refresh_cookie_domain", bad)]),
+                "refresh_cookie_domain",
+                "{bad:?}"
+            );
+        }
+        // Not Secure only on a loopback bind (plain-HTTP development).
+        for bind in ["0.0.0.0:8000", "192.168.1.10:8000", "[::]:8000"] {
+            let err = load(&[("refresh_cookie_secure", "false"), ("bind", bind)]).unwrap_err();
+            assert_eq!(err.setting, "refresh_cookie_secure", "{bind}");
+            assert!(err.message.contains("loopback"), "{err}");
+        }
+        assert!(load(&[("refresh_cookie_secure", "false"), ("bind", "127.0.0.2:80")]).is_ok());
+        assert!(load(&[("refresh_cookie_secure", "true"), ("bind", "0.0.0.0:8000")]).is_ok());
     }
 
     #[test]

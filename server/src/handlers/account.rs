@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{denied, one_string};
+use super::{cleared_after, cookie_mode, denied, one_string, tokens::blacklist_cookie};
 use crate::{
     app::App,
     http::{
@@ -31,10 +31,29 @@ pub async fn me(app: &App, req: &Request) -> Result<Reply, ApiError> {
     Ok(reply::json_ordered(200, &body, &["id", "username"]))
 }
 
-/// `POST /api/logout/`: one refresh token, or with `all` every token of the user.
+/// `POST /api/logout/`: one refresh token, or with `all` every token of the user. In
+/// cookie mode the one token comes from the cookie (`refresh_token` in the body is not
+/// used), and the cookie is cleared whatever became of the token, unless the store
+/// failed; a failed Bearer check or a bad body leaves it, so the client can refresh its
+/// access token and log out again.
 pub async fn logout(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    let cookie = cookie_mode(app, req).transpose()?;
     let user = authenticate(app, req).await?.user;
     let fields = req.fields()?;
+    if let Some(cookie) = cookie {
+        let result = if fields.truthy("all") {
+            app.tokens
+                .logout_all(user.id)
+                .await
+                .map(|_| json!({"status": "OK, goodbye, all refresh tokens blacklisted"}))
+                .map_err(|err| denied(app, err))
+        } else {
+            blacklist_cookie(app, req, cookie)
+                .await
+                .map(|()| json!({"status": "OK, goodbye"}))
+        };
+        return cleared_after(app, "logout", result, cookie);
+    }
     if fields.truthy("all") {
         app.tokens
             .logout_all(user.id)

@@ -9,14 +9,17 @@ mod tokens;
 
 use std::{future::Future, sync::atomic::Ordering, sync::Arc};
 
+use serde_json::Value;
 use warp::Filter;
 
 use crate::{
     app::App,
+    config::{RefreshCookie, RefreshTransport},
     http::{
+        cookie,
         drf::{self, Fields, Trim},
         errors::ApiError,
-        reply::Reply,
+        reply::{self, Reply},
         route::Route,
         static_files, Endpoints, Request,
     },
@@ -114,4 +117,41 @@ fn denied(app: &App, denied: Denied) -> ApiError {
         app.metrics.reuse_detections.fetch_add(1, Ordering::Relaxed);
     }
     denied.into()
+}
+
+/// In cookie mode, the cookie's settings once the request has passed the CSRF check
+/// (`None` in JSON mode). Login, refresh, blacklist and logout call it first.
+fn cookie_mode<'a>(app: &'a App, req: &Request) -> Option<Result<&'a RefreshCookie, ApiError>> {
+    let config = &app.config;
+    let RefreshTransport::Cookie(cookie) = &config.refresh_transport else {
+        return None;
+    };
+    Some(cookie::csrf_check(&req.headers, &config.cors_allowed_origins, cookie).map(|()| cookie))
+}
+
+/// The error reply to `err` (on `route`) with the refresh cookie cleared.
+fn with_cookie_cleared(app: &App, route: &str, err: &ApiError, cookie: &RefreshCookie) -> Reply {
+    let mut reply = reply::error(err, route, &app.realm);
+    cookie::clear(&mut reply, cookie);
+    reply
+}
+
+/// The answer of a cookie-mode blacklist or logout: `body` or the error, with the
+/// cookie cleared, except after a store failure (5xx: nothing changed, the client may
+/// try again).
+fn cleared_after(
+    app: &App,
+    route: &str,
+    result: Result<Value, ApiError>,
+    cookie: &RefreshCookie,
+) -> Result<Reply, ApiError> {
+    match result {
+        Ok(body) => {
+            let mut reply = reply::json(200, &body);
+            cookie::clear(&mut reply, cookie);
+            Ok(reply)
+        }
+        Err(err) if err.status() < 500 => Ok(with_cookie_cleared(app, route, &err, cookie)),
+        Err(err) => Err(err),
+    }
 }

@@ -3,11 +3,12 @@
 
 use serde_json::{json, Value};
 
-use super::{account::authenticate, denied, one_string};
+use super::{account::authenticate, cookie_mode, denied, one_string};
 use crate::{
     app::App,
     clock::iso8601,
     http::{
+        cookie,
         errors::ApiError,
         reply::{self, Reply},
         route::session_id,
@@ -69,17 +70,26 @@ pub async fn revoke(app: &App, req: &Request) -> Result<Reply, ApiError> {
 
 /// `POST /api/sessions/revoke-others/`: ends every session of the caller but the
 /// caller's own, named by the access token (`session_id_claim`) or by the caller's
-/// refresh token in `refresh`; `{"revoked": n}`.
+/// refresh token (`refresh` in the body; the cookie in cookie mode); `{"revoked": n}`.
 pub async fn revoke_others(app: &App, req: &Request) -> Result<Reply, ApiError> {
+    // The refresh cookie is sent here too (`http::cookie::COOKIE_PATHS`): checked
+    // against cross-site requests first, as on logout.
+    let cookie = cookie_mode(app, req).transpose()?;
     let caller = authenticate(app, req).await?;
     let keep = match caller.session {
         Some(id) => id,
         None => {
-            let fields = req.fields()?;
-            if !fields.truthy("refresh") {
-                return Err(ApiError::SessionUnknown);
-            }
-            let refresh = one_string(&fields, "refresh")?;
+            let refresh = match cookie {
+                Some(cookie) => cookie::refresh_token(&req.headers, &cookie.name)
+                    .map_err(|_| ApiError::SessionUnknown)?,
+                None => {
+                    let fields = req.fields()?;
+                    if !fields.truthy("refresh") {
+                        return Err(ApiError::SessionUnknown);
+                    }
+                    one_string(&fields, "refresh")?
+                }
+            };
             app.tokens
                 .session_of(caller.user.id, &refresh)
                 .await

@@ -6,8 +6,12 @@ use serde_json::json;
 
 use super::{reply, reply::Reply, request::Request, route::Route};
 
-/// CORS headers: only listed origins get them; credentials only for explicitly listed
-/// ones (never for `*`).
+/// Response headers a script on a listed origin may read: `Tollgate-Refresh-Reuse`
+/// tells a client that its refresh was refused as a replay.
+const EXPOSE_HEADERS: &str = "Tollgate-Refresh-Reuse";
+
+/// CORS headers: only listed origins get them; credentials, and the response headers a
+/// script may read, only for explicitly listed ones (never for `*`).
 pub fn add_headers(origins: &[String], req: &Request, reply: &mut Reply) {
     let Some(origin) = req
         .headers
@@ -29,6 +33,12 @@ pub fn add_headers(origins: &[String], req: &Request, reply: &mut Reply) {
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
+        if req.method != Method::OPTIONS {
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSE_HEADERS),
+            );
+        }
     } else {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -38,11 +48,11 @@ pub fn add_headers(origins: &[String], req: &Request, reply: &mut Reply) {
     if req.method == Method::OPTIONS {
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
+            HeaderValue::from_static("authorization, content-type, tollgate-csrf"),
         );
         h.insert(
             header::ACCESS_CONTROL_MAX_AGE,

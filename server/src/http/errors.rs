@@ -63,6 +63,17 @@ pub enum ApiError {
     BodyTimeout,
     /// Authorization header over 8 KiB, refused before parsing.
     HeaderTooLarge,
+    /// Cookie mode: no refresh token cookie (or an empty one).
+    RefreshCookieMissing,
+    /// Cookie mode: the refresh cookie's value is not RFC 6265 cookie-octets.
+    RefreshCookieMalformed,
+    /// Cookie mode: several refresh cookies with different values (say, one planted
+    /// from a sibling subdomain): refused rather than guessing.
+    RefreshCookieAmbiguous,
+    /// `Cookie` headers over 8 KiB together, refused before parsing.
+    CookieHeaderTooLarge,
+    /// Cookie mode: the request failed the CSRF check (why, in words).
+    CsrfFailed(&'static str),
     /// The store failed (disk full, I/O): nothing was acknowledged.
     Unavailable(StoreError),
     /// The password hashing pool is gone (shutting down).
@@ -107,10 +118,20 @@ impl ApiError {
             Self::BodyIncomplete => "body_incomplete",
             Self::BodyTimeout => "request_timeout",
             Self::HeaderTooLarge => "header_too_large",
+            Self::RefreshCookieMissing => "refresh_cookie_missing",
+            Self::RefreshCookieMalformed => "refresh_cookie_malformed",
+            Self::RefreshCookieAmbiguous => "refresh_cookie_ambiguous",
+            Self::CookieHeaderTooLarge => "cookie_header_too_large",
+            Self::CsrfFailed(_) => "csrf_failed",
             Self::Unavailable(_) => "store_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(code) => code,
         }
+    }
+
+    /// The status of the reply.
+    pub fn status(&self) -> u16 {
+        self.reply("").status
     }
 
     /// The reply. `realm_header` is the `WWW-Authenticate` value every 401 carries.
@@ -213,6 +234,26 @@ impl ApiError {
                 431,
                 json!({"detail": "Authorization header is larger than 8 KiB.", "code": "header_too_large"}),
             ),
+            Self::RefreshCookieMissing => (
+                401,
+                json!({"detail": "No refresh token cookie was sent.", "code": "refresh_cookie_missing"}),
+            ),
+            Self::RefreshCookieMalformed => (
+                400,
+                json!({"detail": "The refresh token cookie is malformed.", "code": "refresh_cookie_malformed"}),
+            ),
+            Self::RefreshCookieAmbiguous => (
+                400,
+                json!({"detail": "Several refresh token cookies with different values were sent.", "code": "refresh_cookie_ambiguous"}),
+            ),
+            Self::CookieHeaderTooLarge => (
+                431,
+                json!({"detail": "Cookie header is larger than 8 KiB.", "code": "cookie_header_too_large"}),
+            ),
+            Self::CsrfFailed(reason) => (
+                403,
+                json!({"detail": format!("CSRF check failed: {reason}."), "code": "csrf_failed"}),
+            ),
             Self::Unavailable(_) => (
                 503,
                 json!({"detail": "Service temporarily unavailable, try again later.", "code": "store_unavailable"}),
@@ -276,6 +317,11 @@ impl ApiError {
             Self::BodyIncomplete,
             Self::BodyTimeout,
             Self::HeaderTooLarge,
+            Self::RefreshCookieMissing,
+            Self::RefreshCookieMalformed,
+            Self::RefreshCookieAmbiguous,
+            Self::CookieHeaderTooLarge,
+            Self::CsrfFailed("the Tollgate-CSRF: 1 header is missing"),
             Self::Unavailable(StoreError::Io("disk full".into())),
             Self::ShuttingDown,
             Self::Internal("claims_too_large"),
@@ -342,7 +388,7 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 26, "add new variants to examples()");
+        assert_eq!(examples.len(), 31, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
             // 500 only for the server's own faults, never for anything a client sends.
@@ -383,5 +429,17 @@ mod tests {
         assert_eq!((replayed.status, &replayed.body), (401, &blacklisted.body));
         assert!(replayed.headers.contains(&(REUSE_HEADER, "replay".into())));
         assert!(reply.headers.contains(&("allow", "POST, OPTIONS".into())));
+        let reply = ApiError::CsrfFailed("the request's Origin is not allowed").reply(realm);
+        assert_eq!(reply.status, 403);
+        assert_eq!(
+            reply.body,
+            json!({"detail":"CSRF check failed: the request's Origin is not allowed.","code":"csrf_failed"})
+        );
+        let reply = ApiError::RefreshCookieMissing.reply(realm);
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            reply.body,
+            json!({"detail":"No refresh token cookie was sent.","code":"refresh_cookie_missing"})
+        );
     }
 }

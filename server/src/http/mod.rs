@@ -3,6 +3,7 @@
 //! endpoint does is in `crate::handlers`, behind [`Endpoints`]: nothing here imports it.
 
 pub mod bearer;
+pub mod cookie;
 mod cors;
 pub mod drf;
 pub mod errors;

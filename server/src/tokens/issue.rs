@@ -13,8 +13,15 @@ use crate::store::{Seen, StoredKind, User};
 /// What a login hands out.
 #[derive(Debug)]
 pub enum Issued {
-    Pair { refresh: String, access: String },
-    Sliding { token: String },
+    /// `refresh_exp` is the refresh token's `exp` (a cookie's lifetime).
+    Pair {
+        refresh: String,
+        access: String,
+        refresh_exp: u64,
+    },
+    Sliding {
+        token: String,
+    },
 }
 
 impl Tokens {
@@ -74,6 +81,7 @@ impl Tokens {
             let pair = Issued::Pair {
                 refresh: refresh.token,
                 access: access.token,
+                refresh_exp: refresh.exp,
             };
             (record, pair)
         };

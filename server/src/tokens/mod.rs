@@ -21,7 +21,7 @@ use crate::{
 
 pub use access::Authenticated;
 pub use issue::Issued;
-pub use refresh::Refreshed;
+pub use refresh::{Refreshed, Rotated};
 
 /// Why a token operation was refused (or could not be carried out).
 #[derive(Debug)]

@@ -15,10 +15,18 @@ use crate::store::{BlacklistReason, Outstanding, Rotation, Seen, StoredKind, Use
 #[derive(Debug)]
 pub struct Refreshed {
     pub access: String,
-    pub refresh: Option<String>,
+    pub refresh: Option<Rotated>,
     /// The refresh token was rotated out moments ago and this is its successor again
     /// (the reuse interval), not a new one.
     pub grace: bool,
+}
+
+/// The refresh token that replaces the one presented, with its `exp` (a cookie's
+/// lifetime).
+#[derive(Debug)]
+pub struct Rotated {
+    pub token: String,
+    pub exp: u64,
 }
 
 /// A refresh or sliding token that passed its checks, or a refresh token that passed
@@ -128,7 +136,10 @@ impl Tokens {
         let access = settings.access_from_refresh(verified, now_ms / 1000, jti_at(now_ms))?;
         Ok(Refreshed {
             access: access.token,
-            refresh: Some(again.token),
+            refresh: Some(Rotated {
+                token: again.token,
+                exp: again.exp,
+            }),
             grace: true,
         })
     }
@@ -224,7 +235,10 @@ impl Tokens {
         {
             Rotation::Done => Ok(Refreshed {
                 access: access.token,
-                refresh: Some(rotated.token),
+                refresh: Some(Rotated {
+                    token: rotated.token,
+                    exp: rotated.exp,
+                }),
                 grace: false,
             }),
             // A concurrent refresh of the same token rotated it first.

@@ -240,7 +240,9 @@ export function bindClient({ expiresAt, TollgateError }) {
       timer = null;
       const access = storage.get()?.access;
       if (stopped || !access) return;
-      delay ??= (left(access) - ahead) * 1000;
+      // A token living shorter than refreshAhead would be refreshed again at once, in a
+      // loop: wait at least half its remaining life (nothing, once expired).
+      delay ??= Math.max(left(access) - ahead, left(access) / 2) * 1000;
       // setTimeout fires at once past 2^31-1 ms; tick() then just schedules again.
       timer = setTimeout(tick, Math.min(Math.max(delay, 0), 2 ** 31 - 1));
       timer.unref?.();

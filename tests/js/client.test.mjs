@@ -239,12 +239,14 @@ test("a tab adopts what a sibling stored: login, refresh, logout", async () => {
 
 test("autoRefresh refreshes ahead of expiry; stop() and logout cancel it", { timeout: 15000 }, async () => {
   const short = await startServer({ TOLLGATE_ACCESS_TOKEN_LIFETIME: "3" });
-  const make = () => {
+  const make = (refreshAhead = 1) => {
     const fetch = countingFetch();
-    return [createClient({ baseUrl: short, fetch, autoRefresh: true, refreshAhead: 1, random: () => 0.5 }), fetch];
+    return [createClient({ baseUrl: short, fetch, autoRefresh: true, refreshAhead, random: () => 0.5 }), fetch];
   };
   const [[auto, autoFetch], [stopped, stoppedFetch], [out, outFetch]] = [make(), make(), make()];
-  await Promise.all([auto.login("alice", "pw-alice"), stopped.login("alice", "pw-alice"), out.login("bob", "pw-bob")]);
+  // refreshAhead beyond the 3 s lifetime: at most one refresh per half a token's life, not a loop.
+  const [hasty, hastyFetch] = make(30);
+  await Promise.all([auto.login("alice", "pw-alice"), stopped.login("alice", "pw-alice"), out.login("bob", "pw-bob"), hasty.login("bob", "pw-bob")]);
   stopped.stop();
   await out.logout();
   const first = auto.tokens.access;
@@ -258,6 +260,8 @@ test("autoRefresh refreshes ahead of expiry; stop() and logout cancel it", { tim
   assert.equal(stoppedFetch.refreshes, 0, "stop() cancelled the timer");
   assert.equal(outFetch.refreshes, 0, "no refresh after logout");
   assert.notEqual(stopped.tokens, null);
+  hasty.stop();
+  assert.ok(hastyFetch.refreshes >= 1 && hastyFetch.refreshes <= 4, `${hastyFetch.refreshes} refreshes in about 3 s`);
   auto.stop();
 });
 

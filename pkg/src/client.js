@@ -265,10 +265,13 @@ export function bindClient({ expiresAt, TollgateError }) {
     async function signOff(all) {
       stored();
       try {
-        // The refresh token is read after accessToken(), which may have rotated it.
         const access = await accessToken();
-        const body = all ? { all: "1" } : cookie ? {} : { refresh_token: stored().refresh };
-        return await call("POST", route.logout, body, access);
+        // Under the refresh lock, so a sibling's refresh cannot store a successor after
+        // the clear; the refresh token is read there, once no refresh can rotate it.
+        return await exclusive(() => {
+          const body = all ? { all: "1" } : cookie ? {} : { refresh_token: stored().refresh };
+          return call("POST", route.logout, body, access).finally(() => storage.clear());
+        });
       } finally {
         storage.clear();
         schedule();

@@ -219,6 +219,29 @@ test("a tab takes over a lease whose holder hangs, once the lease times out", { 
   assert.equal(store.getItem("tg.lease"), null);
 });
 
+test("a logout waits for a sibling's refresh and revokes its successor", { timeout: 10000 }, async () => {
+  const store = fakeLocalStorage();
+  // tab2's refresh reaches the server at once but its answer arrives 200 ms later.
+  const slow = async (input, init) => {
+    const response = await fetch(input, init);
+    if (String(input).endsWith("/api/token/refresh/")) await sleep(200);
+    return response;
+  };
+  const locks = fakeLocks();
+  const tab1 = createClient({ baseUrl: base, storage: localStorageStorage("tg", store), locks });
+  const tab2 = createClient({ baseUrl: base, storage: localStorageStorage("tg", store), locks, fetch: slow });
+  await tab1.login("alice", "pw-alice");
+  const refreshing = tab2.refresh();
+  await sleep(20);
+  assert.deepEqual(await tab1.logout(), { status: "OK, goodbye" });
+  const successor = await refreshing;
+  assert.equal(tab1.tokens, null, "the logout sticks");
+  assert.deepEqual(await post("/api/token/refresh/", { refresh: successor.refresh }), {
+    status: 401,
+    body: { detail: "Token is blacklisted", code: "token_not_valid" },
+  });
+});
+
 test("a tab adopts what a sibling stored: login, refresh, logout", async () => {
   const store = fakeLocalStorage();
   const quiet = countingFetch();

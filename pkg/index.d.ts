@@ -89,38 +89,119 @@ export interface Tokens {
   refresh: string;
 }
 
-export interface TokenStorage {
-  get(): Tokens | null;
-  set(tokens: Tokens): void;
+/** What the cookie transport stores: the refresh token lives in an HttpOnly cookie. */
+export interface AccessOnly {
+  access: string;
+}
+
+/** A JSON value kept under one key: tokens, or (for the lease) a lease. */
+export interface Slot<T> {
+  get(): T | null;
+  set(value: T): void;
   clear(): void;
+  /**
+   * Calls `callback` when another tab changes the value (never for this tab's own
+   * writes); returns a function that stops listening.
+   */
+  subscribe?(callback: () => void): () => void;
+}
+
+/** Who holds the refresh lease of a shared storage, and until when (epoch ms). */
+export interface Lease {
+  owner: string;
+  until: number;
+}
+
+/**
+ * Where the client keeps its tokens. A storage shared by the tabs of a browser profile
+ * says so with `lockName`: the tabs then refresh one at a time under the Web Lock of
+ * that name, or, where Web Locks are missing, under `lease`. Without `lockName` (e.g.
+ * memoryStorage, or a custom storage with only get/set/clear) each client refreshes on
+ * its own.
+ */
+export interface TokenStorage extends Slot<Tokens | AccessOnly> {
+  lockName?: string;
+  lease?: Slot<Lease>;
 }
 
 export function memoryStorage(): TokenStorage;
-export function localStorageStorage(key?: string, store?: Storage): TokenStorage;
+/** Shared by tabs: `lockName` is `key`, the lease is kept under `key + ".lease"`. */
+export function localStorageStorage(
+  key?: string,
+  store?: Storage,
+): TokenStorage & Required<Pick<TokenStorage, "lockName" | "lease" | "subscribe">>;
+
+/** The part of the Web Locks API the client uses (`navigator.locks`). */
+export interface Locks {
+  request(name: string, callback: () => Promise<unknown>): Promise<unknown>;
+}
 
 export interface ClientOptions {
   /** The server, e.g. "https://auth.example.com" (default: same origin). */
   baseUrl?: string;
   storage?: TokenStorage;
   fetch?: typeof fetch;
-  /** Refresh when the access token has fewer seconds left than this (default 30). */
+  /**
+   * Refresh when the access token has fewer seconds left than this (default 30), moved
+   * by up to 10% (at most 5 s) either way per client so tabs do not refresh in step.
+   */
   refreshAhead?: number;
   /** The login field (the server's username_field; default "username"). */
   usernameField?: string;
-  paths?: { login?: string; refresh?: string; logout?: string };
+  paths?: { login?: string; refresh?: string; logout?: string; sessions?: string };
+  /**
+   * "json" (default): the refresh token travels in JSON bodies and is stored.
+   * "cookie": the server keeps it in an HttpOnly cookie; every request carries
+   * `credentials: "include"` and `Tollgate-CSRF: 1`.
+   */
+  refreshTransport?: "json" | "cookie";
+  /** Refresh on a timer ahead of expiry, not only when asked (default false). */
+  autoRefresh?: boolean;
+  /** The Web Locks API (default `navigator.locks`; null: use the lease). */
+  locks?: Locks | null;
+  /** Milliseconds after which a tab's lease lapses if it never lets go (default 10000). */
+  leaseTimeout?: number;
+  /** A number in [0, 1) for the refreshAhead jitter (default Math.random). */
+  random?: () => number;
 }
 
-export interface Client {
-  login(username: string, password: string): Promise<Tokens>;
-  /** Rotates the refresh token; concurrent callers share one request. */
-  refresh(): Promise<Tokens>;
+/** One login of the user, as GET /api/sessions/ lists it. */
+export interface Session {
+  id: string;
+  /** ISO 8601 times. */
+  created_at: string;
+  last_refreshed_at: string | null;
+  expires_at: string;
+  /** The client of the login (`null` for sessions older than tollgate's sessions). */
+  login: { user_agent: string; ip: string } | null;
+  last_refresh: { user_agent: string; ip: string } | null;
+  /** Whether it is the session of this client's access token; `null` when the server cannot tell (its `session_id_claim` is off). */
+  current: boolean | null;
+}
+
+export interface Client<T extends Tokens | AccessOnly = Tokens> {
+  login(username: string, password: string): Promise<T>;
+  /** Rotates the refresh token; concurrent callers (and tabs sharing a storage) share one request. */
+  refresh(): Promise<T>;
   logout(): Promise<unknown>;
   logoutAll(): Promise<unknown>;
   /** A valid access token, refreshed ahead of expiry. */
   accessToken(): Promise<string>;
   /** fetch with the Bearer token; on a 401 it refreshes once and retries. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
-  readonly tokens: Tokens | null;
+  /** The user's sessions (logins), the current one marked. */
+  sessions(): Promise<Session[]>;
+  /** Ends one session; rejects with code "session_not_found" for an unknown id. */
+  revokeSession(id: string): Promise<null>;
+  /** Ends every session but this one. */
+  revokeOtherSessions(): Promise<{ revoked: number }>;
+  /** Ends autoRefresh for good (its timer and storage listener); the client still works. */
+  stop(): void;
+  readonly tokens: T | null;
+  /** The server's Tollgate-Refresh-Reuse header on the last refresh ("grace" or "replay"), or null. */
+  readonly lastReuse: string | null;
 }
 
-export function createClient(options?: ClientOptions): Client;
+export function createClient(options?: ClientOptions & { refreshTransport?: "json" }): Client<Tokens>;
+export function createClient(options: ClientOptions & { refreshTransport: "cookie" }): Client<AccessOnly>;
+export function createClient(options?: ClientOptions): Client<Tokens> | Client<AccessOnly>;

@@ -25,7 +25,8 @@ const loggingFetch = async (input, init = {}) => {
 };
 
 const REFRESH_AHEAD = 30;
-const client = createClient({ baseUrl: location.origin, fetch: loggingFetch, refreshAhead: REFRESH_AHEAD });
+// random: 0.5 takes out the refreshAhead jitter, so the timeline marks the exact moment.
+const client = createClient({ baseUrl: location.origin, fetch: loggingFetch, refreshAhead: REFRESH_AHEAD, random: () => 0.5 });
 let jwksVerifier = null;
 let algorithm = null;
 

@@ -1,9 +1,12 @@
 // A small client for the tollgate server (or any Simple JWT server): login, refresh with
-// rotation, logout, logout everywhere, and a fetch that carries the access token.
+// rotation, logout, sessions, and a fetch that carries the access token.
 //
-// Refreshes are single-flight: with rotation on, a second concurrent refresh of the same
-// token is a replay, and the server revokes the whole family. So every caller waiting
-// for a fresh access token shares the one refresh in flight.
+// Refreshes are single-flight: with rotation on, a second refresh of the same token is a
+// replay, and the server revokes the whole family. So every caller waiting for a fresh
+// access token shares the one refresh in flight, and when the storage is shared by tabs
+// (it names a `lockName`), the tabs take a Web Lock (or, without Web Locks, a lease kept
+// in the storage) around the refresh. The storage is the source of truth: inside the
+// lock a tab re-reads it and adopts the tokens a sibling stored instead of refreshing.
 
 /** Tokens kept in memory (the default: nothing survives a reload). */
 export function memoryStorage() {
@@ -19,9 +22,8 @@ export function memoryStorage() {
   };
 }
 
-/** Tokens kept in localStorage (opt-in: readable by any script on the origin). */
-export function localStorageStorage(key = "tollgate.tokens", store = globalThis.localStorage) {
-  if (!store) throw new TypeError("localStorage is not available here");
+/** One JSON value under one key of a Storage, and a way to hear other tabs change it. */
+function slot(key, store) {
   return {
     get: () => {
       try {
@@ -32,20 +34,52 @@ export function localStorageStorage(key = "tollgate.tokens", store = globalThis.
     },
     set: (value) => store.setItem(key, JSON.stringify(value)),
     clear: () => store.removeItem(key),
+    // The `storage` event fires in the other tabs of the origin, never in the writer.
+    subscribe(callback) {
+      const on = (event) => event.storageArea === store && (event.key === key || event.key === null) && callback();
+      globalThis.addEventListener?.("storage", on);
+      return () => globalThis.removeEventListener?.("storage", on);
+    },
   };
+}
+
+/**
+ * Tokens kept in localStorage (opt-in: readable by any script on the origin), shared by
+ * the tabs of a browser profile: `lockName` names their Web Lock, `lease` is the fallback.
+ */
+export function localStorageStorage(key = "tollgate.tokens", store = globalThis.localStorage) {
+  if (!store) throw new TypeError("localStorage is not available here");
+  return { ...slot(key, store), lockName: key, lease: slot(`${key}.lease`, store) };
 }
 
 const PATHS = {
   login: "/api/token/",
   refresh: "/api/token/refresh/",
   logout: "/api/logout/",
+  sessions: "/api/sessions/",
 };
 
-export function bindClient({ secondsLeft, TollgateError }) {
-  /**
-   * createClient({ baseUrl, storage, fetch, refreshAhead, usernameField, paths })
-   * refreshAhead: refresh when the access token has fewer seconds left than this.
-   */
+/** How often a tab waiting on a sibling's lease looks again (a `storage` event wakes it sooner). */
+const POLL_MS = 100;
+/** localStorage has no compare-and-set: a tab writes its lease, waits this long, and reads back who won. */
+const SETTLE_MS = 50;
+/** After a failed automatic refresh (offline, server down), try again this much later. */
+const RETRY_MS = 5000;
+
+/** Waits ms, or less when another tab changes `watched`. */
+const sleep = (ms, watched) =>
+  new Promise((wake) => {
+    const stop = watched?.subscribe?.(done);
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      stop?.();
+      wake();
+    }
+  });
+
+export function bindClient({ expiresAt, TollgateError }) {
+  /** See ClientOptions in index.d.ts. */
   function createClient({
     baseUrl = "",
     storage = memoryStorage(),
@@ -53,21 +87,47 @@ export function bindClient({ secondsLeft, TollgateError }) {
     refreshAhead = 30,
     usernameField = "username",
     paths = {},
+    refreshTransport = "json",
+    autoRefresh = false,
+    locks = globalThis.navigator?.locks,
+    leaseTimeout = 10000,
+    random = Math.random,
   } = {}) {
     if (typeof fetchImpl !== "function") {
       throw new TollgateError("argument_invalid", "no fetch implementation: pass { fetch }");
     }
+    if (refreshTransport !== "json" && refreshTransport !== "cookie") {
+      throw new TollgateError("argument_invalid", 'refreshTransport must be "json" or "cookie"');
+    }
+    const cookie = refreshTransport === "cookie";
     const route = { ...PATHS, ...paths };
     const base = baseUrl.replace(/\/+$/, "");
+    // Each client refreshes at its own point up to 10% (at most 5 s) either side of
+    // refreshAhead, so tabs opened together do not all refresh at once; never past expiry.
+    const spread = Math.min(refreshAhead / 10, 5);
+    const ahead = refreshAhead + spread * (2 * Math.min(Math.max(random(), 0), 1) - 1);
     let inflight = null;
+    let reuse = null;
+    let timer = null;
+    let stopped = !autoRefresh;
+    const unsubscribe = autoRefresh && storage.subscribe?.(() => schedule());
 
-    async function call(path, body, access) {
-      const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    async function call(method, path, body, access) {
+      const headers = { Accept: "application/json" };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
       if (access) headers.Authorization = `Bearer ${access}`;
-      const response = await fetchImpl(base + path, { method: "POST", headers, body: JSON.stringify(body) });
+      const init = { method, headers };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      if (cookie) {
+        // The refresh token is an HttpOnly cookie; the header is the server's CSRF check.
+        headers["Tollgate-CSRF"] = "1";
+        init.credentials = "include";
+      }
+      const response = await fetchImpl(base + path, init);
+      if (path === route.refresh) reuse = response.headers?.get("Tollgate-Refresh-Reuse") ?? null;
       let data = null;
       try {
-        data = await response.json();
+        data = await response.json(); // a 204 has no body: json() throws, data stays null
       } catch {
         data = null;
       }
@@ -81,66 +141,140 @@ export function bindClient({ secondsLeft, TollgateError }) {
       return data;
     }
 
+    /** The stored tokens; in cookie mode none is fine (the cookie may still log us in). */
     function stored() {
       const tokens = storage.get();
-      if (!tokens?.refresh) throw new TollgateError("not_logged_in", "not logged in");
+      if (!cookie && !tokens?.refresh) throw new TollgateError("not_logged_in", "not logged in");
+      return tokens;
+    }
+
+    /** Seconds the access token has left (0 when it is unreadable). */
+    function left(access) {
+      try {
+        const exp = expiresAt(access);
+        return exp === undefined ? Infinity : exp - Date.now() / 1000;
+      } catch {
+        return 0;
+      }
+    }
+
+    function keep(data, refresh) {
+      const tokens = cookie ? { access: data.access } : { access: data.access, refresh: data.refresh ?? refresh };
+      storage.set(tokens);
       return tokens;
     }
 
     async function login(username, password) {
-      const data = await call(route.login, { [usernameField]: username, password });
-      storage.set({ access: data.access, refresh: data.refresh });
+      const data = await call("POST", route.login, { [usernameField]: username, password });
+      keep(data);
+      schedule();
       return data;
     }
 
-    function refresh() {
-      if (!inflight) {
-        inflight = (async () => {
-          const { refresh: token } = stored();
-          try {
-            const data = await call(route.refresh, { refresh: token });
-            const tokens = { access: data.access, refresh: data.refresh ?? token };
-            storage.set(tokens);
-            return tokens;
-          } catch (error) {
-            if (error.status === 401) storage.clear();
-            throw error;
-          }
-        })().finally(() => {
+    /** Runs fn while holding the profile-wide refresh lock, when the storage is shared. */
+    function exclusive(fn) {
+      const name = storage.lockName;
+      if (typeof name !== "string") return fn();
+      if (locks) return locks.request(name, () => fn());
+      if (storage.lease) return leased(storage.lease, fn);
+      return fn();
+    }
+
+    async function leased(lease, fn) {
+      const me = Math.random().toString(36).slice(2);
+      for (;;) {
+        const held = lease.get();
+        // Free, expired (its tab died or hangs) or unreadable: take it.
+        if (!(held?.until > Date.now())) {
+          lease.set({ owner: me, until: Date.now() + leaseTimeout });
+          await sleep(SETTLE_MS);
+          if (lease.get()?.owner === me) break;
+        } else {
+          await sleep(Math.min(held.until - Date.now(), POLL_MS), lease);
+        }
+      }
+      try {
+        return await fn();
+      } finally {
+        if (lease.get()?.owner === me) lease.clear();
+      }
+    }
+
+    /** Refreshes the tokens whose access token is `seen`, unless a sibling already did. */
+    function renew(seen) {
+      inflight ??= exclusive(async () => {
+        const now = storage.get();
+        if (now?.access && now.access !== seen) return now;
+        const token = stored()?.refresh;
+        try {
+          return keep(await call("POST", route.refresh, cookie ? {} : { refresh: token }), token);
+        } catch (error) {
+          if (error.status === 401) storage.clear();
+          throw error;
+        }
+      })
+        .then((tokens) => {
+          schedule();
+          return tokens;
+        })
+        .finally(() => {
           inflight = null;
         });
-      }
       return inflight;
+    }
+
+    function refresh() {
+      return renew(storage.get()?.access);
     }
 
     async function accessToken() {
       if (inflight) return (await inflight).access;
-      const tokens = stored();
-      let left = 0;
-      try {
-        left = secondsLeft(tokens.access);
-      } catch {
-        left = 0;
-      }
-      if (left > refreshAhead) return tokens.access;
-      return (await refresh()).access;
+      const access = stored()?.access;
+      if (access && left(access) > ahead) return access;
+      return (await renew(access)).access;
     }
 
-    async function logout() {
-      const tokens = stored();
-      try {
-        return await call(route.logout, { refresh_token: tokens.refresh }, await accessToken());
-      } finally {
-        storage.clear();
-      }
+    /** (Re)arms the autoRefresh timer from the stored access token's expiry. */
+    function schedule(delay) {
+      clearTimeout(timer);
+      timer = null;
+      const access = storage.get()?.access;
+      if (stopped || !access) return;
+      // A token living shorter than refreshAhead would be refreshed again at once, in a
+      // loop: wait at least half its remaining life (nothing, once expired).
+      delay ??= Math.max(left(access) - ahead, left(access) / 2) * 1000;
+      // setTimeout fires at once past 2^31-1 ms; tick() then just schedules again.
+      timer = setTimeout(tick, Math.min(Math.max(delay, 0), 2 ** 31 - 1));
+      timer.unref?.();
     }
 
-    async function logoutAll() {
+    function tick() {
+      timer = null;
+      const access = storage.get()?.access;
+      if (!access) return;
+      if (left(access) > ahead + 1) return schedule();
+      renew(access).catch(() => schedule(RETRY_MS));
+    }
+
+    function stop() {
+      stopped = true;
+      schedule();
+      if (unsubscribe) unsubscribe();
+    }
+
+    async function signOff(all) {
       stored();
       try {
-        return await call(route.logout, { all: "1" }, await accessToken());
+        const access = await accessToken();
+        // Under the refresh lock, so a sibling's refresh cannot store a successor after
+        // the clear; the refresh token is read there, once no refresh can rotate it.
+        return await exclusive(() => {
+          const body = all ? { all: "1" } : cookie ? {} : { refresh_token: stored().refresh };
+          return call("POST", route.logout, body, access).finally(() => storage.clear());
+        });
       } finally {
         storage.clear();
+        schedule();
       }
     }
 
@@ -151,21 +285,39 @@ export function bindClient({ secondsLeft, TollgateError }) {
         headers.set("Authorization", `Bearer ${access}`);
         return fetchImpl(input, { ...init, headers });
       };
-      const first = await send(await accessToken());
+      const access = await accessToken();
+      const first = await send(access);
       if (first.status !== 401) return first;
-      const { access } = await refresh();
-      return send(access);
+      return send((await renew(access)).access);
     }
 
+    async function revokeSession(id) {
+      if (typeof id !== "string") throw new TollgateError("argument_invalid", "the session id must be a string");
+      return call("DELETE", `${route.sessions}${encodeURIComponent(id)}/`, undefined, await accessToken());
+    }
+
+    async function revokeOtherSessions() {
+      const access = await accessToken();
+      return call("POST", `${route.sessions}revoke-others/`, cookie ? {} : { refresh: stored().refresh }, access);
+    }
+
+    schedule();
     return {
       login,
       refresh,
-      logout,
-      logoutAll,
+      logout: () => signOff(false),
+      logoutAll: () => signOff(true),
       accessToken,
       fetch: authorizedFetch,
+      sessions: async () => call("GET", route.sessions, undefined, await accessToken()),
+      revokeSession,
+      revokeOtherSessions,
+      stop,
       get tokens() {
         return storage.get();
+      },
+      get lastReuse() {
+        return reuse;
       },
     };
   }

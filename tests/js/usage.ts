@@ -7,11 +7,17 @@ import {
   decode,
   expiresAt,
   isExpired,
+  localStorageStorage,
   memoryStorage,
   secondsLeft,
   verify,
+  type AccessOnly,
   type Claims,
   type Jwks,
+  type Lease,
+  type Session,
+  type TokenStorage,
+  type Tokens,
 } from "tollgate";
 
 const jwks: Jwks = { keys: [{ kty: "OKP", crv: "Ed25519", x: "abc" }] };
@@ -42,4 +48,46 @@ export async function client(): Promise<void> {
   const response: Response = await api.fetch("http://127.0.0.1:8000/api/me/");
   await api.logoutAll();
   void [access, response, claims, header, payload, exp, expired, left];
+}
+
+export async function tabs(): Promise<void> {
+  // Shared by the tabs of the profile: one refresh among them, timer-driven.
+  const api = createClient({ storage: localStorageStorage("app.tokens"), autoRefresh: true, refreshAhead: 60 });
+  const tokens: Tokens = await api.login("demo", "tollgate-demo");
+  const sessions: Session[] = await api.sessions();
+  const others = sessions.filter((s) => !s.current && s.last_refresh?.ip !== "10.0.0.1");
+  for (const session of others) await api.revokeSession(session.id);
+  const { revoked }: { revoked: number } = await api.revokeOtherSessions();
+  const reuse: string | null = api.lastReuse;
+  api.stop();
+
+  // A custom storage needs only get/set/clear; lockName, lease and subscribe opt in to sharing.
+  let kept: Tokens | AccessOnly | null = null;
+  let lease: Lease | null = null;
+  const shared: TokenStorage = {
+    get: () => kept,
+    set: (value) => {
+      kept = value;
+    },
+    clear: () => {
+      kept = null;
+    },
+    lockName: "app.tokens",
+    lease: { get: () => lease, set: (value) => void (lease = value), clear: () => void (lease = null) },
+  };
+  const storage = localStorageStorage();
+  const stopListening: () => void = storage.subscribe(() => console.log("another tab changed the tokens"));
+  stopListening();
+  const custom = createClient({ storage: shared, locks: navigator.locks, leaseTimeout: 5000, random: () => 0.5 });
+  void [tokens, revoked, reuse, custom];
+}
+
+export async function cookies(): Promise<void> {
+  // The refresh token stays in an HttpOnly cookie: only { access } is stored.
+  const api = createClient({ baseUrl: "https://auth.example.com", refreshTransport: "cookie" });
+  const stored: AccessOnly = await api.login("demo", "tollgate-demo");
+  const now: AccessOnly | null = api.tokens;
+  await api.revokeOtherSessions();
+  await api.logout();
+  void [stored, now];
 }

@@ -1081,3 +1081,100 @@ fn secrets_never_reach_the_logs() {
         assert!(!log.contains(secret.as_str()), "logged: {secret}");
     }
 }
+
+/// The sessions endpoints (issue #12) with odd input: ids that cannot be one, bodies
+/// of every odd kind for `revoke-others`, and `User-Agent` headers that are huge or not
+/// UTF-8 at login. Every answer is a 4xx with a stable code or a 2xx, never a 5xx, and a
+/// stored user agent is cut to its bound.
+#[tokio::test]
+async fn odd_session_ids_bodies_and_user_agents() {
+    let server = start(&[]).await;
+    let long_agent = format!("User-Agent: {}", "é".repeat(5000));
+    let odd_agent = b"User-Agent: Mozilla/5.0 \xff\xfe (odd)".to_vec();
+    let body = json!({"username": ALICE.0, "password": ALICE.1}).to_string();
+    for agent in [long_agent.as_bytes(), &odd_agent] {
+        let headers: Vec<&[u8]> = vec![b"Content-Type: application/json", agent];
+        let r = server
+            .send(&request("POST", "/api/token/", &headers, body.as_bytes()))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let (refresh, access) = server.login().await;
+    let bearer = format!("Authorization: Bearer {access}");
+    let get = |path: &str| request("GET", path, &[bearer.as_bytes()], b"");
+    let r = server.send(&get("/api/sessions/")).await;
+    assert_eq!(r.status, 200);
+    let sessions = r.json();
+    let agents: Vec<&str> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["login"]["user_agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents.len(), 3);
+    assert!(agents.iter().all(|a| a.len() <= 256), "{agents:?}");
+    assert!(agents.contains(&"é".repeat(128).as_str()), "{agents:?}");
+    assert!(
+        agents.contains(&"Mozilla/5.0 \u{fffd}\u{fffd} (odd)"),
+        "{agents:?}"
+    );
+
+    let not_found = json!({"detail": "Not found.", "code": "session_not_found"});
+    let plain_not_found = json!({"detail": "Not found."});
+    let long_id = "a".repeat(256);
+    for (path, expected) in [
+        (
+            "/api/sessions/0123456789abcdef0123456789abcdef/".to_string(),
+            &not_found,
+        ),
+        (format!("/api/sessions/{}/", "a".repeat(255)), &not_found),
+        (format!("/api/sessions/{long_id}/"), &plain_not_found),
+        ("/api/sessions/%00/".to_string(), &plain_not_found),
+        ("/api/sessions/%2e%2e/".to_string(), &plain_not_found),
+        ("/api/sessions/../".to_string(), &not_found),
+        ("/api/sessions/a/b/".to_string(), &plain_not_found),
+        ("/api/sessions/%C3%A9/".to_string(), &plain_not_found),
+    ] {
+        let r = server
+            .send(&request("DELETE", &path, &[bearer.as_bytes()], b""))
+            .await;
+        r.check(404, expected, &path);
+    }
+
+    let unknown = |r: &Resp, context: &str| {
+        assert_eq!(
+            (r.status, &r.json()["code"]),
+            (400, &json!("session_unknown")),
+            "{context}"
+        );
+    };
+    let revoke_others = "/api/sessions/revoke-others/";
+    let headers: Vec<&[u8]> = vec![bearer.as_bytes(), b"Content-Type: application/json"];
+    for (body, expect) in [
+        ("{}", 400),
+        (r#"{"refresh": null}"#, 400),
+        (r#"{"refresh": ""}"#, 400),
+        (r#"{"refresh": 12}"#, 401),
+        (r#"{"refresh": ["x"]}"#, 400),
+        (r#"{"refresh": "garbage"}"#, 401),
+        ("[]", 400),
+        ("nonsense", 400),
+    ] {
+        let r = server
+            .send(&request("POST", revoke_others, &headers, body.as_bytes()))
+            .await;
+        assert_eq!(r.status, expect, "{body}: {:?}", r.json());
+        if body == "{}" {
+            unknown(&r, body);
+        }
+    }
+    // The access token of the refresh token's own user, with that refresh token: the
+    // two sessions from the odd logins end, this one stays.
+    let body = json!({"refresh": refresh}).to_string();
+    let r = server
+        .send(&request("POST", revoke_others, &headers, body.as_bytes()))
+        .await;
+    r.check(200, &json!({"revoked": 2}), "revoke-others");
+    let r = server.send(&get("/api/sessions/")).await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1);
+}

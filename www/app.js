@@ -211,6 +211,7 @@ $("refresh").addEventListener("click", () =>
   run(async () => {
     const old = client.tokens.refresh;
     await client.refresh();
+    render(); // the new tokens first, then the note about the old one
     $("previous-refresh").textContent = `The previous refresh token (jti ${decode(old).payload.jti}) is now blacklisted.`;
     $("previous-refresh").dataset.token = old;
     await loadSessions();

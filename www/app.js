@@ -1,5 +1,5 @@
 // The demo page: a frontend using the npm package exactly as a user would.
-import { createClient, decode, secondsLeft, Verifier, TollgateError } from "tollgate";
+import { createClient, decode, localStorageStorage, secondsLeft, Verifier, TollgateError } from "tollgate";
 
 const $ = (id) => document.getElementById(id);
 const log = (method, path, status, detail = "") => {
@@ -14,19 +14,34 @@ const loggingFetch = async (input, init = {}) => {
   const response = await fetch(input, init);
   const path = new URL(typeof input === "string" ? input : input.url, location.href).pathname;
   let detail = "";
+  // The same header the client reports as api.lastReuse: a rotated-out token presented
+  // again ("grace": within the reuse interval, answered with the same successor) or a replay.
+  const reuse = response.headers.get("Tollgate-Refresh-Reuse");
+  if (reuse) detail = `Tollgate-Refresh-Reuse: ${reuse}`;
   if (!response.ok) {
     try {
       const body = await response.clone().json();
-      detail = [body.detail, body.code].filter(Boolean).join(" · ");
+      detail = [body.detail, body.code, detail].filter(Boolean).join(" · ");
     } catch { /* not JSON */ }
   }
   log(init.method ?? "GET", path, response.status, detail);
   return response;
 };
 
-const REFRESH_AHEAD = 30;
+// ?refreshAhead=N (seconds) for a server whose access tokens live only seconds (the tests).
+const REFRESH_AHEAD = Math.max(0, Number(new URLSearchParams(location.search).get("refreshAhead") ?? 30) || 0);
+// Shared by the tabs of this browser, which then refresh once between them; autoRefresh
+// refreshes ahead of expiry on a timer, so an idle tab stays logged in.
+const storage = localStorageStorage("tollgate-demo.tokens");
 // random: 0.5 takes out the refreshAhead jitter, so the timeline marks the exact moment.
-const client = createClient({ baseUrl: location.origin, fetch: loggingFetch, refreshAhead: REFRESH_AHEAD, random: () => 0.5 });
+const client = createClient({
+  baseUrl: location.origin,
+  storage,
+  fetch: loggingFetch,
+  refreshAhead: REFRESH_AHEAD,
+  autoRefresh: true,
+  random: () => 0.5,
+});
 let jwksVerifier = null;
 let algorithm = null;
 
@@ -66,15 +81,70 @@ function timeline(element, token) {
     <div class="left">${left > 0 ? `${left} s left${note}` : "expired"}</div>`;
 }
 
+let shown; // the tokens render() last showed: another tab, or autoRefresh, may replace them
 function render() {
   const tokens = client.tokens;
+  const changedLogin = !tokens !== !shown;
+  shown = tokens;
   for (const kind of ["access", "refresh"]) {
     const token = tokens?.[kind];
     $(`${kind}-claims`).textContent = token ? JSON.stringify(decode(token), null, 2) : "—";
     timeline($(`${kind}-timeline`), token);
   }
-  for (const id of ["me", "refresh", "logout", "logout-all"]) $(id).disabled = !tokens;
+  for (const id of ["me", "refresh", "logout", "logout-all", "sessions-reload", "revoke-others"]) $(id).disabled = !tokens;
   edgeCheck(tokens?.access);
+  if (changedLogin) loadSessions(); // logged in or out, here or in another tab
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+
+/** The user's sessions (one per login), each with a button that revokes it. */
+async function loadSessions() {
+  const body = $("sessions").tBodies[0];
+  if (!client.tokens) {
+    body.replaceChildren();
+    $("sessions-note").textContent = "Log in to see your sessions.";
+    return;
+  }
+  let sessions;
+  try {
+    sessions = await client.sessions();
+  } catch (error) {
+    showError(error);
+    render();
+    return;
+  }
+  body.replaceChildren(
+    ...sessions.map((session, i) => {
+      const row = document.createElement("tr");
+      if (session.current) row.className = "current";
+      const seen = session.last_refresh ?? session.login;
+      const cells = [seen?.user_agent || "unknown device", seen?.ip ?? "—", when(session.created_at), when(session.last_refreshed_at)];
+      for (const text of cells) row.insertCell().textContent = text;
+      row.cells[0].className = "device";
+      if (session.current) {
+        const badge = document.createElement("span");
+        badge.className = "badge";
+        badge.textContent = "this browser";
+        row.cells[0].append(badge);
+      }
+      const revoke = document.createElement("button");
+      revoke.textContent = "Revoke";
+      revoke.setAttribute("aria-label", `Revoke session ${i + 1}${session.current ? " (this browser)" : ""}`);
+      revoke.addEventListener("click", () =>
+        run(async () => {
+          await client.revokeSession(session.id);
+          await loadSessions();
+        }),
+      );
+      row.insertCell().append(revoke);
+      return row;
+    }),
+  );
+  const known = sessions.some((s) => s.current !== null);
+  $("sessions-note").textContent =
+    `${sessions.length} session${sessions.length === 1 ? "" : "s"}` +
+    (known ? "." : '; which one is this browser\'s is known when the server runs with session_id_claim = "sid".');
 }
 
 // Verify the access token right here, with the server's public keys, when it signs with
@@ -125,6 +195,8 @@ $("login").addEventListener("submit", (event) => {
     await client.login($("username").value, $("password").value);
     $("previous-refresh").textContent = "";
     if (!algorithm) algorithm = decode(client.tokens.access).header.alg;
+    // Logged in (or in again as someone else): render() reloads the sessions.
+    shown = null;
   });
 });
 
@@ -139,8 +211,10 @@ $("refresh").addEventListener("click", () =>
   run(async () => {
     const old = client.tokens.refresh;
     await client.refresh();
+    render(); // the new tokens first, then the note about the old one
     $("previous-refresh").textContent = `The previous refresh token (jti ${decode(old).payload.jti}) is now blacklisted.`;
     $("previous-refresh").dataset.token = old;
+    await loadSessions();
   }),
 );
 
@@ -155,6 +229,17 @@ $("logout-all").addEventListener("click", () =>
     $("retry-refresh").hidden = false;
   }),
 );
+
+$("sessions-reload").addEventListener("click", () => run(loadSessions));
+$("revoke-others").addEventListener("click", () =>
+  run(async () => {
+    const { revoked } = await client.revokeOtherSessions();
+    $("sessions-note").textContent = `Revoked ${revoked} other session${revoked === 1 ? "" : "s"}.`;
+    await loadSessions();
+  }),
+);
+// The second tab opens this page as it is (with its query), sharing the login.
+$("new-tab").href = location.pathname + location.search;
 
 $("retry-refresh").addEventListener("click", () =>
   run(async () => {
@@ -183,8 +268,11 @@ $("verify").addEventListener("submit", (event) => {
 });
 
 setInterval(() => {
+  if (client.tokens?.access !== shown?.access) return render();
   timeline($("access-timeline"), client.tokens?.access);
   timeline($("refresh-timeline"), client.tokens?.refresh);
 }, 1000);
+// Another tab logged in, refreshed or logged out: show it now rather than on the next tick.
+storage.subscribe(render);
 
 loadKeys().catch(showError).finally(render);

@@ -1,8 +1,9 @@
 // The package's client against a real tollgate server on 127.0.0.1: login, refresh
 // with rotation, single-flight under 20 concurrent callers and across "tabs" sharing a
 // storage (Web Locks or the lease fallback), retry on 401, logout and logout-all,
-// autoRefresh. Sessions and the cookie transport run against a fake fetch until the
-// server has them. Needs target/debug/tollgate (built by `cargo test` before this runs).
+// autoRefresh; sessions (with session_id_claim = "sid") and the cookie transport (through
+// a small cookie jar around fetch), and the exact requests of both against a fake fetch.
+// Needs target/debug/tollgate (built by `cargo test` before this runs).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -54,8 +55,8 @@ after(() => {
   }
 });
 
-async function refreshesOk() {
-  const text = await (await fetch(`${base}/metrics`)).text();
+async function refreshesOk(server = base) {
+  const text = await (await fetch(`${server}/metrics`)).text();
   return Number(text.match(/tollgate_refreshes_total\{result="ok"\} (\d+)/)[1]);
 }
 
@@ -426,4 +427,136 @@ test("cookie transport: credentials, the CSRF header, no refresh token in storag
   await assert.rejects(client.refresh(), (error) => error.status === 401 && error.code === "token_not_valid");
   assert.equal(storage.get(), null);
   assert.equal(client.lastReuse, "replay");
+});
+
+/** fetch as a device: its own User-Agent, which the server keeps with the session. */
+const device = (userAgent) => (input, init = {}) => {
+  const headers = new Headers(init.headers);
+  headers.set("User-Agent", userAgent);
+  return fetch(input, { ...init, headers });
+};
+
+test("sessions against the server: list with current, revoke one, revoke the others", async () => {
+  const server = await startServer({ TOLLGATE_SESSION_ID_CLAIM: "sid" });
+  const [laptop, phone, tablet] = ["laptop", "phone", "tablet"].map((ua) => createClient({ baseUrl: server, fetch: device(ua) }));
+  for (const client of [laptop, phone, tablet]) await client.login("alice", "pw-alice");
+  const bob = createClient({ baseUrl: server });
+  await bob.login("bob", "pw-bob");
+
+  const list = await laptop.sessions();
+  // Newest login first; `current` names the caller's own.
+  assert.deepEqual(
+    list.map((s) => [s.login.user_agent, s.login.ip, s.last_refresh, s.last_refreshed_at, s.current]),
+    [["tablet", "127.0.0.1", null, null, false], ["phone", "127.0.0.1", null, null, false], ["laptop", "127.0.0.1", null, null, true]],
+  );
+  assert.deepEqual(Object.keys(list[0]).sort(), ["created_at", "current", "expires_at", "id", "last_refresh", "last_refreshed_at", "login"]);
+  assert.deepEqual((await phone.sessions()).map((s) => s.current), [false, true, false]);
+  await phone.refresh();
+  const refreshed = (await laptop.sessions())[1];
+  assert.equal(refreshed.last_refresh.user_agent, "phone");
+  assert.equal(typeof refreshed.last_refreshed_at, "string");
+
+  // The laptop ends the phone's session: its access token is refused at once, and its
+  // refresh token too, so the phone's client is logged out.
+  const phoneAccess = phone.tokens.access;
+  assert.equal(await laptop.revokeSession(list[1].id), null);
+  const me = await fetch(`${server}/api/me/`, { headers: { Authorization: `Bearer ${phoneAccess}` } });
+  assert.deepEqual([me.status, await me.json()], [401, { detail: "The session of this token was revoked.", code: "session_revoked" }]);
+  await assert.rejects(phone.fetch(`${server}/api/me/`), (error) => error.status === 401);
+  assert.equal(phone.tokens, null);
+  assert.equal(await laptop.revokeSession(list[1].id), null); // again: still the caller's, still ended
+  // Another user's, or none: the same 404.
+  for (const [client, id] of [[bob, list[0].id], [laptop, "no-such-session"]]) {
+    await assert.rejects(client.revokeSession(id), (error) => {
+      assert.deepEqual([error.status, error.code, error.message], [404, "session_not_found", "Not found."]);
+      return true;
+    });
+  }
+
+  assert.deepEqual(await laptop.revokeOtherSessions(), { revoked: 1 });
+  assert.deepEqual((await laptop.sessions()).map((s) => [s.login.user_agent, s.current]), [["laptop", true]]);
+  await assert.rejects(tablet.refresh(), (error) => error.status === 401);
+  assert.equal((await bob.sessions()).length, 1); // another user's sessions are untouched
+});
+
+/**
+ * A cookie jar around fetch (Node's fetch keeps no cookies): stores Set-Cookie by name
+ * and path, drops Max-Age=0, and sends the cookies whose path the URL is under.
+ */
+function cookieJar() {
+  const jar = new Map(); // "name path" -> value
+  async function jarFetch(input, init = {}) {
+    const url = new URL(input);
+    const headers = new Headers(init.headers);
+    const send = [...jar].filter(([key]) => url.pathname.startsWith(key.split(" ")[1]));
+    if (send.length) headers.set("Cookie", send.map(([key, value]) => `${key.split(" ")[0]}=${value}`).join("; "));
+    const response = await fetch(url, { ...init, headers });
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(";").map((part) => part.trim());
+      const name = pair.slice(0, pair.indexOf("="));
+      const path = attributes.find((a) => /^path=/i.test(a))?.slice(5) ?? "/";
+      const key = `${name} ${path}`;
+      if (attributes.some((a) => /^max-age=0$/i.test(a))) jar.delete(key);
+      else jar.set(key, pair.slice(name.length + 1));
+    }
+    return response;
+  }
+  return { fetch: jarFetch, jar };
+}
+
+test("cookie transport against the server: login, refresh, reload, grace, revoke others, logout", async () => {
+  const server = await startServer({ TOLLGATE_REFRESH_TRANSPORT: "cookie", TOLLGATE_REFRESH_COOKIE_SECURE: "false" });
+  const browser = cookieJar();
+  const storage = memoryStorage();
+  const api = createClient({ baseUrl: server, storage, fetch: browser.fetch, refreshTransport: "cookie" });
+  const login = await api.login("alice", "pw-alice");
+  assert.deepEqual(Object.keys(login), ["access"]);
+  assert.deepEqual(storage.get(), { access: login.access });
+  const cookie = () => browser.jar.get("tollgate_refresh /api/token/refresh/");
+  const first = cookie();
+  assert.equal(first.split(".").length, 3);
+  assert.deepEqual([...browser.jar.keys()].sort(), [
+    "tollgate_refresh /api/logout/",
+    "tollgate_refresh /api/sessions/revoke-others/",
+    "tollgate_refresh /api/token/blacklist/",
+    "tollgate_refresh /api/token/refresh/",
+  ]);
+  assert.equal(new Set(browser.jar.values()).size, 1); // one token, on every path that reads it
+
+  const { access } = await api.refresh();
+  assert.notEqual(access, login.access);
+  assert.notEqual(cookie(), first);
+  assert.equal(api.lastReuse, null);
+  assert.equal(await refreshesOk(server), 1);
+
+  // A second tab still holding the first, rotated-out cookie (within the reuse interval):
+  // the server answers with the same, still unused successor and says so.
+  const stale = cookieJar();
+  stale.jar.set("tollgate_refresh /api/token/refresh/", first);
+  const late = createClient({ baseUrl: server, fetch: stale.fetch, refreshTransport: "cookie" });
+  await late.refresh();
+  assert.equal(late.lastReuse, "grace");
+  assert.equal(await refreshesOk(server), 1);
+  assert.equal(stale.jar.get("tollgate_refresh /api/token/refresh/"), cookie());
+  assert.notEqual(late.tokens.access, access); // a new access token for the same successor
+
+  // A reload: a new client, nothing stored, the same cookie jar.
+  const reloaded = createClient({ baseUrl: server, fetch: browser.fetch, refreshTransport: "cookie" });
+  const response = await reloaded.fetch(`${server}/api/me/`);
+  assert.deepEqual([response.status, await response.json()], [200, { id: 1, username: "alice" }]);
+  assert.equal(await refreshesOk(server), 2);
+
+
+  const other = cookieJar();
+  const elsewhere = createClient({ baseUrl: server, fetch: other.fetch, refreshTransport: "cookie" });
+  await elsewhere.login("alice", "pw-alice");
+  assert.deepEqual(await reloaded.revokeOtherSessions(), { revoked: 1 });
+  await assert.rejects(elsewhere.refresh(), (error) => error.status === 401 && error.code === "token_not_valid");
+
+  await reloaded.logout();
+  assert.equal(browser.jar.size, 0);
+  await assert.rejects(reloaded.refresh(), (error) => {
+    assert.deepEqual([error.status, error.code, error.message], [401, "refresh_cookie_missing", "No refresh token cookie was sent."]);
+    return true;
+  });
 });

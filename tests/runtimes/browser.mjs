@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
-import { bundle, here, out, report } from "./lib.mjs";
+import { bundle, chromiumOptions, here, out, report } from "./lib.mjs";
 
 const pkg = join(here, "../../pkg/");
 mkdirSync(`${out}bundle/dist`, { recursive: true });
@@ -31,12 +31,7 @@ await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const base = `http://127.0.0.1:${server.address().port}`;
 
 const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const context = await chromium.launchPersistentContext(profile, chromiumOptions);
 let failed = 0;
 try {
   for (const name of ["import-map", "bundle"]) {

@@ -1,13 +1,14 @@
 // The demo page (www/) end to end in Chromium, served by `tollgate serve` itself with an
 // EdDSA key: log in, see the claims (verified in the page with the server's JWKS),
-// refresh, call /api/me/, log out everywhere and see the old refresh token refused with
-// "Token is blacklisted". Screenshots (desktop and phone width) go to out/.
+// refresh, call /api/me/, see this browser's session marked and end another device's
+// with "Revoke all other sessions", log out everywhere and see the old refresh token
+// refused with "Token is blacklisted". Screenshots (desktop and phone width) go to out/.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { here, out, start } from "./lib.mjs";
+import { chromiumOptions, here, out, start } from "./lib.mjs";
 
 const root = join(here, "../..");
 const tollgate = join(root, "target/debug/tollgate");
@@ -19,6 +20,7 @@ const env = {
   TOLLGATE_PBKDF2_ITERATIONS: "1000",
   TOLLGATE_WWW_DIR: join(root, "www"),
   TOLLGATE_PKG_DIR: join(root, "pkg"),
+  TOLLGATE_SESSION_ID_CLAIM: "sid", // the Sessions panel can then mark this browser's
 };
 const server = start(tollgate, ["serve", "--bind", "127.0.0.1:0"], {
   env, ready: /tollgate listening on (http:\/\/127\.0\.0\.1:\d+)\//,
@@ -26,12 +28,7 @@ const server = start(tollgate, ["serve", "--bind", "127.0.0.1:0"], {
 let context;
 try {
   const [, base] = await server.started;
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  context = await chromium.launchPersistentContext(profile, chromiumOptions);
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(String(error)));
@@ -70,6 +67,34 @@ try {
   await page.getByRole("button", { name: "GET /api/me/" }).click();
   await page.locator("#verify-result", { hasText: '"username":"demo"' }).waitFor();
   console.log("  ok GET /api/me/");
+
+  // Sessions: this browser's, marked; a second device (a login from Node) appears on
+  // reload, and "Revoke all other sessions" ends it.
+  const rows = page.locator("#sessions tbody tr");
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().textContent(), /HeadlessChrome.*this browser.*127\.0\.0\.1/);
+  const other = await fetch(`${base}/api/token/`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "User-Agent": "second-device/1.0" },
+    body: JSON.stringify({ username: "demo", password: "tollgate-demo" }),
+  });
+  assert.equal(other.status, 200);
+  await page.getByRole("button", { name: "Reload sessions" }).click();
+  await rows.nth(1).waitFor();
+  assert.match(await rows.first().textContent(), /^second-device\/1\.0127\.0\.0\.1/);
+  assert.equal(await page.locator("#sessions tr.current").count(), 1);
+  await page.getByRole("button", { name: "Revoke all other sessions" }).click();
+  await page.locator("#sessions-note", { hasText: "1 session." }).waitFor();
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().textContent(), /HeadlessChrome.*this browser/);
+  const revoked = await fetch(`${base}/api/token/refresh/`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ refresh: (await other.json()).refresh }),
+  });
+  assert.equal(revoked.status, 401);
+  console.log("  ok sessions: this browser marked, another device listed, revoked by 'Revoke all other sessions'");
   await page.setViewportSize({ width: 1200, height: 900 });
   await page.screenshot({ path: `${out}demo-desktop.png`, fullPage: true });
 

@@ -100,3 +100,21 @@ export function report(result) {
   for (const c of result.checks) console.log(`  ${c.ok ? "ok" : "FAIL"} ${c.name}${c.ok ? "" : `\n${c.error}`}`);
   if (!result.ok) throw new Error("smoke checks failed");
 }
+
+/** Options for chromium.launchPersistentContext: Debian's chromium, headless, quiet. */
+export const chromiumOptions = {
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+};
+
+/** The counters of a Prometheus text body, by their full name with labels. */
+export function counters(text) {
+  return Object.fromEntries(
+    text.split("\n").filter((line) => line && !line.startsWith("#")).map((line) => {
+      const at = line.lastIndexOf(" ");
+      return [line.slice(0, at), Number(line.slice(at + 1))];
+    }),
+  );
+}

@@ -46,6 +46,8 @@ step "vercel edge runtime (edge-runtime)" node edge.mjs
 step "chromium: import map + esbuild bundle" node browser.mjs
 step "example edge-worker.js (workerd + tollgate server)" node example.mjs
 step "demo page (www/) end to end in chromium, served by tollgate" node demo.mjs
+step "two tabs of the demo page share one login and refresh once per access token" node tabs.mjs
+step "cookie mode in chromium: HttpOnly refresh cookie, reload, logout, cross-origin CSRF" node cookie.mjs
 
 echo "runtimes: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

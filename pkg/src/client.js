@@ -65,6 +65,13 @@ const POLL_MS = 100;
 const SETTLE_MS = 50;
 /** After a failed automatic refresh (offline, server down), try again this much later. */
 const RETRY_MS = 5000;
+/**
+ * A tab that waited for the lock while a sibling held it, and still reads the tokens it set
+ * out to refresh, waits up to this long for the sibling's write to reach it: Chromium hands
+ * a localStorage write to other tabs asynchronously, not in order with the lock, so the
+ * next holder may read the old tokens for a moment (a `storage` event ends the wait).
+ */
+const PROPAGATE_MS = 250;
 
 /** Waits ms, or less when another tab changes `watched`. */
 const sleep = (ms, watched) =>
@@ -171,17 +178,25 @@ export function bindClient({ expiresAt, TollgateError }) {
       return data;
     }
 
-    /** Runs fn while holding the profile-wide refresh lock, when the storage is shared. */
+    /**
+     * Runs fn while holding the profile-wide refresh lock, when the storage is shared;
+     * fn(true) when a sibling held it first (it may just have stored new tokens).
+     */
     function exclusive(fn) {
       const name = storage.lockName;
-      if (typeof name !== "string") return fn();
-      if (locks) return locks.request(name, () => fn());
+      if (typeof name !== "string") return fn(false);
+      if (locks) {
+        return locks.request(name, { ifAvailable: true }, (lock) =>
+          lock ? fn(false) : locks.request(name, () => fn(true)),
+        );
+      }
       if (storage.lease) return leased(storage.lease, fn);
-      return fn();
+      return fn(false);
     }
 
     async function leased(lease, fn) {
       const me = Math.random().toString(36).slice(2);
+      let waited = false;
       for (;;) {
         const held = lease.get();
         // Free, expired (its tab died or hangs) or unreadable: take it.
@@ -190,11 +205,12 @@ export function bindClient({ expiresAt, TollgateError }) {
           await sleep(SETTLE_MS);
           if (lease.get()?.owner === me) break;
         } else {
+          waited = true;
           await sleep(Math.min(held.until - Date.now(), POLL_MS), lease);
         }
       }
       try {
-        return await fn();
+        return await fn(waited);
       } finally {
         if (lease.get()?.owner === me) lease.clear();
       }
@@ -202,8 +218,12 @@ export function bindClient({ expiresAt, TollgateError }) {
 
     /** Refreshes the tokens whose access token is `seen`, unless a sibling already did. */
     function renew(seen) {
-      inflight ??= exclusive(async () => {
-        const now = storage.get();
+      inflight ??= exclusive(async (contended) => {
+        let now = storage.get();
+        if (contended && now?.access === seen && storage.subscribe) {
+          await sleep(PROPAGATE_MS, storage);
+          now = storage.get();
+        }
         if (now?.access && now.access !== seen) return now;
         const token = stored()?.refresh;
         try {

@@ -145,12 +145,24 @@ function fakeLocalStorage() {
 /** An in-process Web Locks stand-in: requests for one name run one after another. */
 function fakeLocks() {
   const tails = new Map();
+  const held = new Set();
   const locks = {
     requests: 0,
-    request(name, callback) {
+    contended: 0,
+    // request(name, callback) or request(name, { ifAvailable }, callback), as the API.
+    request(name, options, callback) {
+      if (typeof options === "function") [options, callback] = [{}, options];
+      if (options.ifAvailable && held.has(name)) {
+        locks.contended += 1;
+        return Promise.resolve().then(() => callback(null));
+      }
       locks.requests += 1;
+      held.add(name);
       const run = (tails.get(name) ?? Promise.resolve()).then(() => callback({ name, mode: "exclusive" }));
-      tails.set(name, run.catch(() => {}));
+      const done = run.catch(() => {}).then(() => {
+        if (tails.get(name) === done) held.delete(name);
+      });
+      tails.set(name, done);
       return run;
     },
   };

@@ -7,7 +7,7 @@
 // tollgate_refreshes_total{result="ok"} equals the refresh points the timeline passed
 // (within one, for a loaded machine), every refresh presents the token the previous one
 // issued, no two come closer than an access token's refresh period allows, and the
-// server saw no replay (grace answers, at most one per token, are allowed: see below).
+// server saw no replay (at most one grace answer in the run: see below).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -133,12 +133,13 @@ try {
   assert.equal(me.length, calls);
   assert.equal(replay, 0);
   // Chromium propagates a localStorage write to other tabs' processes asynchronously, on
-  // a channel not ordered with the Web Lock's hand-over: once in a while the tab that
-  // gets the lock next still reads the old tokens and sends the rotated-out token. The
-  // server's reuse interval answers it with the same successor ("grace"), which is no
-  // second rotation. Seen in 1 to 3 of 5 rotations on a 2-core machine: allowed, at
-  // most once per rotated token (the other tab), never a replay.
-  assert.ok(grace <= rotations, `${grace} grace answers for ${rotations} rotations`);
+  // a channel not ordered with the Web Lock's hand-over: the tab that gets the lock next
+  // may still read the old tokens. The client waits for the sibling's write when it had
+  // to wait for the lock (up to 250 ms, ended by the `storage` event): before that, 5 of
+  // 25 refreshes were a second request with the rotated-out token, after it 0 of 30 (six
+  // runs). One such request in a run is allowed for a loaded machine: the server's reuse
+  // interval answers it with the same successor ("grace"), no second rotation, no replay.
+  assert.ok(grace <= 1, `${grace} grace answers (a tab read stale tokens after the lock)`);
   assert.ok(Math.abs(rotations - expected) <= 1, `${rotations} rotations, ${expected} refresh points`);
   // One rotation per access token: the server counted each request once, each request
   // presented the token the one before it was issued, and none came sooner than a

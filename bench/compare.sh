@@ -188,8 +188,8 @@ def rotate(part):
 workers = [threading.Thread(target=rotate, args=(tokens[i::16],)) for i in range(16)]
 for w in workers: w.start()
 for w in workers: w.join()
-if errors or not rotated:
-    sys.exit(f"rotating the setup tokens: {len(errors)} of {len(tokens)} refreshes failed: {errors[:3]}")
+if len(rotated) != len(tokens) or not rotated:
+    sys.exit(f"rotating the setup tokens: {len(tokens) - len(rotated)} of {len(tokens)} refreshes failed: {errors[:3]}")
 open(out, "w").write("".join(t + "\n" for t in rotated))
 print(f"   {len(rotated)} tokens rotated once", file=sys.stderr)
 EOF

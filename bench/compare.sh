@@ -30,11 +30,21 @@
 # in rounds, row by row, each row by both servers back to back, the order swapped every
 # round (baseline first in odd rounds, current first in even ones: ABBA): this machine's
 # speed drifts by 10 to 30% over minutes.
+# After the refresh rows of each round, a row of the current build alone, on a third
+# server (fresh data folder, TOLLGATE_REFRESH_REUSE_INTERVAL=300s): refresh with a
+# reuse-interval hit, every request presenting a refresh token rotated moments before
+# whose successor is unused (setup, not measured: logins for 1/5 of the row's duration,
+# then each of up to 4,000 of their tokens refreshed once; the row goes round the
+# rotated-out ones, as a grace answer writes nothing); it fails unless every answer was
+# a grace answer (/metrics: tollgate_refresh_reuse_total{cause="grace"} counts them all,
+# no new token, no failed refresh, no replay). Reported beside the current build's
+# refresh row, with the ratio of the two per round.
 # Per row: the medians over the rounds of requests/s and of server CPU time per answer
 # (/proc; the steadier figure) of each build, and the ratios current / baseline with the
 # spread of the rounds' own ratios; rows more than 3% slower are named. Exits non-zero if
-# any row had a non-2xx answer, a socket error or ran out of refresh tokens, never for a
-# slow row. Every wrk run is bounded by its duration; servers stop on exit.
+# any row had a non-2xx answer, a socket error, ran out of refresh tokens or (the reuse
+# row) an answer that was not a grace answer, never for a slow row. Every wrk run is
+# bounded by its duration; servers stop on exit.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 command_line="bench/compare.sh$(printf ' %q' "$@")"
@@ -52,7 +62,7 @@ while (($# > 0)); do
       (($# >= 2)) || usage
       case "$1" in --rounds) rounds=$2 ;; --baseline-id) baseline_id=$2 ;; *) current_id=$2 ;; esac
       shift ;;
-    -h | --help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) usage ;;
     *) [[ -z $baseline_bin ]] || usage; baseline_bin=$1 ;;
   esac
@@ -114,9 +124,10 @@ rows=(login refresh verify me)
 declare -A rps p50 p99 requests non2xx cpu_us rss_after labels
 declare -A row_labels=([login]="login, PBKDF2 $(thousands $iterations) iterations"
   [refresh]="refresh with rotation, an unused token each"
-  [verify]="verify (one access token)" [me]="GET /api/me/ (Bearer)")
+  [verify]="verify (one access token)" [me]="GET /api/me/ (Bearer)"
+  [grace]="refresh, reuse-interval hit (a token rotated moments before, its successor unused)")
 for round in $(seq "$rounds"); do
-  for row in "${rows[@]}"; do labels[${row}_r$round]="${row_labels[$row]}, round $round"; done
+  for row in "${rows[@]}" grace; do labels[${row}_r$round]="${row_labels[$row]}, round $round"; done
 done
 failed=() # rows that had errors
 
@@ -133,12 +144,82 @@ say "baseline: $baseline_identity"
 serve baseline "$baseline_bin"
 say "current: $current_identity"
 serve current "$current_bin"
+# The reuse-interval row's server: the current build with the longest interval allowed,
+# so that each round's setup and row fit in it (the baseline may not know the setting).
+say "reuse: the current build with TOLLGATE_REFRESH_REUSE_INTERVAL=300s"
+export TOLLGATE_REFRESH_REUSE_INTERVAL=300s
+serve reuse "$current_bin"
+unset TOLLGATE_REFRESH_REUSE_INTERVAL
 
 # mint_then_refresh SUFFIX: the refresh row's tokens (mint_tokens waits for the server
 # to settle), then the row.
 mint_then_refresh() {
   mint_tokens "$1"
   refresh_row "$1"
+}
+
+# rotated_tokens SUFFIX: logins for 1/5 of the row's duration, then up to 4,000 of their
+# refresh tokens each refreshed once (python3, 16 keep-alive connections); the rotated-out
+# tokens (those answered 200 with a new refresh token) in $BENCH_TOKENS for reuse.lua.
+# Not measured.
+rotated_tokens() {
+  export BENCH_TOKENS="$work/rotated-$server_name-$1"
+  say "$server_name: setup: refresh tokens rotated once (logins for $(((duration + 4) / 5)) s, then a refresh of each; not measured)"
+  wrk_run mint.lua /api/token/ "$(((duration + 4) / 5))" "$work/wrk-mint-$server_name-$1.txt"
+  wait_idle
+  awk 'NR <= 4000' "$BENCH_TOKENS".* >"$BENCH_TOKENS.minted"
+  python3 - "$base" "$BENCH_TOKENS.minted" "$BENCH_TOKENS" <<'EOF'
+import http.client, json, sys, threading, urllib.parse
+url, minted, out = urllib.parse.urlsplit(sys.argv[1]), sys.argv[2], sys.argv[3]
+tokens = open(minted).read().split()
+rotated, errors = [], []
+def rotate(part):
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    for token in part:
+        conn.request("POST", "/api/token/refresh/", json.dumps({"refresh": token}),
+                     {"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        body = answer.read()
+        if answer.status == 200 and answer.getheader("Tollgate-Refresh-Reuse") is None \
+                and json.loads(body).get("refresh") not in (None, token):
+            rotated.append(token)
+        else:
+            errors.append(f"{answer.status} {body[:200]!r}")
+workers = [threading.Thread(target=rotate, args=(tokens[i::16],)) for i in range(16)]
+for w in workers: w.start()
+for w in workers: w.join()
+if len(rotated) != len(tokens) or not rotated:
+    sys.exit(f"rotating the setup tokens: {len(tokens) - len(rotated)} of {len(tokens)} refreshes failed: {errors[:3]}")
+open(out, "w").write("".join(t + "\n" for t in rotated))
+print(f"   {len(rotated)} tokens rotated once", file=sys.stderr)
+EOF
+  wait_idle
+}
+
+# refresh_counts: tollgate's refreshes so far, "<new tokens> <failed> <grace> <replay>".
+refresh_counts() {
+  curl -fs "$base/metrics" | awk '
+    $1 == "tollgate_refreshes_total{result=\"ok\"}" { ok = $2 }
+    $1 == "tollgate_refreshes_total{result=\"failed\"}" { bad = $2 }
+    $1 == "tollgate_refresh_reuse_total{cause=\"grace\"}" { grace = $2 }
+    $1 == "tollgate_refresh_reuse_total{cause=\"replay\"}" { replay = $2 }
+    END { printf "%d %d %d %d\n", ok, bad, grace, replay }'
+}
+
+# rotate_then_reuse SUFFIX: the reuse-interval row after its setup; a failed row unless
+# every refresh the server answered in it was a grace answer (at least as many as wrk
+# counted; answers to requests wrk abandoned at its end count too).
+rotate_then_reuse() {
+  rotated_tokens "$1"
+  local ok0 bad0 grace0 replay0 ok1 bad1 grace1 replay1 key="$server_name:grace$1"
+  read -r ok0 bad0 grace0 replay0 < <(refresh_counts)
+  workload "grace$1" reuse.lua /api/token/refresh/ token_refresh
+  read -r ok1 bad1 grace1 replay1 < <(refresh_counts)
+  local ok=$((ok1 - ok0)) bad=$((bad1 - bad0)) grace=$((grace1 - grace0)) replay=$((replay1 - replay0))
+  echo "   grace answers $grace (wrk counted ${requests[$key]}), new tokens $ok, failed $bad, replays $replay" >&2
+  if ((ok + bad + replay > 0 || grace < ${requests[$key]} || grace == 0)); then
+    failed+=("$key: not every answer was a grace answer: $grace grace for ${requests[$key]} requests, $ok new tokens, $bad failed, $replay replays")
+  fi
 }
 
 # in_turn "NAME NAME" COMMAND...: COMMAND against each server in that order.
@@ -160,6 +241,7 @@ for round in $(seq "$rounds"); do
   # its logins and the other's 10 s.
   in_turn "$order" mint_then_refresh "_r$round"
   rm -f "$work"/refresh-tokens-* # used
+  in_turn reuse rotate_then_reuse "_r$round"
   in_turn "$order" verify_row "_r$round"
   in_turn "$order" me_row "_r$round"
 done
@@ -173,11 +255,13 @@ per_round() {
   for round in $(seq "$rounds"); do echo "${figures[$2:${3}_r$round]}"; done
 }
 # ratio_cell ARRAY ROW: current / baseline of the medians, and with more than one round
-# the lowest and highest of the rounds' own ratios.
-ratio_cell() {
+# the lowest and highest of the rounds' own ratios. ratio_of ARRAY NAME ROW NAME ROW: the
+# same for any two (name, row) figures, the first over the second.
+ratio_cell() { ratio_of "$1" current "$2" baseline "$2"; }
+ratio_of() {
   local a b
-  a="$(per_round "$1" current "$2" | median)" b="$(per_round "$1" baseline "$2" | median)"
-  paste <(per_round "$1" current "$2") <(per_round "$1" baseline "$2") | awk -v a="$a" -v b="$b" '
+  a="$(per_round "$1" "$2" "$3" | median)" b="$(per_round "$1" "$4" "$5" | median)"
+  paste <(per_round "$1" "$2" "$3") <(per_round "$1" "$4" "$5") | awk -v a="$a" -v b="$b" '
     { if ($2 > 0) { r = $1 / $2; if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r } }
     END {
       if (b + 0 <= 0 || a == "n/a") { print "n/a"; exit }
@@ -221,6 +305,14 @@ report="$work/report.md"
   for row in "${rows[@]}"; do
     echo "| ${row_labels[$row]} | $(figure rps baseline "$row") | $(figure rps current "$row") | $(ratio_cell rps "$row") | $(figure cpu_us_precise baseline "$row") | $(figure cpu_us_precise current "$row") | $(ratio_cell cpu_us_precise "$row") |"
   done
+  echo
+  echo "The current build alone, on its own server with TOLLGATE_REFRESH_REUSE_INTERVAL=300s (every answer"
+  echo "checked to be a grace answer: 200, the same successor again), beside its refresh with rotation:"
+  echo
+  echo "| workload, current build | requests/s | server CPU per answer (µs) | requests/s / refresh with rotation's | CPU per answer / refresh with rotation's |"
+  echo "|---|---|---|---|---|"
+  echo "| ${row_labels[refresh]} | $(figure rps current refresh) | $(figure cpu_us_precise current refresh) | 1 | 1 |"
+  echo "| ${row_labels[grace]} | $(figure rps reuse grace) | $(figure cpu_us_precise reuse grace) | $(ratio_of rps reuse grace current refresh) | $(ratio_of cpu_us_precise reuse grace current refresh) |"
   echo
   if ((rounds > 1)); then
     echo "Medians over the $rounds rounds; in brackets the lowest and highest of the rounds' own ratios (in each"

@@ -221,15 +221,16 @@ fn scanstring(s: &[char], mut end: usize) -> Result<(PyStr, usize), JsonError> {
     let begin = end - 1;
     let mut out = PyStr::default();
     loop {
-        let mut next = end;
-        while next < len && s[next] != '"' && s[next] != '\\' {
-            if (s[next] as u32) <= 0x1f {
-                return Err(JsonError::Decode("Invalid control character at", next));
-            }
-            next += 1;
-        }
-        if next >= len {
+        // The first quote, backslash or control character (one pass, no bounds checks).
+        let stop = s[end..]
+            .iter()
+            .position(|&c| c == '"' || c == '\\' || (c as u32) <= 0x1f);
+        let Some(offset) = stop else {
             return Err(JsonError::Decode("Unterminated string starting at", begin));
+        };
+        let mut next = end + offset;
+        if (s[next] as u32) <= 0x1f {
+            return Err(JsonError::Decode("Invalid control character at", next));
         }
         let terminator = s[next];
         out.text.extend(&s[end..next]);

@@ -23,6 +23,16 @@ step "python venv and npm packages"
 bash tests/vectors/gen/setup.sh
 py="$root/.venv/bin/python"
 
+step "PostgreSQL for the tests: a throwaway cluster of our own (scripts/postgres.sh)"
+# The conformance suite and the server suites run on it as well as on sled. Its folder is
+# this run's own (the postgres user must reach it: not under a private mktemp folder).
+export TOLLGATE_TEST_PG_DIR="${TMPDIR:-/tmp}/tollgate-pg-test-$$"
+cleanup() { scripts/postgres.sh stop >/dev/null 2>&1 || true; rm -rf "${fresh:-}"; }
+trap cleanup EXIT
+TOLLGATE_TEST_DATABASE_URL="$(scripts/postgres.sh start)"
+export TOLLGATE_TEST_DATABASE_URL
+echo "postgres: $TOLLGATE_TEST_DATABASE_URL"
+
 step "format and lints"
 cargo fmt --all --check
 cargo fmt --manifest-path tests/fuzz/Cargo.toml --check
@@ -33,8 +43,12 @@ step "tollgate-core builds without std (thumbv7em-none-eabihf) and for wasm32"
 cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf
 cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
-step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server)"
+step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL)"
 cargo test --workspace --locked
+
+step "the server's suites again on PostgreSQL: API, cookie mode, hostile input, kill -9, processes"
+TOLLGATE_TEST_BACKEND=postgres cargo test --locked -p tollgate-server \
+  --test api --test cookie --test hostile --test faults --test process --test legacy_store
 
 step "fuzzing: each cargo-fuzz target for 55 s (tests/fuzz, scripts/fuzz.sh; installs cargo-fuzz)"
 scripts/fuzz.sh
@@ -60,8 +74,7 @@ tests/node_modules/.bin/tsc -p tests/tsconfig.json
 echo "tsc: usage file compiles against pkg/index.d.ts"
 
 step "vectors from PyJWT, Simple JWT and jose: regenerate and compare"
-fresh="$(mktemp -d)"
-trap 'rm -rf "$fresh"' EXIT
+fresh="$(mktemp -d)" # removed by cleanup
 "$py" tests/vectors/gen/keys.py "$fresh/keys.json"
 "$py" tests/vectors/gen/gen_python.py "$fresh"
 node tests/vectors/gen/gen_jose.mjs "$fresh"

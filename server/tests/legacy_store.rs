@@ -91,6 +91,19 @@ fn unpack(manifest: &Value) -> (tempfile::TempDir, PathBuf) {
     (dir, data)
 }
 
+/// The fixture is a sled data folder: what it checks is sled's format, whatever backend
+/// the other suites run on (moving a sled folder to PostgreSQL is another tool's job).
+fn sled_folder() -> bool {
+    let sled = common::backend() == "sled";
+    if !sled {
+        eprintln!(
+            "a sled data folder's format: not the store's on {}",
+            common::backend()
+        );
+    }
+    sled
+}
+
 /// A server on the folder with the fixture's settings.
 fn start(data: &Path, manifest: &Value) -> Server {
     let settings = settings(manifest);
@@ -166,6 +179,9 @@ fn assert_me(addr: SocketAddr, access: &str, id: u64, username: &str) {
 
 #[test]
 fn the_old_store_opens_and_its_live_tokens_refresh() {
+    if !sled_folder() {
+        return;
+    }
     let m = manifest();
     let (_dir, data) = unpack(&m);
     let server = start(&data, &m);
@@ -232,6 +248,9 @@ fn the_old_store_opens_and_its_live_tokens_refresh() {
 
 #[test]
 fn what_the_old_store_revoked_stays_revoked() {
+    if !sled_folder() {
+        return;
+    }
     let m = manifest();
     let (_dir, data) = unpack(&m);
     let server = start(&data, &m);
@@ -264,6 +283,9 @@ fn what_the_old_store_revoked_stays_revoked() {
 
 #[test]
 fn the_cli_reads_the_old_store() {
+    if !sled_folder() {
+        return;
+    }
     let m = manifest();
     let (_dir, data) = unpack(&m);
 

@@ -139,7 +139,7 @@ fn resolve_input(cmd: &AdminCommand) -> Result<Input, CliError> {
 fn admin_command(sources: &Sources, cmd: AdminCommand) -> Result<(), CliError> {
     let config = Config::load(sources, true)?;
     let input = resolve_input(&cmd)?;
-    let output = match Store::open(&config.data_dir) {
+    let output = match Store::open_backend(&config.backend) {
         Ok(store) => block_on(async move {
             let ctx = context(config, store, system_clock());
             execute(&ctx, cmd, &input).await
@@ -184,7 +184,7 @@ fn block_on<T>(
 /// beside a server.
 fn seed_offline(sources: &Sources, plan: seed::Plan) -> Result<(), CliError> {
     let config = Config::load(sources, true)?;
-    let store = match Store::open(&config.data_dir) {
+    let store = match Store::open_backend(&config.backend) {
         Err(StoreError::Locked(dir)) => {
             return Err(fail(
                 "seed_offline",

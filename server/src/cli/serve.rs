@@ -7,7 +7,7 @@ use crate::{
     clock::{system_clock, wall_ms},
     commands::{fail, new_user, socket, CliError, Context},
     config::{self, Config, LogFormat},
-    store::Store,
+    store::{Backend, Store},
 };
 
 fn init_logging(format: LogFormat) {
@@ -31,7 +31,7 @@ pub const DEMO_USER: (&str, &str) = ("demo", "tollgate-demo");
 /// socket, serves until SIGINT or SIGTERM, drains, and closes the store.
 pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
     init_logging(config.log_format);
-    let store = Store::open(&config.data_dir)?;
+    let store = Store::open_backend(&config.backend)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,20 +54,29 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         let leeway = config.tokens.leeway();
         let app = Arc::new(App::new(config, store.clone(), system_clock()));
         tracing::info!(%addr, algorithm = %app.config.tokens.algorithm(), data_dir = %app.config.data_dir.display(), "tollgate listening");
-        // The admin socket is up before anyone is told the server is ready.
-        let admin = socket::listen(Context {
-            config: (*app.config).clone(),
-            store: store.clone(),
-            clock: app.clock(),
-        })
-        .map_err(|e| fail("admin_socket", e.to_string()))?;
+        // The admin socket is up before anyone is told the server is ready. sled allows
+        // one process, so the commands reach it through this server; on PostgreSQL they
+        // open the database themselves, beside any number of servers.
+        let admin = match app.config.backend {
+            Backend::Sled(_) => Some(
+                socket::listen(Context {
+                    config: (*app.config).clone(),
+                    store: store.clone(),
+                    clock: app.clock(),
+                })
+                .map_err(|e| fail("admin_socket", e.to_string()))?,
+            ),
+            Backend::Postgres(_) => None,
+        };
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));
         let supervisor = tokio::spawn(store.clone().supervise());
         crate::handlers::serve(listener, Arc::clone(&app), shutdown_signal()).await;
         flusher.abort();
         supervisor.abort();
-        admin.close();
+        if let Some(admin) = admin {
+            admin.close();
+        }
         tracing::info!("draining done, flushing the store");
         // The next start's clock begins no earlier than this one ends.
         store.raise_clock_floor(app.now_ms()).await?;

@@ -197,7 +197,7 @@ pub async fn seed(
             tokens.push(record);
         }
         if tokens.len() >= BATCH_TOKENS || family + 1 == families {
-            store.bulk_load(&tokens, &blacklist)?;
+            store.bulk_load(&tokens, &blacklist).await?;
             done.outstanding += tokens.len() as u64;
             done.blacklisted += blacklist.len() as u64;
             tokens.clear();

@@ -15,6 +15,8 @@ use std::{
 use serde::Deserialize;
 use tollgate_core::{Algorithm, Audience, ClaimNames, Settings, SigningKey, VerifyingKey};
 
+use crate::store::Backend;
+
 use crate::users::throttle::{parse_rate, Rate};
 pub use crate::users::UsernameField;
 
@@ -98,6 +100,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("login_throttle_ip", Kind::Str),
     ("bind", Kind::Str),
     ("data_dir", Kind::Str),
+    ("database_url", Kind::Str),
     ("cors_allowed_origins", Kind::List),
     ("flush_expired_interval", Kind::Duration),
     ("www_dir", Kind::Str),
@@ -108,6 +111,28 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("refresh_cookie_domain", Kind::Str),
     ("refresh_cookie_secure", Kind::Bool),
 ];
+
+/// The store `database_url` names (sled in `data_dir` without one). Only `postgres://`
+/// and `postgresql://` URLs are known: anything else is an error, never a fresh sled
+/// folder in its place.
+fn backend(url: Option<&str>, data_dir: &Path) -> Result<Backend, ConfigError> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(Backend::Sled(data_dir.to_path_buf()));
+    };
+    let known = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !known {
+        let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+        let scheme: String = scheme.chars().take(32).collect();
+        return Err(ConfigError::new(
+            "database_url",
+            format!("{scheme:?} is not a database tollgate knows: use postgres://user@host:port/database"),
+        ));
+    }
+    url.parse::<tokio_postgres::Config>().map_err(|e| {
+        ConfigError::new("database_url", format!("not a valid PostgreSQL URL: {e}"))
+    })?;
+    Ok(Backend::Postgres(url.to_string()))
+}
 
 /// The longest `refresh_reuse_interval` accepted: long enough for a retry after a lost
 /// answer on a slow network, short enough that a stolen rotated-out token is soon useless.
@@ -167,6 +192,7 @@ struct Raw {
     login_throttle_ip: Option<String>,
     bind: Option<String>,
     data_dir: Option<String>,
+    database_url: Option<String>,
     cors_allowed_origins: Option<OneOrMany>,
     flush_expired_interval: Option<RawDuration>,
     www_dir: Option<String>,
@@ -247,6 +273,8 @@ pub struct Config {
     pub login_throttle_ip: Rate,
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where the store is: sled in `data_dir` (no `database_url`), or PostgreSQL.
+    pub backend: Backend,
     pub cors_allowed_origins: Vec<String>,
     pub flush_expired_interval: u64,
     pub www_dir: Option<PathBuf>,
@@ -291,9 +319,14 @@ impl Sources {
     pub fn from_process_env(file: Option<PathBuf>) -> Self {
         Self {
             file,
-            // TOLLGATE_LOG is the log filter (read by the logger), not a setting.
+            // TOLLGATE_LOG is the log filter (read by the logger), and TOLLGATE_TEST_* the
+            // test suites' (which backend, which database cluster): not settings.
             env: std::env::vars()
-                .filter(|(k, _)| k.starts_with("TOLLGATE_") && k != "TOLLGATE_LOG")
+                .filter(|(k, _)| {
+                    k.starts_with("TOLLGATE_")
+                        && k != "TOLLGATE_LOG"
+                        && !k.starts_with("TOLLGATE_TEST_")
+                })
                 .collect(),
             flags: BTreeMap::new(),
         }
@@ -450,7 +483,14 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             .unwrap_or_else(|| "./tollgate-data".into()),
     );
 
+    let backend = backend(raw.database_url.as_deref(), &data_dir)?;
     let (signing_key, key_source) = signing_key(&raw, algorithm, &data_dir, generate_key)?;
+    if matches!(backend, Backend::Postgres(_)) && matches!(key_source, KeySource::DataDir(_)) {
+        return Err(ConfigError::new(
+            "signing_key",
+            "with database_url every replica must sign with the same key: set signing_key or signing_key_file (a key generated in one replica's data folder would be its own)",
+        ));
+    }
     let mut signing_key = signing_key;
     if let Some(verifying) = verifying_key_text(&raw)? {
         let verifying = VerifyingKey::from_pem(algorithm, &verifying)
@@ -690,6 +730,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             default.join("index.html").exists().then_some(default)
         }),
         data_dir,
+        backend,
         cors_allowed_origins,
         log_format,
         refresh_transport,

@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod model;
+pub mod postgres;
 pub mod sled;
 
 use std::{path::Path, sync::Arc};
@@ -30,13 +31,27 @@ pub use model::{
 pub enum Store {
     /// sled in a local data folder: one process, the default.
     Sled(sled::SledStore),
+    /// PostgreSQL: any number of processes (replicas) on one database.
+    Postgres(postgres::PgStore),
 }
 
 /// Which backend, and where: read from the configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Backend {
     /// sled in `<data_dir>/db`.
     Sled(std::path::PathBuf),
+    /// PostgreSQL at this `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for Backend {
+    /// A database URL may carry a password: only its kind is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sled(dir) => f.debug_tuple("Sled").field(dir).finish(),
+            Self::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
 }
 
 /// Calls the same method on whichever backend `$store` is.
@@ -44,6 +59,18 @@ macro_rules! each_backend {
     ($store:expr, $s:ident => $body:expr) => {
         match $store {
             Store::Sled($s) => $body,
+            Store::Postgres($s) => $body,
+        }
+    };
+}
+
+/// A read: sled answers at once (its pages are in memory or a read away), PostgreSQL
+/// after a round trip.
+macro_rules! each_backend_read {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sled($s) => $body,
+            Store::Postgres($s) => $body.await,
         }
     };
 }
@@ -60,6 +87,7 @@ impl Store {
     pub fn open_backend(backend: &Backend) -> Result<Self, StoreError> {
         match backend {
             Backend::Sled(dir) => Ok(Self::Sled(sled::SledStore::open(dir)?)),
+            Backend::Postgres(url) => Ok(Self::Postgres(postgres::PgStore::open(url)?)),
         }
     }
 
@@ -120,29 +148,29 @@ impl Store {
 
     /// A user by id.
     pub async fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        each_backend!(self, s => s.user(id))
+        each_backend_read!(self, s => s.user(id))
     }
 
     /// [`Store::user`] for authenticating a request: the stored record as of now (a
     /// password change or deactivation counts from its commit), possibly shared with
     /// other requests.
     pub async fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
-        each_backend!(self, s => s.user_shared(id))
+        each_backend_read!(self, s => s.user_shared(id))
     }
 
     /// A user by username, exactly as stored (case-sensitive, as Django's default).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
-        each_backend!(self, s => s.user_by_username(username))
+        each_backend_read!(self, s => s.user_by_username(username))
     }
 
     /// A user by email (for `username_field = "email"`).
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        each_backend!(self, s => s.user_by_email(email))
+        each_backend_read!(self, s => s.user_by_email(email))
     }
 
     /// Every user, by id.
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
-        each_backend!(self, s => s.users())
+        each_backend_read!(self, s => s.users())
     }
 
     /// Changes a user atomically and durably: `change` sees the stored record (it may
@@ -195,18 +223,18 @@ impl Store {
 
     /// The outstanding record of a jti.
     pub async fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
-        each_backend!(self, s => s.outstanding(jti))
+        each_backend_read!(self, s => s.outstanding(jti))
     }
 
     /// The blacklist entry of a jti: the step between a token's signature check and its
     /// remaining claim checks (`tollgate_core::Pending`).
     pub async fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
-        each_backend!(self, s => s.blacklisted(jti))
+        each_backend_read!(self, s => s.blacklisted(jti))
     }
 
     /// A family record.
     pub async fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
-        each_backend!(self, s => s.family(family))
+        each_backend_read!(self, s => s.family(family))
     }
 
     /// Rotates `old` into `new`, atomically and durably: of any number of concurrent
@@ -271,7 +299,7 @@ impl Store {
     /// The live sessions of a user at `now` (epoch seconds), newest login first: families
     /// not revoked with at least one token that is neither blacklisted nor expired.
     pub async fn sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
-        each_backend!(self, s => s.sessions(user_id, now))
+        each_backend_read!(self, s => s.sessions(user_id, now))
     }
 
     /// Ends a session: revokes the family `id` durably, as a replay would (marked first,
@@ -287,7 +315,7 @@ impl Store {
         &self,
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
-        each_backend!(self, s => s.tokens(user_id))
+        each_backend_read!(self, s => s.tokens(user_id))
     }
 
     /// Deletes outstanding tokens, blacklist entries and families that expired at or
@@ -309,11 +337,11 @@ impl Store {
     /// without the per-call atomicity: for offline use only (`tollgate tokens seed`, no
     /// server running), made durable by [`Store::flush`]. A family's tokens must all be
     /// in one call.
-    pub fn bulk_load(
+    pub async fn bulk_load(
         &self,
         tokens: &[Outstanding],
         blacklisted: &[Blacklisted],
     ) -> Result<(), StoreError> {
-        each_backend!(self, s => s.bulk_load(tokens, blacklisted))
+        each_backend_read!(self, s => s.bulk_load(tokens, blacklisted))
     }
 }

@@ -26,7 +26,7 @@ pub fn tollgate(data_dir: &Path) -> Command {
         .env("TOLLGATE_LOGIN_THROTTLE_USERNAME", "100000/min")
         .env("TOLLGATE_LOGIN_THROTTLE_IP", "100000/min")
         .env("TOLLGATE_DATA_DIR", data_dir)
-        .envs(backend_settings())
+        .envs(backend_settings(data_dir))
         .current_dir(data_dir.parent().unwrap());
     cmd
 }
@@ -173,20 +173,65 @@ pub fn backend() -> String {
     std::env::var("TOLLGATE_TEST_BACKEND").unwrap_or_else(|_| "sled".into())
 }
 
-/// The server settings that select [`backend`] (none for sled, the default).
-pub fn backend_settings() -> Vec<(String, String)> {
+/// The server settings that select [`backend`] for the test folder `data_dir` (none for
+/// sled, the default; for PostgreSQL the folder's own database).
+pub fn backend_settings(data_dir: &Path) -> Vec<(String, String)> {
     match backend().as_str() {
         "sled" => Vec::new(),
+        "postgres" => vec![("TOLLGATE_DATABASE_URL".into(), database_for(data_dir))],
         other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
     }
 }
 
 /// A fresh store of [`backend`] in (or for) the test folder `dir`.
 pub fn open_store(dir: &Path) -> tollgate_server::store::Store {
+    use tollgate_server::store::{Backend, Store};
     match backend().as_str() {
-        "sled" => tollgate_server::store::Store::open(dir).unwrap(),
+        "sled" => Store::open(dir).unwrap(),
+        "postgres" => Store::open_backend(&Backend::Postgres(database_for(dir))).unwrap(),
         other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
     }
+}
+
+/// The database of the test folder `dir`: made fresh on first use, the same after (as a
+/// sled folder is, for every process a test starts on it).
+pub fn database_for(dir: &Path) -> String {
+    use std::{collections::HashMap, path::PathBuf, sync::Mutex};
+    static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    databases
+        .get_or_insert_with(HashMap::new)
+        .entry(dir.to_path_buf())
+        .or_insert_with(fresh_database)
+        .clone()
+}
+
+/// A fresh, empty database on the PostgreSQL cluster of `scripts/postgres.sh` (the test
+/// command starts it and names it in `TOLLGATE_TEST_DATABASE_URL`); its URL.
+pub fn fresh_database() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    assert!(
+        std::env::var_os("TOLLGATE_TEST_DATABASE_URL").is_some(),
+        "no PostgreSQL for the tests: run `scripts/postgres.sh start` and set \
+         TOLLGATE_TEST_DATABASE_URL to the URL it prints (scripts/test.sh does both)"
+    );
+    let name = format!(
+        "tollgate_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
+    let out = Command::new(script)
+        .args(["createdb", &name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// One value of the server's /metrics.

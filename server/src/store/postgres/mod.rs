@@ -1,0 +1,339 @@
+//! The PostgreSQL backend (issue #15, in progress): the store in one database that any
+//! number of `tollgate serve` processes (replicas) share.
+//!
+//! Every writing use case is one transaction, committed with `synchronous_commit = on`
+//! (checked at open) before it returns, so a caller may acknowledge it. Races between
+//! replicas are settled by the database: row locks (`FOR UPDATE` on the token being
+//! rotated, `FOR SHARE` on its user and family, so a revocation in progress is waited
+//! for and then seen), `ON CONFLICT DO NOTHING` for "exactly one", and a transaction
+//! advisory lock for the user table's uniqueness rules. No revocation state is cached:
+//! every request reads what is committed. The schema (`schema.sql`, tables prefixed
+//! `tollgate_`) is applied at open under an advisory lock, once.
+
+mod tokens;
+mod users;
+
+use std::{
+    fmt,
+    sync::{
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::{error::SqlState, NoTls};
+
+use crate::store::{Counts, Health, StoreError};
+
+/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// The advisory lock key migrations run under (any replica starting at once waits).
+const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
+
+/// The advisory lock key of the user table's uniqueness checks (per transaction).
+const USERS_LOCK: i64 = 0x746f_6c6c_7573_6572;
+
+/// Every connection's session settings: commits wait for the WAL flush, and no
+/// statement, lock wait or idle transaction can hold the database for long.
+const SESSION_OPTIONS: &str = "-c synchronous_commit=on -c statement_timeout=10000 \
+     -c lock_timeout=5000 -c idle_in_transaction_session_timeout=30000";
+
+/// The PostgreSQL store: a pool of connections (cheap to clone).
+#[derive(Clone)]
+pub struct PgStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: Pool,
+    /// See [`crate::store::Store::clock_floor_ms`]: the database's value as last read or
+    /// raised here (read on every request, so kept in memory; refreshed by `supervise`).
+    clock_floor_ms: AtomicU64,
+    /// `[users, outstanding, blacklisted]`: this replica's writes as they commit, and every
+    /// replica's as `supervise` counts them each second (no walk per scrape).
+    counts: [AtomicI64; 3],
+    /// The last call failed to reach the database.
+    unreachable: AtomicBool,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: never shown.
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// A database error as the store's: unreachable or refused (503 to clients).
+pub(super) fn db_error(err: tokio_postgres::Error) -> StoreError {
+    match err.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
+            StoreError::Duplicate("key", err.to_string())
+        }
+        _ => {
+            // "error connecting to server" alone does not say why: add the causes.
+            let mut text = format!("database: {err}");
+            let mut cause = std::error::Error::source(&err);
+            while let Some(next) = cause {
+                text.push_str(": ");
+                text.push_str(&next.to_string());
+                cause = next.source();
+            }
+            StoreError::Io(text)
+        }
+    }
+}
+
+fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::Io(format!("database connection: {err}"))
+}
+
+/// A `u64` as PostgreSQL's `bigint` (every value tollgate stores fits: ids, Unix
+/// seconds and milliseconds).
+pub(super) fn big(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A `bigint` read back (never negative as written).
+pub(super) fn unbig(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, applies the schema migrations it lacks (under
+    /// an advisory lock: replicas starting together apply them once), checks that
+    /// commits are synchronous, and reads the clock floor. Connections of the pool are
+    /// opened on demand afterwards.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Io(format!("the database URL is not valid: {e}")))?;
+        config.options(SESSION_OPTIONS);
+        config.connect_timeout(Duration::from_secs(5));
+        // Opening may run inside the server's runtime (or a test's): connect and migrate
+        // on a thread with a runtime of its own.
+        let setup = {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Io(e.to_string()))?;
+                runtime.block_on(prepare(config))
+            })
+            .join()
+            .map_err(|_| StoreError::Io("opening the database stopped".into()))??
+        };
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let size = std::thread::available_parallelism().map_or(4, |n| n.get() * 4);
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(5)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| StoreError::Io(format!("database pool: {e}")))?;
+        let store = Self {
+            shared: Arc::new(Shared {
+                pool,
+                clock_floor_ms: AtomicU64::new(setup.clock_floor_ms),
+                counts: setup.counts.map(|n| AtomicI64::new(big(n))),
+                unreachable: AtomicBool::new(false),
+            }),
+        };
+        Ok(store)
+    }
+
+    /// A connection of the pool; a failure marks the store unreachable.
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        let client = self.shared.pool.get().await.map_err(pool_error);
+        self.watch(client)
+    }
+
+    /// Notes whether a call reached the database.
+    pub(super) fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
+            Err(StoreError::Io(_)) => self.shared.unreachable.store(true, Ordering::Relaxed),
+            _ => self.shared.unreachable.store(false, Ordering::Relaxed),
+        }
+        result
+    }
+
+    pub fn health(&self) -> Health {
+        if self.shared.unreachable.load(Ordering::Relaxed) {
+            Health::Unreachable
+        } else {
+            Health::Ready
+        }
+    }
+
+    /// Every second: whether the database answers, its clock floor and record counts.
+    pub async fn supervise(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let read = self.read_state().await;
+            if let Ok((floor, counts)) = self.watch(read) {
+                self.shared
+                    .clock_floor_ms
+                    .fetch_max(floor, Ordering::SeqCst);
+                for (slot, count) in self.shared.counts.iter().zip(counts) {
+                    slot.store(big(count), Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    async fn read_state(&self) -> Result<(u64, [u64; 3]), StoreError> {
+        let client = self.client().await?;
+        read_state(&client).await
+    }
+
+    /// Every write is committed when its use case returns: nothing to flush.
+    pub async fn flush_all(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    pub fn clock_floor_ms(&self) -> u64 {
+        self.shared.clock_floor_ms.load(Ordering::SeqCst)
+    }
+
+    pub async fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "UPDATE tollgate_meta SET value = GREATEST(value, $1) \
+                 WHERE key = 'clock_floor_ms' RETURNING value",
+                &[&big(ms)],
+            )
+            .await
+            .map_err(db_error);
+        let floor = unbig(self.watch(row)?.get(0));
+        self.shared
+            .clock_floor_ms
+            .fetch_max(floor, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Counts this replica's committed writes: `[users, outstanding, blacklisted]`.
+    pub(super) fn count(&self, delta: [i64; 3]) {
+        for (slot, d) in self.shared.counts.iter().zip(delta) {
+            slot.fetch_add(d, Ordering::Relaxed);
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        let [users, outstanding, blacklisted] = self
+            .shared
+            .counts
+            .each_ref()
+            .map(|c| c.load(Ordering::Relaxed));
+        let size = |n: i64| usize::try_from(n).unwrap_or(0);
+        Counts {
+            users: size(users),
+            outstanding: size(outstanding),
+            blacklisted: size(blacklisted),
+        }
+    }
+}
+
+/// What opening reads.
+struct Setup {
+    clock_floor_ms: u64,
+    counts: [u64; 3],
+}
+
+async fn prepare(config: tokio_postgres::Config) -> Result<Setup, StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(db_error)?;
+    let connection = tokio::spawn(connection);
+    let synchronous: String = client
+        .query_one("SHOW synchronous_commit", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if synchronous != "on" {
+        return Err(StoreError::Io(format!(
+            "the database's synchronous_commit is {synchronous:?}, not \"on\": an answer could be lost after it was sent"
+        )));
+    }
+    migrate(&mut client).await?;
+    let (clock_floor_ms, counts) = read_state(&client).await?;
+    drop(client);
+    let _ = connection.await;
+    Ok(Setup {
+        clock_floor_ms,
+        counts,
+    })
+}
+
+/// Applies the migrations the database lacks, each in its own transaction, under an
+/// advisory lock held for the whole run.
+async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_error)?;
+    let result = async {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS tollgate_migrations (\
+                 version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .await
+            .map_err(db_error)?;
+        let applied: i32 = client
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM tollgate_migrations",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+            .get(0);
+        let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+        if applied > known {
+            return Err(StoreError::Corrupt(format!(
+                "the database's tollgate schema is version {applied}, newer than this binary's {known}"
+            )));
+        }
+        for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(applied).unwrap_or(0)) {
+            let tx = client.transaction().await.map_err(db_error)?;
+            tx.batch_execute(sql).await.map_err(db_error)?;
+            tx.execute(
+                "INSERT INTO tollgate_migrations (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+    .await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db_error)?;
+    result
+}
+
+async fn read_state(client: &tokio_postgres::Client) -> Result<(u64, [u64; 3]), StoreError> {
+    let row = client
+        .query_one(
+            "SELECT (SELECT value FROM tollgate_meta WHERE key = 'clock_floor_ms'), \
+             (SELECT count(*) FROM tollgate_users), (SELECT count(*) FROM tollgate_tokens), \
+             (SELECT count(*) FROM tollgate_blacklist)",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let n = |i: usize| unbig(row.get::<_, i64>(i));
+    Ok((n(0), [n(1), n(2), n(3)]))
+}

@@ -27,7 +27,11 @@ step "PostgreSQL for the tests: a throwaway cluster of our own (scripts/postgres
 # The conformance suite and the server suites run on it as well as on sled. Its folder is
 # this run's own (the postgres user must reach it: not under a private mktemp folder).
 export TOLLGATE_TEST_PG_DIR="${TMPDIR:-/tmp}/tollgate-pg-test-$$"
-cleanup() { scripts/postgres.sh stop >/dev/null 2>&1 || true; rm -rf "${fresh:-}"; }
+cleanup() {
+  scripts/postgres.sh stop >/dev/null 2>&1 || true
+  rm -f "$TOLLGATE_TEST_PG_DIR.lock" # the run is over: no command of it waits on the lock
+  rm -rf "${fresh:-}"
+}
 trap cleanup EXIT
 TOLLGATE_TEST_DATABASE_URL="$(scripts/postgres.sh start)"
 export TOLLGATE_TEST_DATABASE_URL

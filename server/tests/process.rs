@@ -674,3 +674,49 @@ fn a_bad_database_url_is_one_clear_line_and_a_failed_start() {
         assert!(!data.join("db").exists(), "{url}: a sled folder was made");
     }
 }
+
+/// Issue #15: two replicas started together on one empty PostgreSQL database both come
+/// up; one of them creates the demo user, and both let it log in.
+#[test]
+fn two_replicas_start_together_on_one_empty_database() {
+    use std::io::{BufRead as _, BufReader};
+    let url = common::fresh_database();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut children: Vec<_> = dirs
+        .iter()
+        .map(|dir| {
+            let child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+                .env_clear()
+                .env("TOLLGATE_DATA_DIR", dir.path().join("data"))
+                .env("TOLLGATE_DATABASE_URL", &url)
+                .env("TOLLGATE_SIGNING_KEY", common::SECRET)
+                .env("TOLLGATE_PBKDF2_ITERATIONS", "1000")
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            common::Server {
+                child,
+                addr: "127.0.0.1:1".parse().unwrap(),
+            }
+        })
+        .collect();
+    let mut created = 0;
+    for server in &mut children {
+        let stdout = server.child.stdout.take().unwrap();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            created += usize::from(line.starts_with("created demo user"));
+            if let Some(rest) = line.strip_prefix("tollgate listening on http://") {
+                server.addr = rest.trim_end_matches('/').parse().unwrap();
+                break;
+            }
+        }
+    }
+    assert_eq!(created, 1, "exactly one replica created the demo user");
+    for server in &children {
+        let (status, body) = obtain(server.addr, "demo", "tollgate-demo").unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+}

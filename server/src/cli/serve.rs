@@ -7,7 +7,7 @@ use crate::{
     clock::{system_clock, wall_ms},
     commands::{fail, new_user, socket, CliError, Context},
     config::{self, Config, LogFormat},
-    store::{Backend, Store},
+    store::{Backend, Store, StoreError},
 };
 
 fn init_logging(format: LogFormat) {
@@ -43,8 +43,12 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
             let email = Some("demo@example.com".into());
             let user = new_user(name, email, pass, config.pbkdf2_iterations, joined);
             let unique_email = config.username_field == config::UsernameField::Email;
-            store.add_user(user, unique_email).await?;
-            println!("created demo user {name:?} with password {pass:?} (change it: tollgate users set-password {name})");
+            match store.add_user(user, unique_email).await {
+                Ok(_) => println!("created demo user {name:?} with password {pass:?} (change it: tollgate users set-password {name})"),
+                // Another replica on the same database created it first.
+                Err(StoreError::Duplicate(..)) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await

@@ -121,6 +121,28 @@ impl User {
         }
     }
 
+    /// Stamps a bulk revocation made at `stamp_ms`: refresh and sliding tokens created
+    /// before it are refused, access tokens too unless it is a logout-all, and a
+    /// deactivation deactivates. Tokens issued in the very millisecond of the revocation
+    /// count as before it. Every backend's `revoke_user` applies exactly this.
+    pub fn stamp_revocation(&mut self, why: Revocation, stamp_ms: u64) {
+        let stamp = stamp_ms.saturating_add(1);
+        self.refresh_revoked_before_ms = self.refresh_revoked_before_ms.max(stamp);
+        if why != Revocation::LogoutAll {
+            self.access_revoked_before_ms = self.access_revoked_before_ms.max(stamp);
+        }
+        self.revoked_reason = Some(why);
+        if why == Revocation::Deactivated {
+            self.is_active = false;
+        }
+    }
+
+    /// Whether a refresh or sliding token created at `created_at_ms` was revoked with
+    /// every token of the user (password change, deactivation, logout-all).
+    pub fn refresh_revoked(&self, created_at_ms: u64) -> bool {
+        created_at_ms < self.refresh_revoked_before_ms
+    }
+
     /// The value of a user field by name, for copying into token claims.
     pub fn field(&self, name: &str) -> Option<serde_json::Value> {
         use serde_json::Value;

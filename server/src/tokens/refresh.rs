@@ -201,7 +201,7 @@ impl Tokens {
         let (old, known) = self
             .record_of(&verified, token, user.id, StoredKind::Refresh)
             .await?;
-        if old.created_at_ms < user.refresh_revoked_before_ms {
+        if user.refresh_revoked(old.created_at_ms) {
             return Err(Denied::Token(TokenError::Blacklisted));
         }
         let settings = &self.config.tokens;
@@ -261,7 +261,7 @@ impl Tokens {
         let (record, known) = self
             .record_of(&verified, token, user.id, StoredKind::Sliding)
             .await?;
-        if record.created_at_ms < user.refresh_revoked_before_ms {
+        if user.refresh_revoked(record.created_at_ms) {
             return Err(Denied::Token(TokenError::Blacklisted));
         }
         let slid = settings.refresh_sliding(&verified, self.now())?;

@@ -7,10 +7,14 @@
 
 use tokio_postgres::{Row, Transaction};
 
-use super::{big, db_error, unbig, PgStore};
+use super::{
+    big, db_error, unbig,
+    users::{decode as decode_user, encode as encode_user},
+    PgStore,
+};
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Rotation, Seen,
-    Session, StoreError, StoredKind, User,
+    Session, StoreError, StoredKind,
 };
 
 /// The advisory lock key of the expired-token flush: one replica at a time.
@@ -192,10 +196,9 @@ impl PgStore {
                     .map_err(db_error)?;
                 // A user deleted since the password check: no user is brought back.
                 if let Some(row) = row {
-                    let mut user: User = serde_json::from_str(row.get(0))
-                        .map_err(|e| StoreError::Decode(e.to_string()))?;
+                    let mut user = decode_user(row.get(0))?;
                     user.last_login = Some(at);
-                    let record = serde_json::to_string(&user).unwrap_or_default();
+                    let record = encode_user(&user);
                     tx.execute(
                         "UPDATE tollgate_users SET record = $2 WHERE id = $1",
                         &[&big(token.user_id), &record],
@@ -318,9 +321,8 @@ impl PgStore {
             return Ok(None);
         };
         let successor = token_at(&row, 0)?;
-        let user: User =
-            serde_json::from_str(row.get(7)).map_err(|e| StoreError::Decode(e.to_string()))?;
-        Ok((successor.created_at_ms >= user.refresh_revoked_before_ms).then_some(successor))
+        let user = decode_user(row.get(7))?;
+        Ok((!user.refresh_revoked(successor.created_at_ms)).then_some(successor))
     }
 
     pub async fn blacklist(
@@ -580,9 +582,8 @@ async fn rotate_in(
         .map_err(db_error)?;
     let revoked = match user {
         Some(row) => {
-            let user: User =
-                serde_json::from_str(row.get(0)).map_err(|e| StoreError::Decode(e.to_string()))?;
-            known.created_at_ms < user.refresh_revoked_before_ms
+            let user = decode_user(row.get(0))?;
+            user.refresh_revoked(known.created_at_ms)
         }
         None => true,
     };

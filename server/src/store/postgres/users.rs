@@ -9,11 +9,11 @@ use tokio_postgres::Transaction;
 use super::{big, db_error, unbig, PgStore, USERS_LOCK};
 use crate::store::{Revocation, StoreError, User};
 
-fn decode(text: &str) -> Result<User, StoreError> {
+pub(super) fn decode(text: &str) -> Result<User, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
-fn encode(user: &User) -> String {
+pub(super) fn encode(user: &User) -> String {
     // A plain struct of strings, numbers and JSON values: serializing cannot fail.
     serde_json::to_string(user).unwrap_or_default()
 }
@@ -188,21 +188,13 @@ impl PgStore {
         change: impl Fn(&mut User),
     ) -> Result<usize, StoreError> {
         let now = stamp_ms / 1000;
-        let stamp = stamp_ms.saturating_add(1);
         let mut client = self.client().await?;
         let done = async {
             let tx = client.transaction().await.map_err(db_error)?;
             lock_users(&tx).await?;
             change_user(&tx, user_id, &|user: &mut User| {
                 change(user);
-                user.refresh_revoked_before_ms = user.refresh_revoked_before_ms.max(stamp);
-                if why != Revocation::LogoutAll {
-                    user.access_revoked_before_ms = user.access_revoked_before_ms.max(stamp);
-                }
-                user.revoked_reason = Some(why);
-                if why == Revocation::Deactivated {
-                    user.is_active = false;
-                }
+                user.stamp_revocation(why, stamp_ms);
             })
             .await?;
             tx.commit().await.map_err(db_error)?;

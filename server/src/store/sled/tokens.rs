@@ -122,7 +122,7 @@ impl SledStore {
                     let revoked = match users.get(user_key(known.user_id))? {
                         Some(bytes) => {
                             let user: User = tx_decode(&bytes)?;
-                            known.created_at_ms < user.refresh_revoked_before_ms
+                            user.refresh_revoked(known.created_at_ms)
                         }
                         None => true,
                     };
@@ -216,7 +216,7 @@ impl SledStore {
                     return Ok(None);
                 };
                 let user: User = tx_decode(&bytes)?;
-                if record.created_at_ms < user.refresh_revoked_before_ms {
+                if user.refresh_revoked(record.created_at_ms) {
                     return Ok(None);
                 }
                 Ok(Some(record))
@@ -315,18 +315,9 @@ impl SledStore {
         change: impl Fn(&mut User),
     ) -> Result<usize, StoreError> {
         let now = stamp / 1000;
-        // Tokens issued in the very millisecond of the revocation count as before it.
-        let stamp = stamp.saturating_add(1);
         self.change_user(user_id, |user| {
             change(user);
-            user.refresh_revoked_before_ms = user.refresh_revoked_before_ms.max(stamp);
-            if why != Revocation::LogoutAll {
-                user.access_revoked_before_ms = user.access_revoked_before_ms.max(stamp);
-            }
-            user.revoked_reason = Some(why);
-            if why == Revocation::Deactivated {
-                user.is_active = false;
-            }
+            user.stamp_revocation(why, stamp);
         })?;
         let mut jtis = Vec::new();
         for item in self.inner()?.user_tokens.scan_prefix(user_id.to_be_bytes()) {

@@ -546,6 +546,12 @@ impl Pending {
         self.checks.jti.as_deref()
     }
 
+    /// The user id claim, if the token has a valid one: with [`Pending::jti`], what a
+    /// caller may read from its store in the same lookup as the blacklist.
+    pub fn user_id(&self) -> Option<&str> {
+        self.checks.user_id.as_deref()
+    }
+
     /// The verified token, given whether the blacklist holds [`Pending::jti`]; else
     /// the first failing check in Simple JWT's order (blacklist, `exp`, jti, type,
     /// required claims).

@@ -100,7 +100,8 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text exposition format.
-    pub fn render(&self, counts: Counts, health: Health) -> String {
+    /// `round_trips`: the store's database round trips, when it has a database.
+    pub fn render(&self, counts: Counts, health: Health, round_trips: Option<u64>) -> String {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut out = String::with_capacity(8192);
         out.push_str("# HELP tollgate_requests_total HTTP requests by route and status.\n");
@@ -222,6 +223,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
             );
         }
+        if let Some(trips) = round_trips {
+            let _ = writeln!(
+                out,
+                "# HELP tollgate_database_round_trips_total Round trips to the database (PostgreSQL).\n# TYPE tollgate_database_round_trips_total counter\ntollgate_database_round_trips_total {trips}"
+            );
+        }
         out.push_str("# HELP tollgate_store_health The store's state (1 for the current one).\n");
         out.push_str("# TYPE tollgate_store_health gauge\n");
         for state in [Health::Ready, Health::Recovering, Health::Unreachable] {
@@ -254,7 +261,9 @@ mod tests {
                 blacklisted: 3,
             },
             Health::Recovering,
+            Some(42),
         );
+        assert!(text.contains("tollgate_database_round_trips_total 42"));
         assert!(text.contains("tollgate_requests_total{route=\"token_refresh\",status=\"200\"} 1"));
         assert!(text.contains("tollgate_requests_total{route=\"other\",status=\"other\"} 1"));
         assert!(text.contains(

@@ -131,6 +131,7 @@ async fn cookie_harness(env: &[(&str, &str)]) -> Harness {
 impl Harness {
     fn advance(&self, secs: u64) {
         self.clock.fetch_add(secs * 1000, Ordering::SeqCst);
+        common::shift_database_clock(self._dir.path(), secs * 1000);
     }
 
     async fn post(&self, path: &str, headers: Headers<'_>, body: Value) -> Resp {

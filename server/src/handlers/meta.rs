@@ -26,7 +26,11 @@ pub fn healthz() -> Reply {
 
 /// `GET /metrics`: Prometheus text.
 pub fn metrics(app: &App) -> Reply {
-    let text = app.metrics.render(app.store.counts(), app.store.health());
+    let text = app.metrics.render(
+        app.store.counts(),
+        app.store.health(),
+        app.store.round_trips(),
+    );
     let mut reply = Response::new(Bytes::from(text));
     reply.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -15,6 +15,8 @@ use crate::store::{
 /// folder, a throwaway database) for as long as the case runs.
 pub struct Subject {
     open: Box<dyn Fn() -> Result<Store, StoreError> + Send + Sync>,
+    /// Whether [`Subject::replica`] opens a second handle (a replica) or shares one.
+    replicas: bool,
     _keep: Box<dyn Any + Send + Sync>,
 }
 
@@ -33,7 +35,26 @@ impl Subject {
     ) -> Self {
         Self {
             open: Box::new(open),
+            replicas: false,
             _keep: Box::new(keep),
+        }
+    }
+
+    /// A store that several processes share (PostgreSQL): each [`Subject::replica`] is
+    /// opened as another process would (its own connection pool), so the race cases
+    /// run across replicas.
+    pub fn with_replicas(mut self) -> Self {
+        self.replicas = true;
+        self
+    }
+
+    /// Another replica of `store` when the backend has replicas, else `store` again
+    /// (sled: one process owns the store).
+    pub fn replica(&self, store: &Store) -> Store {
+        if self.replicas {
+            self.open()
+        } else {
+            store.clone()
         }
     }
 
@@ -111,15 +132,17 @@ fn token(jti: &str, family: &str, created_at_ms: u64, expires_at: u64) -> Outsta
     }
 }
 
-/// Of 64 concurrent rotations of one token exactly one gets `Done`, only its successor
+/// Of 64 concurrent rotations of one token (on two replicas) exactly one gets `Done`, only its successor
 /// is recorded, in the old token's family; the others are told it was rotated.
 pub async fn concurrent_rotations_of_one_token_have_exactly_one_successor(subject: Subject) {
     let store = with_owner(&subject).await;
+    let replica = subject.replica(&store);
     let old = token("a", "a", 1, 100);
     store.record_login(&old, None, None).await.unwrap();
     let tasks: Vec<_> = (0..64)
         .map(|i| {
-            let store = store.clone();
+            // Half of them on another replica.
+            let store = if i % 2 == 0 { &store } else { &replica }.clone();
             let old = old.clone();
             tokio::spawn(async move {
                 let new = token(&format!("n{i:02}"), "?", 2, 200);
@@ -212,93 +235,114 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
 }
 
 /// The reuse interval: a rotated-out token's successor is found again (by every one of
-/// concurrent callers, after a reopen too) while it is younger than the interval and
-/// unused; not once it was rotated, logged out, its family or its user revoked, nor for
-/// a token that was logged out rather than rotated.
+/// concurrent callers, on any replica, after a reopen too) while it is younger than the
+/// interval and unused; not once it was rotated, logged out, its family or its user
+/// revoked, nor for a token that was logged out rather than rotated. Time is real: a
+/// backend may measure the interval on a clock of its own (PostgreSQL: the database's).
 pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unused(
     subject: Subject,
 ) {
-    const INTERVAL: u64 = 10_000;
+    // Long enough for every check on a loaded machine; the expiry uses a short one.
+    const INTERVAL: u64 = 30_000;
     let store = with_owner(&subject).await;
+    let replica = subject.replica(&store);
     let chain = |name: &str, at_ms: u64| {
-        let old = token(&format!("{name}0"), &format!("{name}0"), at_ms - 5, 900);
-        let new = token(&format!("{name}1"), "?", at_ms, 900);
+        let old = token(
+            &format!("{name}0"),
+            &format!("{name}0"),
+            at_ms - 5,
+            u64::MAX / 2000,
+        );
+        let new = token(&format!("{name}1"), "?", at_ms, u64::MAX / 2000);
         (old, new)
     };
-    let (a0, a1) = chain("a", 1_000_000);
+    let (a0, a1) = chain("a", wall_ms());
     store.record_login(&a0, None, None).await.unwrap();
     assert_eq!(
         store.rotate(&a0, &a1, true, 1_000, None).await.unwrap(),
         Rotation::Done
     );
-    let found = |store: &Store, jti: &'static str, now_ms: u64| {
+    let found_within = |store: &Store, jti: &'static str, interval: u64| {
         let store = store.clone();
         async move {
             let found = store
-                .successor_in_grace(jti, now_ms, INTERVAL)
+                .successor_in_grace(jti, wall_ms(), interval)
                 .await
                 .unwrap();
             found.map(|record| (record.jti, record.family))
         }
     };
+    let found = |store: &Store, jti: &'static str| found_within(store, jti, INTERVAL);
     let a1_in_a0 = Some(("a1".to_string(), "a0".to_string()));
-    assert_eq!(found(&store, "a0", 1_000_001).await, a1_in_a0);
-    assert_eq!(
-        found(&store, "a0", 1_000_000 + INTERVAL - 1).await,
-        a1_in_a0
-    );
-    assert_eq!(found(&store, "a0", 1_000_000 + INTERVAL).await, None);
+    assert_eq!(found(&store, "a0").await, a1_in_a0);
+    assert_eq!(found(&replica, "a0").await, a1_in_a0);
     let tasks: Vec<_> = (0..32)
-        .map(|_| tokio::spawn(found(&store, "a0", 1_000_002)))
+        .map(|i| tokio::spawn(found(if i % 2 == 0 { &store } else { &replica }, "a0")))
         .collect();
     for task in tasks {
         assert_eq!(task.await.unwrap(), a1_in_a0);
     }
+    // Younger than the interval no more: a replay.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(found_within(&store, "a0", 200).await, None);
+    assert_eq!(found_within(&replica, "a0", 200).await, None);
+    drop(replica);
     let store = subject.reopen(store).await;
-    assert_eq!(found(&store, "a0", 1_000_003).await, a1_in_a0);
+    let replica = subject.replica(&store);
+    assert_eq!(found(&store, "a0").await, a1_in_a0);
     // The successor used (rotated): a0 has none any more; a1 has a2.
-    let a2 = token("a2", "?", 1_000_010, 900);
-    let a1 = token("a1", "a0", 1_000_000, 900);
+    let a2 = token("a2", "?", wall_ms(), u64::MAX / 2000);
+    let a1 = token("a1", "a0", a1.created_at_ms, a1.expires_at);
     assert_eq!(
-        store.rotate(&a1, &a2, true, 1_000, None).await.unwrap(),
+        replica.rotate(&a1, &a2, true, 1_000, None).await.unwrap(),
         Rotation::Done
     );
-    assert_eq!(found(&store, "a0", 1_000_011).await, None);
+    assert_eq!(found(&store, "a0").await, None);
     assert_eq!(
-        found(&store, "a1", 1_000_011).await,
+        found(&store, "a1").await,
         Some(("a2".to_string(), "a0".to_string()))
     );
     // The successor logged out.
-    let a2 = token("a2", "a0", 1_000_010, 900);
-    store
+    let a2 = token("a2", "a0", a2.created_at_ms, a2.expires_at);
+    replica
         .blacklist(&a2, BlacklistReason::Logout, 1_000)
         .await
         .unwrap();
-    assert_eq!(found(&store, "a1", 1_000_012).await, None);
+    assert_eq!(found(&store, "a1").await, None);
     // A logged-out token has no successor, nor does one the store never saw.
-    assert_eq!(found(&store, "a2", 1_000_012).await, None);
-    assert_eq!(found(&store, "zz", 1_000_012).await, None);
+    assert_eq!(found(&store, "a2").await, None);
+    assert_eq!(found(&store, "zz").await, None);
     // The family revoked (a replay elsewhere in it).
-    let (b0, b1) = chain("b", 2_000_000);
+    let (b0, b1) = chain("b", wall_ms());
     store.record_login(&b0, None, None).await.unwrap();
     assert_eq!(
         store.rotate(&b0, &b1, true, 2_000, None).await.unwrap(),
         Rotation::Done
     );
-    store.revoke_family_of("b0", 2_000).await.unwrap().unwrap();
-    assert_eq!(found(&store, "b0", 2_000_001).await, None);
+    replica
+        .revoke_family_of("b0", 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found(&store, "b0").await, None);
     // The user's tokens revoked after the rotation.
-    let (c0, c1) = chain("c", 3_000_000);
+    let (c0, c1) = chain("c", wall_ms());
     store.record_login(&c0, None, None).await.unwrap();
     assert_eq!(
         store.rotate(&c0, &c1, true, 3_000, None).await.unwrap(),
         Rotation::Done
     );
-    store
-        .revoke_user(OWNER, Revocation::LogoutAll, 3_000_001, |_| {})
+    replica
+        .revoke_user(OWNER, Revocation::LogoutAll, c1.created_at_ms + 1, |_| {})
         .await
         .unwrap();
-    assert_eq!(found(&store, "c0", 3_000_002).await, None);
+    assert_eq!(found(&store, "c0").await, None);
+}
+
+/// Now on the wall clock, in ms.
+fn wall_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Sessions: a user's families with a live token, newest login first, with the client
@@ -383,6 +427,8 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
     subject: Subject,
 ) {
     let store = with_owner(&subject).await;
+    // The revocation on another replica.
+    let replica = subject.replica(&store);
     for round in 0..1_000u64 {
         // Each round's tokens are created after the last round's stamp, before its own.
         let base = 1_000 + round * 10;
@@ -394,7 +440,7 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
             tokio::spawn(async move { store.rotate(&old, &new, true, 1, None).await.unwrap() })
         };
         let revocation = {
-            let store = store.clone();
+            let store = replica.clone();
             tokio::spawn(async move {
                 store
                     .revoke_user(OWNER, Revocation::LogoutAll, base + 5, |_| {})

@@ -23,7 +23,7 @@ use std::{path::Path, sync::Arc};
 
 pub use model::{
     BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
-    Revocation, Rotation, Seen, Session, StoreError, StoredKind, User,
+    Revocation, Rotation, Seen, Session, StoreError, Stored, StoredKind, User,
 };
 
 /// The database, whichever backend keeps it. Cheap to clone (shared handles).
@@ -232,6 +232,13 @@ impl Store {
         each_backend_read!(self, s => s.blacklisted(jti))
     }
 
+    /// What the store holds about a presented token, read at one instant (one round
+    /// trip on PostgreSQL): its blacklist entry, its user (`user_id`, when the token names
+    /// one) and its outstanding record.
+    pub async fn presented(&self, jti: &str, user_id: Option<u64>) -> Result<Stored, StoreError> {
+        each_backend_read!(self, s => s.presented(jti, user_id))
+    }
+
     /// A family record.
     pub async fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
         each_backend_read!(self, s => s.family(family))
@@ -259,7 +266,8 @@ impl Store {
     /// The successor of the rotated-out `jti` if it may be handed out again, to a client
     /// that presents `jti` a second time (a second tab, a retry after a lost answer):
     /// `jti` was rotated (not logged out or revoked), its successor was created less than
-    /// `interval_ms` before `now_ms`, and the successor is still unused and live (not
+    /// `interval_ms` before `now_ms` (sled; PostgreSQL measures both instants on the
+    /// database's clock, the one clock replicas share), and the successor is still unused and live (not
     /// blacklisted for any reason, its family not revoked, not created before its
     /// user's revocation stamp). Every condition holds at one instant (a concurrent
     /// rotation or revocation of the successor is either seen or comes after), and the
@@ -330,6 +338,14 @@ impl Store {
     /// Record counts, kept as writes commit (no walk of the store; for `/metrics`).
     pub fn counts(&self) -> Counts {
         each_backend!(self, s => s.counts())
+    }
+
+    /// Round trips to the database so far (PostgreSQL; `None` for sled, which has none).
+    pub fn round_trips(&self) -> Option<u64> {
+        match self {
+            Self::Sled(_) => None,
+            Self::Postgres(s) => Some(s.round_trips()),
+        }
     }
 
     /// Writes token records with every index and family record [`Store::record_login`]

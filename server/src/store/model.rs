@@ -299,6 +299,14 @@ pub enum Rotation {
     UserRevoked,
 }
 
+/// What the store holds about a presented token ([`crate::store::Store::presented`]).
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub blacklisted: Option<Blacklisted>,
+    pub user: Option<User>,
+    pub outstanding: Option<Outstanding>,
+}
+
 /// Outcome of blacklisting one token.
 #[derive(Debug, PartialEq)]
 pub enum Blacklisting {

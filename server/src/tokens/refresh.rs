@@ -8,7 +8,7 @@ use super::{
     records::{canonical_user_id, issued_ms, jti_at, outstanding, sliding_expiry, token_sha256},
     Denied, Tokens,
 };
-use crate::store::{BlacklistReason, Outstanding, Rotation, Seen, StoredKind, User};
+use crate::store::{BlacklistReason, Outstanding, Rotation, Seen, Stored, StoredKind, User};
 
 /// The answer to a refresh: a new access token, and the rotated refresh token when
 /// rotation is on.
@@ -30,15 +30,17 @@ pub struct Rotated {
 }
 
 /// A refresh or sliding token that passed its checks, or a refresh token that passed
-/// every check but that it was rotated out (presented again).
+/// every check but that it was rotated out (presented again); with what the store held
+/// about it when it was checked.
 pub(super) enum Presented {
-    Live(Verified),
-    RotatedOut(Verified),
+    Live(Verified, Stored),
+    RotatedOut(Verified, Stored),
 }
 
 impl Tokens {
     /// Verifies a refresh or sliding token, asking the store's blacklist between the
-    /// signature check and the remaining claim checks (Simple JWT's order). A
+    /// signature check and the remaining claim checks (Simple JWT's order). The same
+    /// read fetches the token's user and record, for the caller (one round trip). A
     /// rotated-out token that fails another check too is a replay at once.
     async fn verify_presented(&self, token: &str, kind: TokenKind) -> Result<Presented, Denied> {
         let pending = self
@@ -47,19 +49,22 @@ impl Tokens {
             .verifier()
             .verify_pending(token, Expect::Kind(kind), self.now())
             .map_err(Denied::Token)?;
-        let entry = match pending.jti() {
-            Some(jti) => self.store.blacklisted(jti).await?,
-            None => None,
+        let stored = match pending.jti() {
+            Some(jti) => {
+                let user_id = pending.user_id().and_then(canonical_user_id);
+                self.store.presented(jti, user_id).await?
+            }
+            None => Stored::default(),
         };
-        match entry {
+        match &stored.blacklisted {
             Some(entry) if entry.reason == BlacklistReason::Rotated => {
                 match pending.finish(false) {
-                    Ok(verified) => Ok(Presented::RotatedOut(verified)),
+                    Ok(verified) => Ok(Presented::RotatedOut(verified, stored)),
                     Err(_) => Err(self.replayed(&entry.jti).await?),
                 }
             }
             entry => match pending.finish(entry.is_some()) {
-                Ok(verified) => Ok(Presented::Live(verified)),
+                Ok(verified) => Ok(Presented::Live(verified, stored)),
                 Err(err) => Err(Denied::Token(err)),
             },
         }
@@ -70,10 +75,10 @@ impl Tokens {
         &self,
         token: &str,
         kind: TokenKind,
-    ) -> Result<Verified, Denied> {
+    ) -> Result<(Verified, Stored), Denied> {
         match self.verify_presented(token, kind).await? {
-            Presented::Live(verified) => Ok(verified),
-            Presented::RotatedOut(verified) => Err(self.replayed(verified.jti()).await?),
+            Presented::Live(verified, stored) => Ok((verified, stored)),
+            Presented::RotatedOut(verified, _) => Err(self.replayed(verified.jti()).await?),
         }
     }
 
@@ -93,8 +98,8 @@ impl Tokens {
     /// A rotated-out refresh token presented again (a second tab, a retry after a lost
     /// answer, or a thief): within the reuse interval and while its successor is
     /// unused, the same successor again, with a fresh access token; else a replay.
-    async fn reused(&self, verified: &Verified) -> Result<Refreshed, Denied> {
-        self.token_user(verified).await?;
+    async fn reused(&self, verified: &Verified, user: Option<User>) -> Result<Refreshed, Denied> {
+        self.token_user(verified, user)?;
         let interval_ms = self.config.refresh_reuse_interval.saturating_mul(1000);
         if interval_ms > 0 {
             let now_ms = self.now_ms();
@@ -144,13 +149,14 @@ impl Tokens {
         })
     }
 
-    /// The user a refresh/sliding token belongs to, if it may still be used.
-    async fn token_user(&self, verified: &Verified) -> Result<User, Denied> {
+    /// The user a refresh/sliding token belongs to (`user`: as the store held it), if
+    /// it may still be used.
+    fn token_user(&self, verified: &Verified, user: Option<User>) -> Result<User, Denied> {
         let Some(raw) = verified.user_id() else {
             return Err(Denied::NoActiveAccountForToken);
         };
-        let id = canonical_user_id(raw).ok_or(Denied::Token(TokenError::ClaimInvalid))?;
-        match self.store.user(id).await? {
+        canonical_user_id(raw).ok_or(Denied::Token(TokenError::ClaimInvalid))?;
+        match user {
             Some(user) if user.is_active || !self.config.check_user_is_active => Ok(user),
             _ => Err(Denied::NoActiveAccountForToken),
         }
@@ -159,15 +165,16 @@ impl Tokens {
     /// The stored record of a verified token, or the one it would have had (a token
     /// from the Simple JWT site tollgate replaces; flushed tokens have expired), and
     /// whether the store knows it.
-    pub(super) async fn record_of(
+    pub(super) fn record_of(
         &self,
         verified: &Verified,
         token: &str,
         user_id: u64,
         kind: StoredKind,
-    ) -> Result<(Outstanding, bool), Denied> {
-        if let Some(record) = self.store.outstanding(verified.jti()).await? {
-            return Ok((record, true));
+        stored: Option<Outstanding>,
+    ) -> (Outstanding, bool) {
+        if let Some(record) = stored {
+            return (record, true);
         }
         let expires_at = match kind {
             StoredKind::Refresh => verified.exp(),
@@ -186,21 +193,27 @@ impl Tokens {
             created_at_ms,
             expires_at,
         );
-        Ok((record, false))
+        (record, false)
     }
 
     /// `POST /api/token/refresh/`: a new access token, and with rotation a new refresh
     /// token that replaces this one (exactly one successor, durable before it is
     /// returned; the client `seen` becomes its session's last refresh).
     pub async fn refresh(&self, token: &str, seen: Option<&Seen>) -> Result<Refreshed, Denied> {
-        let verified = match self.verify_presented(token, TokenKind::Refresh).await? {
-            Presented::Live(verified) => verified,
-            Presented::RotatedOut(verified) => return self.reused(&verified).await,
+        let (verified, stored) = match self.verify_presented(token, TokenKind::Refresh).await? {
+            Presented::Live(verified, stored) => (verified, stored),
+            Presented::RotatedOut(verified, stored) => {
+                return self.reused(&verified, stored.user).await
+            }
         };
-        let user = self.token_user(&verified).await?;
-        let (old, known) = self
-            .record_of(&verified, token, user.id, StoredKind::Refresh)
-            .await?;
+        let user = self.token_user(&verified, stored.user)?;
+        let (old, known) = self.record_of(
+            &verified,
+            token,
+            user.id,
+            StoredKind::Refresh,
+            stored.outstanding,
+        );
         if user.refresh_revoked(old.created_at_ms) {
             return Err(Denied::Token(TokenError::Blacklisted));
         }
@@ -242,7 +255,9 @@ impl Tokens {
                 grace: false,
             }),
             // A concurrent refresh of the same token rotated it first.
-            Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => self.reused(&verified).await,
+            Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => {
+                self.reused(&verified, Some(user)).await
+            }
             Rotation::AlreadyBlacklisted(_) | Rotation::FamilyRevoked | Rotation::UserRevoked => {
                 Err(Denied::Token(TokenError::Blacklisted))
             }
@@ -251,16 +266,20 @@ impl Tokens {
 
     /// `POST /api/token/sliding/refresh/`: the same sliding token with a new `exp`.
     pub async fn refresh_sliding(&self, token: &str) -> Result<String, Denied> {
-        let verified = self.verify_stored(token, TokenKind::Sliding).await?;
+        let (verified, stored) = self.verify_stored(token, TokenKind::Sliding).await?;
         let settings = &self.config.tokens;
         settings
             .verifier()
             .check_refresh_exp(&verified, self.now())
             .map_err(Denied::Token)?;
-        let user = self.token_user(&verified).await?;
-        let (record, known) = self
-            .record_of(&verified, token, user.id, StoredKind::Sliding)
-            .await?;
+        let user = self.token_user(&verified, stored.user)?;
+        let (record, known) = self.record_of(
+            &verified,
+            token,
+            user.id,
+            StoredKind::Sliding,
+            stored.outstanding,
+        );
         if user.refresh_revoked(record.created_at_ms) {
             return Err(Denied::Token(TokenError::Blacklisted));
         }

@@ -9,11 +9,15 @@ use crate::store::{BlacklistReason, Blacklisting, Revocation, StoredKind};
 impl Tokens {
     /// Blacklists one refresh token (blacklist endpoint and logout), durably.
     pub async fn blacklist(&self, token: &str) -> Result<(), Denied> {
-        let verified = self.verify_stored(token, TokenKind::Refresh).await?;
+        let (verified, stored) = self.verify_stored(token, TokenKind::Refresh).await?;
         let user_id = verified.user_id().and_then(canonical_user_id).unwrap_or(0);
-        let (record, _) = self
-            .record_of(&verified, token, user_id, StoredKind::Refresh)
-            .await?;
+        let (record, _) = self.record_of(
+            &verified,
+            token,
+            user_id,
+            StoredKind::Refresh,
+            stored.outstanding,
+        );
         match self
             .store
             .blacklist(&record, BlacklistReason::Logout, self.now())

@@ -7,12 +7,12 @@ use tokio::sync::Semaphore;
 
 use super::{
     password,
-    throttle::{Rate, Throttle},
+    throttle::{shared_check, Rate, Throttle},
     UsernameField,
 };
 use crate::{
     clock::Clock,
-    store::{Store, StoreError, User},
+    store::{postgres::PgStore, Store, StoreError, User},
 };
 
 /// What a login check needs of the configuration.
@@ -52,8 +52,15 @@ pub struct Logins {
     store: Store,
     clock: Clock,
     hash_pool: Arc<Semaphore>,
-    throttle_user: Throttle,
-    throttle_ip: Throttle,
+    throttles: Throttles,
+}
+
+/// Where the login throttles keep their counts.
+enum Throttles {
+    /// In this process: one server owns its sled store.
+    Local { user: Throttle, ip: Throttle },
+    /// In the database: every replica counts every replica's attempts.
+    Shared(PgStore),
 }
 
 impl std::fmt::Debug for Logins {
@@ -66,8 +73,13 @@ impl Logins {
     pub fn new(settings: LoginSettings, store: Store, clock: Clock) -> Self {
         Self {
             hash_pool: Arc::new(Semaphore::new(settings.hash_concurrency)),
-            throttle_user: Throttle::new(settings.throttle_username, 100_000),
-            throttle_ip: Throttle::new(settings.throttle_ip, 100_000),
+            throttles: match &store {
+                Store::Sled(_) => Throttles::Local {
+                    user: Throttle::new(settings.throttle_username, 100_000),
+                    ip: Throttle::new(settings.throttle_ip, 100_000),
+                },
+                Store::Postgres(pg) => Throttles::Shared(pg.clone()),
+            },
             settings,
             store,
             clock,
@@ -89,8 +101,20 @@ impl Logins {
         ip: IpAddr,
     ) -> Result<(User, u64), LoginDenied> {
         let now_ms = (self.clock)();
-        let wait_user = self.throttle_user.check(&login, now_ms).err();
-        let wait_ip = self.throttle_ip.check(&ip.to_string(), now_ms).err();
+        let ip = ip.to_string();
+        let [wait_user, wait_ip] = match &self.throttles {
+            Throttles::Local { user, ip: by_ip } => [
+                user.check(&login, now_ms).err(),
+                by_ip.check(&ip, now_ms).err(),
+            ],
+            Throttles::Shared(store) => {
+                let checks = [
+                    shared_check("username", &login, self.settings.throttle_username),
+                    shared_check("ip", &ip, self.settings.throttle_ip),
+                ];
+                store.throttle(checks, now_ms).await?
+            }
+        };
         if let Some(wait) = wait_user.max(wait_ip) {
             return Err(LoginDenied::Throttled(wait));
         }

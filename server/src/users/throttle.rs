@@ -22,6 +22,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::store::postgres::ThrottleCheck;
+
 /// A DRF throttle rate: at most `count` requests per `period_secs` seconds and key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
@@ -224,6 +226,17 @@ impl Shard {
         // Ticks are unique within a shard, so exactly `need` entries are at or below it.
         let (_, &mut threshold, _) = seen.select_nth_unstable(need - 1);
         self.map.retain(|_, e| e.last_seen > threshold);
+    }
+}
+
+/// The check of a throttle shared by replicas (kept in the database) for `key` in
+/// `scope` ("username", "ip") at `rate`: the key digested as [`Throttle`]'s own, with
+/// the scope in front so that scopes never collide.
+pub fn shared_check(scope: &str, key: &str, rate: Rate) -> ThrottleCheck {
+    ThrottleCheck {
+        key: key_digest(&format!("{scope}\0{key}")),
+        count: rate.count,
+        period_ms: period_ms(rate),
     }
 }
 

@@ -206,6 +206,37 @@ pub fn database_for(dir: &Path) -> String {
         .clone()
 }
 
+/// Moves the clock of the store of test folder `dir` on by `ms`, where the store has one
+/// of its own (PostgreSQL measures the reuse interval on the database's clock): a test
+/// that advances the server's clock calls this too.
+pub fn shift_database_clock(dir: &Path, ms: u64) {
+    if backend() != "postgres" {
+        return;
+    }
+    let url = database_for(dir);
+    let shift = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .execute(
+                    "INSERT INTO tollgate_meta (key, value) VALUES ('clock_offset_ms', $1) \
+                     ON CONFLICT (key) DO UPDATE SET value = tollgate_meta.value + $1",
+                    &[&i64::try_from(ms).unwrap()],
+                )
+                .await
+                .unwrap();
+        });
+    });
+    shift.join().unwrap();
+}
+
 /// A fresh, empty database on the PostgreSQL cluster of `scripts/postgres.sh` (the test
 /// command starts it and names it in `TOLLGATE_TEST_DATABASE_URL`); its URL.
 pub fn fresh_database() -> String {

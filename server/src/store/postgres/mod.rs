@@ -10,6 +10,10 @@
 //! every request reads what is committed. The schema (`schema.sql`, tables prefixed
 //! `tollgate_`) is applied at open under an advisory lock, once.
 
+mod connect;
+mod throttle;
+
+pub use throttle::ThrottleCheck;
 mod tokens;
 mod users;
 
@@ -22,13 +26,17 @@ use std::{
     time::Duration,
 };
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::{error::SqlState, NoTls};
 
 use crate::store::{Counts, Health, StoreError};
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("rotate.sql"),
+    include_str!("throttle.sql"),
+];
 
 /// The advisory lock key migrations run under (any replica starting at once waits).
 const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
@@ -57,6 +65,8 @@ struct Shared {
     counts: [AtomicI64; 3],
     /// The last call failed to reach the database.
     unreachable: AtomicBool,
+    /// Round trips to the database by the pool's connections (see [`connect`]).
+    trips: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for PgStore {
@@ -88,6 +98,16 @@ pub(super) fn db_error(err: tokio_postgres::Error) -> StoreError {
 
 fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
     StoreError::Io(format!("database connection: {err}"))
+}
+
+/// `sql` prepared on `client`'s connection once (deadpool's statement cache): every later
+/// use is one round trip, where an unprepared statement costs three (prepare, execute,
+/// close).
+pub(super) async fn prepared<C: GenericClient>(
+    client: &C,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StoreError> {
+    client.prepare_cached(sql).await.map_err(db_error)
 }
 
 /// A `u64` as PostgreSQL's `bigint` (every value tollgate stores fits: ids, Unix
@@ -126,9 +146,14 @@ impl PgStore {
             .join()
             .map_err(|_| StoreError::Io("opening the database stopped".into()))??
         };
-        let manager = Manager::from_config(
+        let trips = Arc::new(AtomicU64::new(0));
+        let connect = connect::CountingConnect {
+            tls: NoTls,
+            trips: trips.clone(),
+        };
+        let manager = Manager::from_connect(
             config,
-            NoTls,
+            connect,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -147,6 +172,7 @@ impl PgStore {
                 clock_floor_ms: AtomicU64::new(setup.clock_floor_ms),
                 counts: setup.counts.map(|n| AtomicI64::new(big(n))),
                 unreachable: AtomicBool::new(false),
+                trips,
             }),
         };
         Ok(store)
@@ -175,26 +201,47 @@ impl PgStore {
         }
     }
 
-    /// Every second: whether the database answers, its clock floor and record counts.
+    /// Every second: whether the database answers and its clock floor; every 30 s the
+    /// record counts of every replica's writes (a count walks the tables: with a
+    /// million tokens, tens of milliseconds of the database's CPU), this replica's own
+    /// writes being counted as they commit meanwhile.
     pub async fn supervise(self) {
+        const RECOUNT_EVERY: u32 = 30;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
+        for n in 0u32.. {
             tick.tick().await;
-            let read = self.read_state().await;
+            let recount = n % RECOUNT_EVERY == RECOUNT_EVERY - 1;
+            let read = self.read_state(recount).await;
             if let Ok((floor, counts)) = self.watch(read) {
                 self.shared
                     .clock_floor_ms
                     .fetch_max(floor, Ordering::SeqCst);
-                for (slot, count) in self.shared.counts.iter().zip(counts) {
+                for (slot, count) in self.shared.counts.iter().zip(counts.into_iter().flatten()) {
                     slot.store(big(count), Ordering::Relaxed);
                 }
             }
         }
     }
 
-    async fn read_state(&self) -> Result<(u64, [u64; 3]), StoreError> {
+    /// The clock floor, and the record counts when `count`.
+    async fn read_state(&self, count: bool) -> Result<(u64, Option<[u64; 3]>), StoreError> {
         let client = self.client().await?;
-        read_state(&client).await
+        if count {
+            let (floor, counts) = read_state(&client).await?;
+            return Ok((floor, Some(counts)));
+        }
+        let row = client
+            .query_one(
+                &prepared(
+                    &client,
+                    "SELECT value FROM tollgate_meta WHERE key = 'clock_floor_ms'",
+                )
+                .await?,
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok((unbig(row.get(0)), None))
     }
 
     /// Every write is committed when its use case returns: nothing to flush.
@@ -210,8 +257,12 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "UPDATE tollgate_meta SET value = GREATEST(value, $1) \
+                &prepared(
+                    &client,
+                    "UPDATE tollgate_meta SET value = GREATEST(value, $1) \
                  WHERE key = 'clock_floor_ms' RETURNING value",
+                )
+                .await?,
                 &[&big(ms)],
             )
             .await
@@ -228,6 +279,11 @@ impl PgStore {
         for (slot, d) in self.shared.counts.iter().zip(delta) {
             slot.fetch_add(d, Ordering::Relaxed);
         }
+    }
+
+    /// Round trips to the database so far, by this process's pool (see [`connect`]).
+    pub fn round_trips(&self) -> u64 {
+        self.shared.trips.load(Ordering::Relaxed)
     }
 
     pub fn counts(&self) -> Counts {
@@ -290,8 +346,7 @@ async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> 
             .await
             .map_err(db_error)?;
         let applied: i32 = client
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM tollgate_migrations",
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM tollgate_migrations",
                 &[],
             )
             .await
@@ -306,8 +361,7 @@ async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> 
         for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(applied).unwrap_or(0)) {
             let tx = client.transaction().await.map_err(db_error)?;
             tx.batch_execute(sql).await.map_err(db_error)?;
-            tx.execute(
-                "INSERT INTO tollgate_migrations (version) VALUES ($1)",
+            tx.execute("INSERT INTO tollgate_migrations (version) VALUES ($1)",
                 &[&version],
             )
             .await

@@ -5,16 +5,17 @@
 //! Lock order, the same in every use case, so two never wait on each other: the token
 //! being rotated (`FOR UPDATE`), its user (`FOR SHARE`), its family (`FOR UPDATE`).
 
-use tokio_postgres::{Row, Transaction};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
 
 use super::{
-    big, db_error, unbig,
+    big, db_error, prepared, unbig,
     users::{decode as decode_user, encode as encode_user},
     PgStore,
 };
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Rotation, Seen,
-    Session, StoreError, StoredKind,
+    Session, StoreError, Stored, StoredKind,
 };
 
 /// The advisory lock key of the expired-token flush: one replica at a time.
@@ -23,6 +24,15 @@ const FLUSH_LOCK: i64 = 0x746f_6c6c_666c_7573;
 const TOKEN_COLUMNS: &str = "jti, user_id, kind, family, created_at_ms, expires_at, token_sha256";
 const FAMILY_COLUMNS: &str =
     "id, user_id, created_at_ms, expires_at, revoked_at, login, last_refresh";
+
+/// `columns` (comma-separated) each prefixed with the table alias `alias`.
+fn prefixed(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn kind_name(kind: StoredKind) -> &'static str {
     match kind {
@@ -113,10 +123,13 @@ async fn insert_token(
     token: &Outstanding,
     seen: Option<&Seen>,
 ) -> Result<bool, StoreError> {
-    let added = tx
-        .execute(
-            "INSERT INTO tollgate_tokens (jti, user_id, kind, family, created_at_ms, expires_at, token_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (jti) DO NOTHING",
+    let row = tx
+        .query_one(
+            &prepared(
+                tx,
+                "SELECT tollgate_record_token($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .await?,
             &[
                 &token.jti,
                 &big(token.user_id),
@@ -125,37 +138,19 @@ async fn insert_token(
                 &big(token.created_at_ms),
                 &big(token.expires_at),
                 &token.token_sha256,
+                &seen_text(seen),
             ],
         )
         .await
         .map_err(db_error)?;
-    if added == 0 {
-        return Ok(false);
-    }
-    let seen = seen_text(seen);
-    tx.execute(
-        "INSERT INTO tollgate_families (id, user_id, created_at_ms, expires_at, login) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
-         expires_at = GREATEST(tollgate_families.expires_at, EXCLUDED.expires_at), \
-         last_refresh = COALESCE(EXCLUDED.login, tollgate_families.last_refresh)",
-        &[
-            &token.family,
-            &big(token.user_id),
-            &big(token.created_at_ms),
-            &big(token.expires_at),
-            &seen,
-        ],
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(true)
+    Ok(row.get(0))
 }
 
 /// The stored token `jti`, locked for the rest of the transaction.
 async fn locked_token(tx: &Transaction<'_>, jti: &str) -> Result<Option<Outstanding>, StoreError> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tollgate_tokens WHERE jti = $1 FOR UPDATE");
     let row = tx
-        .query_opt(sql.as_str(), &[&jti])
+        .query_opt(&prepared(tx, sql.as_str()).await?, &[&jti])
         .await
         .map_err(db_error)?;
     row.map(|r| token_at(&r, 0)).transpose()
@@ -167,7 +162,7 @@ async fn blacklist_reason(
 ) -> Result<Option<BlacklistReason>, StoreError> {
     let row = tx
         .query_opt(
-            "SELECT reason FROM tollgate_blacklist WHERE jti = $1",
+            &prepared(tx, "SELECT reason FROM tollgate_blacklist WHERE jti = $1").await?,
             &[&jti],
         )
         .await
@@ -189,7 +184,11 @@ impl PgStore {
             if let Some(at) = last_login {
                 let row = tx
                     .query_opt(
-                        "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+                        &prepared(
+                            &tx,
+                            "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+                        )
+                        .await?,
                         &[&big(token.user_id)],
                     )
                     .await
@@ -200,7 +199,8 @@ impl PgStore {
                     user.last_login = Some(at);
                     let record = encode_user(&user);
                     tx.execute(
-                        "UPDATE tollgate_users SET record = $2 WHERE id = $1",
+                        &prepared(&tx, "UPDATE tollgate_users SET record = $2 WHERE id = $1")
+                            .await?,
                         &[&big(token.user_id), &record],
                     )
                     .await
@@ -234,7 +234,7 @@ impl PgStore {
         let client = self.client().await?;
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tollgate_tokens WHERE jti = $1");
         let row = client
-            .query_opt(sql.as_str(), &[&jti])
+            .query_opt(&prepared(&client, sql.as_str()).await?, &[&jti])
             .await
             .map_err(db_error);
         self.watch(row)?.map(|r| token_at(&r, 0)).transpose()
@@ -244,8 +244,12 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT jti, blacklisted_at, reason, expires_at, successor \
+                &prepared(
+                    &client,
+                    "SELECT jti, blacklisted_at, reason, expires_at, successor \
                  FROM tollgate_blacklist WHERE jti = $1",
+                )
+                .await?,
                 &[&jti],
             )
             .await
@@ -256,11 +260,37 @@ impl PgStore {
         }
     }
 
+    /// One statement: the blacklist entry, the user and the token record, in one snapshot.
+    pub async fn presented(&self, jti: &str, user_id: Option<u64>) -> Result<Stored, StoreError> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT b.jti, b.blacklisted_at, b.reason, b.expires_at, b.successor, u.record, {} \
+             FROM (SELECT $1::text AS jti, $2::bigint AS user_id) q \
+             LEFT JOIN tollgate_blacklist b ON b.jti = q.jti \
+             LEFT JOIN tollgate_users u ON u.id = q.user_id \
+             LEFT JOIN tollgate_tokens t ON t.jti = q.jti",
+            prefixed("t", TOKEN_COLUMNS)
+        );
+        let row = client
+            .query_one(&prepared(&client, &sql).await?, &[&jti, &user_id.map(big)])
+            .await
+            .map_err(db_error);
+        let row = self.watch(row)?;
+        Ok(Stored {
+            blacklisted: blacklisted_at(&row, 0)?,
+            user: row.get::<_, Option<&str>>(5).map(decode_user).transpose()?,
+            outstanding: match row.get::<_, Option<&str>>(6) {
+                Some(_) => Some(token_at(&row, 6)?),
+                None => None,
+            },
+        })
+    }
+
     pub async fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
         let client = self.client().await?;
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM tollgate_families WHERE id = $1");
         let row = client
-            .query_opt(sql.as_str(), &[&family])
+            .query_opt(&prepared(&client, sql.as_str()).await?, &[&family])
             .await
             .map_err(db_error);
         match self.watch(row)? {
@@ -269,6 +299,8 @@ impl PgStore {
         }
     }
 
+    /// One statement (`tollgate_rotate`, rotate.sql): one round trip, committed when
+    /// it answers.
     pub async fn rotate(
         &self,
         old: &Outstanding,
@@ -277,24 +309,60 @@ impl PgStore {
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        let mut client = self.client().await?;
-        let done = async {
-            let tx = client.transaction().await.map_err(db_error)?;
-            let rotation = rotate_in(&tx, old, new, blacklist_old, now, seen).await?;
-            // A refused rotation may still have adopted an unknown `old`: committed too.
-            tx.commit().await.map_err(db_error)?;
-            Ok(rotation)
-        }
-        .await;
-        let (rotation, delta) = self.watch(done)?;
-        self.count(delta);
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &prepared(
+                    &client,
+                    "SELECT outcome, added, blacklisted FROM tollgate_rotate(\
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                )
+                .await?,
+                &[
+                    &old.jti,
+                    &big(old.user_id),
+                    &kind_name(old.kind),
+                    &old.family,
+                    &big(old.created_at_ms),
+                    &big(old.expires_at),
+                    &old.token_sha256,
+                    &new.jti,
+                    &kind_name(new.kind),
+                    &big(new.created_at_ms),
+                    &big(new.expires_at),
+                    &new.token_sha256,
+                    &blacklist_old,
+                    &big(now),
+                    &seen_text(seen),
+                ],
+            )
+            .await
+            .map_err(db_error);
+        let row = self.watch(row)?;
+        let rotation = match row.get::<_, &str>(0) {
+            "done" => Rotation::Done,
+            "user_revoked" => Rotation::UserRevoked,
+            "family_revoked" => Rotation::FamilyRevoked,
+            other => match other.strip_prefix("blacklisted:") {
+                Some(reason) => Rotation::AlreadyBlacklisted(reason_of(reason)?),
+                None => return Err(StoreError::Decode(format!("rotation outcome {other:?}"))),
+            },
+        };
+        self.count([
+            0,
+            i64::from(row.get::<_, i32>(1)),
+            i64::from(row.get::<_, i32>(2)),
+        ]);
         Ok(rotation)
     }
 
+    /// The interval is measured on the database's clock, from the successor's commit
+    /// (`db_created_ms`) to now, so every replica answers alike whatever its own clock
+    /// says; `_now_ms` (the replica's clock) is not used.
     pub async fn successor_in_grace(
         &self,
         jti: &str,
-        now_ms: u64,
+        _now_ms: u64,
         interval_ms: u64,
     ) -> Result<Option<Outstanding>, StoreError> {
         let client = self.client().await?;
@@ -304,17 +372,17 @@ impl PgStore {
              JOIN tollgate_tokens s ON s.jti = b.successor \
              JOIN tollgate_families f ON f.id = s.family \
              JOIN tollgate_users u ON u.id = s.user_id \
-             WHERE b.jti = $1 AND b.reason = 'rotated' AND $2 - s.created_at_ms < $3 \
+             WHERE b.jti = $1 AND b.reason = 'rotated' \
+             AND tollgate_clock_ms() - s.db_created_ms < $2 \
              AND f.revoked_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM tollgate_blacklist sb WHERE sb.jti = s.jti)",
-            TOKEN_COLUMNS
-                .split(", ")
-                .map(|c| format!("s.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            prefixed("s", TOKEN_COLUMNS)
         );
         let row = client
-            .query_opt(sql.as_str(), &[&jti, &big(now_ms), &big(interval_ms)])
+            .query_opt(
+                &prepared(&client, sql.as_str()).await?,
+                &[&jti, &big(interval_ms)],
+            )
             .await
             .map_err(db_error);
         let Some(row) = self.watch(row)? else {
@@ -340,8 +408,12 @@ impl PgStore {
                 .unwrap_or_else(|| token.clone());
             let added = tx
                 .execute(
-                    "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
+                    &prepared(
+                        &tx,
+                        "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .await?,
                     &[
                         &token.jti,
                         &big(now),
@@ -377,17 +449,15 @@ impl PgStore {
         let client = self.client().await?;
         let done = async {
             client
-                .execute(
-                    "UPDATE tollgate_families SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                .execute(&prepared(&client, "UPDATE tollgate_families SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1").await?,
                     &[&family, &big(now)],
                 )
                 .await
                 .map_err(db_error)?;
             let revoked = client
-                .execute(
-                    "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
+                .execute(&prepared(&client, "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
                      SELECT jti, $2, $3, expires_at FROM tollgate_tokens WHERE family = $1 \
-                     ON CONFLICT (jti) DO NOTHING",
+                     ON CONFLICT (jti) DO NOTHING").await?,
                     &[&family, &big(now), &reason_name(reason)],
                 )
                 .await
@@ -425,7 +495,10 @@ impl PgStore {
              ORDER BY f.created_at_ms DESC, f.id"
         );
         let rows = client
-            .query(sql.as_str(), &[&big(user_id), &big(now)])
+            .query(
+                &prepared(&client, sql.as_str()).await?,
+                &[&big(user_id), &big(now)],
+            )
             .await
             .map_err(db_error);
         self.watch(rows)?
@@ -450,18 +523,17 @@ impl PgStore {
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
         let client = self.client().await?;
-        let columns = TOKEN_COLUMNS
-            .split(", ")
-            .map(|c| format!("t.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let columns = prefixed("t", TOKEN_COLUMNS);
         let sql = format!(
             "SELECT {columns}, b.jti, b.blacklisted_at, b.reason, b.expires_at, b.successor \
              FROM tollgate_tokens t LEFT JOIN tollgate_blacklist b ON b.jti = t.jti \
              WHERE $1::bigint IS NULL OR t.user_id = $1 ORDER BY t.jti"
         );
         let rows = client
-            .query(sql.as_str(), &[&user_id.map(big)])
+            .query(
+                &prepared(&client, sql.as_str()).await?,
+                &[&user_id.map(big)],
+            )
             .await
             .map_err(db_error);
         self.watch(rows)?
@@ -477,9 +549,12 @@ impl PgStore {
         let mut client = self.client().await?;
         let done = async {
             let tx = client.transaction().await.map_err(db_error)?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FLUSH_LOCK])
-                .await
-                .map_err(db_error)?;
+            tx.execute(
+                &prepared(&tx, "SELECT pg_advisory_xact_lock($1)").await?,
+                &[&FLUSH_LOCK],
+            )
+            .await
+            .map_err(db_error)?;
             let mut deleted = [0usize; 3];
             for (count, table) in deleted.iter_mut().zip([
                 "tollgate_tokens",
@@ -488,11 +563,24 @@ impl PgStore {
             ]) {
                 let sql = format!("DELETE FROM {table} WHERE expires_at <= $1");
                 let n = tx
-                    .execute(sql.as_str(), &[&cutoff])
+                    .execute(&prepared(&tx, sql.as_str()).await?, &[&cutoff])
                     .await
                     .map_err(db_error)?;
                 *count = usize::try_from(n).unwrap_or(usize::MAX);
             }
+            // Login throttle keys whose whole log has expired (throttle.sql).
+            tx.execute(
+                &prepared(
+                    &tx,
+                    "WITH gone AS (DELETE FROM tollgate_throttle_keys WHERE expires_ms <= $1 \
+                     RETURNING key) DELETE FROM tollgate_throttle_log \
+                     WHERE key IN (SELECT key FROM gone)",
+                )
+                .await?,
+                &[&big(now.saturating_mul(1000))],
+            )
+            .await
+            .map_err(db_error)?;
             tx.commit().await.map_err(db_error)?;
             let [outstanding, blacklisted, families] = deleted;
             Ok(Flushed {
@@ -524,9 +612,8 @@ impl PgStore {
                 delta[1] += i64::from(insert_token(&tx, token, None).await?);
             }
             for entry in blacklisted {
-                delta[2] += big(tx.execute(
-                    "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at, successor) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+                delta[2] += big(tx.execute(&prepared(&tx, "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at, successor) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING").await?,
                     &[
                         &entry.jti,
                         &big(entry.blacklisted_at),
@@ -546,72 +633,4 @@ impl PgStore {
         self.count(delta);
         Ok(())
     }
-}
-
-/// The rotation inside its transaction (see [`crate::store::Store::rotate`]).
-async fn rotate_in(
-    tx: &Transaction<'_>,
-    old: &Outstanding,
-    new: &Outstanding,
-    blacklist_old: bool,
-    now: u64,
-    seen: Option<&Seen>,
-) -> Result<(Rotation, [i64; 3]), StoreError> {
-    let mut delta = [0i64; 3];
-    // Concurrent rotations of one token queue here, on its row; the first to commit
-    // wins and the others then see its blacklist entry.
-    let known = match locked_token(tx, &old.jti).await? {
-        Some(known) => known,
-        None => {
-            delta[1] += i64::from(insert_token(tx, old, None).await?);
-            locked_token(tx, &old.jti)
-                .await?
-                .unwrap_or_else(|| old.clone())
-        }
-    };
-    if let Some(reason) = blacklist_reason(tx, &known.jti).await? {
-        return Ok((Rotation::AlreadyBlacklisted(reason), delta));
-    }
-    // The user read FOR SHARE: a revocation stamping it is waited for, then seen.
-    let user = tx
-        .query_opt(
-            "SELECT record FROM tollgate_users WHERE id = $1 FOR SHARE",
-            &[&big(known.user_id)],
-        )
-        .await
-        .map_err(db_error)?;
-    let revoked = match user {
-        Some(row) => {
-            let user = decode_user(row.get(0))?;
-            user.refresh_revoked(known.created_at_ms)
-        }
-        None => true,
-    };
-    if revoked {
-        return Ok((Rotation::UserRevoked, delta));
-    }
-    let family = tx
-        .query_opt(
-            "SELECT revoked_at FROM tollgate_families WHERE id = $1 FOR UPDATE",
-            &[&known.family],
-        )
-        .await
-        .map_err(db_error)?;
-    if family.is_some_and(|row| row.get::<_, Option<i64>>(0).is_some()) {
-        return Ok((Rotation::FamilyRevoked, delta));
-    }
-    if blacklist_old {
-        delta[2] += 1;
-        tx.execute(
-            "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at, successor) \
-             VALUES ($1, $2, 'rotated', $3, $4)",
-            &[&known.jti, &big(now), &big(known.expires_at), &new.jti],
-        )
-        .await
-        .map_err(db_error)?;
-    }
-    let mut new = new.clone();
-    new.family = known.family.clone();
-    delta[1] += i64::from(insert_token(tx, &new, seen).await?);
-    Ok((Rotation::Done, delta))
 }

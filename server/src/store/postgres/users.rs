@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use tokio_postgres::Transaction;
+use deadpool_postgres::Transaction;
 
-use super::{big, db_error, unbig, PgStore, USERS_LOCK};
+use super::{big, db_error, prepared, unbig, PgStore, USERS_LOCK};
 use crate::store::{Revocation, StoreError, User};
 
 pub(super) fn decode(text: &str) -> Result<User, StoreError> {
@@ -28,16 +28,19 @@ async fn taken(
 ) -> Result<bool, StoreError> {
     let sql = format!("SELECT 1 FROM tollgate_users WHERE {column} = $1 AND id <> $2 LIMIT 1");
     let row = tx
-        .query_opt(sql.as_str(), &[&value, &big(except)])
+        .query_opt(&prepared(tx, sql.as_str()).await?, &[&value, &big(except)])
         .await
         .map_err(db_error)?;
     Ok(row.is_some())
 }
 
 async fn lock_users(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&USERS_LOCK])
-        .await
-        .map_err(db_error)?;
+    tx.execute(
+        &prepared(tx, "SELECT pg_advisory_xact_lock($1)").await?,
+        &[&USERS_LOCK],
+    )
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 
@@ -49,7 +52,10 @@ async fn insert(
 ) -> Result<User, StoreError> {
     if user.id == 0 {
         let next: i64 = tx
-            .query_one("SELECT COALESCE(MAX(id), 0) + 1 FROM tollgate_users", &[])
+            .query_one(
+                &prepared(tx, "SELECT COALESCE(MAX(id), 0) + 1 FROM tollgate_users").await?,
+                &[],
+            )
             .await
             .map_err(db_error)?
             .get(0);
@@ -65,7 +71,11 @@ async fn insert(
         return Err(StoreError::Duplicate("email", user.email.clone()));
     }
     tx.execute(
-        "INSERT INTO tollgate_users (id, username, email, record) VALUES ($1, $2, $3, $4)",
+        &prepared(
+            tx,
+            "INSERT INTO tollgate_users (id, username, email, record) VALUES ($1, $2, $3, $4)",
+        )
+        .await?,
         &[&big(user.id), &user.username, &user.email, &encode(&user)],
     )
     .await
@@ -80,7 +90,10 @@ impl PgStore {
         value: &(dyn tokio_postgres::types::ToSql + Sync),
     ) -> Result<Option<User>, StoreError> {
         let client = self.client().await?;
-        let row = client.query_opt(sql, &[value]).await.map_err(db_error);
+        let row = client
+            .query_opt(&prepared(&client, sql).await?, &[value])
+            .await
+            .map_err(db_error);
         let row = self.watch(row)?;
         row.map(|r| decode(r.get(0))).transpose()
     }
@@ -116,7 +129,10 @@ impl PgStore {
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT record FROM tollgate_users ORDER BY id", &[])
+            .query(
+                &prepared(&client, "SELECT record FROM tollgate_users ORDER BY id").await?,
+                &[],
+            )
             .await
             .map_err(db_error);
         self.watch(rows)?.iter().map(|r| decode(r.get(0))).collect()
@@ -200,9 +216,13 @@ impl PgStore {
             tx.commit().await.map_err(db_error)?;
             let revoked = client
                 .execute(
-                    "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
+                    &prepared(
+                        &client,
+                        "INSERT INTO tollgate_blacklist (jti, blacklisted_at, reason, expires_at) \
                      SELECT jti, $2, 'user', expires_at FROM tollgate_tokens WHERE user_id = $1 \
                      ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .await?,
                     &[&big(user_id), &big(now)],
                 )
                 .await
@@ -225,7 +245,11 @@ async fn change_user<F: Fn(&mut User)>(
 ) -> Result<User, StoreError> {
     let row = tx
         .query_opt(
-            "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+            &prepared(
+                tx,
+                "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+            )
+            .await?,
             &[&big(id)],
         )
         .await
@@ -241,7 +265,11 @@ async fn change_user<F: Fn(&mut User)>(
         return Err(StoreError::Duplicate("username", user.username.clone()));
     }
     tx.execute(
-        "UPDATE tollgate_users SET username = $2, email = $3, record = $4 WHERE id = $1",
+        &prepared(
+            tx,
+            "UPDATE tollgate_users SET username = $2, email = $3, record = $4 WHERE id = $1",
+        )
+        .await?,
         &[&big(id), &user.username, &user.email, &encode(&user)],
     )
     .await

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation, Rotation,
-    Seen, Session, StoreError, User,
+    Seen, Session, StoreError, Stored, User,
 };
 
 impl SledStore {
@@ -76,6 +76,16 @@ impl SledStore {
     /// The blacklist entry of a jti.
     pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
         self.watch(self.inner().and_then(|i| get(&i.blacklist, jti.as_bytes())))
+    }
+
+    /// A presented token's blacklist entry, user and record: three reads (sled's pages
+    /// are in memory).
+    pub fn presented(&self, jti: &str, user_id: Option<u64>) -> Result<Stored, StoreError> {
+        Ok(Stored {
+            blacklisted: self.blacklisted(jti)?,
+            user: user_id.map(|id| self.user(id)).transpose()?.flatten(),
+            outstanding: self.outstanding(jti)?,
+        })
     }
 
     /// A family record.

@@ -10,6 +10,7 @@
 //! every request reads what is committed. The schema (`schema.sql`, tables prefixed
 //! `tollgate_`) is applied at open under an advisory lock, once.
 
+mod django;
 mod tokens;
 mod users;
 
@@ -57,6 +58,8 @@ struct Shared {
     counts: [AtomicI64; 3],
     /// The last call failed to reach the database.
     unreachable: AtomicBool,
+    /// Beside a Django site (`django_schema`): see [`django`].
+    django: bool,
 }
 
 impl fmt::Debug for PgStore {
@@ -107,6 +110,16 @@ impl PgStore {
     /// commits are synchronous, and reads the clock floor. Connections of the pool are
     /// opened on demand afterwards.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, false)
+    }
+
+    /// [`PgStore::open`] beside a Django site: the database must hold Django's `auth` and
+    /// `token_blacklist` tables (checked first), which then keep users and tokens too.
+    pub fn open_django(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true)
+    }
+
+    fn open_with(url: &str, django: bool) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Io(format!("the database URL is not valid: {e}")))?;
@@ -121,7 +134,7 @@ impl PgStore {
                     .enable_all()
                     .build()
                     .map_err(|e| StoreError::Io(e.to_string()))?;
-                runtime.block_on(prepare(config))
+                runtime.block_on(prepare(config, django))
             })
             .join()
             .map_err(|_| StoreError::Io("opening the database stopped".into()))??
@@ -147,9 +160,15 @@ impl PgStore {
                 clock_floor_ms: AtomicU64::new(setup.clock_floor_ms),
                 counts: setup.counts.map(|n| AtomicI64::new(big(n))),
                 unreachable: AtomicBool::new(false),
+                django,
             }),
         };
         Ok(store)
+    }
+
+    /// Whether the store is beside a Django site (its SQL differs in a few places).
+    pub(super) fn django(&self) -> bool {
+        self.shared.django
     }
 
     /// A connection of the pool; a failure marks the store unreachable.
@@ -251,7 +270,7 @@ struct Setup {
     counts: [u64; 3],
 }
 
-async fn prepare(config: tokio_postgres::Config) -> Result<Setup, StoreError> {
+async fn prepare(config: tokio_postgres::Config, django: bool) -> Result<Setup, StoreError> {
     let (mut client, connection) = config.connect(NoTls).await.map_err(db_error)?;
     let connection = tokio::spawn(connection);
     let synchronous: String = client
@@ -264,7 +283,15 @@ async fn prepare(config: tokio_postgres::Config) -> Result<Setup, StoreError> {
             "the database's synchronous_commit is {synchronous:?}, not \"on\": an answer could be lost after it was sent"
         )));
     }
+    if django {
+        django::check_django_tables(&client).await?;
+    }
     migrate(&mut client).await?;
+    if django {
+        django::migrate(&mut client).await?;
+    } else {
+        django::refuse_django_database(&client).await?;
+    }
     let (clock_floor_ms, counts) = read_state(&client).await?;
     drop(client);
     let _ = connection.await;

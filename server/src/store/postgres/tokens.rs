@@ -161,10 +161,16 @@ async fn locked_token(tx: &Transaction<'_>, jti: &str) -> Result<Option<Outstand
     row.map(|r| token_at(&r, 0)).transpose()
 }
 
+/// Why `jti` is blacklisted; beside Django (`django`), also by Django.
 async fn blacklist_reason(
     tx: &Transaction<'_>,
     jti: &str,
+    django: bool,
 ) -> Result<Option<BlacklistReason>, StoreError> {
+    if django {
+        let reason = super::django::blacklist_reason(tx, jti).await?;
+        return reason.as_deref().map(reason_of).transpose();
+    }
     let row = tx
         .query_opt(
             "SELECT reason FROM tollgate_blacklist WHERE jti = $1",
@@ -189,7 +195,7 @@ impl PgStore {
             if let Some(at) = last_login {
                 let row = tx
                     .query_opt(
-                        "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+                        "SELECT record FROM tollgate_users WHERE id = $1::bigint FOR UPDATE",
                         &[&big(token.user_id)],
                     )
                     .await
@@ -200,7 +206,7 @@ impl PgStore {
                     user.last_login = Some(at);
                     let record = encode_user(&user);
                     tx.execute(
-                        "UPDATE tollgate_users SET record = $2 WHERE id = $1",
+                        "UPDATE tollgate_users SET record = $2 WHERE id = $1::bigint",
                         &[&big(token.user_id), &record],
                     )
                     .await
@@ -242,14 +248,13 @@ impl PgStore {
 
     pub async fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT jti, blacklisted_at, reason, expires_at, successor \
-                 FROM tollgate_blacklist WHERE jti = $1",
-                &[&jti],
-            )
-            .await
-            .map_err(db_error);
+        let sql = if self.django() {
+            super::django::BLACKLISTED
+        } else {
+            "SELECT jti, blacklisted_at, reason, expires_at, successor \
+             FROM tollgate_blacklist WHERE jti = $1"
+        };
+        let row = client.query_opt(sql, &[&jti]).await.map_err(db_error);
         match self.watch(row)? {
             Some(row) => blacklisted_at(&row, 0),
             None => Ok(None),
@@ -280,7 +285,8 @@ impl PgStore {
         let mut client = self.client().await?;
         let done = async {
             let tx = client.transaction().await.map_err(db_error)?;
-            let rotation = rotate_in(&tx, old, new, blacklist_old, now, seen).await?;
+            let rotation =
+                rotate_in(&tx, old, new, blacklist_old, now, seen, self.django()).await?;
             // A refused rotation may still have adopted an unknown `old`: committed too.
             tx.commit().await.map_err(db_error)?;
             Ok(rotation)
@@ -354,7 +360,7 @@ impl PgStore {
             let outcome = if added == 1 {
                 Blacklisting::Done
             } else {
-                let reason = blacklist_reason(&tx, &token.jti).await?;
+                let reason = blacklist_reason(&tx, &token.jti, self.django()).await?;
                 Blacklisting::AlreadyBlacklisted(reason.unwrap_or(BlacklistReason::Logout))
             };
             tx.commit().await.map_err(db_error)?;
@@ -556,6 +562,7 @@ async fn rotate_in(
     blacklist_old: bool,
     now: u64,
     seen: Option<&Seen>,
+    django: bool,
 ) -> Result<(Rotation, [i64; 3]), StoreError> {
     let mut delta = [0i64; 3];
     // Concurrent rotations of one token queue here, on its row; the first to commit
@@ -569,13 +576,13 @@ async fn rotate_in(
                 .unwrap_or_else(|| old.clone())
         }
     };
-    if let Some(reason) = blacklist_reason(tx, &known.jti).await? {
+    if let Some(reason) = blacklist_reason(tx, &known.jti, django).await? {
         return Ok((Rotation::AlreadyBlacklisted(reason), delta));
     }
     // The user read FOR SHARE: a revocation stamping it is waited for, then seen.
     let user = tx
         .query_opt(
-            "SELECT record FROM tollgate_users WHERE id = $1 FOR SHARE",
+            "SELECT record FROM tollgate_users WHERE id = $1::bigint FOR SHARE",
             &[&big(known.user_id)],
         )
         .await

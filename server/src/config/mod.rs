@@ -776,6 +776,33 @@ mod tests {
     }
 
     #[test]
+    fn django_schema_needs_a_postgres_database_url() {
+        let err = load(&[("django_schema", "true")]).unwrap_err();
+        assert_eq!(err.setting, "django_schema");
+        let url = "postgres://tollgate@127.0.0.1:5432/site";
+        let config = load(&[
+            ("django_schema", "true"),
+            ("database_url", url),
+            (
+                "signing_key",
+                "a-key-long-enough-for-hs256-0123456789abcdef",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.backend, Backend::Django(url.into()));
+        let config = load(&[
+            ("django_schema", "false"),
+            ("database_url", url),
+            (
+                "signing_key",
+                "a-key-long-enough-for-hs256-0123456789abcdef",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.backend, Backend::Postgres(url.into()));
+    }
+
+    #[test]
     fn environment_overrides_and_errors_name_the_setting() {
         let c = load(&[
             ("access_token_lifetime", "5m"),

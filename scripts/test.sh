@@ -116,6 +116,9 @@ cargo build -q --locked -p tollgate-server --bin tollgate
 step "the README's curl tour, as written, against a fresh server"
 ./scripts/readme-tour.sh target/debug/tollgate
 
+step "beside a real Django 5.2 + Simple JWT 5.5.1 site on PostgreSQL: the README recipe, the schema fixture, bad input (tests/django/beside.sh)"
+./tests/django/beside.sh target/debug/tollgate
+
 step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick
 

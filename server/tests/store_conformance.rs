@@ -123,3 +123,21 @@ mod postgres_throttles {
         );
     }
 }
+
+/// PostgreSQL beside a Django site (`django_schema`): users in Django's `auth_user`,
+/// tokens also in Simple JWT's tables. A fresh database per case, with the schema Django's
+/// migrations create.
+mod django {
+    use tollgate_server::store::{conformance::Subject, Backend, Store};
+
+    fn subject() -> Subject {
+        let url = super::common::fresh_django_database();
+        Subject::new(
+            move || Store::open_backend(&Backend::Django(url.clone())),
+            (),
+        )
+        .with_replicas()
+    }
+
+    tollgate_server::store_conformance!(subject());
+}

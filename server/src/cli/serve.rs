@@ -70,7 +70,7 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
                 })
                 .map_err(|e| fail("admin_socket", e.to_string()))?,
             ),
-            Backend::Postgres(_) => None,
+            Backend::Postgres(_) | Backend::Django(_) => None,
         };
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));

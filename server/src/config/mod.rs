@@ -104,6 +104,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("bind", Kind::Str),
     ("data_dir", Kind::Str),
     ("database_url", Kind::Str),
+    ("django_schema", Kind::Bool),
     ("cors_allowed_origins", Kind::List),
     ("flush_expired_interval", Kind::Duration),
     ("www_dir", Kind::Str),
@@ -135,6 +136,19 @@ fn backend(url: Option<&str>, data_dir: &Path) -> Result<Backend, ConfigError> {
         ConfigError::new("database_url", format!("not a valid PostgreSQL URL: {e}"))
     })?;
     Ok(Backend::Postgres(url.to_string()))
+}
+
+/// `django_schema = true`: the PostgreSQL store beside a Django site's tables, which
+/// needs a PostgreSQL `database_url`.
+fn beside_django(backend: Backend, django_schema: bool) -> Result<Backend, ConfigError> {
+    match backend {
+        Backend::Postgres(url) if django_schema => Ok(Backend::Django(url)),
+        Backend::Sled(_) if django_schema => Err(ConfigError::new(
+            "django_schema",
+            "django_schema = true needs database_url: the Django site's PostgreSQL database",
+        )),
+        other => Ok(other),
+    }
 }
 
 /// The longest `refresh_reuse_interval` accepted: long enough for a retry after a lost
@@ -196,6 +210,7 @@ struct Raw {
     bind: Option<String>,
     data_dir: Option<String>,
     database_url: Option<String>,
+    django_schema: Option<bool>,
     cors_allowed_origins: Option<OneOrMany>,
     flush_expired_interval: Option<RawDuration>,
     www_dir: Option<String>,
@@ -462,8 +477,11 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     );
 
     let backend = backend(raw.database_url.as_deref(), &data_dir)?;
+    let backend = beside_django(backend, raw.django_schema.unwrap_or(false))?;
     let (signing_key, key_source) = signing_key(&raw, algorithm, &data_dir, generate_key)?;
-    if matches!(backend, Backend::Postgres(_)) && matches!(key_source, KeySource::DataDir(_)) {
+    if matches!(backend, Backend::Postgres(_) | Backend::Django(_))
+        && matches!(key_source, KeySource::DataDir(_))
+    {
         return Err(ConfigError::new(
             "signing_key",
             "with database_url every replica must sign with the same key: set signing_key or signing_key_file (a key generated in one replica's data folder would be its own)",
@@ -755,6 +773,33 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert!(matches!(c.key_source, KeySource::DataDir(_)));
         assert_eq!(c.auth_header_types, ["Bearer"]);
+    }
+
+    #[test]
+    fn django_schema_needs_a_postgres_database_url() {
+        let err = load(&[("django_schema", "true")]).unwrap_err();
+        assert_eq!(err.setting, "django_schema");
+        let url = "postgres://tollgate@127.0.0.1:5432/site";
+        let config = load(&[
+            ("django_schema", "true"),
+            ("database_url", url),
+            (
+                "signing_key",
+                "a-key-long-enough-for-hs256-0123456789abcdef",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.backend, Backend::Django(url.into()));
+        let config = load(&[
+            ("django_schema", "false"),
+            ("database_url", url),
+            (
+                "signing_key",
+                "a-key-long-enough-for-hs256-0123456789abcdef",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.backend, Backend::Postgres(url.into()));
     }
 
     #[test]

@@ -251,9 +251,9 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
             &format!("{name}0"),
             &format!("{name}0"),
             at_ms - 5,
-            u64::MAX / 2000,
+            in_a_day(),
         );
-        let new = token(&format!("{name}1"), "?", at_ms, u64::MAX / 2000);
+        let new = token(&format!("{name}1"), "?", at_ms, in_a_day());
         (old, new)
     };
     let (a0, a1) = chain("a", wall_ms());
@@ -291,7 +291,7 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let replica = subject.replica(&store);
     assert_eq!(found(&store, "a0").await, a1_in_a0);
     // The successor used (rotated): a0 has none any more; a1 has a2.
-    let a2 = token("a2", "?", wall_ms(), u64::MAX / 2000);
+    let a2 = token("a2", "?", wall_ms(), in_a_day());
     let a1 = token("a1", "a0", a1.created_at_ms, a1.expires_at);
     assert_eq!(
         replica.rotate(&a1, &a2, true, 1_000, None).await.unwrap(),
@@ -337,6 +337,12 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
         .await
         .unwrap();
     assert_eq!(found(&store, "c0").await, None);
+}
+
+/// A day from now, in epoch seconds (an expiry every backend can store, Django's
+/// timestamps included).
+fn in_a_day() -> u64 {
+    wall_ms() / 1000 + 86_400
 }
 
 /// Now on the wall clock, in ms.

@@ -42,6 +42,9 @@ pub enum Backend {
     Sled(std::path::PathBuf),
     /// PostgreSQL at this `postgres://` URL.
     Postgres(String),
+    /// PostgreSQL at this URL, beside a Django site whose tables hold the users and
+    /// Simple JWT's outstanding and blacklisted tokens (`django_schema = true`).
+    Django(String),
 }
 
 impl std::fmt::Debug for Backend {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for Backend {
         match self {
             Self::Sled(dir) => f.debug_tuple("Sled").field(dir).finish(),
             Self::Postgres(_) => f.write_str("Postgres(..)"),
+            Self::Django(_) => f.write_str("Django(..)"),
         }
     }
 }
@@ -88,6 +92,7 @@ impl Store {
         match backend {
             Backend::Sled(dir) => Ok(Self::Sled(sled::SledStore::open(dir)?)),
             Backend::Postgres(url) => Ok(Self::Postgres(postgres::PgStore::open(url)?)),
+            Backend::Django(url) => Ok(Self::Postgres(postgres::PgStore::open_django(url)?)),
         }
     }
 

@@ -21,6 +21,9 @@ pub enum StoreError {
     Duplicate(&'static str, String),
     /// No such user.
     NoSuchUser(String),
+    /// The database cannot serve as configured, or cannot hold this value (beside a
+    /// Django site: Django's migrations missing, a user id beyond Django's 32 bits).
+    Incompatible(String),
 }
 
 impl StoreError {
@@ -33,6 +36,7 @@ impl StoreError {
             Self::Decode(_) => "store_decode",
             Self::Duplicate(..) => "user_exists",
             Self::NoSuchUser(_) => "user_not_found",
+            Self::Incompatible(_) => "store_incompatible",
         }
     }
 }
@@ -55,6 +59,7 @@ impl fmt::Display for StoreError {
                 write!(f, "a user with {field} {value:?} already exists")
             }
             Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
+            Self::Incompatible(why) => f.write_str(why),
         }
     }
 }

@@ -280,3 +280,24 @@ pub fn metric(addr: SocketAddr, name: &str) -> u64 {
         .and_then(|n| n.trim().parse::<u64>().ok())
         .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
+
+/// A fresh database (see [`fresh_database`]) holding the schema real Django's migrations
+/// create (`tests/data/django_schema.sql`, checked against Django by the test command), as
+/// a Django site's database is before tollgate first runs beside it; its URL.
+pub fn fresh_django_database() -> String {
+    let url = fresh_database();
+    let psql = std::env::var("TOLLGATE_TEST_PG_BIN")
+        .unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into())
+        + "/psql";
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/django_schema.sql");
+    let out = Command::new(psql)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-f", fixture, &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    url
+}

@@ -14,6 +14,7 @@ mod connect;
 mod throttle;
 
 pub use throttle::ThrottleCheck;
+mod django;
 mod tokens;
 mod users;
 
@@ -67,6 +68,8 @@ struct Shared {
     unreachable: AtomicBool,
     /// Round trips to the database by the pool's connections (see [`connect`]).
     trips: Arc<AtomicU64>,
+    /// Beside a Django site (`django_schema`): see [`django`].
+    django: bool,
 }
 
 impl fmt::Debug for PgStore {
@@ -127,6 +130,16 @@ impl PgStore {
     /// commits are synchronous, and reads the clock floor. Connections of the pool are
     /// opened on demand afterwards.
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, false)
+    }
+
+    /// [`PgStore::open`] beside a Django site: the database must hold Django's `auth` and
+    /// `token_blacklist` tables (checked first), which then keep users and tokens too.
+    pub fn open_django(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true)
+    }
+
+    fn open_with(url: &str, django: bool) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Io(format!("the database URL is not valid: {e}")))?;
@@ -141,7 +154,7 @@ impl PgStore {
                     .enable_all()
                     .build()
                     .map_err(|e| StoreError::Io(e.to_string()))?;
-                runtime.block_on(prepare(config))
+                runtime.block_on(prepare(config, django))
             })
             .join()
             .map_err(|_| StoreError::Io("opening the database stopped".into()))??
@@ -173,9 +186,15 @@ impl PgStore {
                 counts: setup.counts.map(|n| AtomicI64::new(big(n))),
                 unreachable: AtomicBool::new(false),
                 trips,
+                django,
             }),
         };
         Ok(store)
+    }
+
+    /// Whether the store is beside a Django site (its SQL differs in a few places).
+    pub(super) fn django(&self) -> bool {
+        self.shared.django
     }
 
     /// A connection of the pool; a failure marks the store unreachable.
@@ -307,7 +326,7 @@ struct Setup {
     counts: [u64; 3],
 }
 
-async fn prepare(config: tokio_postgres::Config) -> Result<Setup, StoreError> {
+async fn prepare(config: tokio_postgres::Config, django: bool) -> Result<Setup, StoreError> {
     let (mut client, connection) = config.connect(NoTls).await.map_err(db_error)?;
     let connection = tokio::spawn(connection);
     let synchronous: String = client
@@ -320,7 +339,15 @@ async fn prepare(config: tokio_postgres::Config) -> Result<Setup, StoreError> {
             "the database's synchronous_commit is {synchronous:?}, not \"on\": an answer could be lost after it was sent"
         )));
     }
+    if django {
+        django::check_django_tables(&client).await?;
+    }
     migrate(&mut client).await?;
+    if django {
+        django::migrate(&mut client).await?;
+    } else {
+        django::refuse_django_database(&client).await?;
+    }
     let (clock_floor_ms, counts) = read_state(&client).await?;
     drop(client);
     let _ = connection.await;

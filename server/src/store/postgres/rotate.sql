@@ -40,14 +40,14 @@ BEGIN
     RETURN true;
 END $$;
 
--- Rotates `o_*` into `n_*` (store::Store::rotate). `outcome`: 'done', 'user_revoked',
+-- Rotates `o_*` into `n_*` (store::Store::rotate); `django`: beside a Django site. `outcome`: 'done', 'user_revoked',
 -- 'family_revoked' or 'blacklisted:<reason>'; `added`: tokens recorded (an adopted old one,
 -- the new one); `blacklisted`: entries added.
 CREATE FUNCTION tollgate_rotate(
     o_jti text, o_user bigint, o_kind text, o_family text, o_created bigint,
     o_expires bigint, o_sha text,
     n_jti text, n_kind text, n_created bigint, n_expires bigint, n_sha text,
-    blacklist_old boolean, now_s bigint, seen text,
+    blacklist_old boolean, now_s bigint, seen text, django boolean,
     OUT outcome text, OUT added integer, OUT blacklisted integer
 ) LANGUAGE plpgsql AS $$
 DECLARE
@@ -67,7 +67,14 @@ BEGIN
         END IF;
         SELECT * INTO STRICT known FROM tollgate_tokens WHERE jti = o_jti FOR UPDATE;
     END IF;
-    SELECT b.reason INTO reason FROM tollgate_blacklist b WHERE b.jti = known.jti;
+    IF django THEN
+        -- Beside Django (django.sql): Django's OutstandingToken row locked too, so a
+        -- blacklisting by Django in progress is waited for, then seen with its own.
+        PERFORM 1 FROM token_blacklist_outstandingtoken WHERE jti = known.jti FOR UPDATE;
+        SELECT b.reason INTO reason FROM tollgate_django_blacklist b WHERE b.jti = known.jti LIMIT 1;
+    ELSE
+        SELECT b.reason INTO reason FROM tollgate_blacklist b WHERE b.jti = known.jti;
+    END IF;
     IF FOUND THEN
         outcome := 'blacklisted:' || reason;
         RETURN;

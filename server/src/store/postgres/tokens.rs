@@ -156,10 +156,16 @@ async fn locked_token(tx: &Transaction<'_>, jti: &str) -> Result<Option<Outstand
     row.map(|r| token_at(&r, 0)).transpose()
 }
 
+/// Why `jti` is blacklisted; beside Django (`django`), also by Django.
 async fn blacklist_reason(
     tx: &Transaction<'_>,
     jti: &str,
+    django: bool,
 ) -> Result<Option<BlacklistReason>, StoreError> {
+    if django {
+        let reason = super::django::blacklist_reason(tx, jti).await?;
+        return reason.as_deref().map(reason_of).transpose();
+    }
     let row = tx
         .query_opt(
             &prepared(tx, "SELECT reason FROM tollgate_blacklist WHERE jti = $1").await?,
@@ -171,6 +177,16 @@ async fn blacklist_reason(
 }
 
 impl PgStore {
+    /// Where blacklist entries are read: tollgate's table, or beside Django the view that
+    /// adds the ones Django wrote.
+    fn blacklist_view(&self) -> &'static str {
+        if self.django() {
+            "tollgate_django_blacklist"
+        } else {
+            "tollgate_blacklist"
+        }
+    }
+
     pub async fn record_login(
         &self,
         token: &Outstanding,
@@ -186,7 +202,7 @@ impl PgStore {
                     .query_opt(
                         &prepared(
                             &tx,
-                            "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+                            "SELECT record FROM tollgate_users WHERE id = $1::bigint FOR UPDATE",
                         )
                         .await?,
                         &[&big(token.user_id)],
@@ -199,8 +215,11 @@ impl PgStore {
                     user.last_login = Some(at);
                     let record = encode_user(&user);
                     tx.execute(
-                        &prepared(&tx, "UPDATE tollgate_users SET record = $2 WHERE id = $1")
-                            .await?,
+                        &prepared(
+                            &tx,
+                            "UPDATE tollgate_users SET record = $2 WHERE id = $1::bigint",
+                        )
+                        .await?,
                         &[&big(token.user_id), &record],
                     )
                     .await
@@ -242,16 +261,14 @@ impl PgStore {
 
     pub async fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
         let client = self.client().await?;
+        let sql = if self.django() {
+            super::django::BLACKLISTED
+        } else {
+            "SELECT jti, blacklisted_at, reason, expires_at, successor \
+             FROM tollgate_blacklist WHERE jti = $1"
+        };
         let row = client
-            .query_opt(
-                &prepared(
-                    &client,
-                    "SELECT jti, blacklisted_at, reason, expires_at, successor \
-                 FROM tollgate_blacklist WHERE jti = $1",
-                )
-                .await?,
-                &[&jti],
-            )
+            .query_opt(&prepared(&client, sql).await?, &[&jti])
             .await
             .map_err(db_error);
         match self.watch(row)? {
@@ -266,10 +283,11 @@ impl PgStore {
         let sql = format!(
             "SELECT b.jti, b.blacklisted_at, b.reason, b.expires_at, b.successor, u.record, {} \
              FROM (SELECT $1::text AS jti, $2::bigint AS user_id) q \
-             LEFT JOIN tollgate_blacklist b ON b.jti = q.jti \
+             LEFT JOIN LATERAL (SELECT * FROM {} x WHERE x.jti = q.jti LIMIT 1) b ON true \
              LEFT JOIN tollgate_users u ON u.id = q.user_id \
              LEFT JOIN tollgate_tokens t ON t.jti = q.jti",
-            prefixed("t", TOKEN_COLUMNS)
+            prefixed("t", TOKEN_COLUMNS),
+            self.blacklist_view()
         );
         let row = client
             .query_one(&prepared(&client, &sql).await?, &[&jti, &user_id.map(big)])
@@ -315,7 +333,7 @@ impl PgStore {
                 &prepared(
                     &client,
                     "SELECT outcome, added, blacklisted FROM tollgate_rotate(\
-                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .await?,
                 &[
@@ -334,6 +352,7 @@ impl PgStore {
                     &blacklist_old,
                     &big(now),
                     &seen_text(seen),
+                    &self.django(),
                 ],
             )
             .await
@@ -375,8 +394,9 @@ impl PgStore {
              WHERE b.jti = $1 AND b.reason = 'rotated' \
              AND tollgate_clock_ms() - s.db_created_ms < $2 \
              AND f.revoked_at IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM tollgate_blacklist sb WHERE sb.jti = s.jti)",
-            prefixed("s", TOKEN_COLUMNS)
+             AND NOT EXISTS (SELECT 1 FROM {} sb WHERE sb.jti = s.jti)",
+            prefixed("s", TOKEN_COLUMNS),
+            self.blacklist_view()
         );
         let row = client
             .query_opt(
@@ -426,7 +446,7 @@ impl PgStore {
             let outcome = if added == 1 {
                 Blacklisting::Done
             } else {
-                let reason = blacklist_reason(&tx, &token.jti).await?;
+                let reason = blacklist_reason(&tx, &token.jti, self.django()).await?;
                 Blacklisting::AlreadyBlacklisted(reason.unwrap_or(BlacklistReason::Logout))
             };
             tx.commit().await.map_err(db_error)?;

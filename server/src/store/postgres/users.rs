@@ -26,7 +26,8 @@ async fn taken(
     value: &str,
     except: u64,
 ) -> Result<bool, StoreError> {
-    let sql = format!("SELECT 1 FROM tollgate_users WHERE {column} = $1 AND id <> $2 LIMIT 1");
+    let sql =
+        format!("SELECT 1 FROM tollgate_users WHERE {column} = $1 AND id <> $2::bigint LIMIT 1");
     let row = tx
         .query_opt(&prepared(tx, sql.as_str()).await?, &[&value, &big(except)])
         .await
@@ -45,11 +46,20 @@ async fn lock_users(tx: &Transaction<'_>) -> Result<(), StoreError> {
 }
 
 /// Inserts `user` (id 0: the next free one) inside a transaction holding the lock.
+/// Beside Django (`django`), the id and fields must fit `auth_user`, and a new id is
+/// Django's next.
 async fn insert(
     tx: &Transaction<'_>,
     mut user: User,
     unique_email: bool,
+    django: bool,
 ) -> Result<User, StoreError> {
+    if django {
+        super::django::check_user(&user)?;
+        if user.id == 0 {
+            user.id = super::django::next_id(tx).await?;
+        }
+    }
     if user.id == 0 {
         let next: i64 = tx
             .query_one(
@@ -73,7 +83,7 @@ async fn insert(
     tx.execute(
         &prepared(
             tx,
-            "INSERT INTO tollgate_users (id, username, email, record) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO tollgate_users (id, username, email, record) VALUES ($1::bigint, $2, $3, $4)",
         )
         .await?,
         &[&big(user.id), &user.username, &user.email, &encode(&user)],
@@ -99,8 +109,11 @@ impl PgStore {
     }
 
     pub async fn user(&self, id: u64) -> Result<Option<User>, StoreError> {
-        self.user_where("SELECT record FROM tollgate_users WHERE id = $1", &big(id))
-            .await
+        self.user_where(
+            "SELECT record FROM tollgate_users WHERE id = $1::bigint",
+            &big(id),
+        )
+        .await
     }
 
     /// One indexed read per authenticated request: no cache, so a password change or a
@@ -143,7 +156,7 @@ impl PgStore {
         let done = async {
             let tx = client.transaction().await.map_err(db_error)?;
             lock_users(&tx).await?;
-            let user = insert(&tx, user, unique_email).await?;
+            let user = insert(&tx, user, unique_email, self.django()).await?;
             tx.commit().await.map_err(db_error)?;
             Ok(user)
         }
@@ -164,7 +177,7 @@ impl PgStore {
             lock_users(&tx).await?;
             let mut added = 0;
             for user in users {
-                insert(&tx, user, unique_email).await?;
+                insert(&tx, user, unique_email, self.django()).await?;
                 added += 1;
             }
             tx.commit().await.map_err(db_error)?;
@@ -247,7 +260,7 @@ async fn change_user<F: Fn(&mut User)>(
         .query_opt(
             &prepared(
                 tx,
-                "SELECT record FROM tollgate_users WHERE id = $1 FOR UPDATE",
+                "SELECT record FROM tollgate_users WHERE id = $1::bigint FOR UPDATE",
             )
             .await?,
             &[&big(id)],
@@ -267,7 +280,7 @@ async fn change_user<F: Fn(&mut User)>(
     tx.execute(
         &prepared(
             tx,
-            "UPDATE tollgate_users SET username = $2, email = $3, record = $4 WHERE id = $1",
+            "UPDATE tollgate_users SET username = $2, email = $3, record = $4 WHERE id = $1::bigint",
         )
         .await?,
         &[&big(id), &user.username, &user.email, &encode(&user)],

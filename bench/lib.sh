@@ -248,7 +248,7 @@ wrk_run() {
 # wrk_merge OUTPUT N: the BENCH lines of OUTPUT.1 ... OUTPUT.N as one, in OUTPUT: requests
 # and errors summed, the rate the sum of the rates (as duration_us), p50 and p99 the highest
 # of the runs' (wrk prints percentiles, not its histogram; the runs are alike, one per
-# replica, so the highest is close, and never flatters). Nothing if a run printed no line.
+# replica, so the highest is close, and never flatters). No BENCH line if a run printed none.
 wrk_merge() {
   local files=() i
   for i in $(seq "$2"); do files+=("$1.$i"); done
@@ -262,7 +262,8 @@ wrk_merge() {
       if (seen != runs) exit
       printf "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d status_errors=%d socket_errors=%d exhausted=%d\n",
         n, (rate > 0 ? n / rate * 1e6 : 0), p50, p99, status, socket, exhausted }' "${files[@]}" >"$1"
-  [[ -s $1 ]] || cat "${files[@]}" >"$1"
+  # Else the runs' outputs, each line behind its file's name (so no line starts with BENCH).
+  [[ -s $1 ]] || awk '{ print FILENAME ": " $0 }' "${files[@]}" >"$1"
 }
 
 # login_pair USER PASSWORD: the JSON body of one login.

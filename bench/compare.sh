@@ -81,17 +81,10 @@ baseline_bin="$(executable "$baseline_bin")"
 current_bin="${TOLLGATE_CURRENT_BIN:-}"
 [[ -z $current_bin ]] || current_bin="$(executable "$current_bin")"
 cd "$root"
-
-connections=64
-threads=2
-mint_duration=$((3 * duration)) # setup: logins that make each refresh row's tokens
-iterations=1000
-bench_user=bench
-bench_email=bench@example.com
-bench_password="bench-$RANDOM-$RANDOM-password"
 started=$SECONDS
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
+row_settings
 
 # --- builds and tools ------------------------------------------------------------------
 if [[ -z $current_bin ]]; then
@@ -150,13 +143,6 @@ say "reuse: the current build with TOLLGATE_REFRESH_REUSE_INTERVAL=300s"
 export TOLLGATE_REFRESH_REUSE_INTERVAL=300s
 serve reuse "$current_bin"
 unset TOLLGATE_REFRESH_REUSE_INTERVAL
-
-# mint_then_refresh SUFFIX: the refresh row's tokens (mint_tokens waits for the server
-# to settle), then the row.
-mint_then_refresh() {
-  mint_tokens "$1"
-  refresh_row "$1"
-}
 
 # rotated_tokens SUFFIX: logins for 1/5 of the row's duration, then up to 4,000 of their
 # refresh tokens each refreshed once (python3, 16 keep-alive connections); the rotated-out
@@ -222,16 +208,7 @@ rotate_then_reuse() {
   fi
 }
 
-# in_turn "NAME NAME" COMMAND...: COMMAND against each server in that order.
-in_turn() {
-  local name order=$1
-  shift
-  for name in $order; do
-    resume "$name"
-    "$@"
-    park
-  done
-}
+# in_turn "NAME NAME" COMMAND... (bench/lib.sh): COMMAND against each server in that order.
 for round in $(seq "$rounds"); do
   if ((round % 2 == 1)); then order="baseline current"; else order="current baseline"; fi
   say "round $round of $rounds: ${order/ /, then }"
@@ -248,35 +225,10 @@ done
 stop_parked
 
 # --- report ----------------------------------------------------------------------------
-# per_round ARRAY NAME ROW: that build's figure of ROW, one line per round.
-per_round() {
-  local -n figures=$1
-  local round
-  for round in $(seq "$rounds"); do echo "${figures[$2:${3}_r$round]}"; done
-}
-# ratio_cell ARRAY ROW: current / baseline of the medians, and with more than one round
-# the lowest and highest of the rounds' own ratios. ratio_of ARRAY NAME ROW NAME ROW: the
-# same for any two (name, row) figures, the first over the second.
+# per_round, figure and ratio_of ARRAY NAME ROW NAME ROW (bench/lib.sh): a build's figure of
+# ROW in each round, their median as a table shows it, the ratio of two medians (with the
+# spread of the rounds' own ratios). ratio_cell ARRAY ROW: current / baseline.
 ratio_cell() { ratio_of "$1" current "$2" baseline "$2"; }
-ratio_of() {
-  local a b
-  a="$(per_round "$1" "$2" "$3" | median)" b="$(per_round "$1" "$4" "$5" | median)"
-  paste <(per_round "$1" "$2" "$3") <(per_round "$1" "$4" "$5") | awk -v a="$a" -v b="$b" '
-    { if ($2 > 0) { r = $1 / $2; if (NR == 1 || r < lo) lo = r; if (NR == 1 || r > hi) hi = r } }
-    END {
-      if (b + 0 <= 0 || a == "n/a") { print "n/a"; exit }
-      printf "**%.3f**", a / b
-      if (NR > 1) printf " (%.3f to %.3f)", lo, hi
-    }'
-}
-# figure ARRAY NAME ROW: the median, as a table shows it (CPU times under 100 µs to 0.1 µs).
-figure() {
-  local m
-  m="$(per_round "$1" "$2" "$3" | median)"
-  if [[ $m == n/a ]]; then echo "n/a"
-  elif [[ $1 == cpu_us_precise ]] && awk -v m="$m" 'BEGIN { exit !(m < 100) }'; then printf '%.1f' "$m"
-  else thousands "$(printf '%.0f' "$m")"; fi
-}
 # beyond ROW: "ROW (what)" if current is more than 3% slower by either figure.
 beyond() {
   local cpu r

@@ -122,6 +122,9 @@ step "beside a real Django 5.2 + Simple JWT 5.5.1 site on PostgreSQL: the README
 step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick
 
+step "the server on sled and on PostgreSQL (1 and 2 replicas) under load, quick smoke mode: every answer a 2xx (figures not recorded; bench/postgres.sh for the real run)"
+bench/postgres.sh --quick
+
 step "soak, quick mode: 20 s of mixed load at 256 connections, every answer a 2xx (bench/soak.sh for 10 minutes)"
 bench/soak.sh --quick
 

@@ -1,7 +1,8 @@
 -- Workload: POST /api/token/refresh/ (rotation on), every request with its own refresh
 -- token that no request has used before. Tokens come from the file $BENCH_TOKENS (one a
 -- line, written by mint.lua); with $BENCH_THREADS wrk threads, thread `id` takes lines
--- id, id + BENCH_THREADS, ... so no two threads share a token. A thread whose slice runs
+-- id, id + BENCH_THREADS, ... so no two threads share a token (with one wrk per replica,
+-- $BENCH_THREADS counts the threads of all of them and report.lua numbers them apart). A thread whose slice runs
 -- out stops and reports it (`exhausted`): the run is then invalid.
 dofile(os.getenv("BENCH_LUA") .. "/report.lua")
 

@@ -8,7 +8,9 @@ local threads = {}
 
 function setup(thread)
   threads[#threads + 1] = thread
-  thread:set("id", #threads) -- 1-based, read as the global `id` inside the thread
+  -- 1-based, read as the global `id` inside the thread; numbered after $BENCH_THREAD_OFFSET
+  -- threads of other wrk processes (one per replica: bench/lib.sh wrk_run), so ids stay unique
+  thread:set("id", #threads + (tonumber(os.getenv("BENCH_THREAD_OFFSET")) or 0))
 end
 
 function done(summary, latency, requests)

@@ -7,6 +7,8 @@
 //! PostgreSQL only: like every PostgreSQL test here it fails (it does not skip) without
 //! `TOLLGATE_TEST_DATABASE_URL`, which the test command sets. The database restarts run
 //! on a cluster of this file's own (`$TOLLGATE_TEST_PG_DIR-restarts`), never on the shared one.
+//! Not covered: a database that stops answering without closing its connections (a
+//! frozen host): a statement already sent then waits without a bound (README).
 
 mod common;
 

@@ -5,6 +5,7 @@
 #   scripts/postgres.sh start [DIR]          # prints postgres://tollgate@127.0.0.1:PORT/tollgate
 #   scripts/postgres.sh url [DIR]            # the running cluster's URL, or exit 1
 #   scripts/postgres.sh createdb NAME [DIR]  # drops and recreates database NAME, prints its URL
+#   scripts/postgres.sh kill [DIR]           # stops it at once (a crash), keeping DIR; `start` recovers it
 #   scripts/postgres.sh stop [DIR]           # stops the cluster and removes DIR
 #
 # DIR defaults to $TOLLGATE_TEST_PG_DIR, else ${TMPDIR:-/tmp}/tollgate-pg. It holds data/ (the
@@ -14,6 +15,8 @@
 # `start` on a DIR whose cluster was killed (kill -9, a reboot) starts the same data
 # again, so PostgreSQL runs crash recovery: a durability test can kill the server and
 # look for its committed rows. Settings are durable on purpose (fsync, synchronous_commit).
+# `kill` does that to a running cluster (`pg_ctl stop -m immediate`: no checkpoint, every
+# session cut), for tests of clients that must survive a database restart.
 #
 # As root the server runs as the `postgres` user (initdb and pg_ctl refuse root);
 # as anyone else it runs as that user. Binaries: $TOLLGATE_TEST_PG_BIN, else PostgreSQL 15's,
@@ -21,12 +24,12 @@
 set -euo pipefail
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  start | stop | url) [ $# -le 1 ] || usage ;;
+  start | stop | kill | url) [ $# -le 1 ] || usage ;;
   createdb) { [ $# -ge 1 ] && [ $# -le 2 ]; } || usage; name="$1"; shift ;;
   *) usage ;;
 esac
@@ -197,9 +200,16 @@ stop() {
   rm -rf "$dir"
 }
 
+kill() { # a crash: immediate shutdown, data kept for `start` (crash recovery)
+  if running; then
+    as_pg "$bin/pg_ctl" stop -w -t 60 -m immediate -D "$data" >/dev/null
+  fi
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  kill) kill ;;
   url)
     running || die "no cluster running in $dir"
     url

@@ -29,7 +29,9 @@ step "PostgreSQL for the tests: a throwaway cluster of our own (scripts/postgres
 export TOLLGATE_TEST_PG_DIR="${TMPDIR:-/tmp}/tollgate-pg-test-$$"
 cleanup() {
   scripts/postgres.sh stop >/dev/null 2>&1 || true
-  rm -f "$TOLLGATE_TEST_PG_DIR.lock" # the run is over: no command of it waits on the lock
+  # The replicas test restarts a cluster of its own; it stops it, unless it was killed.
+  scripts/postgres.sh stop "$TOLLGATE_TEST_PG_DIR-restarts" >/dev/null 2>&1 || true
+  rm -f "$TOLLGATE_TEST_PG_DIR.lock" "$TOLLGATE_TEST_PG_DIR-restarts.lock" # the run is over: no command of it waits on the lock
   rm -rf "${fresh:-}"
 }
 trap cleanup EXIT
@@ -47,7 +49,7 @@ step "tollgate-core builds without std (thumbv7em-none-eabihf) and for wasm32"
 cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf
 cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
-step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL)"
+step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL; three replicas on PostgreSQL: races, kill -9, database restarts)"
 cargo test --workspace --locked
 
 step "the server's suites again on PostgreSQL: API, cookie mode, hostile input, kill -9, processes"
@@ -118,6 +120,9 @@ step "the README's curl tour, as written, against a fresh server"
 
 step "beside a real Django 5.2 + Simple JWT 5.5.1 site on PostgreSQL: the README recipe, the schema fixture, bad input (tests/django/beside.sh)"
 ./tests/django/beside.sh target/debug/tollgate
+
+step "the README's replicas recipe, as written: three replicas on one PostgreSQL database"
+./scripts/readme-replicas.sh target/debug/tollgate
 
 step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick

@@ -90,8 +90,37 @@ pub fn request(
     bearer: Option<&str>,
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Value)> {
-    let mut stream = TcpStream::connect(addr)?;
+    let stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let answer = exchange(stream, method, path, bearer, body)?;
+    Ok((answer.status, answer.body))
+}
+
+/// An answer: its status, header block (lower case, each line ending in CRLF) and JSON
+/// body (or null).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Whether the answer has the header `name: value` (both lower case).
+    pub fn has_header(&self, name: &str, value: &str) -> bool {
+        self.headers.contains(&format!("\r\n{name}: {value}\r\n"))
+    }
+}
+
+/// One request on `stream`, an open connection (closed after the answer).
+pub fn exchange(
+    mut stream: TcpStream,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<Answer> {
+    let addr = stream.peer_addr()?;
     let body = body.map(Value::to_string).unwrap_or_default();
     let auth = bearer
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
@@ -107,19 +136,30 @@ pub fn request(
         .get(9..12)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response {response:?}")))?;
-    let json = response
-        .find("\r\n\r\n")
-        .and_then(|i| serde_json::from_str(&response[i + 4..]).ok())
-        .unwrap_or(Value::Null);
-    Ok((status, json))
+    let split = response.find("\r\n\r\n").unwrap_or(response.len());
+    Ok(Answer {
+        status,
+        headers: format!("{}\r\n", response[..split].to_ascii_lowercase()),
+        body: response
+            .get(split + 4..)
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null),
+    })
 }
 
 /// A `tollgate` command with `input` on stdin, which must succeed.
 pub fn run_with_stdin(data_dir: &Path, args: &[&str], input: &str) {
-    let mut child = tollgate(data_dir)
-        .args(args)
+    let mut cmd = tollgate(data_dir);
+    cmd.args(args);
+    stdout_of(cmd, input);
+}
+
+/// What a command, which must succeed, printed with `input` on stdin.
+pub fn stdout_of(mut cmd: Command, input: &str) -> String {
+    let mut child = cmd
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -128,7 +168,13 @@ pub fn run_with_stdin(data_dir: &Path, args: &[&str], input: &str) {
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    assert!(child.wait().unwrap().success(), "{args:?}");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `tollgate users add name` with the password on stdin.
@@ -139,16 +185,13 @@ pub fn add_user(data_dir: &Path, name: &str, password: &str) {
 
 /// Every token record of the stopped server's store, by jti.
 pub fn store_records(data: &Path) -> HashMap<String, Value> {
-    let out = tollgate(data)
-        .args(["tokens", "list", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    token_records(tollgate(data))
+}
+
+/// Every token record of the store `tollgate` (a command without arguments) opens, by jti.
+pub fn token_records(mut tollgate: Command) -> HashMap<String, Value> {
+    tollgate.args(["tokens", "list", "--json"]);
+    stdout_of(tollgate, "")
         .lines()
         .map(|l| {
             let record: Value = serde_json::from_str(l).unwrap();
@@ -252,17 +295,17 @@ pub fn fresh_database() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
-    let out = Command::new(script)
-        .args(["createdb", &name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    postgres_sh(&["createdb", &name])
+}
+
+/// `scripts/postgres.sh ARGS`, which must succeed: its one line of output.
+pub fn postgres_sh(args: &[&str]) -> String {
+    let mut cmd = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/postgres.sh"
+    ));
+    cmd.args(args);
+    stdout_of(cmd, "").trim().to_string()
 }
 
 /// One value of the server's /metrics.

@@ -6,6 +6,7 @@
 #   scripts/postgres.sh url [DIR]            # the running cluster's URL, or exit 1
 #   scripts/postgres.sh createdb NAME [DIR]  # drops and recreates database NAME, prints its URL
 #   scripts/postgres.sh kill [DIR]           # stops it at once (a crash), keeping DIR; `start` recovers it
+#   scripts/postgres.sh freeze [DIR]         # SIGSTOPs its processes (a frozen host); `thaw` resumes them
 #   scripts/postgres.sh stop [DIR]           # stops the cluster and removes DIR
 #
 # DIR defaults to $TOLLGATE_TEST_PG_DIR, else ${TMPDIR:-/tmp}/tollgate-pg. It holds data/ (the
@@ -16,7 +17,10 @@
 # again, so PostgreSQL runs crash recovery: a durability test can kill the server and
 # look for its committed rows. Settings are durable on purpose (fsync, synchronous_commit).
 # `kill` does that to a running cluster (`pg_ctl stop -m immediate`: no checkpoint, every
-# session cut), for tests of clients that must survive a database restart.
+# session cut), for tests of clients that must survive a database restart. `freeze`
+# stops every process of the cluster with SIGSTOP (connections stay open, nothing
+# answers), for tests of clients that must not wait for ever; `thaw` sends SIGCONT, and
+# `stop` thaws first.
 #
 # As root the server runs as the `postgres` user (initdb and pg_ctl refuse root);
 # as anyone else it runs as that user. Binaries: $TOLLGATE_TEST_PG_BIN, else PostgreSQL 15's,
@@ -24,12 +28,12 @@
 set -euo pipefail
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  start | stop | kill | url) [ $# -le 1 ] || usage ;;
+  start | stop | kill | freeze | thaw | url) [ $# -le 1 ] || usage ;;
   createdb) { [ $# -ge 1 ] && [ $# -le 2 ]; } || usage; name="$1"; shift ;;
   *) usage ;;
 esac
@@ -194,10 +198,19 @@ EOF
 stop() {
   if [ ! -e "$dir" ]; then return; fi
   [ -f "$marker" ] || die "$dir was not made by this script; not removing it"
+  signal_all CONT # a frozen cluster could not stop
   if running; then
     as_pg "$bin/pg_ctl" stop -w -m fast -D "$data" >/dev/null
   fi
   rm -rf "$dir"
+}
+
+signal_all() { # SIGNAL: to the postmaster and every process it started
+  local pid
+  pid="$(head -n 1 "$data/postmaster.pid" 2>/dev/null)" || return 0
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  # shellcheck disable=SC2046 # one word per child pid
+  command kill -"$1" "$pid" $(pgrep -P "$pid") 2>/dev/null || true
 }
 
 kill() { # a crash: immediate shutdown, data kept for `start` (crash recovery)
@@ -210,6 +223,11 @@ case "$cmd" in
   start) start ;;
   stop) stop ;;
   kill) kill ;;
+  freeze)
+    running || die "no cluster running in $dir"
+    signal_all STOP
+    ;;
+  thaw) signal_all CONT ;;
   url)
     running || die "no cluster running in $dir"
     url

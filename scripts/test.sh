@@ -29,9 +29,13 @@ step "PostgreSQL for the tests: a throwaway cluster of our own (scripts/postgres
 export TOLLGATE_TEST_PG_DIR="${TMPDIR:-/tmp}/tollgate-pg-test-$$"
 cleanup() {
   scripts/postgres.sh stop >/dev/null 2>&1 || true
-  # The replicas test restarts a cluster of its own; it stops it, unless it was killed.
-  scripts/postgres.sh stop "$TOLLGATE_TEST_PG_DIR-restarts" >/dev/null 2>&1 || true
-  rm -f "$TOLLGATE_TEST_PG_DIR.lock" "$TOLLGATE_TEST_PG_DIR-restarts.lock" # the run is over: no command of it waits on the lock
+  # The replicas tests restart and freeze clusters of their own; they stop them, unless
+  # they were killed.
+  for own in restarts frozen; do
+    scripts/postgres.sh stop "$TOLLGATE_TEST_PG_DIR-$own" >/dev/null 2>&1 || true
+    rm -f "$TOLLGATE_TEST_PG_DIR-$own.lock"
+  done
+  rm -f "$TOLLGATE_TEST_PG_DIR.lock" # the run is over: no command of it waits on the lock
   rm -rf "${fresh:-}"
 }
 trap cleanup EXIT
@@ -49,7 +53,7 @@ step "tollgate-core builds without std (thumbv7em-none-eabihf) and for wasm32"
 cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf
 cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
-step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL; three replicas on PostgreSQL: races, kill -9, database restarts)"
+step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL; three replicas on PostgreSQL: races, kill -9, database restarts, a frozen database)"
 cargo test --workspace --locked
 
 step "the server's suites again on PostgreSQL: API, cookie mode, hostile input, kill -9, processes"

@@ -6,9 +6,9 @@
 //!
 //! PostgreSQL only: like every PostgreSQL test here it fails (it does not skip) without
 //! `TOLLGATE_TEST_DATABASE_URL`, which the test command sets. The database restarts run
-//! on a cluster of this file's own (`$TOLLGATE_TEST_PG_DIR-restarts`), never on the shared one.
-//! Not covered: a database that stops answering without closing its connections (a
-//! frozen host): a statement already sent then waits without a bound (README).
+//! on clusters of this file's own (`$TOLLGATE_TEST_PG_DIR-restarts`, `-frozen`), never on
+//! the shared one; a frozen database (its processes SIGSTOPped) gets 503s within the
+//! store's call limit.
 
 mod common;
 
@@ -678,6 +678,11 @@ impl Cluster {
     }
 
     fn start() -> (Cluster, String) {
+        Self::start_named("restarts")
+    }
+
+    /// A cluster in `$TOLLGATE_TEST_PG_DIR-<name>` (one name per test: tests run at once).
+    fn start_named(name: &str) -> (Cluster, String) {
         assert!(
             std::env::var_os("TOLLGATE_TEST_DATABASE_URL").is_some(),
             "no PostgreSQL for the tests: run `scripts/postgres.sh start` and set \
@@ -686,7 +691,7 @@ impl Cluster {
         let base = std::env::var("TOLLGATE_TEST_PG_DIR")
             .unwrap_or_else(|_| format!("{}/tollgate-pg", std::env::temp_dir().display()));
         let cluster = Cluster {
-            dir: PathBuf::from(format!("{base}-restarts")),
+            dir: PathBuf::from(format!("{base}-{name}")),
         };
         cluster.script("stop"); // a run that was itself killed may have left one
         let url = cluster.script("start");
@@ -696,6 +701,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // (`stop` thaws a frozen cluster first.)
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/postgres.sh");
         let _ = Command::new(script)
             .arg("stop")
@@ -780,4 +786,68 @@ fn database_crashes_under_load_are_503s_and_lose_nothing_acknowledged() {
     }
     load.finish(clients);
     load.check(&shared, &addrs);
+}
+
+/// A database that stops answering without closing its connections (its processes
+/// stopped, as on a frozen host or behind a network that drops packets): each request
+/// gets a 503 within the store's call limit (12 s) rather than waiting for ever, and the
+/// replica answers again by itself once the database does.
+#[test]
+fn a_frozen_database_is_a_503_within_the_call_limit() {
+    const CALL_LIMIT: Duration = Duration::from_secs(12);
+    let (cluster, url) = Cluster::start_named("frozen");
+    let shared = Shared::on(url);
+    shared.add_user("alice", "alice-password");
+    let replicas = shared.replicas(1, &[]);
+    let addr = replicas[0].addr;
+    let pair = login(addr, "alice", "alice-password");
+    let access = pair.body["access"].as_str().unwrap().to_string();
+    let token = refresh_of(&pair).to_string();
+    cluster.script("freeze");
+    let slow =
+        |method: &'static str, path: &'static str, bearer: Option<String>, body: Option<Value>| {
+            std::thread::spawn(move || {
+                let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+                stream.set_read_timeout(Some(CALL_LIMIT * 3)).unwrap();
+                let sent = Instant::now();
+                let answer =
+                    common::exchange(stream, method, path, bearer.as_deref(), body.as_ref())
+                        .unwrap();
+                (answer, sent.elapsed())
+            })
+        };
+    // Several at once: more than the requests that are waiting inside the database,
+    // others waiting for a pooled connection.
+    let waiting: Vec<_> = (0..4)
+        .map(|_| slow("GET", "/api/me/", Some(access.clone()), None))
+        .chain((0..4).map(|_| {
+            slow(
+                "POST",
+                "/api/token/refresh/",
+                None,
+                Some(json!({"refresh": token})),
+            )
+        }))
+        .collect();
+    for request in waiting {
+        let (answer, took) = request.join().unwrap();
+        assert_eq!(
+            (answer.status, &answer.body),
+            (503, &unavailable()),
+            "{answer:?}"
+        );
+        assert!(
+            took <= CALL_LIMIT + Duration::from_secs(3),
+            "answered after {took:?}"
+        );
+    }
+    cluster.script("thaw");
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            call(addr, "GET", "/api/me/", Some(&access), None).is_ok_and(|a| a.status == 200)
+        }),
+        "the replica did not answer again once the database did"
+    );
+    let answer = refresh(addr, &token);
+    assert_eq!(answer.status, 200, "{answer:?}");
 }

@@ -69,8 +69,30 @@ macro_rules! each_backend {
 }
 
 /// A read: sled answers at once (its pages are in memory or a read away), PostgreSQL
-/// after a round trip.
+/// after a round trip, within [`postgres::CALL_LIMIT`].
 macro_rules! each_backend_read {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sled($s) => $body,
+            Store::Postgres($s) => $s.bounded($body).await,
+        }
+    };
+}
+
+/// A write on the request path (`$body` a future): PostgreSQL's within
+/// [`postgres::CALL_LIMIT`].
+macro_rules! each_backend_write {
+    ($store:expr, $s:ident => $body:expr) => {
+        match $store {
+            Store::Sled($s) => $body.await,
+            Store::Postgres($s) => $s.bounded($body).await,
+        }
+    };
+}
+
+/// A read of everything (an administrator's listing, a bulk load): as long as the
+/// database's own statement timeout allows.
+macro_rules! each_backend_bulk {
     ($store:expr, $s:ident => $body:expr) => {
         match $store {
             Store::Sled($s) => $body,
@@ -127,7 +149,7 @@ impl Store {
 
     /// Raises the clock floor to `ms` (never lowers it), durably.
     pub async fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
-        each_backend!(self, s => s.raise_clock_floor(ms).await)
+        each_backend_write!(self, s => s.raise_clock_floor(ms))
     }
 
     // ---- users ----
@@ -136,7 +158,7 @@ impl Store {
     /// emails when `unique_email`) are unique: a taken one is
     /// [`StoreError::Duplicate`], also between concurrent calls.
     pub async fn add_user(&self, user: User, unique_email: bool) -> Result<User, StoreError> {
-        each_backend!(self, s => s.add_user(user, unique_email).await)
+        each_backend_write!(self, s => s.add_user(user, unique_email))
     }
 
     /// Adds several users with their own ids, durably: if any id or username is taken
@@ -175,7 +197,7 @@ impl Store {
 
     /// Every user, by id.
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
-        each_backend_read!(self, s => s.users())
+        each_backend_bulk!(self, s => s.users())
     }
 
     /// Changes a user atomically and durably: `change` sees the stored record (it may
@@ -186,7 +208,7 @@ impl Store {
         id: u64,
         change: impl Fn(&mut User),
     ) -> Result<User, StoreError> {
-        each_backend!(self, s => s.update_user(id, change).await)
+        each_backend_write!(self, s => s.update_user(id, change))
     }
 
     /// Revokes every refresh and sliding token ever issued to a user, rotated ones
@@ -203,7 +225,7 @@ impl Store {
         stamp_ms: u64,
         change: impl Fn(&mut User),
     ) -> Result<usize, StoreError> {
-        each_backend!(self, s => s.revoke_user(user_id, why, stamp_ms, change).await)
+        each_backend_write!(self, s => s.revoke_user(user_id, why, stamp_ms, change))
     }
 
     // ---- tokens ----
@@ -216,14 +238,14 @@ impl Store {
         last_login: Option<i64>,
         seen: Option<&Seen>,
     ) -> Result<(), StoreError> {
-        each_backend!(self, s => s.record_login(token, last_login, seen).await)
+        each_backend_write!(self, s => s.record_login(token, last_login, seen))
     }
 
     /// Records a validly signed token the store has never seen (one minted by the
     /// Simple JWT site tollgate replaces), durably, so that it can be listed, revoked
     /// and flushed like the others. Recording a known token changes nothing.
     pub async fn adopt(&self, token: &Outstanding) -> Result<(), StoreError> {
-        each_backend!(self, s => s.adopt(token).await)
+        each_backend_write!(self, s => s.adopt(token))
     }
 
     /// The outstanding record of a jti.
@@ -265,7 +287,7 @@ impl Store {
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        each_backend!(self, s => s.rotate(old, new, blacklist_old, now, seen).await)
+        each_backend_write!(self, s => s.rotate(old, new, blacklist_old, now, seen))
     }
 
     /// The successor of the rotated-out `jti` if it may be handed out again, to a client
@@ -283,7 +305,7 @@ impl Store {
         now_ms: u64,
         interval_ms: u64,
     ) -> Result<Option<Outstanding>, StoreError> {
-        each_backend!(self, s => s.successor_in_grace(jti, now_ms, interval_ms).await)
+        each_backend_write!(self, s => s.successor_in_grace(jti, now_ms, interval_ms))
     }
 
     /// Blacklists one token (adopting it first if unknown), atomically and durably: of
@@ -294,7 +316,7 @@ impl Store {
         reason: BlacklistReason,
         now: u64,
     ) -> Result<Blacklisting, StoreError> {
-        each_backend!(self, s => s.blacklist(token, reason, now).await)
+        each_backend_write!(self, s => s.blacklist(token, reason, now))
     }
 
     /// A replay of the rotated-out `jti`: revokes its family durably (marked first, so
@@ -306,7 +328,7 @@ impl Store {
         jti: &str,
         now: u64,
     ) -> Result<Option<(Outstanding, usize)>, StoreError> {
-        each_backend!(self, s => s.revoke_family_of(jti, now).await)
+        each_backend_write!(self, s => s.revoke_family_of(jti, now))
     }
 
     /// The live sessions of a user at `now` (epoch seconds), newest login first: families
@@ -320,7 +342,7 @@ impl Store {
     /// [`BlacklistReason::User`]). Returns the family as it was, or `None` when there is no
     /// such family (the caller checks whose it is first).
     pub async fn revoke_session(&self, id: &str, now: u64) -> Result<Option<Family>, StoreError> {
-        each_backend!(self, s => s.revoke_session(id, now).await)
+        each_backend_write!(self, s => s.revoke_session(id, now))
     }
 
     /// Tokens of one user (or all), with their blacklist entries.
@@ -328,7 +350,7 @@ impl Store {
         &self,
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
-        each_backend_read!(self, s => s.tokens(user_id))
+        each_backend_bulk!(self, s => s.tokens(user_id))
     }
 
     /// Deletes outstanding tokens, blacklist entries and families that expired at or
@@ -363,6 +385,6 @@ impl Store {
         tokens: &[Outstanding],
         blacklisted: &[Blacklisted],
     ) -> Result<(), StoreError> {
-        each_backend_read!(self, s => s.bulk_load(tokens, blacklisted))
+        each_backend_bulk!(self, s => s.bulk_load(tokens, blacklisted))
     }
 }

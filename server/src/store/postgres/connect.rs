@@ -165,13 +165,22 @@ async fn open(host: &Host, port: u16, config: &Config) -> io::Result<(Socket, St
     Ok(match host {
         Host::Tcp(name) => {
             let stream = within(timeout, TcpStream::connect((name.as_str(), port))).await?;
-            // As tokio-postgres: no Nagle delay (a statement is one small write), keepalives.
+            // As tokio-postgres: no Nagle delay (a statement is one small write),
+            // keepalives, the user timeout.
             stream.set_nodelay(true)?;
+            let socket = socket2::SockRef::from(&stream);
             if config.get_keepalives() {
-                let keepalive =
+                let mut keepalive =
                     socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
-                socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+                if let Some(interval) = config.get_keepalives_interval() {
+                    keepalive = keepalive.with_interval(interval);
+                }
+                if let Some(retries) = config.get_keepalives_retries() {
+                    keepalive = keepalive.with_retries(retries);
+                }
+                socket.set_tcp_keepalive(&keepalive)?;
             }
+            socket.set_tcp_user_timeout(config.get_tcp_user_timeout().copied())?;
             (Socket::Tcp(stream), name.clone())
         }
         Host::Unix(dir) => {

@@ -50,6 +50,11 @@ const USERS_LOCK: i64 = 0x746f_6c6c_7573_6572;
 const SESSION_OPTIONS: &str = "-c synchronous_commit=on -c statement_timeout=10000 \
      -c lock_timeout=5000 -c idle_in_transaction_session_timeout=30000";
 
+/// The longest a use case on the request path waits for the database: beyond the
+/// database's own statement (10 s) and lock-wait (5 s) timeouts, so that it only ends
+/// waits on a database that does not answer at all.
+pub const CALL_LIMIT: Duration = Duration::from_secs(12);
+
 /// The PostgreSQL store: a pool of connections (cheap to clone).
 #[derive(Clone)]
 pub struct PgStore {
@@ -145,6 +150,15 @@ impl PgStore {
             .map_err(|e| StoreError::Io(format!("the database URL is not valid: {e}")))?;
         config.options(SESSION_OPTIONS);
         config.connect_timeout(Duration::from_secs(5));
+        // A database host that vanishes (a crash, a partition) closes its connections
+        // within about 30 s rather than TCP's minutes: unanswered data for 20 s, or an idle
+        // connection whose keepalive probes go unanswered.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(20));
+        }
+        config.keepalives_idle(Duration::from_secs(15));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
         // Opening may run inside the server's runtime (or a test's): connect and migrate
         // on a thread with a runtime of its own.
         let setup = {
@@ -201,6 +215,22 @@ impl PgStore {
     pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         let client = self.shared.pool.get().await.map_err(pool_error);
         self.watch(client)
+    }
+
+    /// `call`, a use case on the request path, given at most [`CALL_LIMIT`]: a database
+    /// that stops answering without closing its connections (a frozen host, a network
+    /// that drops packets) gets a 503 after that, never a request that waits for ever.
+    pub async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let answer = tokio::time::timeout(CALL_LIMIT, call).await;
+        self.watch(answer.unwrap_or_else(|_| {
+            Err(StoreError::Io(format!(
+                "the database did not answer within {} s",
+                CALL_LIMIT.as_secs()
+            )))
+        }))
     }
 
     /// Notes whether a call reached the database.

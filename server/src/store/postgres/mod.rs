@@ -10,7 +10,7 @@
 //! every request reads what is committed. The schema (`schema.sql`, tables prefixed
 //! `tollgate_`) is applied at open under an advisory lock, once.
 
-mod connect;
+mod sockets;
 mod throttle;
 
 pub use throttle::ThrottleCheck;
@@ -71,7 +71,7 @@ struct Shared {
     counts: [AtomicI64; 3],
     /// The last call failed to reach the database.
     unreachable: AtomicBool,
-    /// Round trips to the database by the pool's connections (see [`connect`]).
+    /// Round trips to the database by the pool's connections (see [`sockets`]).
     trips: Arc<AtomicU64>,
     /// Beside a Django site (`django_schema`): see [`django`].
     django: bool,
@@ -174,7 +174,7 @@ impl PgStore {
             .map_err(|_| StoreError::Io("opening the database stopped".into()))??
         };
         let trips = Arc::new(AtomicU64::new(0));
-        let connect = connect::CountingConnect {
+        let connect = sockets::CountingConnect {
             tls: NoTls,
             trips: trips.clone(),
         };
@@ -330,7 +330,7 @@ impl PgStore {
         }
     }
 
-    /// Round trips to the database so far, by this process's pool (see [`connect`]).
+    /// Round trips to the database so far, by this process's pool (see [`sockets`]).
     pub fn round_trips(&self) -> u64 {
         self.shared.trips.load(Ordering::Relaxed)
     }

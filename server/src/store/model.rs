@@ -21,6 +21,9 @@ pub enum StoreError {
     Duplicate(&'static str, String),
     /// No such user.
     NoSuchUser(String),
+    /// A networked database could not be opened: not reached, TLS refused, login or
+    /// database refused (the message says which; never the password).
+    Connect(String),
 }
 
 impl StoreError {
@@ -33,6 +36,7 @@ impl StoreError {
             Self::Decode(_) => "store_decode",
             Self::Duplicate(..) => "user_exists",
             Self::NoSuchUser(_) => "user_not_found",
+            Self::Connect(_) => "store_connect",
         }
     }
 }
@@ -55,6 +59,7 @@ impl fmt::Display for StoreError {
                 write!(f, "a user with {field} {value:?} already exists")
             }
             Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
+            Self::Connect(why) => write!(f, "cannot use the database {why}"),
         }
     }
 }

@@ -53,6 +53,11 @@ impl Server {
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = tollgate(data_dir);
         cmd.envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    /// `cmd serve --bind 127.0.0.1:0 --no-demo-user`, once it listens.
+    pub fn spawn(mut cmd: Command) -> Server {
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
             .stdout(Stdio::piped())

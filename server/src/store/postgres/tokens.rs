@@ -24,14 +24,14 @@ const TOKEN_COLUMNS: &str = "jti, user_id, kind, family, created_at_ms, expires_
 const FAMILY_COLUMNS: &str =
     "id, user_id, created_at_ms, expires_at, revoked_at, login, last_refresh";
 
-fn kind_name(kind: StoredKind) -> &'static str {
+pub(super) fn kind_name(kind: StoredKind) -> &'static str {
     match kind {
         StoredKind::Refresh => "refresh",
         StoredKind::Sliding => "sliding",
     }
 }
 
-fn reason_name(reason: BlacklistReason) -> &'static str {
+pub(super) fn reason_name(reason: BlacklistReason) -> &'static str {
     match reason {
         BlacklistReason::Rotated => "rotated",
         BlacklistReason::Logout => "logout",

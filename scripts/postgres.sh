@@ -3,6 +3,7 @@
 # its own, never the system's cluster. Every command is idempotent.
 #
 #   scripts/postgres.sh start [DIR]          # prints postgres://tollgate@127.0.0.1:PORT/tollgate
+#   scripts/postgres.sh start --tls [DIR]    # the same, but TCP clients must use TLS (see below)
 #   scripts/postgres.sh url [DIR]            # the running cluster's URL, or exit 1
 #   scripts/postgres.sh createdb NAME [DIR]  # drops and recreates database NAME, prints its URL
 #   scripts/postgres.sh kill [DIR]           # stops it at once (a crash), keeping DIR; `start` recovers it
@@ -22,6 +23,12 @@
 # answers), for tests of clients that must not wait for ever; `thaw` sends SIGCONT, and
 # `stop` thaws first.
 #
+# `start --tls` makes a new cluster that refuses TCP connections without TLS (pg_hba
+# `hostnossl ... reject`): DIR/tls/ca.crt is a throwaway CA, and the server's certificate,
+# signed by it, is for the host name db.tollgate.test (no IP address), so a client
+# connects with postgres://tollgate@db.tollgate.test:PORT/tollgate?hostaddr=127.0.0.1.
+# It needs the openssl command. A DIR that already holds a cluster keeps its settings.
+#
 # As root the server runs as the `postgres` user (initdb and pg_ctl refuse root);
 # as anyone else it runs as that user. Binaries: $TOLLGATE_TEST_PG_BIN, else PostgreSQL 15's,
 # else the newest installed; Debian's postgresql-15 is installed (apt) only if none is.
@@ -32,6 +39,8 @@ usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2;
 
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
+tls=""
+if [ "$cmd" = start ] && [ "${1:-}" = --tls ]; then tls=1; shift; fi
 case "$cmd" in
   start | stop | kill | freeze | thaw | url) [ $# -le 1 ] || usage ;;
   createdb) { [ $# -ge 1 ] && [ $# -le 2 ]; } || usage; name="$1"; shift ;;
@@ -119,6 +128,35 @@ start_server() { # start_server PORT: pg_ctl start, waiting until it accepts con
   as_pg "$bin/pg_ctl" start -w -t 60 -D "$data" -l "$dir/log" -o "-p $1" >/dev/null
 }
 
+enable_tls() { # a CA and a server certificate for db.tollgate.test; TCP without TLS refused
+  command -v openssl >/dev/null || die "start --tls needs the openssl command"
+  local t="$dir/tls"
+  mkdir -p "$t"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=tollgate test CA" \
+      -keyout "$t/ca.key" -out "$t/ca.crt"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=db.tollgate.test" \
+      -keyout "$t/server.key" -out "$t/server.csr"
+    printf 'subjectAltName = DNS:db.tollgate.test\nbasicConstraints = CA:FALSE\n' >"$t/ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" \
+      -CAcreateserial -days 30 -extfile "$t/ext" -out "$t/server.crt"
+  } >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; die "openssl failed"; }
+  cp "$t/server.crt" "$t/server.key" "$data/"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$data/server.crt" "$data/server.key"
+  chmod 0600 "$data/server.key"
+  chmod 0755 "$t"
+  cat >>"$data/postgresql.conf" <<EOF
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+EOF
+  # The first matching line wins: TCP without TLS is refused, the rest as initdb made it.
+  { printf 'hostnossl all all 0.0.0.0/0 reject\nhostnossl all all ::/0 reject\n'; cat "$data/pg_hba.conf"; } \
+    >"$data/pg_hba.conf.new"
+  mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+  [ "$(id -u)" -ne 0 ] || chown postgres: "$data/pg_hba.conf"
+}
+
 start() {
   if running; then
     url | tee "$dir/url"
@@ -175,6 +213,7 @@ fsync = on
 synchronous_commit = on
 max_connections = 200
 EOF
+    [ -z "$tls" ] || enable_tls
   fi
   # The previous port if it is still free (a restarted cluster keeps its URL), else a new one;
   # another process can take the port between the check and the bind, so retry.

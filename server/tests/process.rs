@@ -143,12 +143,7 @@ fn sigterm_drains_and_exits_zero() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(150));
-    let pid = server.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::sigterm(&server.child);
     for w in workers {
         w.join().unwrap();
     }

@@ -2,6 +2,7 @@
 //! commands (`crate::commands`, directly or through a running server's admin socket),
 //! `tokens seed` and `keys generate`.
 
+mod db;
 mod serve;
 
 use std::{
@@ -53,6 +54,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Migrate or check the PostgreSQL database's schema.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Move a store between backends (sled -> PostgreSQL).
+    #[command(subcommand)]
+    Store(db::StoreCommand),
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +114,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         ),
         Command::Tokens(cmd) => admin_command(&sources, AdminCommand::Tokens(cmd)),
         Command::Sessions(cmd) => admin_command(&sources, AdminCommand::Sessions(cmd)),
+        Command::Db(cmd) => db::run(&sources, cmd),
+        Command::Store(cmd) => db::store(&sources, cmd),
     }
 }
 

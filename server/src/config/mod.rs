@@ -119,7 +119,7 @@ const SETTINGS: &[(&str, Kind)] = &[
 /// The store `database_url` names (sled in `data_dir` without one). Only `postgres://`
 /// and `postgresql://` URLs are known: anything else is an error, never a fresh sled
 /// folder in its place.
-fn backend(url: Option<&str>, data_dir: &Path) -> Result<Backend, ConfigError> {
+pub fn backend(url: Option<&str>, data_dir: &Path) -> Result<Backend, ConfigError> {
     let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(Backend::Sled(data_dir.to_path_buf()));
     };
@@ -132,9 +132,8 @@ fn backend(url: Option<&str>, data_dir: &Path) -> Result<Backend, ConfigError> {
             format!("{scheme:?} is not a database tollgate knows: use postgres://user@host:port/database"),
         ));
     }
-    url.parse::<tokio_postgres::Config>().map_err(|e| {
-        ConfigError::new("database_url", format!("not a valid PostgreSQL URL: {e}"))
-    })?;
+    crate::store::postgres::DatabaseUrl::parse(url)
+        .map_err(|why| ConfigError::new("database_url", why))?;
     Ok(Backend::Postgres(url.to_string()))
 }
 

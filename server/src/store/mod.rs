@@ -15,6 +15,7 @@
 //! ARCHITECTURE.md, "The storage seam", says what a new backend has to prove.
 
 pub mod conformance;
+pub mod copy;
 mod model;
 pub mod postgres;
 pub mod sled;

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// The database cannot serve as configured, or cannot hold this value (beside a
     /// Django site: Django's migrations missing, a user id beyond Django's 32 bits).
     Incompatible(String),
+    /// A networked database could not be opened: not reached, TLS refused, login or
+    /// database refused (the message says which; never the password).
+    Connect(String),
 }
 
 impl StoreError {
@@ -37,6 +40,7 @@ impl StoreError {
             Self::Duplicate(..) => "user_exists",
             Self::NoSuchUser(_) => "user_not_found",
             Self::Incompatible(_) => "store_incompatible",
+            Self::Connect(_) => "store_connect",
         }
     }
 }
@@ -60,6 +64,7 @@ impl fmt::Display for StoreError {
             }
             Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
             Self::Incompatible(why) => f.write_str(why),
+            Self::Connect(why) => write!(f, "cannot use the database {why}"),
         }
     }
 }

@@ -53,6 +53,11 @@ impl Server {
     pub fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = tollgate(data_dir);
         cmd.envs(env.iter().copied());
+        Self::spawn(cmd)
+    }
+
+    /// `cmd serve --bind 127.0.0.1:0 --no-demo-user`, once it listens.
+    pub fn spawn(mut cmd: Command) -> Server {
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
             .stdout(Stdio::piped())
@@ -152,6 +157,13 @@ pub fn run_with_stdin(data_dir: &Path, args: &[&str], input: &str) {
     let mut cmd = tollgate(data_dir);
     cmd.args(args);
     stdout_of(cmd, input);
+}
+
+/// Asks a process to stop (SIGTERM), as an init system does.
+pub fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -TERM {pid}");
 }
 
 /// What a command, which must succeed, printed with `input` on stdin.

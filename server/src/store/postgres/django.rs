@@ -14,7 +14,7 @@
 
 use tokio_postgres::{Client, Transaction};
 
-use super::{db_error, MIGRATION_LOCK};
+use super::{db_error, migrate::MIGRATION_LOCK};
 use crate::store::{StoreError, User};
 
 /// The Django-mode migrations, in order (version `i + 1`), recorded in `tollgate_meta`

@@ -8,15 +8,20 @@
 //! for and then seen), `ON CONFLICT DO NOTHING` for "exactly one", and a transaction
 //! advisory lock for the user table's uniqueness rules. No revocation state is cached:
 //! every request reads what is committed. The schema (`schema.sql`, tables prefixed
-//! `tollgate_`) is applied at open under an advisory lock, once.
+//! `tollgate_`) is applied at open under an advisory lock, once ([`migrate`]); the
+//! connection is made as the URL's `sslmode` says ([`connect`]).
 
+mod connect;
+mod copy;
+mod django;
+mod migrate;
 mod sockets;
 mod throttle;
-
-pub use throttle::ThrottleCheck;
-mod django;
 mod tokens;
 mod users;
+
+pub use connect::{one_line, DatabaseUrl, Verify};
+pub use throttle::ThrottleCheck;
 
 use std::{
     fmt,
@@ -28,25 +33,17 @@ use std::{
 };
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::{error::SqlState, NoTls};
+use tokio_postgres::error::SqlState;
 
 use crate::store::{Counts, Health, StoreError};
-
-/// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema.sql"),
-    include_str!("rotate.sql"),
-    include_str!("throttle.sql"),
-];
-
-/// The advisory lock key migrations run under (any replica starting at once waits).
-const MIGRATION_LOCK: i64 = 0x746f_6c6c_6761_7465; // "tollgate"
 
 /// The advisory lock key of the user table's uniqueness checks (per transaction).
 const USERS_LOCK: i64 = 0x746f_6c6c_7573_6572;
 
 /// Every connection's session settings: commits wait for the WAL flush, and no
-/// statement, lock wait or idle transaction can hold the database for long.
+/// statement, lock wait or idle transaction can hold the database for long. The URL's
+/// own `options` come after them (and win: a `synchronous_commit` turned off there is
+/// refused at open, as one set on the server is).
 const SESSION_OPTIONS: &str = "-c synchronous_commit=on -c statement_timeout=10000 \
      -c lock_timeout=5000 -c idle_in_transaction_session_timeout=30000";
 
@@ -67,7 +64,7 @@ struct Shared {
     /// raised here (read on every request, so kept in memory; refreshed by `supervise`).
     clock_floor_ms: AtomicU64,
     /// `[users, outstanding, blacklisted]`: this replica's writes as they commit, and every
-    /// replica's as `supervise` counts them each second (no walk per scrape).
+    /// replica's as `supervise` recounts them every 30 s (no walk per scrape).
     counts: [AtomicI64; 3],
     /// The last call failed to reach the database.
     unreachable: AtomicBool,
@@ -90,22 +87,13 @@ pub(super) fn db_error(err: tokio_postgres::Error) -> StoreError {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
             StoreError::Duplicate("key", err.to_string())
         }
-        _ => {
-            // "error connecting to server" alone does not say why: add the causes.
-            let mut text = format!("database: {err}");
-            let mut cause = std::error::Error::source(&err);
-            while let Some(next) = cause {
-                text.push_str(": ");
-                text.push_str(&next.to_string());
-                cause = next.source();
-            }
-            StoreError::Io(text)
-        }
+        // "error connecting to server" alone does not say why: the causes too.
+        _ => StoreError::Io(format!("database: {}", one_line(&err))),
     }
 }
 
 fn pool_error(err: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Io(format!("database connection: {err}"))
+    StoreError::Io(format!("database connection: {}", one_line(&err)))
 }
 
 /// `sql` prepared on `client`'s connection once (deadpool's statement cache): every later
@@ -145,41 +133,32 @@ impl PgStore {
     }
 
     fn open_with(url: &str, django: bool) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Io(format!("the database URL is not valid: {e}")))?;
-        config.options(SESSION_OPTIONS);
-        config.connect_timeout(Duration::from_secs(5));
-        // A database host that vanishes (a crash, a partition) closes its connections
-        // within about 30 s rather than TCP's minutes: unanswered data for 20 s, or an idle
-        // connection whose keepalive probes go unanswered.
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(Duration::from_secs(20));
-        }
-        config.keepalives_idle(Duration::from_secs(15));
-        config.keepalives_interval(Duration::from_secs(5));
-        config.keepalives_retries(3);
-        // Opening may run inside the server's runtime (or a test's): connect and migrate
-        // on a thread with a runtime of its own.
-        let setup = {
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| StoreError::Io(e.to_string()))?;
-                runtime.block_on(prepare(config, django))
+        let url = database_url(url)?;
+        let tls = url.connector().map_err(StoreError::Connect)?;
+        let setup = with_connection(&url, &tls, async move |client| {
+            require_synchronous(client).await?;
+            if django {
+                django::check_django_tables(client).await?;
+            }
+            migrate::migrate(client).await?;
+            if django {
+                django::migrate(client).await?;
+            } else {
+                django::refuse_django_database(client).await?;
+            }
+            let (clock_floor_ms, counts) = read_state(client).await?;
+            Ok(Setup {
+                clock_floor_ms,
+                counts,
             })
-            .join()
-            .map_err(|_| StoreError::Io("opening the database stopped".into()))??
-        };
+        })?;
         let trips = Arc::new(AtomicU64::new(0));
         let connect = sockets::CountingConnect {
-            tls: NoTls,
+            tls,
             trips: trips.clone(),
         };
         let manager = Manager::from_connect(
-            config,
+            url.config,
             connect,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -356,83 +335,129 @@ struct Setup {
     counts: [u64; 3],
 }
 
-async fn prepare(config: tokio_postgres::Config, django: bool) -> Result<Setup, StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(db_error)?;
-    let connection = tokio::spawn(connection);
-    let synchronous: String = client
+/// The URL parsed, with tollgate's session options before its own.
+fn database_url(url: &str) -> Result<DatabaseUrl, StoreError> {
+    let mut url = DatabaseUrl::parse(url).map_err(StoreError::Connect)?;
+    let options = match url.config.get_options() {
+        Some(own) => format!("{SESSION_OPTIONS} {own}"),
+        None => SESSION_OPTIONS.to_string(),
+    };
+    url.config.options(&options);
+    url.config.connect_timeout(Duration::from_secs(5));
+    // A database host that vanishes (a crash, a partition) closes its connections
+    // within about 30 s rather than TCP's minutes: unanswered data for 20 s, or an idle
+    // connection whose keepalive probes go unanswered.
+    if url.config.get_tcp_user_timeout().is_none() {
+        url.config.tcp_user_timeout(Duration::from_secs(20));
+    }
+    url.config.keepalives_idle(Duration::from_secs(15));
+    url.config.keepalives_interval(Duration::from_secs(5));
+    url.config.keepalives_retries(3);
+    Ok(url)
+}
+
+/// Runs `work` on one connection to `url` (not from a pool), on a thread with a runtime
+/// of its own: opening may be called inside the server's runtime (or a test's), where
+/// blocking is not allowed. Its failures name the database.
+fn with_connection<T: Send + 'static>(
+    url: &DatabaseUrl,
+    tls: &tokio_postgres_rustls::MakeRustlsConnect,
+    work: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (url, tls) = (url.clone(), tls.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        runtime.block_on(async {
+            let (mut client, connection) = url.config.connect(tls).await.map_err(|e| {
+                let mut why = one_line(&e);
+                if why.contains("UnknownIssuer") {
+                    why.push_str(" (the server's certificate is not signed by a CA in sslrootcert, or the system's roots)");
+                }
+                StoreError::Connect(format!("{}: {why}", url.target()))
+            })?;
+            let connection = tokio::spawn(connection);
+            let done = work(&mut client).await.map_err(|e| opening(&url, e));
+            drop(client);
+            let _ = connection.await;
+            done
+        })
+    })
+    .join()
+    .map_err(|_| StoreError::Io("opening the database stopped".into()))?
+}
+
+/// A failure while opening, naming the database; a schema too new stays what it is.
+fn opening(url: &DatabaseUrl, err: StoreError) -> StoreError {
+    match err {
+        StoreError::Io(why) => {
+            let why = why.strip_prefix("database: ").unwrap_or(&why).to_string();
+            StoreError::Connect(format!("{}: {why}", url.target()))
+        }
+        other => other,
+    }
+}
+
+/// The session's `synchronous_commit`.
+async fn synchronous_commit(client: &tokio_postgres::Client) -> Result<String, StoreError> {
+    Ok(client
         .query_one("SHOW synchronous_commit", &[])
         .await
         .map_err(db_error)?
-        .get(0);
+        .get(0))
+}
+
+async fn require_synchronous(client: &tokio_postgres::Client) -> Result<(), StoreError> {
+    let synchronous = synchronous_commit(client).await?;
     if synchronous != "on" {
         return Err(StoreError::Io(format!(
-            "the database's synchronous_commit is {synchronous:?}, not \"on\": an answer could be lost after it was sent"
+            "its synchronous_commit is {synchronous:?}, not \"on\": an answer could be lost after it was sent"
         )));
     }
-    if django {
-        django::check_django_tables(&client).await?;
-    }
-    migrate(&mut client).await?;
-    if django {
-        django::migrate(&mut client).await?;
-    } else {
-        django::refuse_django_database(&client).await?;
-    }
-    let (clock_floor_ms, counts) = read_state(&client).await?;
-    drop(client);
-    let _ = connection.await;
-    Ok(Setup {
-        clock_floor_ms,
-        counts,
+    Ok(())
+}
+
+/// What `tollgate db check` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The version the database holds (0: no tollgate schema yet).
+    pub applied: i32,
+    /// The newest version this binary knows.
+    pub known: i32,
+    /// The session's `synchronous_commit` with tollgate's settings (must be "on").
+    pub synchronous_commit: String,
+    /// `user@host:port/database`.
+    pub target: String,
+}
+
+/// Reads the schema version and `synchronous_commit` of the database at `url`, writing
+/// nothing (`tollgate db check`).
+pub fn inspect(url: &str) -> Result<SchemaStatus, StoreError> {
+    let url = database_url(url)?;
+    let tls = url.connector().map_err(StoreError::Connect)?;
+    let target = url.target();
+    with_connection(&url, &tls, async |client| {
+        Ok(SchemaStatus {
+            applied: migrate::applied(client).await?,
+            known: migrate::known(),
+            synchronous_commit: synchronous_commit(client).await?,
+            target,
+        })
     })
 }
 
-/// Applies the migrations the database lacks, each in its own transaction, under an
-/// advisory lock held for the whole run.
-async fn migrate(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_error)?;
-    let result = async {
-        client
-            .batch_execute(
-                "CREATE TABLE IF NOT EXISTS tollgate_migrations (\
-                 version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-            )
-            .await
-            .map_err(db_error)?;
-        let applied: i32 = client
-            .query_one("SELECT COALESCE(MAX(version), 0) FROM tollgate_migrations",
-                &[],
-            )
-            .await
-            .map_err(db_error)?
-            .get(0);
-        let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
-        if applied > known {
-            return Err(StoreError::Corrupt(format!(
-                "the database's tollgate schema is version {applied}, newer than this binary's {known}"
-            )));
-        }
-        for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(applied).unwrap_or(0)) {
-            let tx = client.transaction().await.map_err(db_error)?;
-            tx.batch_execute(sql).await.map_err(db_error)?;
-            tx.execute("INSERT INTO tollgate_migrations (version) VALUES ($1)",
-                &[&version],
-            )
-            .await
-            .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-    .await;
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await
-        .map_err(db_error)?;
-    result
+/// Applies the migrations the database at `url` lacks (`tollgate db migrate`); the
+/// versions before and after, and the database as `user@host:port/database`.
+pub fn migrate(url: &str) -> Result<(i32, i32, String), StoreError> {
+    let url = database_url(url)?;
+    let tls = url.connector().map_err(StoreError::Connect)?;
+    let (before, after) = with_connection(&url, &tls, async |client| {
+        require_synchronous(client).await?;
+        migrate::migrate(client).await
+    })?;
+    Ok((before, after, url.target()))
 }
 
 async fn read_state(client: &tokio_postgres::Client) -> Result<(u64, [u64; 3]), StoreError> {

@@ -34,14 +34,14 @@ fn prefixed(alias: &str, columns: &str) -> String {
         .join(", ")
 }
 
-fn kind_name(kind: StoredKind) -> &'static str {
+pub(super) fn kind_name(kind: StoredKind) -> &'static str {
     match kind {
         StoredKind::Refresh => "refresh",
         StoredKind::Sliding => "sliding",
     }
 }
 
-fn reason_name(reason: BlacklistReason) -> &'static str {
+pub(super) fn reason_name(reason: BlacklistReason) -> &'static str {
     match reason {
         BlacklistReason::Rotated => "rotated",
         BlacklistReason::Logout => "logout",

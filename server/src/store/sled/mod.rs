@@ -9,6 +9,7 @@
 //! database ([`StoreError::Locked`]).
 
 mod commit;
+mod dump;
 mod format;
 #[cfg(test)]
 mod tests;

@@ -546,6 +546,13 @@ impl Pending {
         self.checks.jti.as_deref()
     }
 
+    /// Whether [`Pending::finish`] succeeds unless the blacklist holds the jti: every
+    /// other check passed. A caller may then act on the token (a rotation) and ask the
+    /// blacklist in the same step, where the answer can only be "blacklisted" or done.
+    pub fn passes_unless_blacklisted(&self) -> bool {
+        self.checks.deferred.is_none() && self.checks.jti.is_some()
+    }
+
     /// The user id claim, if the token has a valid one: with [`Pending::jti`], what a
     /// caller may read from its store in the same lookup as the blacklist.
     pub fn user_id(&self) -> Option<&str> {

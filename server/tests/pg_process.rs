@@ -177,7 +177,7 @@ fn each_endpoint_takes_its_stated_round_trips_to_postgresql() {
         counted,
         [
             ("login", 6),
-            ("refresh", 2),
+            ("refresh", 1),
             ("refresh again (reuse interval)", 2),
             ("verify", 1),
             ("/api/me/", 1),

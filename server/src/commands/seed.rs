@@ -214,7 +214,10 @@ mod tests {
     use tollgate_core::Expect;
 
     use super::*;
-    use crate::{config::Sources, store::Rotation};
+    use crate::{
+        config::Sources,
+        store::{RotateRule, Rotation},
+    };
 
     const SECRET: &str = "tollgate-test-vectors-hmac-secret-0123456789abcdefghijklmnopqrstuvwxyz";
     const NOW_MS: u64 = 1_800_000_000_000;
@@ -296,7 +299,10 @@ mod tests {
         new.jti = "new".into();
         new.expires_at = now + 100;
         assert_eq!(
-            store.rotate(&old, &new, true, now, None).await.unwrap(),
+            store
+                .rotate(&old, &new, RotateRule::BLACKLIST, now, None)
+                .await
+                .unwrap(),
             Rotation::Done
         );
 

@@ -7,8 +7,8 @@
 use std::any::Any;
 
 use crate::store::{
-    BlacklistReason, Blacklisting, Outstanding, Revocation, Rotation, Seen, Store, StoreError,
-    StoredKind, User,
+    BlacklistReason, Blacklisting, Outstanding, Revocation, RotateRule, Rotation, Seen, Store,
+    StoreError, StoredKind, User,
 };
 
 /// A store under test: opens it (again), and keeps what it lives in (a temporary
@@ -93,6 +93,7 @@ macro_rules! store_conformance {
             sessions_are_the_live_families_of_a_user,
             a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than_the_stamp,
             a_token_never_seen_is_adopted,
+            an_inactive_users_token_is_not_rotated_when_activity_is_required,
             what_was_written_is_read_back_after_a_reopen,
             the_clock_floor_survives_a_reopen,
             usernames_are_unique,
@@ -146,7 +147,10 @@ pub async fn concurrent_rotations_of_one_token_have_exactly_one_successor(subjec
             let old = old.clone();
             tokio::spawn(async move {
                 let new = token(&format!("n{i:02}"), "?", 2, 200);
-                store.rotate(&old, &new, true, 10, None).await.unwrap()
+                store
+                    .rotate(&old, &new, RotateRule::BLACKLIST, 10, None)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -181,7 +185,10 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
     store.record_login(&a, None, None).await.unwrap();
     let b = token("b", "?", 2, 150);
     assert_eq!(
-        store.rotate(&a, &b, true, 1, None).await.unwrap(),
+        store
+            .rotate(&a, &b, RotateRule::BLACKLIST, 1, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     let (replayed, revoked) = store.revoke_family_of("a", 2).await.unwrap().unwrap();
@@ -206,7 +213,7 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
     let b = token("b", "a", 2, 150);
     assert_eq!(
         store
-            .rotate(&b, &token("c", "?", 3, 200), true, 3, None)
+            .rotate(&b, &token("c", "?", 3, 200), RotateRule::BLACKLIST, 3, None)
             .await
             .unwrap(),
         Rotation::AlreadyBlacklisted(BlacklistReason::Reuse)
@@ -217,13 +224,16 @@ pub async fn a_replay_revokes_the_family_and_later_rotations_are_refused(subject
     store.record_login(&d, None, None).await.unwrap();
     let e = token("e", "?", 2, 150);
     assert_eq!(
-        store.rotate(&d, &e, false, 1, None).await.unwrap(),
+        store
+            .rotate(&d, &e, RotateRule::KEEP, 1, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     store.revoke_family_of("d", 2).await.unwrap().unwrap();
     let e = token("e", "d", 2, 150);
     let refused = store
-        .rotate(&e, &token("f", "?", 3, 200), false, 3, None)
+        .rotate(&e, &token("f", "?", 3, 200), RotateRule::KEEP, 3, None)
         .await;
     assert_ne!(refused.unwrap(), Rotation::Done);
     assert!(store.outstanding("f").await.unwrap().is_none());
@@ -259,7 +269,10 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let (a0, a1) = chain("a", wall_ms());
     store.record_login(&a0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&a0, &a1, true, 1_000, None).await.unwrap(),
+        store
+            .rotate(&a0, &a1, RotateRule::BLACKLIST, 1_000, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     let found_within = |store: &Store, jti: &'static str, interval: u64| {
@@ -294,7 +307,10 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let a2 = token("a2", "?", wall_ms(), in_a_day());
     let a1 = token("a1", "a0", a1.created_at_ms, a1.expires_at);
     assert_eq!(
-        replica.rotate(&a1, &a2, true, 1_000, None).await.unwrap(),
+        replica
+            .rotate(&a1, &a2, RotateRule::BLACKLIST, 1_000, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     assert_eq!(found(&store, "a0").await, None);
@@ -316,7 +332,10 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let (b0, b1) = chain("b", wall_ms());
     store.record_login(&b0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&b0, &b1, true, 2_000, None).await.unwrap(),
+        store
+            .rotate(&b0, &b1, RotateRule::BLACKLIST, 2_000, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     replica
@@ -329,7 +348,10 @@ pub async fn a_rotated_token_has_its_one_successor_within_the_interval_while_unu
     let (c0, c1) = chain("c", wall_ms());
     store.record_login(&c0, None, None).await.unwrap();
     assert_eq!(
-        store.rotate(&c0, &c1, true, 3_000, None).await.unwrap(),
+        store
+            .rotate(&c0, &c1, RotateRule::BLACKLIST, 3_000, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     replica
@@ -383,7 +405,13 @@ pub async fn sessions_are_the_live_families_of_a_user(subject: Subject) {
     // The phone refreshes: its session's last refresh.
     let next = token("phone2", "?", 5_000, 950);
     let rotated = store
-        .rotate(&phone, &next, true, 5, Some(&seen(5_000, "Phone 2")))
+        .rotate(
+            &phone,
+            &next,
+            RotateRule::BLACKLIST,
+            5,
+            Some(&seen(5_000, "Phone 2")),
+        )
         .await
         .unwrap();
     assert_eq!(rotated, Rotation::Done);
@@ -409,7 +437,13 @@ pub async fn sessions_are_the_live_families_of_a_user(subject: Subject) {
     assert!(store.blacklisted("phone2").await.unwrap().is_some());
     let next = token("phone2", "phone", 5_000, 950);
     let refused = store
-        .rotate(&next, &token("phone3", "?", 8_000, 990), true, 8, None)
+        .rotate(
+            &next,
+            &token("phone3", "?", 8_000, 990),
+            RotateRule::BLACKLIST,
+            8,
+            None,
+        )
         .await
         .unwrap();
     assert_ne!(refused, Rotation::Done);
@@ -443,7 +477,12 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
         let new = token(&format!("n{round}"), "?", base + 2, 10_000);
         let rotation = {
             let store = store.clone();
-            tokio::spawn(async move { store.rotate(&old, &new, true, 1, None).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .rotate(&old, &new, RotateRule::BLACKLIST, 1, None)
+                    .await
+                    .unwrap()
+            })
         };
         let revocation = {
             let store = replica.clone();
@@ -467,6 +506,76 @@ pub async fn a_rotation_racing_a_user_revocation_leaves_no_live_token_older_than
     assert_eq!(user.refresh_revoked_before_ms, 1_000 + 999 * 10 + 6);
 }
 
+/// With `require_active`, an inactive user's token is refused (`NoActiveUser`), nothing
+/// written, an unseen one not adopted; a token blacklisted for another reason than its
+/// rotation says so whatever its user, a rotated-out one needs an active user too;
+/// without `require_active` the inactive user's token rotates.
+pub async fn an_inactive_users_token_is_not_rotated_when_activity_is_required(subject: Subject) {
+    let store = with_owner(&subject).await;
+    let rule = RotateRule {
+        blacklist_old: true,
+        require_active: true,
+    };
+    let a = token("a", "a", 1, 100);
+    store.record_login(&a, None, None).await.unwrap();
+    let logged_out = token("l", "l", 1, 100);
+    store.record_login(&logged_out, None, None).await.unwrap();
+    store
+        .blacklist(&logged_out, BlacklistReason::Logout, 1)
+        .await
+        .unwrap();
+    let b = token("b", "?", 2, 150);
+    assert_eq!(
+        store.rotate(&a, &b, rule, 1, None).await.unwrap(),
+        Rotation::Done
+    );
+    store
+        .update_user(OWNER, |u| u.is_active = false)
+        .await
+        .unwrap();
+    let b = token("b", "a", 2, 150);
+    let c = token("c", "?", 3, 200);
+    assert_eq!(
+        store.rotate(&b, &c, rule, 2, None).await.unwrap(),
+        Rotation::NoActiveUser
+    );
+    assert!(
+        store.outstanding("c").await.unwrap().is_none(),
+        "nothing written"
+    );
+    assert!(
+        store.blacklisted("b").await.unwrap().is_none(),
+        "nothing written"
+    );
+    let unseen = token("u", "u", 1, 100);
+    assert_eq!(
+        store.rotate(&unseen, &c, rule, 2, None).await.unwrap(),
+        Rotation::NoActiveUser
+    );
+    assert!(
+        store.outstanding("u").await.unwrap().is_none(),
+        "not adopted"
+    );
+    let d = token("d", "?", 3, 200);
+    assert_eq!(
+        store.rotate(&logged_out, &d, rule, 2, None).await.unwrap(),
+        Rotation::AlreadyBlacklisted(BlacklistReason::Logout)
+    );
+    assert_eq!(
+        store.rotate(&a, &d, rule, 2, None).await.unwrap(),
+        Rotation::NoActiveUser,
+        "rotated out, its user inactive"
+    );
+    assert_eq!(
+        store
+            .rotate(&b, &c, RotateRule::BLACKLIST, 2, None)
+            .await
+            .unwrap(),
+        Rotation::Done,
+        "activity not required"
+    );
+}
+
 /// A validly signed token the store never saw (minted by the site tollgate replaces)
 /// is adopted: by `adopt`, or by its first rotation, which then extends its family.
 pub async fn a_token_never_seen_is_adopted(subject: Subject) {
@@ -482,7 +591,10 @@ pub async fn a_token_never_seen_is_adopted(subject: Subject) {
     let unseen = token("u", "u", 1, 100);
     let new = token("v", "?", 2, 150);
     assert_eq!(
-        store.rotate(&unseen, &new, true, 1, None).await.unwrap(),
+        store
+            .rotate(&unseen, &new, RotateRule::BLACKLIST, 1, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     assert_eq!(store.outstanding("u").await.unwrap(), Some(unseen));
@@ -493,8 +605,14 @@ pub async fn a_token_never_seen_is_adopted(subject: Subject) {
     let mut stranger = token("x", "x", 1, 100);
     stranger.user_id = 99;
     let successor = token("y", "?", 2, 150);
-    let refused = store.rotate(&stranger, &successor, true, 1, None).await;
-    assert_eq!(refused.unwrap(), Rotation::UserRevoked);
+    let refused = store
+        .rotate(&stranger, &successor, RotateRule::BLACKLIST, 1, None)
+        .await;
+    assert_eq!(refused.unwrap(), Rotation::NoActiveUser);
+    assert!(
+        store.outstanding("x").await.unwrap().is_none(),
+        "not adopted"
+    );
     assert!(store.outstanding("y").await.unwrap().is_none());
     // Blacklisting an unseen token adopts it too; twice is refused.
     let logout = token("l", "l", 1, 100);
@@ -524,7 +642,10 @@ pub async fn what_was_written_is_read_back_after_a_reopen(subject: Subject) {
         ..token("b", "?", 2, 150)
     };
     assert_eq!(
-        store.rotate(&a, &b, true, 3, None).await.unwrap(),
+        store
+            .rotate(&a, &b, RotateRule::BLACKLIST, 3, None)
+            .await
+            .unwrap(),
         Rotation::Done
     );
     let c = token("c", "c", 4, 300);

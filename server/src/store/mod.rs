@@ -24,7 +24,7 @@ use std::{path::Path, sync::Arc};
 
 pub use model::{
     BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
-    Revocation, Rotation, Seen, Session, StoreError, Stored, StoredKind, User,
+    Revocation, RotateRule, Rotation, Seen, Session, StoreError, Stored, StoredKind, User,
 };
 
 /// The database, whichever backend keeps it. Cheap to clone (shared handles).
@@ -279,16 +279,20 @@ impl Store {
     /// adoption) when `old` is blacklisted, its family revoked, or it was created
     /// before its user's revocation stamp (read in the same unit: see
     /// [`Store::revoke_user`]). A rotation that is done records `seen` as the family's
-    /// `last_refresh`, in the same unit.
+    /// `last_refresh`, in the same unit. Its user must exist, and be active when
+    /// `require_active` ([`Rotation::NoActiveUser`]): checked after the blacklist (a
+    /// token blacklisted for another reason than its rotation is
+    /// [`Rotation::AlreadyBlacklisted`] whatever its user), so that the caller needs no
+    /// read of its own before (PostgreSQL: one round trip for the whole refresh).
     pub async fn rotate(
         &self,
         old: &Outstanding,
         new: &Outstanding,
-        blacklist_old: bool,
+        rule: RotateRule,
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        each_backend_write!(self, s => s.rotate(old, new, blacklist_old, now, seen))
+        each_backend_write!(self, s => s.rotate(old, new, rule, now, seen))
     }
 
     /// The successor of the rotated-out `jti` if it may be handed out again, to a client

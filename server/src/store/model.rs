@@ -305,8 +305,11 @@ pub enum Rotation {
     AlreadyBlacklisted(BlacklistReason),
     /// The family was revoked (replay detected).
     FamilyRevoked,
-    /// The user's tokens were revoked (or the user is gone) after this one was created.
+    /// The user's tokens were revoked after this one was created.
     UserRevoked,
+    /// The token's user is gone, or inactive while the rotation asked for an active one:
+    /// nothing written (an unseen token not adopted either).
+    NoActiveUser,
 }
 
 /// What the store holds about a presented token ([`crate::store::Store::presented`]).
@@ -315,6 +318,29 @@ pub struct Stored {
     pub blacklisted: Option<Blacklisted>,
     pub user: Option<User>,
     pub outstanding: Option<Outstanding>,
+}
+
+/// How a rotation treats the old token and its user ([`crate::store::Store::rotate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotateRule {
+    /// The old token is blacklisted (Simple JWT's `BLACKLIST_AFTER_ROTATION`).
+    pub blacklist_old: bool,
+    /// An inactive user's token is refused (Simple JWT's `CHECK_USER_IS_ACTIVE`).
+    pub require_active: bool,
+}
+
+impl RotateRule {
+    /// The old token blacklisted, the user's activity not asked.
+    pub const BLACKLIST: Self = Self {
+        blacklist_old: true,
+        require_active: false,
+    };
+
+    /// The old token left as it is (not blacklisted), the user's activity not asked.
+    pub const KEEP: Self = Self {
+        blacklist_old: false,
+        require_active: false,
+    };
 }
 
 /// Outcome of blacklisting one token.

@@ -2,13 +2,15 @@
 //! sliding token slid; a rotated-out token presented again revokes its family.
 
 use serde_json::Value;
-use tollgate_core::{Error as TokenError, Expect, Jti, TokenKind, Verified};
+use tollgate_core::{Error as TokenError, Expect, Jti, Pending, TokenKind, Verified};
 
 use super::{
     records::{canonical_user_id, issued_ms, jti_at, outstanding, sliding_expiry, token_sha256},
     Denied, Tokens,
 };
-use crate::store::{BlacklistReason, Outstanding, Rotation, Seen, Stored, StoredKind, User};
+use crate::store::{
+    BlacklistReason, Outstanding, RotateRule, Rotation, Seen, Stored, StoredKind, User,
+};
 
 /// The answer to a refresh: a new access token, and the rotated refresh token when
 /// rotation is on.
@@ -43,12 +45,21 @@ impl Tokens {
     /// read fetches the token's user and record, for the caller (one round trip). A
     /// rotated-out token that fails another check too is a replay at once.
     async fn verify_presented(&self, token: &str, kind: TokenKind) -> Result<Presented, Denied> {
-        let pending = self
-            .config
+        let pending = self.pending(token, kind)?;
+        self.presented(pending).await
+    }
+
+    /// A token's signature and registered claims checked, the store not asked yet.
+    fn pending(&self, token: &str, kind: TokenKind) -> Result<Pending, Denied> {
+        self.config
             .tokens
             .verifier()
             .verify_pending(token, Expect::Kind(kind), self.now())
-            .map_err(Denied::Token)?;
+            .map_err(Denied::Token)
+    }
+
+    /// [`Tokens::verify_presented`] once the signature was checked.
+    async fn presented(&self, pending: Pending) -> Result<Presented, Denied> {
         let stored = match pending.jti() {
             Some(jti) => {
                 let user_id = pending.user_id().and_then(canonical_user_id);
@@ -100,6 +111,11 @@ impl Tokens {
     /// unused, the same successor again, with a fresh access token; else a replay.
     async fn reused(&self, verified: &Verified, user: Option<User>) -> Result<Refreshed, Denied> {
         self.token_user(verified, user)?;
+        self.grace_or_replay(verified).await
+    }
+
+    /// [`Tokens::reused`] once its user was found active.
+    async fn grace_or_replay(&self, verified: &Verified) -> Result<Refreshed, Denied> {
         let interval_ms = self.config.refresh_reuse_interval.saturating_mul(1000);
         if interval_ms > 0 {
             let now_ms = self.now_ms();
@@ -199,8 +215,23 @@ impl Tokens {
     /// `POST /api/token/refresh/`: a new access token, and with rotation a new refresh
     /// token that replaces this one (exactly one successor, durable before it is
     /// returned; the client `seen` becomes its session's last refresh).
+    ///
+    /// With rotation, a token that passed every check but the blacklist goes straight to
+    /// the store's rotation, which asks the blacklist and the user itself (one round trip
+    /// on PostgreSQL): the answer is the same as asking first, since the blacklist comes
+    /// first in Simple JWT's order and is all that is left to decide.
     pub async fn refresh(&self, token: &str, seen: Option<&Seen>) -> Result<Refreshed, Denied> {
-        let (verified, stored) = match self.verify_presented(token, TokenKind::Refresh).await? {
+        let pending = self.pending(token, TokenKind::Refresh)?;
+        let user_id = pending.user_id().and_then(canonical_user_id);
+        if let Some(user_id) = user_id.filter(|_| {
+            pending.passes_unless_blacklisted() && self.config.tokens.rotate_refresh_tokens()
+        }) {
+            let verified = pending.finish(false).map_err(Denied::Token)?;
+            let (old, _) = self.record_of(&verified, token, user_id, StoredKind::Refresh, None);
+            return self.rotate_refresh(&verified, &old, user_id, seen).await;
+        }
+        // A check failed, or no rotation: the store is asked first, as Simple JWT does.
+        let (verified, stored) = match self.presented(pending).await? {
             Presented::Live(verified, stored) => (verified, stored),
             Presented::RotatedOut(verified, stored) => {
                 return self.reused(&verified, stored.user).await
@@ -218,34 +249,49 @@ impl Tokens {
             return Err(Denied::Token(TokenError::Blacklisted));
         }
         let settings = &self.config.tokens;
+        if settings.rotate_refresh_tokens() {
+            return self.rotate_refresh(&verified, &old, user.id, seen).await;
+        }
+        let now_ms = self.now_ms();
+        let access = settings.access_from_refresh(&verified, now_ms / 1000, jti_at(now_ms))?;
+        if !known {
+            self.store.adopt(&old).await?;
+        }
+        Ok(Refreshed {
+            access: access.token,
+            refresh: None,
+            grace: false,
+        })
+    }
+
+    /// Rotates the verified refresh token `verified` (stored as `old`, or to be adopted
+    /// so) into a new one: the store checks its blacklist entry, its user (active, when
+    /// Simple JWT's `CHECK_USER_IS_ACTIVE` is on; not revoked since) and its family.
+    async fn rotate_refresh(
+        &self,
+        verified: &Verified,
+        old: &Outstanding,
+        user_id: u64,
+        seen: Option<&Seen>,
+    ) -> Result<Refreshed, Denied> {
+        let settings = &self.config.tokens;
         let now_ms = self.now_ms();
         let now = now_ms / 1000;
-        let access = settings.access_from_refresh(&verified, now, jti_at(now_ms))?;
-        if !settings.rotate_refresh_tokens() {
-            if !known {
-                self.store.adopt(&old).await?;
-            }
-            return Ok(Refreshed {
-                access: access.token,
-                refresh: None,
-                grace: false,
-            });
-        }
-        let rotated = settings.rotate_refresh(&verified, now, jti_at(now_ms))?;
+        let access = settings.access_from_refresh(verified, now, jti_at(now_ms))?;
+        let rotated = settings.rotate_refresh(verified, now, jti_at(now_ms))?;
         let new = outstanding(
             &rotated.token,
             &rotated.jti,
-            user.id,
+            user_id,
             StoredKind::Refresh,
             now_ms,
             rotated.exp,
         );
-        let blacklist_old = settings.blacklist_after_rotation();
-        match self
-            .store
-            .rotate(&old, &new, blacklist_old, now, seen)
-            .await?
-        {
+        let rule = RotateRule {
+            blacklist_old: settings.blacklist_after_rotation(),
+            require_active: self.config.check_user_is_active,
+        };
+        match self.store.rotate(old, &new, rule, now, seen).await? {
             Rotation::Done => Ok(Refreshed {
                 access: access.token,
                 refresh: Some(Rotated {
@@ -254,13 +300,15 @@ impl Tokens {
                 }),
                 grace: false,
             }),
-            // A concurrent refresh of the same token rotated it first.
+            // Rotated before (a second tab, a retry) or just now by a concurrent refresh;
+            // the store found its user active.
             Rotation::AlreadyBlacklisted(BlacklistReason::Rotated) => {
-                self.reused(&verified, Some(user)).await
+                self.grace_or_replay(verified).await
             }
             Rotation::AlreadyBlacklisted(_) | Rotation::FamilyRevoked | Rotation::UserRevoked => {
                 Err(Denied::Token(TokenError::Blacklisted))
             }
+            Rotation::NoActiveUser => Err(Denied::NoActiveAccountForToken),
         }
     }
 

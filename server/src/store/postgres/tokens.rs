@@ -14,8 +14,8 @@ use super::{
     PgStore,
 };
 use crate::store::{
-    BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Rotation, Seen,
-    Session, StoreError, Stored, StoredKind,
+    BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, RotateRule, Rotation,
+    Seen, Session, StoreError, Stored, StoredKind,
 };
 
 /// The advisory lock key of the expired-token flush: one replica at a time.
@@ -323,7 +323,7 @@ impl PgStore {
         &self,
         old: &Outstanding,
         new: &Outstanding,
-        blacklist_old: bool,
+        rule: RotateRule,
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
@@ -333,7 +333,7 @@ impl PgStore {
                 &prepared(
                     &client,
                     "SELECT outcome, added, blacklisted FROM tollgate_rotate(\
-                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .await?,
                 &[
@@ -349,7 +349,8 @@ impl PgStore {
                     &big(new.created_at_ms),
                     &big(new.expires_at),
                     &new.token_sha256,
-                    &blacklist_old,
+                    &rule.blacklist_old,
+                    &rule.require_active,
                     &big(now),
                     &seen_text(seen),
                     &self.django(),
@@ -361,6 +362,7 @@ impl PgStore {
         let rotation = match row.get::<_, &str>(0) {
             "done" => Rotation::Done,
             "user_revoked" => Rotation::UserRevoked,
+            "no_active_user" => Rotation::NoActiveUser,
             "family_revoked" => Rotation::FamilyRevoked,
             other => match other.strip_prefix("blacklisted:") {
                 Some(reason) => Rotation::AlreadyBlacklisted(reason_of(reason)?),

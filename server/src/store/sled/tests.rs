@@ -2,7 +2,7 @@
 //! suite, `crate::store::conformance`).
 
 use super::*;
-use crate::store::{BlacklistReason, Outstanding, Revocation, StoredKind};
+use crate::store::{BlacklistReason, Outstanding, Revocation, RotateRule, StoredKind};
 
 /// A fresh store with user 7, the owner of every test token.
 fn store_with_user(dir: &tempfile::TempDir) -> SledStore {
@@ -75,12 +75,12 @@ fn counts_follow_every_write_and_a_clean_close() {
             .unwrap();
         let new = token("b", "?", 150);
         store
-            .rotate_tx(&token("a", "a", 100), &new, true, 1, None)
+            .rotate_tx(&token("a", "a", 100), &new, RotateRule::BLACKLIST, 1, None)
             .unwrap();
         // A migrated token is recorded, then rotated.
         let new = token("y", "?", 150);
         store
-            .rotate_tx(&token("x", "x", 100), &new, true, 1, None)
+            .rotate_tx(&token("x", "x", 100), &new, RotateRule::BLACKLIST, 1, None)
             .unwrap();
         store
             .blacklist_tx(&token("z", "z", 300), BlacklistReason::Logout, 2)

@@ -14,8 +14,8 @@ use super::{
     Delta, SledStore,
 };
 use crate::store::{
-    BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation, Rotation,
-    Seen, Session, StoreError, Stored, User,
+    BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation,
+    RotateRule, Rotation, Seen, Session, StoreError, Stored, User,
 };
 
 impl SledStore {
@@ -104,7 +104,7 @@ impl SledStore {
         &self,
         old: &Outstanding,
         new: &Outstanding,
-        blacklist_old: bool,
+        rule: RotateRule,
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<(Rotation, bool), StoreError> {
@@ -121,22 +121,30 @@ impl SledStore {
             .transaction(
                 |(outstanding, blacklist, families, user_tokens, family_tokens, expiry, users)| {
                     let mut delta = Delta::default();
-                    if let Some(reason) = tx_blacklisted(blacklist, &old.jti)? {
-                        return Ok((Rotation::AlreadyBlacklisted(reason), delta));
-                    }
                     let (known, stored) = tx_stored(outstanding, old)?;
                     // Read the user inside the transaction: a revocation (logout-all,
                     // password change, deactivation) stamps the user before it lists
                     // the user's tokens, so a rotation either commits before the stamp
                     // (and its token is listed) or sees the stamp here and stops.
-                    let revoked = match users.get(user_key(known.user_id))? {
-                        Some(bytes) => {
-                            let user: User = tx_decode(&bytes)?;
-                            user.refresh_revoked(known.created_at_ms)
-                        }
-                        None => true,
+                    let user: Option<User> = match users.get(user_key(known.user_id))? {
+                        Some(bytes) => Some(tx_decode(&bytes)?),
+                        None => None,
                     };
-                    if revoked {
+                    let active = user
+                        .as_ref()
+                        .is_some_and(|u| u.is_active || !rule.require_active);
+                    if let Some(reason) = tx_blacklisted(blacklist, &old.jti)? {
+                        // A rotated-out token's answer (the reuse interval) is its
+                        // user's too: it needs an active user.
+                        if reason == BlacklistReason::Rotated && !active {
+                            return Ok((Rotation::NoActiveUser, delta));
+                        }
+                        return Ok((Rotation::AlreadyBlacklisted(reason), delta));
+                    }
+                    let Some(user) = user.filter(|_| active) else {
+                        return Ok((Rotation::NoActiveUser, delta));
+                    };
+                    if user.refresh_revoked(known.created_at_ms) {
                         return Ok((Rotation::UserRevoked, delta));
                     }
                     if !stored {
@@ -155,7 +163,7 @@ impl SledStore {
                             return Ok((Rotation::FamilyRevoked, delta));
                         }
                     }
-                    if blacklist_old {
+                    if rule.blacklist_old {
                         let entry = Blacklisted {
                             jti: known.jti.clone(),
                             blacklisted_at: now,
@@ -594,11 +602,11 @@ impl SledStore {
         &self,
         old: &Outstanding,
         new: &Outstanding,
-        blacklist_old: bool,
+        rule: RotateRule,
         now: u64,
         seen: Option<&Seen>,
     ) -> Result<Rotation, StoreError> {
-        let (rotation, wrote) = self.watch(self.rotate_tx(old, new, blacklist_old, now, seen))?;
+        let (rotation, wrote) = self.watch(self.rotate_tx(old, new, rule, now, seen))?;
         // A refused rotation may still have adopted an unknown `old`.
         if wrote {
             self.durable().await?;

@@ -141,3 +141,45 @@ mod django {
 
     tollgate_server::store_conformance!(subject());
 }
+
+/// The expired-token flush runs on one replica at a time: while another holds the
+/// flush's advisory lock (as a replica's flush does for its whole transaction), a flush
+/// waits for it, then runs.
+mod postgres_flush {
+    use std::time::Duration;
+
+    use tollgate_server::store::{Backend, Store};
+
+    /// `store/postgres/tokens.rs`'s `FLUSH_LOCK`.
+    const FLUSH_LOCK: i64 = 0x746f_6c6c_666c_7573;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_flush_waits_for_another_replicas_flush() {
+        let url = super::common::fresh_database();
+        let store = Store::open_backend(&Backend::Postgres(url.clone())).unwrap();
+        let (mut other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let holding = other.transaction().await.unwrap();
+        holding
+            .execute("SELECT pg_advisory_xact_lock($1)", &[&FLUSH_LOCK])
+            .await
+            .unwrap();
+        let flush = tokio::spawn({
+            let store = store.clone();
+            async move { store.flush_expired(2_000_000_000, 0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            !flush.is_finished(),
+            "a flush ran while another replica's held the lock"
+        );
+        holding.commit().await.unwrap();
+        let flushed = tokio::time::timeout(Duration::from_secs(10), flush)
+            .await
+            .expect("the flush ran once the lock was free")
+            .unwrap();
+        assert!(flushed.is_ok(), "{flushed:?}");
+    }
+}

@@ -1,15 +1,17 @@
-//! The PostgreSQL backend (issue #15, in progress): the store in one database that any
-//! number of `tollgate serve` processes (replicas) share.
+//! The PostgreSQL backend (issue #15): the store in one database that any number of
+//! `tollgate serve` processes (replicas) share.
 //!
-//! Every writing use case is one transaction, committed with `synchronous_commit = on`
-//! (checked at open) before it returns, so a caller may acknowledge it. Races between
-//! replicas are settled by the database: row locks (`FOR UPDATE` on the token being
-//! rotated, `FOR SHARE` on its user and family, so a revocation in progress is waited
-//! for and then seen), `ON CONFLICT DO NOTHING` for "exactly one", and a transaction
-//! advisory lock for the user table's uniqueness rules. No revocation state is cached:
-//! every request reads what is committed. The schema (`schema.sql`, tables prefixed
-//! `tollgate_`) is applied at open under an advisory lock, once ([`migrate`]); the
-//! connection is made as the URL's `sslmode` says ([`connect`]).
+//! Every writing use case is one transaction (a rotation: one statement, the function
+//! `tollgate_rotate` of `rotate.sql`), committed with `synchronous_commit = on` (checked
+//! at open) before it returns, so a caller may acknowledge it. Races between replicas
+//! are settled by the database: row locks (`FOR UPDATE` on the token being rotated and
+//! its family, `FOR SHARE` on its user, so a revocation in progress is waited for and
+//! then seen), `ON CONFLICT DO NOTHING` for "exactly one", and advisory locks for the
+//! user table's uniqueness rules and the expired-token flush. No revocation state is
+//! cached: every request reads what is committed, within [`CALL_LIMIT`]. The schema
+//! (`schema.sql`, `rotate.sql`, `throttle.sql`; tables prefixed `tollgate_`) is applied
+//! at open under an advisory lock, once ([`migrate`]); the connection is made as the
+//! URL's `sslmode` says ([`connect`]), on sockets that count round trips ([`sockets`]).
 
 mod connect;
 mod copy;

@@ -144,6 +144,10 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
     const headers = { accept: "application/jwk-set+json, application/json" };
     if (entry.etag && entry.groups) headers["if-none-match"] = entry.etag;
     const controller = new AbortController();
+    // Browsers' HTTP cache would answer a refetch with the copy this cache already holds
+    // (and hide an endpoint that is down); our own ETag revalidates. Workers reject `cache`.
+    const init = { headers, redirect: "manual", signal: controller.signal };
+    if (!isWorkers()) init.cache = "no-store";
     let timer;
     const timedOut = new Promise((_, reject) => {
       timer = setTimeout(() => {
@@ -154,7 +158,7 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
     const attempt = (async () => {
       let response;
       try {
-        response = await o.fetch(url, { headers, redirect: "manual", signal: controller.signal });
+        response = await o.fetch(url, init);
       } catch (cause) {
         throw error("jwks_fetch_failed", `${url}: ${cause?.message ?? cause}`, cause);
       }

@@ -112,5 +112,22 @@ export async function remoteSmoke(tollgate, base, tag = "run") {
     }
   });
 
+  // Where the runtime has a Cache API of its own (Deno, Chromium, edge-runtime); workerd's
+  // is a no-op without a cache service, so it is not asked there.
+  if (typeof globalThis.caches?.open === "function" && globalThis.navigator?.userAgent !== "Cloudflare-Workers") {
+    await check("remote: workersCache() over this runtime's Cache API starts a new isolate warm", async () => {
+      const { workersCache, clearRemoteJwks } = tollgate;
+      const p = path("persist");
+      await ctl(p, "keys=k1");
+      const cache = workersCache(await caches.open(`tollgate-${tag}`));
+      await new Verifier(remoteJwks(base + p, { cache }), options).ready();
+      clearRemoteJwks(); // as a new isolate
+      await ctl(p, "mode=down");
+      const verifier = new Verifier(remoteJwks(base + p, { cache }), options);
+      expect((await verifier.verifyAsync(await token("k1"))).user_id === "42", "verifies from the cache");
+      expect((await count(p)) === 1, `fetches: ${await count(p)}, want 1`);
+    });
+  }
+
   return { ok: checks.every((c) => c.ok), checks };
 }

@@ -142,6 +142,8 @@ export class RemoteJwks {
   readonly algorithms: Array<"EdDSA" | "ES256">;
   /** Keys are serving past their lifetime because the endpoint failed. */
   readonly stale: boolean;
+  /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */
+  readonly jwks: Jwks | null;
   /** Requests made to the endpoint for this URL in this isolate. */
   readonly fetchCount: number;
   /** The endpoint's last failure (cleared by a good answer), or null. */

@@ -240,6 +240,7 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
   class RemoteJwks {
     #entry;
     #o;
+    #reported = null; // the failure onStale was last called for
     constructor(entry, o) {
       this.#entry = entry;
       this.#o = o;
@@ -254,6 +255,10 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
     get stale() {
       const e = this.#entry;
       return e.groups !== null && e.lastError !== null && Date.now() >= e.fetchedAt + e.ttl;
+    }
+    /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */
+    get jwks() {
+      return this.#entry.jwks === null ? null : structuredClone(this.#entry.jwks);
     }
     /** Requests made to the endpoint for this URL, in this isolate (for tests and metrics). */
     get fetchCount() {
@@ -270,8 +275,10 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
     #cooled(now) {
       return now - this.#entry.lastAttempt >= this.#o.cooldown * 1000;
     }
+    /** Calls onStale once per failure of the endpoint while stale keys serve. */
     #flagStale() {
-      if (this.stale && this.#o.onStale) {
+      if (this.stale && this.#o.onStale && this.#reported !== this.#entry.lastError) {
+        this.#reported = this.#entry.lastError;
         try {
           this.#o.onStale(this.#entry.lastError, this);
         } catch {

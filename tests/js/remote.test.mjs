@@ -203,7 +203,7 @@ test("endpoint down past max-age: stale keys serve up to staleMax, flagged, then
   const k1 = await signer("k1");
   const ep = endpoint("/stale", { jwks: { keys: [k1.jwk] }, cacheControl: "max-age=1" });
   const flagged = [];
-  const source = remoteJwks(ep.url, { minAge: 0, maxAge: 0.3, staleMax: 0.6, cooldown: 0.1, onStale: (e) => flagged.push(e.code) });
+  const source = remoteJwks(ep.url, { minAge: 0, maxAge: 0.3, staleMax: 0.6, cooldown: 0.1, onStale: (e, s) => flagged.push(s.stale && e.code) });
   const verifier = new Verifier(source, options);
   await verifier.ready();
   ep.state.mode = "down";
@@ -216,6 +216,7 @@ test("endpoint down past max-age: stale keys serve up to staleMax, flagged, then
   const asked = ep.state.count;
   for (let i = 0; i < 10; i++) await verifier.verifyAsync(await k1.sign());
   assert.ok(ep.state.count <= asked + 1, "a failing endpoint is asked at most once per cooldown");
+  assert.ok(flagged.length <= ep.state.count - 1, `onStale once per failed attempt: ${flagged.length} calls`);
   await sleep(700); // past maxAge + staleMax
   await rejectsCode(verifier.verifyAsync(await k1.sign()), "jwks_fetch_failed");
   const late = await k1.sign();

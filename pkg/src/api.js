@@ -17,6 +17,16 @@ const FAILED = 0xffffffff;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Any valid public key per algorithm: a remote Verifier's options are checked with it at once. */
+const PROBE_KEYS = {
+  EdDSA: { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" },
+  ES256: {
+    kty: "EC",
+    crv: "P-256",
+    x: "fc4c_WFIhVvFLy0e3-8DOCKCUCIDtQwsQethS9XgvQk",
+    y: "mZXzezjzysklZjw12L2kSYuEuqX5k_eCkw9UjhfubFs",
+  },
+};
 
 export function bindApi(wasm, exports, TollgateError) {
   const argument = (message) => new TollgateError("argument_invalid", message);
@@ -145,6 +155,7 @@ export function bindApi(wasm, exports, TollgateError) {
         if (!key.algorithms.includes(this.#algorithm)) {
           throw argument(`options.algorithm ${this.#algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
         }
+        wasm.Verifier.jwks(JSON.stringify(PROBE_KEYS[this.#algorithm]), this.#options).free(); // throws for bad options
         this.#remote = key;
         return;
       }

@@ -356,4 +356,7 @@ test("arguments", async () => {
   throwsCode(() => new Verifier(remoteJwks(`${base}/x`, { algorithms: ["EdDSA"] }), { algorithm: "ES256" }), "argument_invalid");
   throwsCode(() => new Verifier(remoteJwks(`${base}/x`), { algorithm: "HS256" }), "argument_invalid");
   throwsCode(() => new Verifier(remoteJwks(`${base}/x`), {}), "argument_invalid");
+  // Options the module checks fail at construction, not at the first token.
+  throwsCode(() => new Verifier(remoteJwks(`${base}/x`), { algorithm: "EdDSA", leeway: 100_000 }), "setting_invalid");
+  throwsCode(() => new Verifier(remoteJwks(`${base}/x`), { algorithm: "ES256", issuer: "" }), "setting_invalid");
 });

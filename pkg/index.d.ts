@@ -4,7 +4,11 @@
 /** Every error the package throws. `code` is stable API; `message` is Simple JWT's text. */
 export class TollgateError extends Error {
   readonly name: "TollgateError";
-  /** e.g. "token_expired", "token_signature_invalid", "key_weak", "argument_invalid". */
+  /**
+   * e.g. "token_expired", "token_signature_invalid", "token_key_unknown", "key_weak",
+   * "argument_invalid"; from a remoteJwks() source also "keys_not_loaded",
+   * "jwks_fetch_failed", "jwks_timeout", "jwks_invalid" (see RemoteJwksErrorCode).
+   */
   readonly code: string;
   /** HTTP status, for errors from the server (client API). */
   status?: number;
@@ -66,11 +70,94 @@ export interface Claims {
 }
 
 export class Verifier {
-  constructor(key: Key, options: VerifierOptions);
-  /** The claims of a valid token; throws TollgateError otherwise. Synchronous. */
+  constructor(key: Key | RemoteJwks, options: VerifierOptions);
+  /**
+   * The claims of a valid token; throws TollgateError otherwise. Synchronous. With a
+   * remoteJwks() source: "keys_not_loaded" while cold, "token_key_unknown" for a kid not
+   * cached (a refetch starts in the background where fetches may be shared).
+   */
   verify(token: string, options?: VerifyOptions): Claims;
+  /**
+   * verify() after loading or refreshing a remoteJwks() source, refetching once per
+   * cooldown for a key it does not know. Same as verify() for other keys.
+   */
+  verifyAsync(token: string, options?: VerifyOptions): Promise<Claims>;
+  /** Resolves once a remoteJwks() source is loaded (at once for other keys). */
+  ready(): Promise<Verifier>;
+  /** The remoteJwks() source given to the constructor, else null. */
+  readonly source: RemoteJwks | null;
+  /** Keys in use (0 for a remote source not loaded yet). */
   readonly keyCount: number;
 }
+
+/** The codes a remoteJwks() source adds to the token codes. */
+export type RemoteJwksErrorCode = "keys_not_loaded" | "jwks_fetch_failed" | "jwks_timeout" | "jwks_invalid";
+
+/** What a persistent JWKS cache stores per URL (JSON-serializable). */
+export interface CachedJwks {
+  jwks: Jwks;
+  /** Epoch milliseconds of the fetch. */
+  fetchedAt: number;
+  /** Milliseconds the keys stay fresh after fetchedAt. */
+  ttl: number;
+  etag: string | null;
+}
+
+/** A cache that outlives an isolate: any `{ get, set }`, or workersCache(). */
+export interface JwksCache {
+  get(url: string): CachedJwks | null | undefined | Promise<CachedJwks | null | undefined>;
+  set(url: string, value: CachedJwks): void | Promise<void>;
+}
+
+export interface RemoteJwksOptions {
+  /** Algorithms the endpoint may publish keys for (default both). HMAC keys are never accepted from a URL. */
+  algorithms?: Array<"EdDSA" | "ES256">;
+  /** Seconds: the server's Cache-Control max-age is kept within minAge..maxAge (default 30..600; maxAge without one). */
+  minAge?: number;
+  maxAge?: number;
+  /** Seconds between refetches for an unknown kid, and between attempts while the endpoint fails (default 30). */
+  cooldown?: number;
+  /** Seconds past their lifetime that keys keep serving while the endpoint fails (default 3600). */
+  staleMax?: number;
+  /** Seconds a fetch may take (default 5). */
+  timeout?: number;
+  /** Largest JWKS body accepted, in bytes (default 65536). */
+  maxBytes?: number;
+  fetch?: typeof fetch;
+  /**
+   * Whether one caller may await a fetch another started, and fetches may run in the
+   * background (default: true, false in Cloudflare Workers, where a promise must not
+   * cross requests).
+   */
+  shareFetches?: boolean;
+  cache?: JwksCache | null;
+  /** Called when stale keys serve because the endpoint failed. */
+  onStale?: (error: TollgateError, source: RemoteJwks) => void;
+}
+
+/** A JWKS fetched from a URL, cached per URL for every Verifier of the module. */
+export class RemoteJwks {
+  private constructor();
+  readonly url: string;
+  readonly algorithms: Array<"EdDSA" | "ES256">;
+  /** Keys are serving past their lifetime because the endpoint failed. */
+  readonly stale: boolean;
+  /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */
+  readonly jwks: Jwks | null;
+  /** Requests made to the endpoint for this URL in this isolate. */
+  readonly fetchCount: number;
+  /** The endpoint's last failure (cleared by a good answer), or null. */
+  readonly lastError: TollgateError | null;
+  /** Resolves once keys are loaded; rejects with jwks_fetch_failed, jwks_timeout or jwks_invalid. */
+  ready(): Promise<RemoteJwks>;
+}
+
+/** A key source for `new Verifier(remoteJwks(url), { algorithm })`. */
+export function remoteJwks(url: string | URL, options?: RemoteJwksOptions): RemoteJwks;
+/** A JwksCache over the Workers Cache API (default `caches.default`); entries kept `keepFor` seconds (default 86400). */
+export function workersCache(cache?: Cache, options?: { keepFor?: number }): JwksCache;
+/** Forgets every cached key set of this module (for tests). */
+export function clearRemoteJwks(): void;
 
 /** One-shot verification; build a Verifier to verify many tokens. */
 export function verify(token: string, key: Key, options: VerifierOptions & VerifyOptions): Claims;

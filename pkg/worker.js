@@ -9,6 +9,6 @@ import { bindClient } from "./src/client.js";
 const exports = wasm.initSync({ module: wasmModule });
 
 const api = bindApi(wasm, exports, TollgateError);
-export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer } = api;
+export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer, remoteJwks, workersCache, clearRemoteJwks } = api;
 export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
 export { TollgateError };

@@ -1,5 +1,5 @@
 // The demo page: a frontend using the npm package exactly as a user would.
-import { createClient, decode, localStorageStorage, secondsLeft, Verifier, TollgateError } from "tollgate";
+import { createClient, decode, localStorageStorage, remoteJwks, secondsLeft, Verifier, TollgateError } from "tollgate";
 
 const $ = (id) => document.getElementById(id);
 const log = (method, path, status, detail = "") => {
@@ -159,24 +159,33 @@ function edgeCheck(access) {
     note.textContent = `${algorithm ?? "HMAC"}: only the server can verify this token (the secret never leaves it).`;
     return;
   }
-  try {
-    const claims = jwksVerifier.verify(access);
-    note.className = "note ok";
-    note.textContent = `Verified in this page with the server's JWKS (${algorithm}): user ${claims.user_id}.`;
-  } catch (error) {
-    note.className = "note error";
-    note.textContent = `Not valid here: ${error.message} (${error.code}).`;
-  }
+  // verifyAsync: a token signed by a key this page has not seen (the server rotated)
+  // refetches the JWKS once, instead of failing until a reload.
+  jwksVerifier.verifyAsync(access).then(
+    (claims) => {
+      note.className = "note ok";
+      note.textContent = `Verified in this page with the server's JWKS (${algorithm}): user ${claims.user_id}.`;
+    },
+    (error) => {
+      note.className = "note error";
+      note.textContent = `Not valid here: ${error.message} (${error.code}).`;
+    },
+  );
 }
 
+// The server's keys through remoteJwks(), as an edge worker would hold them: cached for
+// the server's max-age, refetched on an unknown kid. With HMAC the JWKS is empty (the
+// package refuses it: jwks_invalid) and only the server verifies.
 async function loadKeys() {
-  const response = await loggingFetch("/.well-known/jwks.json");
-  const jwks = await response.json();
-  const key = jwks.keys?.[0];
-  if (key?.alg) {
-    algorithm = key.alg;
-    jwksVerifier = new Verifier(jwks, { algorithm, type: "access" });
+  const source = remoteJwks(new URL("/.well-known/jwks.json", location.origin), { fetch: loggingFetch });
+  try {
+    await source.ready();
+  } catch (error) {
+    if (error?.code === "jwks_invalid") return;
+    throw error;
   }
+  algorithm = source.jwks.keys[0].alg;
+  jwksVerifier = new Verifier(source, { algorithm, type: "access" });
 }
 
 async function run(action) {

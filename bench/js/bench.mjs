@@ -34,7 +34,7 @@ const snippet = (() => {
   if (!match) throw new Error("pkg/dist/error.js does not name its snippet");
   return `pkg/dist/${match[1]}`;
 })();
-const srcFiles = ["pkg/src/api.js", "pkg/src/client.js"];
+const srcFiles = ["pkg/src/api.js", "pkg/src/client.js", "pkg/src/remote.js"];
 const files = {
   wasm: "pkg/dist/tollgate_wasm_bg.wasm",
   glue: "pkg/dist/tollgate_wasm.js",

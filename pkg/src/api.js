@@ -10,11 +10,23 @@
 // (TextEncoder.encodeInto) and only its length is passed; a result is JSON text in the
 // module's result buffer, read with one TextDecoder.decode and one JSON.parse.
 
+import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenKid } from "./remote.js";
+
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
 const FAILED = 0xffffffff;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Any valid public key per algorithm: a remote Verifier's options are checked with it at once. */
+const PROBE_KEYS = {
+  EdDSA: { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" },
+  ES256: {
+    kty: "EC",
+    crv: "P-256",
+    x: "fc4c_WFIhVvFLy0e3-8DOCKCUCIDtQwsQethS9XgvQk",
+    y: "mZXzezjzysklZjw12L2kSYuEuqX5k_eCkw9UjhfubFs",
+  },
+};
 
 export function bindApi(wasm, exports, TollgateError) {
   const argument = (message) => new TollgateError("argument_invalid", message);
@@ -102,28 +114,116 @@ export function bindApi(wasm, exports, TollgateError) {
     throw argument("key must be an HMAC secret (string or bytes), a PEM public key, a JWK or a JWKS");
   }
 
-  /** A verifier built once from keys and options; verify() is synchronous. */
+  /** Whether `keys` (a JWKS group from a URL) parse for `algorithm`: checked at fetch time. */
+  function checkKeys(algorithm, keys) {
+    let verifier;
+    try {
+      verifier = wasm.Verifier.jwks(JSON.stringify({ keys }), optionsJson({ algorithm }));
+      return verifier.keyCount === keys.length;
+    } catch {
+      return false;
+    } finally {
+      verifier?.free();
+    }
+  }
+  const remote = bindRemote({ TollgateError, argument, checkKeys });
+
+  function blacklistJson(blacklist) {
+    if (blacklist === undefined) return undefined;
+    const list = Array.from(blacklist ?? []);
+    if (!list.every((jti) => typeof jti === "string")) throw argument("blacklist must hold jti strings");
+    return JSON.stringify(list);
+  }
+
+  const keyUnknown = () => new TollgateError("token_key_unknown", "Token is invalid");
+
+  /**
+   * A verifier of keys and options; verify() is synchronous. With a remoteJwks() source
+   * the module verifier is rebuilt whenever the shared key set changes.
+   */
   class Verifier {
-    #inner;
+    #inner = null;
+    #remote = null;
+    #options;
+    #algorithm;
+    #version = -1;
+    #group = null;
     constructor(key, options) {
+      if (key instanceof remote.RemoteJwks) {
+        this.#options = optionsJson(options);
+        this.#algorithm = options.algorithm;
+        if (!key.algorithms.includes(this.#algorithm)) {
+          throw argument(`options.algorithm ${this.#algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
+        }
+        wasm.Verifier.jwks(JSON.stringify(PROBE_KEYS[this.#algorithm]), this.#options).free(); // throws for bad options
+        this.#remote = key;
+        return;
+      }
       this.#inner = buildVerifier(key, options);
     }
+
+    /** The module verifier for this token's keys, or a thrown error (remote sources). */
+    #verifierFor(token) {
+      if (this.#remote === null) return this.#inner;
+      const { version, group } = this.#remote[KEYS_NOW](this.#algorithm);
+      if (version !== this.#version) {
+        this.#inner?.free();
+        this.#inner = group === null ? null : wasm.Verifier.jwks(group.json, this.#options);
+        [this.#version, this.#group] = [version, group];
+      }
+      const kid = tokenKid(token);
+      const unknown = this.#group === null || (kid !== undefined && this.#group.allKid && !this.#group.kids.has(kid));
+      if (unknown) {
+        this.#remote[UNKNOWN_KID]();
+        throw keyUnknown();
+      }
+      return this.#inner;
+    }
+
     /**
      * The claims of a valid token, or a thrown TollgateError with `.code`.
      * `blacklist`: revoked jti values (an array or Set), checked as the server does.
      */
     verify(token, { now, blacklist } = {}) {
-      let revoked;
-      if (blacklist !== undefined) {
-        const list = Array.from(blacklist ?? []);
-        if (!list.every((jti) => typeof jti === "string")) throw argument("blacklist must hold jti strings");
-        revoked = JSON.stringify(list);
-      }
+      const revoked = blacklistJson(blacklist);
       const when = secondsArg(now, "now", nowSeconds());
-      return result(this.#inner.verifyToken(putToken(token), when, revoked));
+      const len = putToken(token);
+      return result(this.#verifierFor(token).verifyToken(len, when, revoked));
     }
+
+    /**
+     * verify() that first loads (or refreshes) a remote key set, and refetches once (per
+     * cooldown) for a key it does not know: a kid not cached, or, for a token without
+     * kid, a signature no cached key matches.
+     */
+    async verifyAsync(token, options = {}) {
+      if (this.#remote === null) return this.verify(token, options);
+      await this.#remote[ENSURE]();
+      try {
+        return this.verify(token, options);
+      } catch (error) {
+        const version = this.#version;
+        const code = error?.code;
+        const retry = code === "token_key_unknown" || (code === "token_signature_invalid" && tokenKid(token) === undefined);
+        if (!retry || !(await this.#remote[REFETCH](version))) throw error;
+        return this.verify(token, options);
+      }
+    }
+
+    /** Resolves once a remote key set is loaded (at once for other keys). */
+    async ready() {
+      if (this.#remote !== null) await this.#remote[ENSURE]();
+      return this;
+    }
+
+    /** The key source given to the constructor when it is a remoteJwks(), else null. */
+    get source() {
+      return this.#remote;
+    }
+
     get keyCount() {
-      return this.#inner.keyCount;
+      if (this.#remote !== null && this.#version === -1) return 0;
+      return this.#inner?.keyCount ?? 0;
     }
   }
 
@@ -180,5 +280,18 @@ export function bindApi(wasm, exports, TollgateError) {
     return parts[1];
   }
 
-  return { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer, TollgateError };
+  const { remoteJwks, workersCache, clearRemoteJwks } = remote;
+  return {
+    Verifier,
+    verify,
+    decode,
+    expiresAt,
+    isExpired,
+    secondsLeft,
+    bearer,
+    remoteJwks,
+    workersCache,
+    clearRemoteJwks,
+    TollgateError,
+  };
 }

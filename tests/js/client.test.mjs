@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient, expiresAt, localStorageStorage, memoryStorage, TollgateError } from "tollgate";
+import { binary, listening } from "./server.mjs";
 
-const binary = new URL("../../target/debug/tollgate", import.meta.url).pathname;
 const servers = [];
 let base;
 
@@ -33,15 +33,7 @@ async function startServer(extra = {}) {
   }
   const server = spawn(binary, ["serve", "--bind", "127.0.0.1:0", "--no-demo-user"], { env, stdio: ["ignore", "pipe", "ignore"] });
   servers.push({ server, dir });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    server.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = out.match(/tollgate listening on (http:\/\/[^\s]+)\//);
-      if (match) resolve(match[1]);
-    });
-    server.on("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  return listening(server);
 }
 
 before(async () => {

@@ -9,12 +9,15 @@ import {
   isExpired,
   localStorageStorage,
   memoryStorage,
+  remoteJwks,
   secondsLeft,
   verify,
   type AccessOnly,
   type Claims,
   type Jwks,
+  type JwksCache,
   type Lease,
+  type RemoteJwksErrorCode,
   type Session,
   type TokenStorage,
   type Tokens,
@@ -91,3 +94,27 @@ export async function cookies(): Promise<void> {
   await api.logout();
   void [stored, now];
 }
+
+const cache: JwksCache = { get: async () => undefined, set: () => {} };
+const remote = new Verifier(
+  remoteJwks("https://auth.example.com/.well-known/jwks.json", {
+    algorithms: ["EdDSA"],
+    cooldown: 30,
+    staleMax: 3600,
+    cache,
+    onStale: (error) => console.warn(error.code),
+  }),
+  { algorithm: "EdDSA", type: "access" },
+);
+
+export async function remoteUser(token: string): Promise<string | undefined> {
+  try {
+    return (await remote.verifyAsync(token)).user_id;
+  } catch (error) {
+    const unavailable: RemoteJwksErrorCode[] = ["jwks_fetch_failed", "jwks_timeout", "jwks_invalid"];
+    if (error instanceof TollgateError && (unavailable as string[]).includes(error.code)) return undefined;
+    throw error;
+  }
+}
+const stale: boolean | undefined = remote.source?.stale;
+void stale;

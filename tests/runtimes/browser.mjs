@@ -2,13 +2,15 @@
 // 127.0.0.1: (a) the package's files through an import map, (b) an esbuild bundle with
 // the .wasm copied where browser.js looks for it (dist/ next to the bundle: esbuild
 // leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as it is).
-// Screenshots go to out/.
+// Both pages also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
+// failures those checks provoke on purpose are not page errors. Screenshots go to out/.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { extname, join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 import { bundle, chromiumOptions, here, out, report } from "./lib.mjs";
+import { startJwksServer } from "./jwks-server.mjs";
 
 const pkg = join(here, "../../pkg/");
 mkdirSync(`${out}bundle/dist`, { recursive: true });
@@ -30,6 +32,9 @@ const server = createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
 const base = `http://127.0.0.1:${server.address().port}`;
 
+const jwks = await startJwksServer();
+const fromJwks = (url) => typeof url === "string" && url.startsWith(jwks.url);
+
 const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
 const context = await chromium.launchPersistentContext(profile, chromiumOptions);
 let failed = 0;
@@ -39,10 +44,10 @@ try {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (error) => errors.push(String(error)));
-    page.on("console", (msg) => msg.type() === "error" && errors.push(msg.text()));
-    page.on("response", (r) => r.status() >= 400 && errors.push(`HTTP ${r.status()} ${r.url()}`));
+    page.on("console", (msg) => msg.type() === "error" && !fromJwks(msg.location()?.url) && errors.push(msg.text()));
+    page.on("response", (r) => r.status() >= 400 && !fromJwks(r.url()) && errors.push(`HTTP ${r.status()} ${r.url()}`));
     try {
-      await page.goto(`${base}/pages/${name}.html`);
+      await page.goto(`${base}/pages/${name}.html?jwks=${encodeURIComponent(jwks.url)}`);
       await page.waitForFunction(() => window.result !== undefined, null, { timeout: 10000 })
         .catch(() => { throw new Error(`no result: ${errors.join("\n") || "(no page errors)"}`); });
       await page.screenshot({ path: `${out}browser-${name}.png` });
@@ -58,6 +63,7 @@ try {
 } finally {
   await context.close();
   server.close();
+  jwks.stop();
   rmSync(profile, { recursive: true, force: true });
 }
 if (failed) throw new Error(`${failed} page(s) failed`);

@@ -1,11 +1,13 @@
 // Vercel's edge runtime (the `edge-runtime` package, the sandbox `next dev` and `vercel
 // dev` use): bundles edge-smoke.js with the "edge-light" condition (the package's
 // worker.js). As Next.js does, each .wasm import becomes a global holding a
-// WebAssembly.Module compiled inside the sandbox (wasm_<name>), then fetch is dispatched.
+// WebAssembly.Module compiled inside the sandbox (wasm_<name>), then fetch is dispatched;
+// the remoteJwks checks run against jwks-server.mjs (globalThis.JWKS_URL).
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { EdgeRuntime } from "edge-runtime";
 import { bundle, here, out, report } from "./lib.mjs";
+import { startJwksServer } from "./jwks-server.mjs";
 
 const wasmFiles = new Map(); // global name -> path
 const wasmAsGlobal = {
@@ -34,8 +36,14 @@ for (const [name, path] of wasmFiles) {
   runtime.context.__wasmBytes = new Uint8Array(readFileSync(path));
   runtime.evaluate(`globalThis.${name} = new WebAssembly.Module(__wasmBytes); delete globalThis.__wasmBytes;`);
 }
-runtime.evaluate(readFileSync(file, "utf8"));
-const response = await runtime.dispatchFetch("http://127.0.0.1/");
-await response.waitUntil();
-if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-report(await response.json());
+const jwks = await startJwksServer();
+try {
+  runtime.evaluate(`globalThis.JWKS_URL = ${JSON.stringify(jwks.url)};`);
+  runtime.evaluate(readFileSync(file, "utf8"));
+  const response = await runtime.dispatchFetch("http://127.0.0.1/");
+  await response.waitUntil();
+  if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  report(await response.json());
+} finally {
+  jwks.stop();
+}

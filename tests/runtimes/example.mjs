@@ -1,6 +1,7 @@
 // The edge-worker example (examples/edge-worker.js) in workerd against a real tollgate
 // server (EdDSA): a login's access token is accepted, bad ones get 401 with the right
-// code, and once the JWKS is cached the worker keeps verifying with the server stopped.
+// code, once the JWKS is cached the worker keeps verifying with the server stopped, and a
+// new isolate with the server stopped answers 503 jwks_fetch_failed.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +12,7 @@ import { runWorker } from "./workerd.mjs";
 const tollgate = join(here, "../../target/debug/tollgate");
 const data = mkdtempSync(join(tmpdir(), "tollgate-example-"));
 const env = { TOLLGATE_ALGORITHM: "EdDSA", TOLLGATE_DATA_DIR: data, TOLLGATE_PBKDF2_ITERATIONS: "1000" };
-let server, worker;
+let server, worker, cold;
 try {
   await run(tollgate, ["users", "add", "alice", "--password-stdin"], { env, input: "alice-password\n" });
   server = start(tollgate, ["serve", "--bind", "127.0.0.1:0", "--no-demo-user"], {
@@ -52,11 +53,21 @@ try {
 
   await server.stop();
   await check("JWKS cached: still verifies with the server stopped", `Bearer ${access}`, 200, { user_id: String(me.id) });
+
+  // A new isolate with the server down: a clear 503, at once, not a hang or a 401.
+  cold = await runWorker(join(here, "examples/edge-worker.js"), "example-cold", { TOLLGATE_URL: base });
+  const started = Date.now();
+  const response = await fetch(cold.url, { headers: { authorization: `Bearer ${access}` } });
+  const body = await response.json();
+  assert.deepEqual({ status: response.status, code: body.code }, { status: 503, code: "jwks_fetch_failed" }, JSON.stringify(body));
+  assert.ok(Date.now() - started < 6000, "within the fetch timeout");
+  console.log("  ok cold isolate, server down: 503 jwks_fetch_failed");
 } catch (error) {
   if (worker) console.log(worker.log());
   throw error;
 } finally {
   await worker?.stop();
+  await cold?.stop();
   await server?.stop();
   rmSync(data, { recursive: true, force: true });
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Smoke test of the npm package `tollgate` in every runtime it promises: Node, Bun, Deno,
 # Cloudflare Workers (workerd), Vercel's edge runtime, and Chromium (import map and an
-# esbuild bundle), plus the edge-worker example in workerd against a real tollgate server.
+# esbuild bundle), each also with remoteJwks against a counting JWKS server
+# (remote-smoke.js, jwks-server.mjs), plus the edge-worker example in workerd against a
+# real tollgate server.
 # Installs what it needs, once: pkg/dist (scripts/build-pkg.sh), the npm packages pinned
 # in package-lock.json (`npm ci` when the lock changed), Debian's chromium, the server.
 #
@@ -38,9 +40,10 @@ step() { # step NAME COMMAND...: runs one runtime, prints its output only if it 
     failed=$((failed + 1)); echo "FAIL $name ($((SECONDS - start))s)"; echo "$log" | sed 's/^/    /'
   fi
 }
-step "node (ESM)" node cli.mjs
-step "bun" node_modules/.bin/bun cli.mjs
-step "deno" node_modules/.bin/deno run --allow-read --no-lock cli.mjs
+# jwks-server.mjs: a JWKS endpoint for the remoteJwks checks, its URL the last argument.
+step "node (ESM)" node jwks-server.mjs node cli.mjs
+step "bun" node jwks-server.mjs node_modules/.bin/bun cli.mjs
+step "deno" node jwks-server.mjs node_modules/.bin/deno run --allow-read --allow-net=127.0.0.1 --no-lock cli.mjs
 step "cloudflare workers (workerd)" node workerd.mjs smoke
 step "vercel edge runtime (edge-runtime)" node edge.mjs
 step "chromium: import map + esbuild bundle" node browser.mjs

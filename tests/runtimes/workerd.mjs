@@ -2,10 +2,12 @@
 // "workerd" condition, so the package's worker.js, whose .wasm import becomes a separate
 // wasm module), serves it with workerd on 127.0.0.1 and checks the answer.
 //
-//   node workerd.mjs smoke                 the smoke checks (worker-smoke.js)
+//   node workerd.mjs smoke                 the smoke checks (worker-smoke.js), with the
+//                                          remoteJwks checks against jwks-server.mjs
 //   (example.mjs uses runWorker for examples/edge-worker.js)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { bin, bundle, fetchRetry, freePort, here, out, report, start } from "./lib.mjs";
+import { startJwksServer } from "./jwks-server.mjs";
 
 /**
  * Bundles `entry` into out/<name>/ and starts workerd on a free port. `bindings`: text
@@ -52,12 +54,14 @@ const worker :Workerd.Worker = (
 }
 
 if (process.argv[2] === "smoke") {
-  const worker = await runWorker(`${here}worker-smoke.js`, "workerd");
+  const jwks = await startJwksServer();
+  const worker = await runWorker(`${here}worker-smoke.js`, "workerd", { JWKS_URL: jwks.url });
   try {
-    const response = await fetch(worker.url);
+    const response = await fetch(`${worker.url}?remote`);
     if (!response.ok) throw new Error(`HTTP ${response.status}: ${await response.text()}\n${worker.log()}`);
     report(await response.json());
   } finally {
     await worker.stop();
+    jwks.stop();
   }
 }

@@ -1,40 +1,26 @@
 // A Cloudflare Worker that lets through only requests with a valid access token from a
 // tollgate server, verified at the edge: no call to the server per request. The server's
-// public keys (/.well-known/jwks.json, EdDSA or ES256) are fetched once per isolate and
-// cached; a token signed by a key we do not know yet (the server rotated its key) makes
-// us fetch them again, at most once a minute.
+// public keys (/.well-known/jwks.json, EdDSA or ES256) come from remoteJwks(): cached per
+// isolate for the server's Cache-Control max-age (30 s to 10 min), refetched when a token
+// names a key not cached (the server rotated its key; at most once per 30 s), and kept
+// for an hour past their lifetime while the server cannot be reached.
 //
 // wrangler.toml:  [vars]  TOLLGATE_URL = "https://auth.example.com"
-import { Verifier, TollgateError, bearer } from "tollgate";
+import { Verifier, TollgateError, bearer, remoteJwks } from "tollgate";
 
 const OPTIONS = { algorithm: "EdDSA", type: "access", leeway: 5 }; // the server's TOLLGATE_ALGORITHM
-const REFETCH_AFTER_MS = 60_000;
-let cached; // { verifier: Promise<Verifier>, at: time of the fetch }
-
-function keys(env, { refetch = false } = {}) {
-  if (!cached || (refetch && Date.now() - cached.at > REFETCH_AFTER_MS)) {
-    const verifier = fetch(new URL("/.well-known/jwks.json", env.TOLLGATE_URL)).then(async (response) => {
-      if (!response.ok) throw new Error(`JWKS: HTTP ${response.status}`);
-      return new Verifier(await response.json(), OPTIONS);
-    });
-    cached = { verifier, at: Date.now() };
-    // A failed fetch is not cached: the next request tries again.
-    verifier.catch(() => cached?.verifier === verifier && (cached = undefined));
-  }
-  return cached.verifier;
-}
+let verifier; // once per isolate; add `{ cache: workersCache() }` to start new isolates warm
 
 /** The token's claims, null without a Bearer token; throws TollgateError if invalid. */
 async function authenticate(request, env) {
   const token = bearer(request.headers.get("Authorization"));
   if (token === null) return null;
-  try {
-    return (await keys(env)).verify(token);
-  } catch (error) {
-    if (error.code !== "token_key_unknown") throw error;
-    return (await keys(env, { refetch: true })).verify(token);
-  }
+  verifier ??= new Verifier(remoteJwks(new URL("/.well-known/jwks.json", env.TOLLGATE_URL)), OPTIONS);
+  return verifier.verifyAsync(token);
 }
+
+/** The key server could not be asked (or answered nonsense): not the token's fault. */
+const unavailable = (code) => code === "keys_not_loaded" || code.startsWith("jwks_");
 
 function unauthorized(detail, code) {
   return Response.json({ detail, code }, { status: 401, headers: { "WWW-Authenticate": 'Bearer realm="api"' } });
@@ -46,9 +32,10 @@ export default {
     try {
       claims = await authenticate(request, env);
     } catch (error) {
-      if (error instanceof TollgateError) return unauthorized(error.message, error.code);
-      console.error(error); // the key server is unreachable
-      return Response.json({ detail: "Authentication is unavailable" }, { status: 503 });
+      if (!(error instanceof TollgateError)) throw error;
+      if (!unavailable(error.code)) return unauthorized(error.message, error.code);
+      console.error(error.message); // the key server is unreachable
+      return Response.json({ detail: "Authentication is unavailable", code: error.code }, { status: 503 });
     }
     if (claims === null) return unauthorized("Authentication credentials were not provided.", "not_authenticated");
 

@@ -1,0 +1,441 @@
+// remoteJwks(url, options): a JWKS fetched from a URL as a Verifier's key source.
+//
+// One cache entry per URL (and allow-list) lives at module level, so every Verifier of
+// that URL in an isolate shares the keys and the fetches. The entry keeps the last good
+// key set; a failed or invalid fetch never replaces it (stale keys serve up to
+// `staleMax` past their lifetime, flagged). A token whose kid is not cached refetches at
+// most once per `cooldown`, also when only one key is cached (the core tries a single
+// key whatever the kid says; the kid check is made here, before the module is asked).
+//
+// Workers (workerd) forbid settling a promise of one request from another: there an
+// entry's in-flight fetch is never awaited by another request and nothing is fetched in
+// the background; `verifyAsync` fetches inline for its own request.
+
+const ALGORITHMS = ["EdDSA", "ES256"];
+const DEFAULTS = { minAge: 30, maxAge: 600, cooldown: 30, staleMax: 3600, timeout: 5, maxBytes: 65536 };
+const entries = new Map();
+// The Verifier's side of a key source: symbols, so they stay out of the public API.
+export const KEYS_NOW = Symbol("keysNow");
+export const UNKNOWN_KID = Symbol("unknownKid");
+export const REFETCH = Symbol("refetchForUnknown");
+export const ENSURE = Symbol("ensure");
+const decoder = new TextDecoder();
+
+/** True in Cloudflare Workers (workerd), where promises must not cross requests. */
+function isWorkers() {
+  return (
+    (typeof navigator !== "undefined" && navigator.userAgent === "Cloudflare-Workers") ||
+    typeof globalThis.WebSocketPair === "function"
+  );
+}
+
+/** The `kid` of a token's header, or undefined (malformed tokens are left to the core). */
+let lastSegment = null;
+let lastKid;
+export function tokenKid(token) {
+  if (typeof token !== "string") return undefined;
+  const dot = token.indexOf(".");
+  if (dot <= 0 || dot > 4096) return undefined;
+  const segment = token.slice(0, dot);
+  if (segment === lastSegment) return lastKid;
+  let kid;
+  try {
+    const binary = atob(segment.replace(/-/g, "+").replace(/_/g, "/"));
+    const header = JSON.parse(decoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
+    kid = typeof header?.kid === "string" ? header.kid : undefined;
+  } catch {
+    kid = undefined;
+  }
+  [lastSegment, lastKid] = [segment, kid];
+  return kid;
+}
+
+/** The algorithm a public JWK is for, from its kty/crv (an `alg` member must agree). */
+function jwkAlgorithm(jwk) {
+  const derived =
+    jwk.kty === "OKP" && jwk.crv === "Ed25519" ? "EdDSA" : jwk.kty === "EC" && jwk.crv === "P-256" ? "ES256" : null;
+  if (derived === null) return typeof jwk.alg === "string" ? jwk.alg : `${jwk.kty}${jwk.crv ? ` ${jwk.crv}` : ""}`;
+  if (jwk.alg !== undefined && jwk.alg !== derived) return `${jwk.alg} (on a ${derived} key)`;
+  return derived;
+}
+
+export function bindRemote({ TollgateError, argument, checkKeys }) {
+  const error = (code, message, cause) => {
+    const e = new TollgateError(code, message);
+    if (cause !== undefined) e.cause = cause;
+    return e;
+  };
+
+  /** The usable keys of a parsed JWKS, grouped by algorithm; throws jwks_invalid. */
+  function validate(url, jwks, algorithms) {
+    const invalid = (why) => error("jwks_invalid", `${url}: ${why}`);
+    if (jwks === null || typeof jwks !== "object" || !Array.isArray(jwks.keys)) throw invalid('not a JWKS (no "keys" array)');
+    const byAlg = new Map();
+    const kids = new Set();
+    for (const jwk of jwks.keys) {
+      if (jwk === null || typeof jwk !== "object" || typeof jwk.kty !== "string") throw invalid("a key without kty");
+      const name = typeof jwk.kid === "string" ? `key "${jwk.kid}"` : "a key";
+      if (jwk.kty === "oct") throw invalid(`${name} is an HMAC (oct) key: HMAC keys are never accepted from a URL`);
+      if (jwk.d !== undefined) throw invalid(`${name} is a private key`);
+      if (jwk.kid !== undefined) {
+        if (typeof jwk.kid !== "string") throw invalid("a kid that is not a string");
+        if (kids.has(jwk.kid)) throw invalid(`duplicate kid "${jwk.kid}"`);
+        kids.add(jwk.kid);
+      }
+      if (jwk.use !== undefined && jwk.use !== "sig") continue; // encryption keys are not ours
+      const alg = jwkAlgorithm(jwk);
+      if (!algorithms.includes(alg)) throw invalid(`${name} is for ${alg}, not allowed (algorithms: ${algorithms.join(", ")})`);
+      if (!byAlg.has(alg)) byAlg.set(alg, []);
+      byAlg.get(alg).push(jwk);
+    }
+    if (byAlg.size === 0) throw invalid("no signature keys");
+    const groups = new Map();
+    for (const [alg, keys] of byAlg) {
+      if (!checkKeys(alg, keys)) throw invalid(`a ${alg} key does not parse`);
+      groups.set(alg, {
+        json: JSON.stringify({ keys }),
+        kids: new Set(keys.map((k) => k.kid)),
+        // A key without kid gets its thumbprint as kid in the core: leave those sets to it.
+        allKid: keys.every((k) => typeof k.kid === "string"),
+      });
+    }
+    return groups;
+  }
+
+  /** Seconds of `max-age` in a Cache-Control value (0 for no-cache/no-store), or null. */
+  function maxAgeOf(cacheControl) {
+    if (!cacheControl) return null;
+    if (/(^|[,\s])(no-cache|no-store)($|[,\s=])/i.test(cacheControl)) return 0;
+    const m = /(?:^|[,\s])max-age\s*=\s*"?(\d+)/i.exec(cacheControl);
+    return m ? Number(m[1]) : null;
+  }
+
+  /** The body, refused once it passes `maxBytes` (declared or streamed). */
+  async function boundedText(response, maxBytes, invalid) {
+    const declared = Number(response.headers.get("content-length"));
+    if (declared > maxBytes) throw invalid(`the body is ${declared} bytes, over ${maxBytes}`);
+    if (!response.body) return "";
+    const reader = response.body.getReader();
+    const chunks = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        reader.cancel().catch(() => {});
+        throw invalid(`the body is over ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      bytes.set(c, at);
+      at += c.byteLength;
+    }
+    return decoder.decode(bytes);
+  }
+
+  /** One request to the endpoint, bounded by `timeout`: new keys, or "not modified". */
+  async function request(entry, o) {
+    const url = entry.url;
+    const invalid = (why) => error("jwks_invalid", `${url}: ${why}`);
+    const headers = { accept: "application/jwk-set+json, application/json" };
+    if (entry.etag && entry.groups) headers["if-none-match"] = entry.etag;
+    const controller = new AbortController();
+    // Browsers' HTTP cache would answer a refetch with the copy this cache already holds
+    // (and hide an endpoint that is down); our own ETag revalidates. Workers reject `cache`.
+    const init = { headers, redirect: "manual", signal: controller.signal };
+    if (!isWorkers()) init.cache = "no-store";
+    let timer;
+    const timedOut = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        reject(error("jwks_timeout", `${url}: no answer within ${o.timeout} s`));
+        controller.abort();
+      }, o.timeout * 1000);
+    });
+    const attempt = (async () => {
+      let response;
+      try {
+        response = await o.fetch(url, init);
+      } catch (cause) {
+        throw error("jwks_fetch_failed", `${url}: ${cause?.message ?? cause}`, cause);
+      }
+      const maxAge = maxAgeOf(response.headers.get("cache-control"));
+      if (response.status === 304 && entry.groups) return { notModified: true, maxAge };
+      if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
+        throw invalid(`answered a redirect (${response.status || "opaque"}), which is not followed`);
+      }
+      if (!response.ok) throw error("jwks_fetch_failed", `${url}: HTTP ${response.status}`);
+      const type = response.headers.get("content-type") ?? "";
+      if (/html/i.test(type)) throw invalid(`answered ${type}, not a JWKS`);
+      const text = await boundedText(response, o.maxBytes, invalid);
+      let jwks;
+      try {
+        jwks = JSON.parse(text);
+      } catch {
+        throw invalid(`answered ${type || "a body"} that is not JSON`);
+      }
+      return { jwks, groups: validate(url, jwks, o.algorithms), maxAge, etag: response.headers.get("etag") };
+    })();
+    attempt.catch(() => {}); // lost the race to the timer
+    try {
+      return await Promise.race([attempt, timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function lifetime(o, maxAge) {
+    return Math.min(Math.max(maxAge ?? o.maxAge, o.minAge), o.maxAge) * 1000;
+  }
+
+  function adopt(entry, { jwks, groups, ttl, fetchedAt, etag }) {
+    Object.assign(entry, { jwks, groups, ttl, fetchedAt, etag: etag ?? null, lastError: null });
+    entry.version += 1;
+  }
+
+  /** Fetches now (the caller checked the cooldown); never throws: the error is kept. */
+  function refetch(entry, o) {
+    entry.lastAttempt = Date.now();
+    entry.fetches += 1;
+    const run = (async () => {
+      try {
+        const got = await request(entry, o);
+        const ttl = lifetime(o, got.maxAge);
+        if (got.notModified) {
+          Object.assign(entry, { fetchedAt: Date.now(), ttl, lastError: null });
+        } else {
+          adopt(entry, { ...got, ttl, fetchedAt: Date.now() });
+        }
+        if (o.cache) {
+          const value = { jwks: entry.jwks, fetchedAt: entry.fetchedAt, ttl: entry.ttl, etag: entry.etag };
+          await Promise.resolve(o.cache.set(entry.url, value)).catch(() => {});
+        }
+      } catch (e) {
+        entry.lastError = e instanceof TollgateError ? e : error("jwks_fetch_failed", `${entry.url}: ${e?.message ?? e}`, e);
+      } finally {
+        if (entry.inflight === run) entry.inflight = null;
+      }
+    })();
+    entry.inflight = run;
+    return run;
+  }
+
+  /** A warm start from the persistent cache, once per entry; a bad value is ignored. */
+  async function fromCache(entry, o) {
+    if (!o.cache || entry.cacheTried) return;
+    entry.cacheTried = true;
+    try {
+      const value = await o.cache.get(entry.url);
+      if (!value || entry.groups || typeof value.fetchedAt !== "number" || typeof value.ttl !== "number") return;
+      const groups = validate(entry.url, value.jwks, o.algorithms);
+      adopt(entry, { jwks: value.jwks, groups, ttl: value.ttl, fetchedAt: value.fetchedAt, etag: value.etag });
+    } catch {
+      // A cache that fails or holds junk is as good as an empty one.
+    }
+  }
+
+  class RemoteJwks {
+    #entry;
+    #o;
+    #reported = null; // the failure onStale was last called for
+    constructor(entry, o) {
+      this.#entry = entry;
+      this.#o = o;
+    }
+    get url() {
+      return this.#entry.url;
+    }
+    get algorithms() {
+      return [...this.#o.algorithms];
+    }
+    /** Keys are being served past their lifetime because the endpoint failed. */
+    get stale() {
+      const e = this.#entry;
+      return e.groups !== null && e.lastError !== null && Date.now() >= e.fetchedAt + e.ttl;
+    }
+    /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */
+    get jwks() {
+      return this.#entry.jwks === null ? null : structuredClone(this.#entry.jwks);
+    }
+    /** Requests made to the endpoint for this URL, in this isolate (for tests and metrics). */
+    get fetchCount() {
+      return this.#entry.fetches;
+    }
+    /** The last failure of the endpoint (cleared by a good answer), or null. */
+    get lastError() {
+      return this.#entry.lastError;
+    }
+
+    #share() {
+      return this.#o.shareFetches;
+    }
+    #cooled(now) {
+      return now - this.#entry.lastAttempt >= this.#o.cooldown * 1000;
+    }
+    /** Calls onStale once per failure of the endpoint while stale keys serve. */
+    #flagStale() {
+      if (this.stale && this.#o.onStale && this.#reported !== this.#entry.lastError) {
+        this.#reported = this.#entry.lastError;
+        try {
+          this.#o.onStale(this.#entry.lastError, this);
+        } catch {
+          // a throwing callback must not fail verification
+        }
+      }
+    }
+
+    /** The key group of `algorithm` usable now, synchronously; throws when none. */
+    [KEYS_NOW](algorithm) {
+      const e = this.#entry;
+      const now = Date.now();
+      if (e.groups === null) {
+        const why = e.lastError ? `: ${e.lastError.message}` : "; await verifyAsync() or ready() first";
+        throw error("keys_not_loaded", `keys of ${e.url} are not loaded${why}`, e.lastError ?? undefined);
+      }
+      if (now >= e.fetchedAt + e.ttl) {
+        if (this.#share() && e.inflight === null && this.#cooled(now)) refetch(e, this.#o);
+        if (now >= e.fetchedAt + e.ttl + this.#o.staleMax * 1000) {
+          const last = e.lastError;
+          const message = `keys of ${e.url} expired ${Math.round((now - e.fetchedAt - e.ttl) / 1000)} s ago`;
+          throw last
+            ? error(last.code, `${message} and the endpoint fails: ${last.message}`, last)
+            : error("keys_not_loaded", `${message}; await verifyAsync() or ready() to refetch`);
+        }
+        this.#flagStale();
+      }
+      return { version: e.version, group: e.groups.get(algorithm) ?? null };
+    }
+
+    /** A token named a kid that is not cached: refetch in the background if allowed. */
+    [UNKNOWN_KID]() {
+      const e = this.#entry;
+      if (this.#share() && e.inflight === null && this.#cooled(Date.now())) refetch(e, this.#o);
+    }
+
+    /**
+     * After an unknown kid: waits for a refetch (one in flight, where sharing is
+     * allowed, or a new one if the cooldown allows); true when the keys changed.
+     */
+    async [REFETCH](version) {
+      const e = this.#entry;
+      if (e.inflight !== null && this.#share()) await e.inflight;
+      else if (this.#cooled(Date.now())) await refetch(e, this.#o);
+      return e.version !== version;
+    }
+
+    /** Loads keys when cold, refetches when expired (once per cooldown while failing). */
+    async [ENSURE]() {
+      const e = this.#entry;
+      const o = this.#o;
+      if (e.groups !== null && Date.now() < e.fetchedAt + e.ttl) return this;
+      await fromCache(e, o);
+      const now = Date.now();
+      if (e.groups !== null && now < e.fetchedAt + e.ttl) return this;
+      if (e.inflight !== null && this.#share()) await e.inflight;
+      else if (e.lastError === null || this.#cooled(now)) await refetch(e, o);
+      if (e.groups === null && e.lastError !== null) {
+        throw error(e.lastError.code, `keys of ${e.url} could not be loaded: ${e.lastError.message}`, e.lastError);
+      }
+      this[KEYS_NOW](o.algorithms[0]); // throws when nothing usable
+      return this;
+    }
+
+    /** Resolves once keys are loaded (a warm start for the synchronous `verify`). */
+    ready() {
+      return this[ENSURE]();
+    }
+  }
+
+  function seconds(value, name, fallback) {
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw argument(`${name} must be a non-negative number of seconds`);
+    }
+    return value;
+  }
+
+  /** A key source for `new Verifier(remoteJwks(url), options)`. */
+  function remoteJwks(url, options = {}) {
+    let href;
+    try {
+      href = new URL(url).href;
+    } catch {
+      throw argument("remoteJwks: url must be an absolute http(s) URL");
+    }
+    if (!/^https?:$/.test(new URL(href).protocol)) throw argument("remoteJwks: url must be an http(s) URL");
+    if (options === null || typeof options !== "object") throw argument("remoteJwks: options must be an object");
+    const algorithms = options.algorithms ?? ALGORITHMS;
+    if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => ALGORITHMS.includes(a))) {
+      throw argument("remoteJwks: options.algorithms must list EdDSA and/or ES256 (HMAC keys are never accepted from a URL)");
+    }
+    const o = {
+      algorithms: [...algorithms].sort(),
+      minAge: seconds(options.minAge, "options.minAge", DEFAULTS.minAge),
+      maxAge: seconds(options.maxAge, "options.maxAge", DEFAULTS.maxAge),
+      cooldown: seconds(options.cooldown, "options.cooldown", DEFAULTS.cooldown),
+      staleMax: seconds(options.staleMax, "options.staleMax", DEFAULTS.staleMax),
+      timeout: seconds(options.timeout, "options.timeout", DEFAULTS.timeout),
+      maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
+      fetch: options.fetch ?? ((...args) => globalThis.fetch(...args)),
+      shareFetches: options.shareFetches ?? !isWorkers(),
+      cache: options.cache ?? null,
+      onStale: options.onStale ?? null,
+    };
+    if (!Number.isSafeInteger(o.maxBytes) || o.maxBytes < 1) throw argument("remoteJwks: options.maxBytes must be a positive integer");
+    if (o.minAge > o.maxAge) throw argument("remoteJwks: options.minAge must not exceed options.maxAge");
+    if (typeof o.fetch !== "function") throw argument("remoteJwks: options.fetch must be a function");
+    if (o.cache !== null && (typeof o.cache.get !== "function" || typeof o.cache.set !== "function")) {
+      throw argument("remoteJwks: options.cache must have get(url) and set(url, value)");
+    }
+    if (o.onStale !== null && typeof o.onStale !== "function") throw argument("remoteJwks: options.onStale must be a function");
+    const key = `${href}\n${o.algorithms.join(",")}\n${o.maxBytes}`;
+    let entry = entries.get(key);
+    if (entry === undefined) {
+      entry = {
+        url: href,
+        jwks: null,
+        groups: null,
+        version: 0,
+        fetchedAt: 0,
+        ttl: 0,
+        etag: null,
+        lastAttempt: -Infinity,
+        lastError: null,
+        inflight: null,
+        cacheTried: false,
+        fetches: 0,
+      };
+      entries.set(key, entry);
+    }
+    return new RemoteJwks(entry, o);
+  }
+
+  /**
+   * A persistent cache over the Workers Cache API (`caches.default` by default), so a
+   * new isolate starts with the keys its predecessors fetched.
+   */
+  function workersCache(cache = globalThis.caches?.default, { keepFor = 86400 } = {}) {
+    if (!cache || typeof cache.match !== "function") throw argument("workersCache: no Cache API here (caches.default)");
+    const at = (url) => new Request(`https://tollgate-jwks.invalid/${encodeURIComponent(url)}`);
+    return {
+      async get(url) {
+        const hit = await cache.match(at(url));
+        return hit ? hit.json() : undefined;
+      },
+      async set(url, value) {
+        const headers = { "content-type": "application/json", "cache-control": `max-age=${Math.floor(keepFor)}` };
+        await cache.put(at(url), new Response(JSON.stringify(value), { headers }));
+      },
+    };
+  }
+
+  /** Forgets every cached key set (for tests). */
+  function clearRemoteJwks() {
+    entries.clear();
+  }
+
+  return { remoteJwks, workersCache, clearRemoteJwks, RemoteJwks };
+}

@@ -26,7 +26,7 @@ mod keys;
 use cookie::refresh_transport;
 pub use cookie::{RefreshCookie, RefreshTransport, MAX_COOKIE_NAME};
 pub use keys::{data_dir_key_path, generate_key_text, write_new_key};
-use keys::{signing_key, verifying_key_text};
+use keys::{key_encryption_key, signing_key, verifying_key_text};
 
 /// A configuration problem, with the setting's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,8 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("verifying_key", Kind::Str),
     ("verifying_key_file", Kind::Str),
     ("previous_verifying_keys", Kind::List),
+    ("key_encryption_key", Kind::Str),
+    ("key_encryption_key_file", Kind::Str),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -186,6 +188,8 @@ struct Raw {
     verifying_key: Option<String>,
     verifying_key_file: Option<String>,
     previous_verifying_keys: Option<OneOrMany>,
+    key_encryption_key: Option<String>,
+    key_encryption_key_file: Option<String>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -245,6 +249,8 @@ pub struct Config {
     /// Token settings (keys, lifetimes, claims, rotation).
     pub tokens: Settings,
     pub key_source: KeySource,
+    /// `key_encryption_key`: seals the signing keys kept in the store (`tollgate keys`).
+    pub key_encryption_key: Option<crate::keyset::Kek>,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
@@ -487,6 +493,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         ));
     }
     let mut signing_key = signing_key;
+    let kek = key_encryption_key(&raw)?;
     if let Some(verifying) = verifying_key_text(&raw)? {
         let verifying = VerifyingKey::from_pem(algorithm, &verifying)
             .or_else(|_| VerifyingKey::from_jwk(algorithm, &verifying))
@@ -692,6 +699,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     Ok(Config {
         tokens,
         key_source,
+        key_encryption_key: kek,
         update_last_login: raw.update_last_login.unwrap_or(false),
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),

@@ -40,8 +40,7 @@ impl Tokens {
     /// token of another user does not say.
     pub async fn session_of(&self, user_id: u64, token: &str) -> Result<String, Denied> {
         let verified = self
-            .config
-            .tokens
+            .settings()
             .verifier()
             .verify(token, Expect::Kind(TokenKind::Refresh), self.now(), |_| {
                 false

@@ -314,3 +314,39 @@ fn raw_get(addr: std::net::SocketAddr, path: &str, extra: &str) -> String {
     stream.read_to_string(&mut answer).unwrap();
     answer
 }
+
+/// A running server retires a previous key by itself once every token it signed has
+/// expired (here: lifetimes of 2 s, no leeway), and its tokens are refused from then on.
+#[test]
+fn a_running_server_retires_previous_keys_when_their_tokens_have_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "alice", "pw-alice-1");
+    let mut cmd = with_kek(&data);
+    for setting in [
+        "TOLLGATE_ACCESS_TOKEN_LIFETIME",
+        "TOLLGATE_REFRESH_TOKEN_LIFETIME",
+        "TOLLGATE_SLIDING_TOKEN_LIFETIME",
+    ] {
+        cmd.env(setting, "2");
+    }
+    let server = Server::spawn(cmd);
+    beside(&data, &["rotate"]);
+    let first = current_kid(&data);
+    beside(&data, &["rotate"]);
+    let second = current_kid(&data);
+    let states = |data: &Path| {
+        let mut set = listed(data);
+        set.sort();
+        set
+    };
+    assert!(states(&data).contains(&(first.clone(), "previous".into())));
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !states(&data).contains(&(first.clone(), "retired".into())) {
+        assert!(std::time::Instant::now() < deadline, "{:?}", states(&data));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(states(&data).contains(&(second, "current".into())));
+    drop(server);
+}

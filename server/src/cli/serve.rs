@@ -79,7 +79,10 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));
         let supervisor = tokio::spawn(store.clone().supervise());
-        let key_reloader = tokio::spawn(Arc::clone(app.tokens.keys()).reload_periodically());
+        let key_reloader = tokio::spawn({
+            let clock = app.clock();
+            Arc::clone(app.tokens.keys()).reload_periodically(move || clock())
+        });
         crate::handlers::serve(listener, Arc::clone(&app), shutdown_signal()).await;
         flusher.abort();
         supervisor.abort();

@@ -128,3 +128,47 @@ pub async fn a_revoked_key_is_replaced_in_the_same_change(subject: Subject) {
     let err = keyset::open(&Kek::from_bytes([4; 32]), revoked).unwrap_err();
     assert_eq!(err.code(), "key_unsealable");
 }
+
+/// A previous key is retired once every token it signed has expired (it stopped signing
+/// `after` ago), by itself, once, also when two replicas try together; a current or next
+/// key never is.
+pub async fn a_previous_key_retires_once_its_tokens_have_expired(subject: Subject) {
+    let store = subject.open();
+    let replica = subject.replica(&store);
+    let kek = Kek::from_bytes([6; 32]);
+    let alg = tollgate_core::Algorithm::EdDsa;
+    let Rotated::Done { current: first, .. } = keyset::rotate(&store, &kek, None, alg, 1_000)
+        .await
+        .unwrap()
+    else {
+        panic!("the first rotation is done")
+    };
+    let Rotated::Done {
+        current: second, ..
+    } = keyset::rotate(&store, &kek, Some(&first), alg, 5_000)
+        .await
+        .unwrap()
+    else {
+        panic!("the second rotation is done")
+    };
+    let next = keyset::add(&store, &kek, alg, 5_000).await.unwrap();
+    const AFTER: u64 = 60_000;
+    let early = keyset::retire_due(&store, &kek, 5_000 + AFTER - 1, AFTER)
+        .await
+        .unwrap();
+    assert_eq!(early, Vec::<String>::new());
+    let (a, b) = tokio::join!(
+        keyset::retire_due(&store, &kek, 5_000 + AFTER, AFTER),
+        keyset::retire_due(&replica, &kek, 5_000 + AFTER, AFTER),
+    );
+    let mut retired = a.unwrap();
+    retired.extend(b.unwrap());
+    assert_eq!(retired, std::slice::from_ref(&first), "retired once");
+    let mut want = vec![
+        (first, KeyState::Retired),
+        (second, KeyState::Current),
+        (next.kid, KeyState::Next),
+    ];
+    want.sort();
+    assert_eq!(states(&store.signing_keys().await.unwrap()), want);
+}

@@ -65,11 +65,28 @@ impl LiveKeys {
         Ok(true)
     }
 
-    /// Reloads every [`RELOAD_EVERY`] for as long as the server runs.
-    pub async fn reload_periodically(self: Arc<Self>) {
+    /// Every [`RELOAD_EVERY`] for as long as the server runs: retires the previous keys
+    /// whose tokens have all expired ([`super::retire_due`]), then reloads. `now_ms` is
+    /// the server's clock.
+    pub async fn reload_periodically(self: Arc<Self>, now_ms: impl Fn() -> u64) {
         let mut tick = tokio::time::interval(RELOAD_EVERY);
+        let after_ms = super::retire_after_ms(&self.configured);
         loop {
             tick.tick().await;
+            if let Some(kek) = &self.kek {
+                match super::retire_due(&self.store, kek, now_ms(), after_ms).await {
+                    Ok(retired) if !retired.is_empty() => {
+                        tracing::info!(
+                            ?retired,
+                            "previous signing keys retired: every token they signed has expired"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::error!(error = %err, code = err.code(), "retiring previous signing keys failed");
+                    }
+                }
+            }
             match self.reload().await {
                 Ok(true) => {
                     let settings = self.settings();

@@ -284,3 +284,49 @@ pub async fn revoke(
         })
         .await?
 }
+
+/// Retires every previous key that stopped signing at least `after_ms` before `now_ms`
+/// (the longest token lifetime plus leeway: every token it signed has expired), in one
+/// change; returns their kids. Concurrent calls (replicas) retire each key once.
+pub async fn retire_due(
+    store: &Store,
+    kek: &Kek,
+    now_ms: u64,
+    after_ms: u64,
+) -> Result<Vec<String>, KeyError> {
+    store
+        .update_signing_keys(|keys| {
+            let due = keys.iter().filter(|k| {
+                k.state == KeyState::Previous
+                    && k.deactivated_ms
+                        .is_some_and(|at| at.saturating_add(after_ms) <= now_ms)
+            });
+            let moved: Result<Vec<StoredKey>, KeyError> = due
+                .map(|k| moved(kek, k, KeyState::Retired, now_ms))
+                .collect();
+            match moved {
+                Ok(retired) => {
+                    let kids = retired.iter().map(|k| k.kid.clone()).collect();
+                    (retired, Ok(kids))
+                }
+                Err(err) => (Vec::new(), Err(err)),
+            }
+        })
+        .await?
+}
+
+/// How long after a key stops signing every token it signed has expired: the longest
+/// token lifetime of `settings` plus its leeway, in ms.
+pub fn retire_after_ms(settings: &tollgate_core::Settings) -> u64 {
+    let longest = [
+        settings.access_token_lifetime(),
+        settings.refresh_token_lifetime(),
+        settings.sliding_token_lifetime(),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
+    longest
+        .saturating_add(settings.leeway())
+        .saturating_mul(1000)
+}

@@ -350,3 +350,64 @@ fn a_running_server_retires_previous_keys_when_their_tokens_have_expired() {
     assert!(states(&data).contains(&(second, "current".into())));
     drop(server);
 }
+
+/// `tollgate` configured for EdDSA: the key `keys generate` wrote in `keydir`.
+fn eddsa(data: &Path, keydir: &Path) -> Command {
+    let mut cmd = with_kek(data);
+    cmd.env_remove("TOLLGATE_SIGNING_KEY")
+        .env("TOLLGATE_ALGORITHM", "EdDSA")
+        .env("TOLLGATE_SIGNING_KEY_FILE", keydir.join("signing_key"));
+    cmd
+}
+
+/// EdDSA: the JWKS publishes a next key as soon as it is added; a rotation to it waits
+/// until it has been published for two JWKS cache lifetimes (`--now` does not), and
+/// a rotation with nothing published is refused.
+#[test]
+fn a_public_next_key_is_published_before_it_may_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keydir) = (dir.path().join("data"), dir.path().join("keys"));
+    std::fs::create_dir_all(&data).unwrap();
+    let mut generate = tollgate(&keydir);
+    generate
+        .env("TOLLGATE_ALGORITHM", "EdDSA")
+        .args(["keys", "generate"]);
+    assert!(generate.status().unwrap().success());
+    let server = Server::spawn(eddsa(&data, &keydir));
+    let jwks = || {
+        let (status, body) =
+            request(server.addr, "GET", "/.well-known/jwks.json", None, None).unwrap();
+        assert_eq!(status, 200);
+        let mut kids: Vec<String> = body["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect();
+        kids.sort();
+        kids
+    };
+    assert_eq!(jwks().len(), 1, "the configured key");
+    refused(eddsa(&data, &keydir), &["rotate"], "key_next_missing");
+    let (ok, out, err) = keys(eddsa(&data, &keydir), &["add"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("added EdDSA key "), "{out}");
+    let next = listed(&data)[0].0.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    while !jwks().contains(&next) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next key is never published"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(jwks().len(), 2, "the configured key and the next one");
+    let (ok, _, err) = keys(eddsa(&data, &keydir), &["rotate"]);
+    assert!(!ok && err.contains("(key_next_too_recent)"), "{err}");
+    assert!(err.contains(&next), "{err}");
+    assert_eq!(listed(&data), [(next.clone(), "next".to_string())]);
+    let (ok, out, err) = keys(eddsa(&data, &keydir), &["rotate", "--now"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("{next} signs now")), "{out}");
+    drop(server);
+}

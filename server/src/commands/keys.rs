@@ -83,7 +83,7 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
                 key.algorithm, key.kid
             );
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { now } => {
             let kek = kek(ctx)?;
             let from = store
                 .signing_keys()
@@ -91,7 +91,20 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
                 .into_iter()
                 .find(|k| k.state == KeyState::Current)
                 .map(|k| k.kid);
-            match keyset::rotate(store, kek, from.as_deref(), configured, ctx.now_ms()).await? {
+            let hold_ms = if now {
+                0
+            } else {
+                keyset::publish_ahead_ms(configured)
+            };
+            let rotated = keyset::rotate(
+                store,
+                kek,
+                from.as_deref(),
+                configured,
+                ctx.now_ms(),
+                hold_ms,
+            );
+            match rotated.await? {
                 Rotated::Done { current, previous } => {
                     let _ = write!(out, "{current} signs now");
                     match previous {

@@ -134,9 +134,16 @@ pub enum KeysCommand {
         #[arg(long, value_name = "ALGORITHM")]
         algorithm: Option<String>,
     },
-    /// Make the next key (or a fresh one) sign; the current key becomes previous and
-    /// keeps verifying the tokens it signed.
-    Rotate,
+    /// Make the next key sign; the current key becomes previous and keeps verifying the
+    /// tokens it signed. EdDSA/ES256: the next key must have been published (`keys add`)
+    /// at least two JWKS cache lifetimes ago (10 min 5 s). HMAC: a fresh key when there
+    /// is no next one.
+    Rotate {
+        /// Rotate at once (to the next key, or a fresh one), even if JWKS caches may not
+        /// hold it yet.
+        #[arg(long)]
+        now: bool,
+    },
     /// Revoke a key at once: its tokens are refused (a current key is replaced).
     Revoke { kid: String },
 }

@@ -12,10 +12,6 @@ use crate::{
     },
 };
 
-/// How long a JWKS may be cached (`Cache-Control: max-age`). A next key is published
-/// before it signs, so caches that honour this see it in time (issue #16).
-pub const JWKS_MAX_AGE: u64 = 300;
-
 /// `GET /.well-known/jwks.json`: the public keys in force (next, current and previous
 /// keys of the stored set, or the configured ones), with `Cache-Control` and an `ETag`
 /// (a digest of the body): a request whose `If-None-Match` names it gets `304`.
@@ -44,7 +40,7 @@ pub fn jwks(app: &App, req: &Request) -> Reply {
     let headers = reply.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, max-age={JWKS_MAX_AGE}"))
+        HeaderValue::from_str(&format!("public, max-age={}", crate::keyset::JWKS_MAX_AGE))
             .unwrap_or(HeaderValue::from_static("public, max-age=300")),
     );
     if let Ok(value) = HeaderValue::from_str(&etag) {

@@ -16,7 +16,7 @@ pub async fn concurrent_key_rotations_give_one_new_current(subject: Subject) {
     let replica = subject.replica(&store);
     let kek = Kek::from_bytes([9; 32]);
     let alg = tollgate_core::Algorithm::EdDsa;
-    let first = keyset::rotate(&store, &kek, None, alg, 1_000)
+    let first = keyset::rotate(&store, &kek, None, alg, 1_000, 0)
         .await
         .unwrap();
     let Rotated::Done { current: old, .. } = first else {
@@ -27,7 +27,7 @@ pub async fn concurrent_key_rotations_give_one_new_current(subject: Subject) {
             let store = if i % 2 == 0 { &store } else { &replica }.clone();
             let (kek, old) = (kek.clone(), old.clone());
             tokio::spawn(async move {
-                keyset::rotate(&store, &kek, Some(&old), alg, 2_000)
+                keyset::rotate(&store, &kek, Some(&old), alg, 2_000, 0)
                     .await
                     .unwrap()
             })
@@ -73,7 +73,7 @@ pub async fn a_revoked_key_is_replaced_in_the_same_change(subject: Subject) {
     let store = subject.open();
     let kek = Kek::from_bytes([3; 32]);
     let alg = tollgate_core::Algorithm::EdDsa;
-    keyset::rotate(&store, &kek, None, alg, 1_000)
+    keyset::rotate(&store, &kek, None, alg, 1_000, 0)
         .await
         .unwrap();
     let next = keyset::add(&store, &kek, alg, 1_500).await.unwrap();
@@ -137,7 +137,7 @@ pub async fn a_previous_key_retires_once_its_tokens_have_expired(subject: Subjec
     let replica = subject.replica(&store);
     let kek = Kek::from_bytes([6; 32]);
     let alg = tollgate_core::Algorithm::EdDsa;
-    let Rotated::Done { current: first, .. } = keyset::rotate(&store, &kek, None, alg, 1_000)
+    let Rotated::Done { current: first, .. } = keyset::rotate(&store, &kek, None, alg, 1_000, 0)
         .await
         .unwrap()
     else {
@@ -145,7 +145,7 @@ pub async fn a_previous_key_retires_once_its_tokens_have_expired(subject: Subjec
     };
     let Rotated::Done {
         current: second, ..
-    } = keyset::rotate(&store, &kek, Some(&first), alg, 5_000)
+    } = keyset::rotate(&store, &kek, Some(&first), alg, 5_000, 0)
         .await
         .unwrap()
     else {

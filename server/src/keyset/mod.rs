@@ -39,6 +39,13 @@ pub enum KeyError {
     Generate(String),
     /// The stored keys do not make usable token settings.
     Unusable(String),
+    /// A rotation to a public key nobody has been shown yet: `keys add` publishes one.
+    NoNext,
+    /// The next key was published too recently for caches of the JWKS to hold it.
+    NextTooRecent {
+        kid: String,
+        signs_from_ms: u64,
+    },
     Store(StoreError),
 }
 
@@ -51,6 +58,8 @@ impl KeyError {
             Self::Unsealable(_) => "key_unsealable",
             Self::Generate(_) => "key_generate_failed",
             Self::Unusable(_) => "key_set_unusable",
+            Self::NoNext => "key_next_missing",
+            Self::NextTooRecent { .. } => "key_next_too_recent",
             Self::Store(err) => err.code(),
         }
     }
@@ -73,6 +82,13 @@ impl fmt::Display for KeyError {
             ),
             Self::Generate(why) => write!(f, "cannot make a key: {why}"),
             Self::Unusable(why) => write!(f, "the stored keys cannot sign: {why}"),
+            Self::NoNext => f.write_str(
+                "no next key to rotate to: `tollgate keys add` publishes one, which may sign once JWKS caches hold it (--now rotates to a fresh key at once)",
+            ),
+            Self::NextTooRecent { kid, signs_from_ms } => write!(
+                f,
+                "the next key {kid} was published too recently for JWKS caches to hold it: it may sign from {signs_from_ms} (Unix ms; --now rotates anyway)"
+            ),
             Self::Store(err) => err.fmt(f),
         }
     }
@@ -199,16 +215,32 @@ pub enum Rotated {
     Lost { current: Option<String> },
 }
 
+/// How long a next key of a public-key algorithm is published before a rotation makes
+/// it sign: two JWKS cache lifetimes, plus the period in which servers take a change up.
+pub fn publish_ahead_ms(algorithm: Algorithm) -> u64 {
+    if algorithm.is_hmac() {
+        // Nothing is published: verifiers of HMAC tokens hold the secret.
+        return 0;
+    }
+    (2 * JWKS_MAX_AGE * 1000).saturating_add(live::RELOAD_EVERY.as_millis() as u64)
+}
+
+/// How long a JWKS may be cached (`Cache-Control: max-age`, seconds).
+pub const JWKS_MAX_AGE: u64 = 300;
+
 /// Makes the oldest `next` key current (a fresh key of `algorithm` when there is none),
 /// and the current one previous, provided the current key is still `from` (as read by
 /// the caller): of concurrent rotations from one state, one is done and the others are
-/// told who won.
+/// told who won. With `hold_ms` > 0 the next key must have been published (created) at
+/// least that long ago ([`KeyError::NextTooRecent`]), and a fresh one is refused
+/// ([`KeyError::NoNext`]): verifiers caching the JWKS know a key before it signs.
 pub async fn rotate(
     store: &Store,
     kek: &Kek,
     from: Option<&str>,
     algorithm: Algorithm,
     now_ms: u64,
+    hold_ms: u64,
 ) -> Result<Rotated, KeyError> {
     let fresh = fresh_key(kek, algorithm, KeyState::Current, now_ms)?;
     store
@@ -220,6 +252,18 @@ pub async fn rotate(
             }
             let mut upserts = Vec::new();
             let result = (|| -> Result<Rotated, KeyError> {
+                if hold_ms > 0 {
+                    match keys.iter().find(|k| k.state == KeyState::Next) {
+                        None => return Err(KeyError::NoNext),
+                        Some(next) if next.created_ms.saturating_add(hold_ms) > now_ms => {
+                            return Err(KeyError::NextTooRecent {
+                                kid: next.kid.clone(),
+                                signs_from_ms: next.created_ms.saturating_add(hold_ms),
+                            })
+                        }
+                        Some(_) => {}
+                    }
+                }
                 let incoming = incoming(kek, keys, &fresh, now_ms)?;
                 if let Some(old) = current {
                     upserts.push(moved(kek, old, KeyState::Previous, now_ms)?);

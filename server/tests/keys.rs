@@ -411,3 +411,43 @@ fn a_public_next_key_is_published_before_it_may_sign() {
     assert!(out.starts_with(&format!("{next} signs now")), "{out}");
     drop(server);
 }
+
+/// `signing_key_rotation`: a running server rotates by itself (HMAC: at once when due),
+/// and tokens of the keys before keep verifying; without a key-encryption key it is a
+/// configuration error.
+#[test]
+fn signing_key_rotation_rotates_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "alice", "pw-alice-1");
+    let mut no_kek = tollgate(&data);
+    no_kek.env("TOLLGATE_SIGNING_KEY_ROTATION", "30d");
+    refused(no_kek, &["list"], "config_invalid");
+    let mut cmd = with_kek(&data);
+    cmd.env("TOLLGATE_SIGNING_KEY_ROTATION", "2s");
+    let server = Server::spawn(cmd);
+    let (access0, _) = login(server.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let set = listed(&data);
+        let previous = set.iter().filter(|(_, s)| s == "previous").count();
+        if previous >= 1 {
+            assert_eq!(
+                set.iter().filter(|(_, s)| s == "current").count(),
+                1,
+                "{set:?}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never rotated twice: {set:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (access, _) = login_signed_by(server.addr, &current_kid(&data));
+    assert_eq!(me(server.addr, &access0), 200);
+    assert_eq!(me(server.addr, &access), 200);
+    drop(server);
+}

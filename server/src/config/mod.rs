@@ -83,6 +83,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("previous_verifying_keys", Kind::List),
     ("key_encryption_key", Kind::Str),
     ("key_encryption_key_file", Kind::Str),
+    ("signing_key_rotation", Kind::Duration),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -190,6 +191,7 @@ struct Raw {
     previous_verifying_keys: Option<OneOrMany>,
     key_encryption_key: Option<String>,
     key_encryption_key_file: Option<String>,
+    signing_key_rotation: Option<RawDuration>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -251,6 +253,9 @@ pub struct Config {
     pub key_source: KeySource,
     /// `key_encryption_key`: seals the signing keys kept in the store (`tollgate keys`).
     pub key_encryption_key: Option<crate::keyset::Kek>,
+    /// `signing_key_rotation` (seconds; `None`: off, the default): the stored key set
+    /// rotates by itself this long after its current key started signing.
+    pub signing_key_rotation: Option<u64>,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
@@ -494,6 +499,17 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     }
     let mut signing_key = signing_key;
     let kek = key_encryption_key(&raw)?;
+    let signing_key_rotation =
+        match duration("signing_key_rotation", raw.signing_key_rotation.clone(), 0)? {
+            0 => None,
+            _ if kek.is_none() => {
+                return Err(ConfigError::new(
+                    "signing_key_rotation",
+                    "rotating keys are kept in the store, sealed: set key_encryption_key too",
+                ))
+            }
+            secs => Some(secs),
+        };
     if let Some(verifying) = verifying_key_text(&raw)? {
         let verifying = VerifyingKey::from_pem(algorithm, &verifying)
             .or_else(|_| VerifyingKey::from_jwk(algorithm, &verifying))
@@ -700,6 +716,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         tokens,
         key_source,
         key_encryption_key: kek,
+        signing_key_rotation,
         update_last_login: raw.update_last_login.unwrap_or(false),
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),

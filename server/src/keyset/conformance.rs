@@ -172,3 +172,46 @@ pub async fn a_previous_key_retires_once_its_tokens_have_expired(subject: Subjec
     want.sort();
     assert_eq!(states(&store.signing_keys().await.unwrap()), want);
 }
+
+/// `signing_key_rotation` on EdDSA: a next key is added a publishing period before the
+/// current key is due (once, whichever replica asks), and the set rotates to it when due.
+pub async fn automatic_rotation_publishes_the_next_key_ahead(subject: Subject) {
+    let store = subject.open();
+    let replica = subject.replica(&store);
+    let kek = Kek::from_bytes([2; 32]);
+    let alg = tollgate_core::Algorithm::EdDsa;
+    let hold = keyset::publish_ahead_ms(alg);
+    const PERIOD: u64 = 3_600_000;
+    let t0 = 1_000_000;
+    let step = |store, now| {
+        let kek = kek.clone();
+        async move {
+            keyset::rotate_if_due(store, &kek, alg, now, PERIOD)
+                .await
+                .unwrap()
+        }
+    };
+    // No stored key signs yet: publish one now, sign with it once it has been published.
+    assert_eq!(step(&store, t0).await, None);
+    assert_eq!(step(&replica, t0 + 1).await, None);
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "one next key, added once: {keys:?}");
+    assert_eq!(keys[0].state, KeyState::Next);
+    assert_eq!(step(&store, t0 + hold - 1).await, None);
+    let Some(Rotated::Done { current: first, .. }) = step(&replica, t0 + hold).await else {
+        panic!("due")
+    };
+    assert_eq!(first, keys[0].kid);
+    let t1 = t0 + hold;
+    assert_eq!(step(&store, t1 + PERIOD - hold - 1).await, None);
+    assert_eq!(store.signing_keys().await.unwrap().len(), 1);
+    assert_eq!(step(&store, t1 + PERIOD - hold).await, None);
+    assert_eq!(store.signing_keys().await.unwrap().len(), 2, "the next key");
+    let Some(Rotated::Done { current, previous }) = step(&store, t1 + PERIOD).await else {
+        panic!("due")
+    };
+    assert_eq!(previous, Some(first.clone()));
+    let mut want = vec![(first, KeyState::Previous), (current, KeyState::Current)];
+    want.sort();
+    assert_eq!(states(&store.signing_keys().await.unwrap()), want);
+}

@@ -18,6 +18,8 @@ pub struct LiveKeys {
     /// The configuration's settings (its `signing_key` and `previous_verifying_keys`).
     configured: Arc<Settings>,
     kek: Option<Kek>,
+    /// `signing_key_rotation` in ms (`None`: off).
+    rotation_ms: Option<u64>,
     store: Store,
     current: RwLock<Arc<Settings>>,
     /// The (kid, state) pairs the settings in force were built from; held for a whole
@@ -33,12 +35,18 @@ impl std::fmt::Debug for LiveKeys {
 
 impl LiveKeys {
     /// Starts from the configured settings; [`LiveKeys::reload`] takes the stored set up.
-    pub fn new(configured: Settings, kek: Option<Kek>, store: Store) -> Self {
+    pub fn new(
+        configured: Settings,
+        kek: Option<Kek>,
+        rotation_ms: Option<u64>,
+        store: Store,
+    ) -> Self {
         let configured = Arc::new(configured);
         Self {
             current: RwLock::new(Arc::clone(&configured)),
             configured,
             kek,
+            rotation_ms,
             store,
             loaded: tokio::sync::Mutex::new(Vec::new()),
         }
@@ -66,8 +74,9 @@ impl LiveKeys {
     }
 
     /// Every [`RELOAD_EVERY`] for as long as the server runs: retires the previous keys
-    /// whose tokens have all expired ([`super::retire_due`]), then reloads. `now_ms` is
-    /// the server's clock.
+    /// whose tokens have all expired ([`super::retire_due`]), rotates when
+    /// `signing_key_rotation` says so ([`super::rotate_if_due`]), then reloads. `now_ms`
+    /// is the server's clock.
     pub async fn reload_periodically(self: Arc<Self>, now_ms: impl Fn() -> u64) {
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         let after_ms = super::retire_after_ms(&self.configured);
@@ -84,6 +93,20 @@ impl LiveKeys {
                     Ok(_) => {}
                     Err(err) => {
                         tracing::error!(error = %err, code = err.code(), "retiring previous signing keys failed");
+                    }
+                }
+                if let Some(period_ms) = self.rotation_ms {
+                    let algorithm = self.configured.algorithm();
+                    match super::rotate_if_due(&self.store, kek, algorithm, now_ms(), period_ms)
+                        .await
+                    {
+                        Ok(Some(rotated)) => {
+                            tracing::info!(?rotated, "signing keys rotated (signing_key_rotation)")
+                        }
+                        Ok(None) => {}
+                        Err(err) => {
+                            tracing::error!(error = %err, code = err.code(), "rotating the signing keys failed");
+                        }
                     }
                 }
             }

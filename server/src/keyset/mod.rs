@@ -374,3 +374,46 @@ pub fn retire_after_ms(settings: &tollgate_core::Settings) -> u64 {
         .saturating_add(settings.leeway())
         .saturating_mul(1000)
 }
+
+/// One step of automatic rotation (`signing_key_rotation`, `period_ms`) at `now_ms`: a
+/// next key is added when the current key is due within [`publish_ahead_ms`] (or now,
+/// when no stored key signs yet), and the set rotates once the current key is due and
+/// the next key has been published long enough. Replicas may all call this: the add
+/// happens once (only while there is no next key) and of rotations from one state one
+/// is done. `Some` when this call rotated.
+pub async fn rotate_if_due(
+    store: &Store,
+    kek: &Kek,
+    algorithm: Algorithm,
+    now_ms: u64,
+    period_ms: u64,
+) -> Result<Option<Rotated>, KeyError> {
+    let hold_ms = publish_ahead_ms(algorithm);
+    let keys = store.signing_keys().await?;
+    let current = keys.iter().find(|k| k.state == KeyState::Current);
+    let due_at = current
+        .and_then(|c| c.activated_ms)
+        .map_or(now_ms, |at| at.saturating_add(period_ms));
+    let has_next = keys.iter().any(|k| k.state == KeyState::Next);
+    if hold_ms > 0 && !has_next && now_ms.saturating_add(hold_ms) >= due_at {
+        let fresh = fresh_key(kek, algorithm, KeyState::Next, now_ms)?;
+        store
+            .update_signing_keys(|keys| {
+                let none_yet = !keys.iter().any(|k| k.state == KeyState::Next);
+                (none_yet.then(|| fresh.clone()).into_iter().collect(), ())
+            })
+            .await?;
+        return Ok(None);
+    }
+    if now_ms < due_at {
+        return Ok(None);
+    }
+    let from = current.map(|c| c.kid.as_str());
+    match rotate(store, kek, from, algorithm, now_ms, hold_ms).await {
+        Ok(Rotated::Lost { .. }) | Err(KeyError::NextTooRecent { .. } | KeyError::NoNext) => {
+            Ok(None)
+        }
+        Ok(done) => Ok(Some(done)),
+        Err(err) => Err(err),
+    }
+}

@@ -104,6 +104,7 @@ macro_rules! store_conformance {
             concurrent_key_rotations_give_one_new_current,
             a_revoked_key_is_replaced_in_the_same_change,
             a_previous_key_retires_once_its_tokens_have_expired,
+            automatic_rotation_publishes_the_next_key_ahead,
         );
     };
     // The key set's life (`crate::keyset`) on the store's one change, by backend.

@@ -96,6 +96,9 @@ impl Tokens {
         let keys = Arc::new(LiveKeys::new(
             config.tokens.clone(),
             config.key_encryption_key.clone(),
+            config
+                .signing_key_rotation
+                .map(|secs| secs.saturating_mul(1000)),
             store.clone(),
         ));
         Self {

@@ -451,3 +451,70 @@ fn signing_key_rotation_rotates_by_itself() {
     assert_eq!(me(server.addr, &access), 200);
     drop(server);
 }
+
+/// `allowed_algorithms`: HS256 -> EdDSA with nobody logged out. The EdDSA key is added,
+/// published, and signs after the rotation; the HS256 tokens from before keep verifying
+/// and refreshing (into EdDSA tokens); an algorithm not allowed is refused.
+#[test]
+fn an_hs256_to_eddsa_migration_logs_nobody_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    add_user(&data, "alice", "pw-alice-1");
+    let allowing = |data: &Path| {
+        let mut cmd = with_kek(data);
+        cmd.env("TOLLGATE_ALLOWED_ALGORITHMS", "HS256,EdDSA");
+        cmd
+    };
+    let mut unknown = with_kek(&data);
+    unknown.env("TOLLGATE_ALLOWED_ALGORITHMS", "HS256,none");
+    refused(unknown, &["list"], "config_invalid");
+    let server = Server::spawn(allowing(&data));
+    let addr = server.addr;
+    let (access0, refresh0) = login(addr);
+    assert_eq!(header(&access0)["alg"], "HS256");
+    refused(
+        allowing(&data),
+        &["add", "--algorithm", "ES256"],
+        "key_algorithm_not_allowed",
+    );
+    let (ok, out, err) = keys(allowing(&data), &["add", "--algorithm", "EdDSA"]);
+    assert!(ok && out.starts_with("added EdDSA key"), "{out}{err}");
+    let next = listed(&data)[0].0.clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    loop {
+        let (_, jwks) = request(addr, "GET", "/.well-known/jwks.json", None, None).unwrap();
+        if jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == next.as_str())
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{jwks}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, _, err) = keys(allowing(&data), &["rotate"]);
+    assert!(!ok && err.contains("(key_next_too_recent)"), "{err}");
+    beside(&data, &["rotate", "--now"]);
+    let (access1, _) = login_signed_by(addr, &next);
+    assert_eq!(header(&access1)["alg"], "EdDSA");
+    assert_eq!(me(addr, &access1), 200);
+    assert_eq!(
+        me(addr, &access0),
+        200,
+        "the HS256 access token still verifies"
+    );
+    let (status, body) = refresh(addr, &refresh0);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(header(body["access"].as_str().unwrap())["alg"], "EdDSA");
+    // A token claiming an algorithm that is not allowed is refused.
+    let forged = format!(
+        "{}.{}",
+        "eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9",
+        access0.split_once('.').unwrap().1
+    );
+    assert_eq!(me(addr, &forged), 401);
+    drop(server);
+}

@@ -75,7 +75,7 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
                 })?,
                 None => configured,
             };
-            keyset::check_allowed(configured, algorithm)?;
+            keyset::check_allowed(&ctx.config.allowed_algorithms, algorithm)?;
             let key = keyset::add(store, kek(ctx)?, algorithm, ctx.now_ms()).await?;
             let _ = writeln!(
                 out,
@@ -85,16 +85,21 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
         }
         KeysCommand::Rotate { now } => {
             let kek = kek(ctx)?;
-            let from = store
-                .signing_keys()
-                .await?
-                .into_iter()
+            let keys = store.signing_keys().await?;
+            let from = keys
+                .iter()
                 .find(|k| k.state == KeyState::Current)
-                .map(|k| k.kid);
+                .map(|k| k.kid.clone());
+            // The key that would sign: the next one (of its own algorithm), or a fresh one.
+            let incoming = keys
+                .iter()
+                .find(|k| k.state == KeyState::Next)
+                .and_then(|k| Algorithm::from_name(&k.algorithm).ok())
+                .unwrap_or(configured);
             let hold_ms = if now {
                 0
             } else {
-                keyset::publish_ahead_ms(configured)
+                keyset::publish_ahead_ms(incoming)
             };
             let rotated = keyset::rotate(
                 store,

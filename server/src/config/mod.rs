@@ -84,6 +84,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("key_encryption_key", Kind::Str),
     ("key_encryption_key_file", Kind::Str),
     ("signing_key_rotation", Kind::Duration),
+    ("allowed_algorithms", Kind::List),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -192,6 +193,7 @@ struct Raw {
     key_encryption_key: Option<String>,
     key_encryption_key_file: Option<String>,
     signing_key_rotation: Option<RawDuration>,
+    allowed_algorithms: Option<OneOrMany>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -256,6 +258,9 @@ pub struct Config {
     /// `signing_key_rotation` (seconds; `None`: off, the default): the stored key set
     /// rotates by itself this long after its current key started signing.
     pub signing_key_rotation: Option<u64>,
+    /// `allowed_algorithms`: the algorithms stored keys may have, all of which verify
+    /// (default: `algorithm` alone). A token's header picks among these only.
+    pub allowed_algorithms: Vec<Algorithm>,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
@@ -510,6 +515,14 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             }
             secs => Some(secs),
         };
+    let mut allowed_algorithms = vec![algorithm];
+    for name in list(raw.allowed_algorithms.clone(), &[]) {
+        let allowed = Algorithm::from_name(&name)
+            .map_err(|e| ConfigError::new("allowed_algorithms", e.to_string()))?;
+        if !allowed_algorithms.contains(&allowed) {
+            allowed_algorithms.push(allowed);
+        }
+    }
     if let Some(verifying) = verifying_key_text(&raw)? {
         let verifying = VerifyingKey::from_pem(algorithm, &verifying)
             .or_else(|_| VerifyingKey::from_jwk(algorithm, &verifying))
@@ -717,6 +730,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         key_source,
         key_encryption_key: kek,
         signing_key_rotation,
+        allowed_algorithms,
         update_last_login: raw.update_last_login.unwrap_or(false),
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),

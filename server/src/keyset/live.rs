@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use tollgate_core::{Settings, VerifyingKey};
+use tollgate_core::{Algorithm, Settings, Verifier, VerifyingKey};
 
 use super::{open, Kek, KeyError};
 use crate::store::{KeyState, Store, StoredKey};
@@ -20,8 +20,10 @@ pub struct LiveKeys {
     kek: Option<Kek>,
     /// `signing_key_rotation` in ms (`None`: off).
     rotation_ms: Option<u64>,
+    /// `allowed_algorithms`.
+    allowed: Vec<Algorithm>,
     store: Store,
-    current: RwLock<Arc<Settings>>,
+    current: RwLock<Arc<InForce>>,
     /// The (kid, state) pairs the settings in force were built from; held for a whole
     /// reload, so that a slower reload of an older set never replaces a newer one.
     loaded: tokio::sync::Mutex<Vec<(String, KeyState)>>,
@@ -39,14 +41,19 @@ impl LiveKeys {
         configured: Settings,
         kek: Option<Kek>,
         rotation_ms: Option<u64>,
+        allowed: Vec<Algorithm>,
         store: Store,
     ) -> Self {
         let configured = Arc::new(configured);
         Self {
-            current: RwLock::new(Arc::clone(&configured)),
+            current: RwLock::new(Arc::new(InForce {
+                settings: Arc::clone(&configured),
+                others: Vec::new(),
+            })),
             configured,
             kek,
             rotation_ms,
+            allowed,
             store,
             loaded: tokio::sync::Mutex::new(Vec::new()),
         }
@@ -54,6 +61,12 @@ impl LiveKeys {
 
     /// The settings in force.
     pub fn settings(&self) -> Arc<Settings> {
+        Arc::clone(&self.in_force().settings)
+    }
+
+    /// The keys in force: the settings that sign, and the verifiers of the other allowed
+    /// algorithms.
+    pub fn in_force(&self) -> Arc<InForce> {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -67,8 +80,8 @@ impl LiveKeys {
         if *loaded == seen {
             return Ok(false);
         }
-        let settings = settings_for(&self.configured, &keys, self.kek.as_ref())?;
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = settings;
+        let in_force = in_force(&self.configured, &self.allowed, &keys, self.kek.as_ref())?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(in_force);
         *loaded = seen;
         Ok(true)
     }
@@ -123,6 +136,84 @@ impl LiveKeys {
             }
         }
     }
+}
+
+/// What signs and verifies: the settings of the signing algorithm, and one verifier per
+/// other allowed algorithm that has keys (an algorithm being migrated from or to).
+#[derive(Debug)]
+pub struct InForce {
+    pub settings: Arc<Settings>,
+    pub others: Vec<Verifier>,
+}
+
+impl InForce {
+    /// The verifier of `token`'s algorithm among those in force (the signing one when the
+    /// token names no other): a header can only pick an allowed algorithm, each with its
+    /// own keys, never a key of another algorithm.
+    pub fn verifier(&self, token: &str) -> &Verifier {
+        if !self.others.is_empty() {
+            if let Ok(untrusted) = tollgate_core::Untrusted::parse(token) {
+                if let Some(v) = self
+                    .others
+                    .iter()
+                    .find(|v| v.algorithm().name() == untrusted.alg())
+                {
+                    return v;
+                }
+            }
+        }
+        self.settings.verifier()
+    }
+
+    /// Every verifying key in force.
+    pub fn keys(&self) -> impl Iterator<Item = &VerifyingKey> {
+        self.settings
+            .verifier()
+            .keys()
+            .iter()
+            .chain(self.others.iter().flat_map(|v| v.keys()))
+    }
+}
+
+/// [`settings_for`] plus verifiers for the keys of the other `allowed` algorithms (stored
+/// next and previous keys, and the configured keys).
+pub fn in_force(
+    configured: &Arc<Settings>,
+    allowed: &[Algorithm],
+    keys: &[StoredKey],
+    kek: Option<&Kek>,
+) -> Result<InForce, KeyError> {
+    let settings = settings_for(configured, keys, kek)?;
+    let signing = settings.algorithm();
+    let mut others = Vec::new();
+    for &algorithm in allowed.iter().filter(|a| **a != signing) {
+        let mut verifying: Vec<VerifyingKey> = Vec::new();
+        if let Some(kek) = kek {
+            for key in keys.iter().filter(|k| {
+                matches!(k.state, KeyState::Next | KeyState::Previous)
+                    && k.algorithm == algorithm.name()
+            }) {
+                verifying.push(open(kek, key)?.key.verifying_key());
+            }
+        }
+        let dropped = |kid: &str| keys.iter().any(|k| k.kid == kid && !k.state.verifies());
+        verifying.extend(
+            configured
+                .verifier()
+                .keys()
+                .iter()
+                .filter(|k| k.algorithm() == algorithm && !dropped(k.kid()))
+                .cloned(),
+        );
+        if !verifying.is_empty() {
+            let verifier = configured
+                .verifier()
+                .with_keys(algorithm, verifying)
+                .map_err(|e| KeyError::Unusable(e.to_string()))?;
+            others.push(verifier);
+        }
+    }
+    Ok(InForce { settings, others })
 }
 
 /// The settings a stored key set implies: the configured settings while the set has no

@@ -71,7 +71,7 @@ impl fmt::Display for KeyError {
             Self::Unknown(kid) => write!(f, "no signing key has kid {kid:?}"),
             Self::AlgorithmNotAllowed(alg) => write!(
                 f,
-                "the configuration does not allow {alg} keys (the configured algorithm's only)"
+                "the configuration does not allow {alg} keys (allowed_algorithms)"
             ),
             Self::NoKek => f.write_str(
                 "no key_encryption_key configured (TOLLGATE_KEY_ENCRYPTION_KEY or key_encryption_key_file: 32 random bytes, hex or base64); stored keys are sealed under it",
@@ -179,10 +179,10 @@ fn incoming(
     }
 }
 
-/// The algorithms keys may be added for: the configured one (an allow-list of several is
-/// the next step of issue #16).
-pub fn check_allowed(configured: Algorithm, asked: Algorithm) -> Result<(), KeyError> {
-    if asked == configured {
+/// Keys may be added for the algorithms of `allowed_algorithms` (the configured one by
+/// default).
+pub fn check_allowed(allowed: &[Algorithm], asked: Algorithm) -> Result<(), KeyError> {
+    if allowed.contains(&asked) {
         Ok(())
     } else {
         Err(KeyError::AlgorithmNotAllowed(asked.name().into()))

@@ -27,8 +27,9 @@ impl Tokens {
         let token = std::str::from_utf8(token)
             .map_err(|_| Denied::AccessToken(tollgate_core::Error::TokenMalformed))?;
         let verified = self
-            .settings()
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Kind(TokenKind::Access), self.now(), |_| {
                 false
             })
@@ -82,8 +83,9 @@ impl Tokens {
     /// refused when rotation blacklists.
     pub async fn verify(&self, token: &str) -> Result<(), Denied> {
         let verified = self
-            .settings()
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Untyped, self.now(), |_| false)
             .map_err(Denied::Token)?;
         if self.settings().blacklist_after_rotation()

@@ -99,6 +99,7 @@ impl Tokens {
             config
                 .signing_key_rotation
                 .map(|secs| secs.saturating_mul(1000)),
+            config.allowed_algorithms.clone(),
             store.clone(),
         ));
         Self {
@@ -129,10 +130,9 @@ impl Tokens {
 
     /// The public keys of the verifying keys in force, as JWKs (none for HMAC).
     pub fn public_jwks(&self) -> Vec<Value> {
-        self.settings()
-            .verifier()
+        self.keys
+            .in_force()
             .keys()
-            .iter()
             .filter_map(|k| k.to_public_jwk())
             .collect()
     }

@@ -51,8 +51,9 @@ impl Tokens {
 
     /// A token's signature and registered claims checked, the store not asked yet.
     fn pending(&self, token: &str, kind: TokenKind) -> Result<Pending, Denied> {
-        self.settings()
-            .verifier()
+        self.keys
+            .in_force()
+            .verifier(token)
             .verify_pending(token, Expect::Kind(kind), self.now())
             .map_err(Denied::Token)
     }

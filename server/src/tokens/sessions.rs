@@ -40,8 +40,9 @@ impl Tokens {
     /// token of another user does not say.
     pub async fn session_of(&self, user_id: u64, token: &str) -> Result<String, Denied> {
         let verified = self
-            .settings()
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Kind(TokenKind::Refresh), self.now(), |_| {
                 false
             })

@@ -338,13 +338,18 @@ pub async fn retire_due(
     now_ms: u64,
     after_ms: u64,
 ) -> Result<Vec<String>, KeyError> {
+    let is_due = |k: &StoredKey| {
+        k.state == KeyState::Previous
+            && k.deactivated_ms
+                .is_some_and(|at| at.saturating_add(after_ms) <= now_ms)
+    };
+    // A plain read first: the change (a table lock on PostgreSQL) only when one is due.
+    if !store.signing_keys().await?.iter().any(is_due) {
+        return Ok(Vec::new());
+    }
     store
         .update_signing_keys(|keys| {
-            let due = keys.iter().filter(|k| {
-                k.state == KeyState::Previous
-                    && k.deactivated_ms
-                        .is_some_and(|at| at.saturating_add(after_ms) <= now_ms)
-            });
+            let due = keys.iter().filter(|k| is_due(k));
             let moved: Result<Vec<StoredKey>, KeyError> = due
                 .map(|k| moved(kek, k, KeyState::Retired, now_ms))
                 .collect();

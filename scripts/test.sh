@@ -58,7 +58,7 @@ cargo test --workspace --locked
 
 step "the server's suites again on PostgreSQL: API, cookie mode, hostile input, kill -9, processes"
 TOLLGATE_TEST_BACKEND=postgres cargo test --locked -p tollgate-server \
-  --test api --test cookie --test hostile --test faults --test process --test legacy_store
+  --test api --test cookie --test hostile --test faults --test process --test legacy_store --test keys
 
 step "fuzzing: each cargo-fuzz target for 55 s (tests/fuzz, scripts/fuzz.sh; installs cargo-fuzz)"
 scripts/fuzz.sh

@@ -216,6 +216,32 @@ impl Settings {
     pub fn leeway(&self) -> u64 {
         self.verifier.settings.leeway
     }
+
+    /// These settings with other keys (a server's key set changed): `signing_key` signs,
+    /// it and `others` verify, and minted tokens carry the signing key's `kid` when
+    /// `include_kid`. Every key must be of the signing key's algorithm.
+    pub fn with_keys(
+        &self,
+        signing_key: SigningKey,
+        others: Vec<VerifyingKey>,
+        include_kid: bool,
+    ) -> Result<Settings, Error> {
+        let algorithm = signing_key.algorithm();
+        let mut keys = Vec::with_capacity(1 + others.len());
+        keys.push(signing_key.verifying_key());
+        keys.extend(others);
+        let mut verifier_settings = self.verifier.settings.clone();
+        verifier_settings.algorithm = algorithm;
+        verifier_settings.keys = keys;
+        let verifier = crate::Verifier::new(verifier_settings)?;
+        let header_b64 = header_b64(algorithm, include_kid.then(|| signing_key.kid()));
+        Ok(Settings {
+            verifier,
+            signing_key: Some(signing_key),
+            header_b64,
+            ..self.clone()
+        })
+    }
 }
 
 /// Raw settings, validated by [`SettingsBuilder::build`].

@@ -338,6 +338,15 @@ impl Verifier {
         self.settings.leeway
     }
 
+    /// This verifier's checks (leeway, audience, issuer, claims) for other keys, all of
+    /// `algorithm`: a server verifying the tokens of an algorithm it is migrating from.
+    pub fn with_keys(&self, algorithm: Algorithm, keys: Vec<VerifyingKey>) -> Result<Self, Error> {
+        let mut settings = self.settings.clone();
+        settings.algorithm = algorithm;
+        settings.keys = keys;
+        Self::new(settings)
+    }
+
     /// Parses and verifies `token` at time `now` (epoch seconds). `is_blacklisted` is
     /// asked about the jti after the signature and registered claims passed, as Simple
     /// JWT's `check_blacklist` is.

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod handlers;
 pub mod http;
+pub mod keyset;
 pub mod metrics;
 pub mod store;
 pub mod tokens;

@@ -15,8 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     clock::{monotonic, system_clock, wall_ms},
     commands::{
-        execute, fail, seed, socket, AdminCommand, CliError, Context, Input, SessionsCommand,
-        TokensCommand, UsersCommand, MAX_IMPORT_BYTES,
+        execute, fail, seed, socket, AdminCommand, CliError, Context, Input,
+        KeysCommand as StoredKeys, SessionsCommand, TokensCommand, UsersCommand, MAX_IMPORT_BYTES,
     },
     config::{self, Config, Sources},
     store::{Store, StoreError},
@@ -80,6 +80,9 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// The signing-key set in the store (shared by replicas, taken up without restart).
+    #[command(flatten)]
+    Stored(StoredKeys),
 }
 
 /// Runs a parsed command line.
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             serve::serve(config, !args.no_demo_user)
         }
         Command::Keys(KeysCommand::Generate { force }) => keys_generate(&sources, force),
+        Command::Keys(KeysCommand::Stored(cmd)) => admin_command(&sources, AdminCommand::Keys(cmd)),
         Command::Users(cmd) => admin_command(&sources, AdminCommand::Users(cmd)),
         Command::Tokens(TokensCommand::Seed {
             outstanding,
@@ -175,6 +179,7 @@ fn context(config: Config, store: Store, wall: crate::clock::Clock) -> Context {
         config,
         store,
         clock,
+        keys: None,
     }
 }
 

@@ -57,6 +57,9 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         let interval = config.flush_expired_interval;
         let leeway = config.tokens.leeway();
         let app = Arc::new(App::new(config, store.clone(), system_clock()));
+        // A key set in the store signs from the first request on (and a set this
+        // configuration cannot open stops the start, rather than signing with another key).
+        app.tokens.keys().reload().await?;
         tracing::info!(%addr, algorithm = %app.config.tokens.algorithm(), data_dir = %app.config.data_dir.display(), "tollgate listening");
         // The admin socket is up before anyone is told the server is ready. sled allows
         // one process, so the commands reach it through this server; on PostgreSQL they
@@ -67,6 +70,7 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
                     config: (*app.config).clone(),
                     store: store.clone(),
                     clock: app.clock(),
+                    keys: Some(Arc::clone(app.tokens.keys())),
                 })
                 .map_err(|e| fail("admin_socket", e.to_string()))?,
             ),
@@ -75,9 +79,14 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
         println!("tollgate listening on http://{addr}/");
         let flusher = tokio::spawn(flush_expired_periodically(Arc::clone(&app), interval, leeway));
         let supervisor = tokio::spawn(store.clone().supervise());
+        let key_reloader = tokio::spawn({
+            let clock = app.clock();
+            Arc::clone(app.tokens.keys()).reload_periodically(move || clock())
+        });
         crate::handlers::serve(listener, Arc::clone(&app), shutdown_signal()).await;
         flusher.abort();
         supervisor.abort();
+        key_reloader.abort();
         if let Some(admin) = admin {
             admin.close();
         }

@@ -3,6 +3,7 @@
 //! its admin socket ([`socket`]). A new command is a variant here and a branch in
 //! [`users`] or [`tokens`].
 
+mod keys;
 pub mod seed;
 mod sessions;
 pub mod socket;
@@ -118,6 +119,35 @@ pub enum SessionsCommand {
     },
 }
 
+/// `tollgate keys ...` on the signing-key set in the store.
+#[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
+pub enum KeysCommand {
+    /// List the stored signing keys: kid, algorithm, state (next, current, previous,
+    /// retired, revoked), times.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a fresh key as next: published in the JWKS, signing after `keys rotate`.
+    Add {
+        /// Its algorithm (default: the configured `algorithm`).
+        #[arg(long, value_name = "ALGORITHM")]
+        algorithm: Option<String>,
+    },
+    /// Make the next key sign; the current key becomes previous and keeps verifying the
+    /// tokens it signed. EdDSA/ES256: the next key must have been published (`keys add`)
+    /// at least two JWKS cache lifetimes ago (10 min 5 s). HMAC: a fresh key when there
+    /// is no next one.
+    Rotate {
+        /// Rotate at once (to the next key, or a fresh one), even if JWKS caches may not
+        /// hold it yet.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Revoke a key at once: its tokens are refused (a current key is replaced).
+    Revoke { kid: String },
+}
+
 /// A command that reads or changes the database: run directly, or, when the server
 /// holds the database, through its admin socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +155,7 @@ pub enum AdminCommand {
     Users(UsersCommand),
     Tokens(TokensCommand),
     Sessions(SessionsCommand),
+    Keys(KeysCommand),
 }
 
 /// What a command needs from the terminal or the filesystem, resolved where the user
@@ -193,6 +224,10 @@ pub struct Context {
     pub config: Config,
     pub store: Store,
     pub clock: Clock,
+    /// Inside a server: its keys in force, reloaded as soon as a `keys` command changed
+    /// the stored set (before the command's answer, so the change is in force when the
+    /// command returns).
+    pub keys: Option<std::sync::Arc<crate::keyset::LiveKeys>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -222,12 +257,20 @@ async fn find_user(store: &Store, username: &str) -> Result<crate::store::User, 
 /// returns, a failed command's earlier writes included.
 pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<String, CliError> {
     let mut out = String::new();
+    let keys_command = matches!(cmd, AdminCommand::Keys(_));
     let result = match cmd {
         AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await,
         AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await,
         AdminCommand::Sessions(cmd) => sessions::run(ctx, cmd, &mut out).await,
+        AdminCommand::Keys(cmd) => keys::run(ctx, cmd, &mut out).await,
     };
     // Whatever a failed command wrote before it failed is made durable too.
     ctx.store.flush().await?;
+    if let (true, Some(keys)) = (keys_command, &ctx.keys) {
+        if let Err(err) = keys.reload().await {
+            tracing::error!(error = %err, code = err.code(), "the stored signing keys cannot be used; the keys in force stay");
+            return Err(err.into());
+        }
+    }
     result.map(|()| out)
 }

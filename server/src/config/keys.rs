@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use tollgate_core::{Algorithm, SigningKey};
 
 use super::{ConfigError, KeySource, Raw};
+pub use crate::keyset::generate_key_text;
+use crate::keyset::{parse_key_text, Kek};
 
 pub(super) fn verifying_key_text(raw: &Raw) -> Result<Option<String>, ConfigError> {
     match (&raw.verifying_key, &raw.verifying_key_file) {
@@ -27,14 +29,30 @@ pub fn data_dir_key_path(data_dir: &Path) -> PathBuf {
 }
 
 fn parse_key(algorithm: Algorithm, text: &str, setting: &str) -> Result<SigningKey, ConfigError> {
-    let key = if algorithm.is_hmac() {
-        SigningKey::hmac(algorithm, text.as_bytes())
-    } else if text.trim_start().starts_with('{') {
-        SigningKey::from_jwk(algorithm, text)
-    } else {
-        SigningKey::from_pem(algorithm, text)
+    parse_key_text(algorithm, text)
+        .map_err(|e| ConfigError::new(setting, format!("{e} ({})", e.code())))
+}
+
+/// `key_encryption_key` / `key_encryption_key_file`: the key sealing stored signing keys.
+pub(super) fn key_encryption_key(raw: &Raw) -> Result<Option<Kek>, ConfigError> {
+    let (setting, text) = match (&raw.key_encryption_key, &raw.key_encryption_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "key_encryption_key",
+                "set key_encryption_key or key_encryption_key_file, not both",
+            ))
+        }
+        (Some(text), None) => ("key_encryption_key", text.clone()),
+        (None, Some(path)) => (
+            "key_encryption_key_file",
+            std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::new("key_encryption_key_file", format!("{path}: {e}")))?,
+        ),
+        (None, None) => return Ok(None),
     };
-    key.map_err(|e| ConfigError::new(setting, format!("{e} ({})", e.code())))
+    Kek::from_text(&text)
+        .map(Some)
+        .map_err(|why| ConfigError::new(setting, why))
 }
 
 pub(super) fn signing_key(
@@ -114,24 +132,6 @@ pub fn write_new_key(path: &Path, algorithm: Algorithm) -> Result<String, Config
     write_private(path, &text)
         .map_err(|e| ConfigError::new("signing_key", format!("{}: {e}", path.display())))?;
     Ok(text)
-}
-
-/// Fresh key material as text: 64 random bytes in base64url for HMAC (used as the secret
-/// text, like Django's SECRET_KEY), PKCS#8 PEM otherwise.
-pub fn generate_key_text(algorithm: Algorithm) -> Result<String, String> {
-    let mut bytes = [0u8; 64];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-    if algorithm.is_hmac() {
-        use base64::Engine as _;
-        return Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes) + "\n");
-    }
-    // A P-256 scalar may (with negligible probability) be out of range: retry.
-    for chunk in bytes.chunks(32) {
-        if let Ok(key) = SigningKey::from_raw(algorithm, chunk) {
-            return key.to_pkcs8_pem().map_err(|e| e.to_string());
-        }
-    }
-    Err("could not generate a key".into())
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

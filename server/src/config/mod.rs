@@ -26,7 +26,7 @@ mod keys;
 use cookie::refresh_transport;
 pub use cookie::{RefreshCookie, RefreshTransport, MAX_COOKIE_NAME};
 pub use keys::{data_dir_key_path, generate_key_text, write_new_key};
-use keys::{signing_key, verifying_key_text};
+use keys::{key_encryption_key, signing_key, verifying_key_text};
 
 /// A configuration problem, with the setting's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("verifying_key", Kind::Str),
     ("verifying_key_file", Kind::Str),
     ("previous_verifying_keys", Kind::List),
+    ("key_encryption_key", Kind::Str),
+    ("key_encryption_key_file", Kind::Str),
+    ("signing_key_rotation", Kind::Duration),
+    ("allowed_algorithms", Kind::List),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -186,6 +190,10 @@ struct Raw {
     verifying_key: Option<String>,
     verifying_key_file: Option<String>,
     previous_verifying_keys: Option<OneOrMany>,
+    key_encryption_key: Option<String>,
+    key_encryption_key_file: Option<String>,
+    signing_key_rotation: Option<RawDuration>,
+    allowed_algorithms: Option<OneOrMany>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -245,6 +253,14 @@ pub struct Config {
     /// Token settings (keys, lifetimes, claims, rotation).
     pub tokens: Settings,
     pub key_source: KeySource,
+    /// `key_encryption_key`: seals the signing keys kept in the store (`tollgate keys`).
+    pub key_encryption_key: Option<crate::keyset::Kek>,
+    /// `signing_key_rotation` (seconds; `None`: off, the default): the stored key set
+    /// rotates by itself this long after its current key started signing.
+    pub signing_key_rotation: Option<u64>,
+    /// `allowed_algorithms`: the algorithms stored keys may have, all of which verify
+    /// (default: `algorithm` alone). A token's header picks among these only.
+    pub allowed_algorithms: Vec<Algorithm>,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
@@ -487,6 +503,26 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         ));
     }
     let mut signing_key = signing_key;
+    let kek = key_encryption_key(&raw)?;
+    let signing_key_rotation =
+        match duration("signing_key_rotation", raw.signing_key_rotation.clone(), 0)? {
+            0 => None,
+            _ if kek.is_none() => {
+                return Err(ConfigError::new(
+                    "signing_key_rotation",
+                    "rotating keys are kept in the store, sealed: set key_encryption_key too",
+                ))
+            }
+            secs => Some(secs),
+        };
+    let mut allowed_algorithms = vec![algorithm];
+    for name in list(raw.allowed_algorithms.clone(), &[]) {
+        let allowed = Algorithm::from_name(&name)
+            .map_err(|e| ConfigError::new("allowed_algorithms", e.to_string()))?;
+        if !allowed_algorithms.contains(&allowed) {
+            allowed_algorithms.push(allowed);
+        }
+    }
     if let Some(verifying) = verifying_key_text(&raw)? {
         let verifying = VerifyingKey::from_pem(algorithm, &verifying)
             .or_else(|_| VerifyingKey::from_jwk(algorithm, &verifying))
@@ -692,6 +728,9 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     Ok(Config {
         tokens,
         key_source,
+        key_encryption_key: kek,
+        signing_key_rotation,
+        allowed_algorithms,
         update_last_login: raw.update_last_login.unwrap_or(false),
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
         check_revoke_token: raw.check_revoke_token.unwrap_or(true),

@@ -6,16 +6,46 @@ use serde_json::json;
 
 use crate::{
     app::App,
-    http::reply::{self, Reply},
+    http::{
+        reply::{self, Reply},
+        request::Request,
+    },
 };
 
-/// `GET /.well-known/jwks.json`.
-pub fn jwks(app: &App) -> Reply {
+/// `GET /.well-known/jwks.json`: the public keys in force (next, current and previous
+/// keys of the stored set, or the configured ones), with `Cache-Control` and an `ETag`
+/// (a digest of the body): a request whose `If-None-Match` names it gets `304`.
+pub fn jwks(app: &App, req: &Request) -> Reply {
+    use base64::Engine as _;
+    use sha2::Digest as _;
     let mut reply = reply::json(200, &json!({ "keys": app.tokens.public_jwks() }));
-    reply.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
+    let digest = sha2::Sha256::digest(reply.body());
+    let etag = format!(
+        "\"{}\"",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
     );
+    let matches = req
+        .headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().trim_start_matches("W/"))
+        .any(|v| v == etag || v == "*");
+    if matches {
+        *reply.status_mut() = http::StatusCode::NOT_MODIFIED;
+        *reply.body_mut() = Bytes::new();
+        reply.headers_mut().remove(header::CONTENT_TYPE);
+    }
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_str(&format!("public, max-age={}", crate::keyset::JWKS_MAX_AGE))
+            .unwrap_or(HeaderValue::from_static("public, max-age=300")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
     reply
 }
 

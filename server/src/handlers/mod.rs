@@ -82,7 +82,7 @@ pub async fn dispatch(app: &App, req: &Request, route: Route) -> Result<Reply, A
         Route::Sessions => Box::pin(sessions::list(app, req)).await,
         Route::Session => Box::pin(sessions::revoke(app, req)).await,
         Route::SessionsRevokeOthers => Box::pin(sessions::revoke_others(app, req)).await,
-        Route::Jwks => Ok(meta::jwks(app)),
+        Route::Jwks => Ok(meta::jwks(app, req)),
         Route::Healthz => Ok(meta::healthz()),
         Route::Metrics => Ok(meta::metrics(app)),
         Route::OtherApi | Route::Static => {

@@ -7,8 +7,8 @@
 use std::any::Any;
 
 use crate::store::{
-    BlacklistReason, Blacklisting, Outstanding, Revocation, RotateRule, Rotation, Seen, Store,
-    StoreError, StoredKind, User,
+    BlacklistReason, Blacklisting, KeyState, Outstanding, Revocation, RotateRule, Rotation, Seen,
+    Store, StoreError, StoredKey, StoredKind, User,
 };
 
 /// A store under test: opens it (again), and keeps what it lives in (a temporary
@@ -58,7 +58,7 @@ impl Subject {
         }
     }
 
-    fn open(&self) -> Store {
+    pub(crate) fn open(&self) -> Store {
         (self.open)().expect("the store under test opens")
     }
 
@@ -67,7 +67,7 @@ impl Subject {
     /// backend may let go of its store a moment after the drop (sled's lock is released
     /// when its background flush lets go of the database), so a `Locked` open is tried
     /// again for up to 5 s.
-    async fn reopen(&self, store: Store) -> Store {
+    pub(crate) async fn reopen(&self, store: Store) -> Store {
         drop(store);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
@@ -98,7 +98,23 @@ macro_rules! store_conformance {
             the_clock_floor_survives_a_reopen,
             usernames_are_unique,
             a_flush_removes_only_what_expired_before_the_floor,
+            signing_key_states_only_move_forward_with_one_current,
         );
+        $crate::store_conformance!(@keys $subject;
+            concurrent_key_rotations_give_one_new_current,
+            a_revoked_key_is_replaced_in_the_same_change,
+            a_previous_key_retires_once_its_tokens_have_expired,
+            automatic_rotation_publishes_the_next_key_ahead,
+        );
+    };
+    // The key set's life (`crate::keyset`) on the store's one change, by backend.
+    (@keys $subject:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::keyset::conformance::$case($subject).await;
+            }
+        )*
     };
     (@cases $subject:expr; $($case:ident),* $(,)?) => {
         $(
@@ -803,4 +819,86 @@ pub async fn a_flush_removes_only_what_expired_before_the_floor(subject: Subject
     assert_eq!(left[0].0.jti, "new");
     assert_eq!(store.counts().outstanding, 1);
     assert_eq!(store.counts().blacklisted, 0);
+}
+
+/// A key record as a backend sees it (the rules hold whatever the sealed bytes are).
+fn key_record(kid: &str, state: KeyState) -> StoredKey {
+    let mut key = StoredKey::new(kid, "EdDSA", state, 1);
+    key.activated_ms = None;
+    key.sealed = vec![1, 2, 3];
+    key
+}
+
+/// Writes `upserts` as one change of the key set.
+async fn change_keys(store: &Store, upserts: Vec<StoredKey>) -> Result<(), StoreError> {
+    store
+        .update_signing_keys(move |_| (upserts.clone(), ()))
+        .await
+}
+
+/// A key set as (kid, state) pairs, sorted.
+pub fn states(keys: &[StoredKey]) -> Vec<(String, KeyState)> {
+    let mut states: Vec<_> = keys.iter().map(|k| (k.kid.clone(), k.state)).collect();
+    states.sort();
+    states
+}
+
+/// The key set's rules hold in the store itself: a state never moves backwards, two keys
+/// are never current, a set with a current key keeps one; a refused change writes
+/// nothing; what was written is there after a reopen.
+pub async fn signing_key_states_only_move_forward_with_one_current(subject: Subject) {
+    use KeyState::*;
+    let store = subject.open();
+    assert_eq!(store.signing_keys().await.unwrap(), Vec::new());
+    change_keys(
+        &store,
+        vec![key_record("a", Current), key_record("b", Next)],
+    )
+    .await
+    .unwrap();
+    let refused: Vec<Vec<StoredKey>> = vec![
+        vec![key_record("c", Current)],
+        vec![key_record("b", Current)],
+        vec![key_record("a", Next)],
+        vec![key_record("a", Previous)],
+        vec![key_record("d", Previous)],
+        vec![key_record("a", Revoked), key_record("e", Retired)],
+        vec![key_record("b", Previous)],
+    ];
+    for upserts in refused {
+        let err = change_keys(&store, upserts.clone()).await.unwrap_err();
+        assert_eq!(err.code(), "key_rule", "{upserts:?}: {err}");
+    }
+    let mut other_algorithm = key_record("b", Next);
+    other_algorithm.algorithm = "HS256".into();
+    let err = change_keys(&store, vec![other_algorithm])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "key_rule");
+    let before = vec![("a".to_string(), Current), ("b".to_string(), Next)];
+    assert_eq!(states(&store.signing_keys().await.unwrap()), before);
+    // A rotation: the current key steps down and the next one signs, in one change.
+    change_keys(
+        &store,
+        vec![key_record("b", Current), key_record("a", Previous)],
+    )
+    .await
+    .unwrap();
+    for back in [key_record("a", Current), key_record("b", Next)] {
+        let err = change_keys(&store, vec![back, key_record("b", Previous)])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "key_rule");
+    }
+    change_keys(&store, vec![key_record("a", Retired)])
+        .await
+        .unwrap();
+    let err = change_keys(&store, vec![key_record("a", Previous)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "key_rule");
+    let store = subject.reopen(store).await;
+    let after = vec![("a".to_string(), Retired), ("b".to_string(), Current)];
+    assert_eq!(states(&store.signing_keys().await.unwrap()), after);
+    assert_eq!(store.signing_keys().await.unwrap()[0].sealed, vec![1, 2, 3]);
 }

@@ -16,12 +16,14 @@
 
 pub mod conformance;
 pub mod copy;
+mod keys;
 mod model;
 pub mod postgres;
 pub mod sled;
 
 use std::{path::Path, sync::Arc};
 
+pub use keys::{apply_change as apply_key_change, KeyState, StoredKey};
 pub use model::{
     BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
     Revocation, RotateRule, Rotation, Seen, Session, StoreError, Stored, StoredKind, User,
@@ -151,6 +153,27 @@ impl Store {
     /// Raises the clock floor to `ms` (never lowers it), durably.
     pub async fn raise_clock_floor(&self, ms: u64) -> Result<(), StoreError> {
         each_backend_write!(self, s => s.raise_clock_floor(ms))
+    }
+
+    // ---- signing keys ----
+
+    /// The signing-key set (issue #16), oldest first; empty when the configured key
+    /// alone signs.
+    pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        each_backend_read!(self, s => s.signing_keys())
+    }
+
+    /// Changes the signing-key set atomically and durably: `change` sees the stored set
+    /// (it may run more than once, so it must not act beyond its answer) and returns the
+    /// records to write (matched by kid: changed or new) with its answer. Of concurrent
+    /// changes (on any number of replicas) each sees the set the one before it wrote.
+    /// The change is checked with [`apply_key_change`] in the same unit: a state moving
+    /// backwards or two current keys is [`StoreError::KeyRule`], and nothing is written.
+    pub async fn update_signing_keys<T>(
+        &self,
+        change: impl Fn(&[StoredKey]) -> (Vec<StoredKey>, T),
+    ) -> Result<T, StoreError> {
+        each_backend_write!(self, s => s.update_signing_keys(&change))
     }
 
     // ---- users ----

@@ -27,6 +27,9 @@ pub enum StoreError {
     /// A networked database could not be opened: not reached, TLS refused, login or
     /// database refused (the message says which; never the password).
     Connect(String),
+    /// A change of the signing-key set that breaks its rules (a state moving backwards,
+    /// two current keys): see [`crate::store::apply_key_change`].
+    KeyRule(String),
 }
 
 impl StoreError {
@@ -41,6 +44,7 @@ impl StoreError {
             Self::NoSuchUser(_) => "user_not_found",
             Self::Incompatible(_) => "store_incompatible",
             Self::Connect(_) => "store_connect",
+            Self::KeyRule(_) => "key_rule",
         }
     }
 }
@@ -65,6 +69,7 @@ impl fmt::Display for StoreError {
             Self::NoSuchUser(name) => write!(f, "no user {name:?}"),
             Self::Incompatible(why) => f.write_str(why),
             Self::Connect(why) => write!(f, "cannot use the database {why}"),
+            Self::KeyRule(why) => write!(f, "refused change of the signing keys: {why}"),
         }
     }
 }

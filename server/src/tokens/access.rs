@@ -27,9 +27,9 @@ impl Tokens {
         let token = std::str::from_utf8(token)
             .map_err(|_| Denied::AccessToken(tollgate_core::Error::TokenMalformed))?;
         let verified = self
-            .config
-            .tokens
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Kind(TokenKind::Access), self.now(), |_| {
                 false
             })
@@ -83,12 +83,12 @@ impl Tokens {
     /// refused when rotation blacklists.
     pub async fn verify(&self, token: &str) -> Result<(), Denied> {
         let verified = self
-            .config
-            .tokens
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Untyped, self.now(), |_| false)
             .map_err(Denied::Token)?;
-        if self.config.tokens.blacklist_after_rotation()
+        if self.settings().blacklist_after_rotation()
             && self.store.blacklisted(verified.jti()).await?.is_some()
         {
             return Err(Denied::VerifyBlacklisted);

@@ -38,7 +38,7 @@ impl Tokens {
         seen: Option<&Seen>,
     ) -> Result<Issued, Denied> {
         let now = at_ms / 1000;
-        let settings = &self.config.tokens;
+        let settings = self.settings();
         let user_id = user.id.to_string();
         let (record, issued) = if kind == TokenKind::Sliding {
             let token = settings.mint(
@@ -59,7 +59,7 @@ impl Tokens {
                 user.id,
                 StoredKind::Sliding,
                 at_ms,
-                sliding_expiry(refresh_exp, settings),
+                sliding_expiry(refresh_exp, &settings),
             );
             (record, Issued::Sliding { token: token.token })
         } else {

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::{
     clock::Clock,
     config::Config,
+    keyset::LiveKeys,
     store::{Store, StoreError},
 };
 
@@ -79,6 +80,8 @@ pub struct Tokens {
     config: Arc<Config>,
     store: Store,
     clock: Clock,
+    /// The keys in force: the configured ones, or the store's key set.
+    keys: Arc<LiveKeys>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -90,11 +93,31 @@ impl std::fmt::Debug for Tokens {
 impl Tokens {
     /// `clock` is the server's (monotonic) clock.
     pub fn new(config: Arc<Config>, store: Store, clock: Clock) -> Self {
+        let keys = Arc::new(LiveKeys::new(
+            config.tokens.clone(),
+            config.key_encryption_key.clone(),
+            config
+                .signing_key_rotation
+                .map(|secs| secs.saturating_mul(1000)),
+            config.allowed_algorithms.clone(),
+            store.clone(),
+        ));
         Self {
             config,
             store,
             clock,
+            keys,
         }
+    }
+
+    /// The keys in force, shared with the task that reloads them and the admin socket.
+    pub fn keys(&self) -> &Arc<LiveKeys> {
+        &self.keys
+    }
+
+    /// The token settings in force (their keys follow the stored key set).
+    fn settings(&self) -> Arc<tollgate_core::Settings> {
+        self.keys.settings()
     }
 
     fn now_ms(&self) -> u64 {
@@ -105,13 +128,11 @@ impl Tokens {
         self.now_ms() / 1000
     }
 
-    /// The public keys of the configured verifying keys, as JWKs (none for HMAC).
+    /// The public keys of the verifying keys in force, as JWKs (none for HMAC).
     pub fn public_jwks(&self) -> Vec<Value> {
-        self.config
-            .tokens
-            .verifier()
+        self.keys
+            .in_force()
             .keys()
-            .iter()
             .filter_map(|k| k.to_public_jwk())
             .collect()
     }

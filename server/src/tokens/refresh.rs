@@ -51,9 +51,9 @@ impl Tokens {
 
     /// A token's signature and registered claims checked, the store not asked yet.
     fn pending(&self, token: &str, kind: TokenKind) -> Result<Pending, Denied> {
-        self.config
-            .tokens
-            .verifier()
+        self.keys
+            .in_force()
+            .verifier(token)
             .verify_pending(token, Expect::Kind(kind), self.now())
             .map_err(Denied::Token)
     }
@@ -142,7 +142,7 @@ impl Tokens {
         successor: &Outstanding,
         now_ms: u64,
     ) -> Result<Refreshed, Denied> {
-        let settings = &self.config.tokens;
+        let settings = self.settings();
         let jti = Jti::from_hex(&successor.jti);
         let again = jti
             .map(|jti| settings.rotate_refresh(verified, successor.created_at_ms / 1000, jti))
@@ -196,9 +196,9 @@ impl Tokens {
             StoredKind::Refresh => verified.exp(),
             StoredKind::Sliding => verified
                 .claims()
-                .get(&self.config.tokens.claim_names().refresh_exp)
+                .get(&self.settings().claim_names().refresh_exp)
                 .and_then(Value::as_u64)
-                .map_or(verified.exp(), |r| sliding_expiry(r, &self.config.tokens)),
+                .map_or(verified.exp(), |r| sliding_expiry(r, &self.settings())),
         };
         let created_at_ms = issued_ms(verified);
         let record = outstanding(
@@ -224,7 +224,7 @@ impl Tokens {
         let pending = self.pending(token, TokenKind::Refresh)?;
         let user_id = pending.user_id().and_then(canonical_user_id);
         if let Some(user_id) = user_id.filter(|_| {
-            pending.passes_unless_blacklisted() && self.config.tokens.rotate_refresh_tokens()
+            pending.passes_unless_blacklisted() && self.settings().rotate_refresh_tokens()
         }) {
             let verified = pending.finish(false).map_err(Denied::Token)?;
             let (old, _) = self.record_of(&verified, token, user_id, StoredKind::Refresh, None);
@@ -248,7 +248,7 @@ impl Tokens {
         if user.refresh_revoked(old.created_at_ms) {
             return Err(Denied::Token(TokenError::Blacklisted));
         }
-        let settings = &self.config.tokens;
+        let settings = self.settings();
         if settings.rotate_refresh_tokens() {
             return self.rotate_refresh(&verified, &old, user.id, seen).await;
         }
@@ -274,7 +274,7 @@ impl Tokens {
         user_id: u64,
         seen: Option<&Seen>,
     ) -> Result<Refreshed, Denied> {
-        let settings = &self.config.tokens;
+        let settings = self.settings();
         let now_ms = self.now_ms();
         let now = now_ms / 1000;
         let access = settings.access_from_refresh(verified, now, jti_at(now_ms))?;
@@ -315,7 +315,7 @@ impl Tokens {
     /// `POST /api/token/sliding/refresh/`: the same sliding token with a new `exp`.
     pub async fn refresh_sliding(&self, token: &str) -> Result<String, Denied> {
         let (verified, stored) = self.verify_stored(token, TokenKind::Sliding).await?;
-        let settings = &self.config.tokens;
+        let settings = self.settings();
         settings
             .verifier()
             .check_refresh_exp(&verified, self.now())

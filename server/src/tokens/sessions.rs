@@ -40,9 +40,9 @@ impl Tokens {
     /// token of another user does not say.
     pub async fn session_of(&self, user_id: u64, token: &str) -> Result<String, Denied> {
         let verified = self
-            .config
-            .tokens
-            .verifier()
+            .keys
+            .in_force()
+            .verifier(token)
             .verify(token, Expect::Kind(TokenKind::Refresh), self.now(), |_| {
                 false
             })

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("rotate.sql"),
     include_str!("throttle.sql"),
+    include_str!("keys.sql"),
 ];
 
 /// The advisory lock key migrations run under (any replica starting at once waits).

@@ -9,13 +9,14 @@
 //! then seen), `ON CONFLICT DO NOTHING` for "exactly one", and advisory locks for the
 //! user table's uniqueness rules and the expired-token flush. No revocation state is
 //! cached: every request reads what is committed, within [`CALL_LIMIT`]. The schema
-//! (`schema.sql`, `rotate.sql`, `throttle.sql`; tables prefixed `tollgate_`) is applied
+//! (`schema.sql`, `rotate.sql`, `throttle.sql`, `keys.sql`; tables prefixed `tollgate_`) is applied
 //! at open under an advisory lock, once ([`migrate`]); the connection is made as the
 //! URL's `sslmode` says ([`connect`]), on sockets that count round trips ([`sockets`]).
 
 mod connect;
 mod copy;
 mod django;
+mod keys;
 mod migrate;
 mod sockets;
 mod throttle;

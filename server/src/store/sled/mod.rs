@@ -11,6 +11,7 @@
 mod commit;
 mod dump;
 mod format;
+mod keys;
 #[cfg(test)]
 mod tests;
 mod tokens;

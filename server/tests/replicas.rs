@@ -794,7 +794,7 @@ fn database_crashes_under_load_are_503s_and_lose_nothing_acknowledged() {
 /// replica answers again by itself once the database does.
 #[test]
 fn a_frozen_database_is_a_503_within_the_call_limit() {
-    const CALL_LIMIT: Duration = Duration::from_secs(12);
+    use tollgate_server::store::postgres::CALL_LIMIT;
     let (cluster, url) = Cluster::start_named("frozen");
     let shared = Shared::on(url);
     shared.add_user("alice", "alice-password");

@@ -148,10 +148,7 @@ mod django {
 mod postgres_flush {
     use std::time::Duration;
 
-    use tollgate_server::store::{Backend, Store};
-
-    /// `store/postgres/tokens.rs`'s `FLUSH_LOCK`.
-    const FLUSH_LOCK: i64 = 0x746f_6c6c_666c_7573;
+    use tollgate_server::store::{postgres::FLUSH_LOCK, Backend, Store};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_flush_waits_for_another_replicas_flush() {

@@ -25,6 +25,7 @@ mod users;
 
 pub use connect::{one_line, DatabaseUrl, Verify};
 pub use throttle::ThrottleCheck;
+pub use tokens::FLUSH_LOCK;
 
 use std::{
     fmt,

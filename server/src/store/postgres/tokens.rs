@@ -19,7 +19,7 @@ use crate::store::{
 };
 
 /// The advisory lock key of the expired-token flush: one replica at a time.
-const FLUSH_LOCK: i64 = 0x746f_6c6c_666c_7573;
+pub const FLUSH_LOCK: i64 = 0x746f_6c6c_666c_7573;
 
 const TOKEN_COLUMNS: &str = "jti, user_id, kind, family, created_at_ms, expires_at, token_sha256";
 const FAMILY_COLUMNS: &str =

@@ -140,3 +140,6 @@ bench/soak.sh --quick
 step "all tests passed"
 # Every step above ran to completion (set -e stops at the first failure).
 echo "test-steps: $((steps - 1)) passed, 0 failed"
+# What the run left on disk (a CI machine ran out of it once): build output and packages.
+du -sch target tests/fuzz/target tests/node_modules .venv 2>/dev/null | tr '\t' ' ' | paste -sd ';' | sed 's/;/; /g; s/^/disk: /'
+df -h . | awk 'NR == 2 { print "disk: " $4 " free on " $6 }'

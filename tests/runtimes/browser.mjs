@@ -4,12 +4,11 @@
 // leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as it is).
 // Both pages also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
 // failures those checks provoke on purpose are not page errors. Screenshots go to out/.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { bundle, chromiumOptions, here, out, report } from "./lib.mjs";
+import { bundle, chromiumOptions, here, out, report, serveFiles } from "./lib.mjs";
 import { startJwksServer } from "./jwks-server.mjs";
 
 const pkg = join(here, "../../pkg/");
@@ -17,20 +16,8 @@ mkdirSync(`${out}bundle/dist`, { recursive: true });
 await bundle(`${here}pages/bundle-entry.js`, `${out}bundle/app.js`, { conditions: ["browser"], platform: "browser" });
 copyFileSync(`${pkg}dist/tollgate_wasm_bg.wasm`, `${out}bundle/dist/tollgate_wasm_bg.wasm`);
 
-// /pkg/... from pkg/, everything else from tests/runtimes/.
-const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
-const server = createServer((req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-  const file = path.startsWith("/pkg/") ? join(pkg, path.slice(5)) : join(here, path);
-  try {
-    const body = readFileSync(file);
-    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(body);
-  } catch {
-    res.writeHead(404).end("not found");
-  }
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const base = `http://127.0.0.1:${server.address().port}`;
+const server = await serveFiles();
+const base = server.url;
 
 const jwks = await startJwksServer();
 const fromJwks = (url) => typeof url === "string" && url.startsWith(jwks.url);
@@ -62,7 +49,7 @@ try {
   }
 } finally {
   await context.close();
-  server.close();
+  server.stop();
   jwks.stop();
   rmSync(profile, { recursive: true, force: true });
 }

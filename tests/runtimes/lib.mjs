@@ -1,7 +1,10 @@
 // Helpers shared by the runtime drivers: paths, a free port, child processes that are
 // always stopped, and esbuild.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
+import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -117,4 +120,25 @@ export function counters(text) {
       return [line.slice(0, at), Number(line.slice(at + 1))];
     }),
   );
+}
+
+/**
+ * A static server on 127.0.0.1 for pages: /pkg/... from pkg/, everything else from
+ * tests/runtimes/. Resolves to { url, stop }.
+ */
+export async function serveFiles() {
+  const pkg = join(here, "../../pkg/");
+  const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm" };
+  const server = createHttpServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
+    const file = path.startsWith("/pkg/") ? join(pkg, path.slice(5)) : join(here, path);
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      res.writeHead(404).end("not found");
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, stop: () => server.close() };
 }

@@ -3,7 +3,8 @@
 # Cloudflare Workers (workerd), Vercel's edge runtime, and Chromium (import map and an
 # esbuild bundle), each also with remoteJwks against a counting JWKS server
 # (remote-smoke.js, jwks-server.mjs), plus the edge-worker example in workerd against a
-# real tollgate server.
+# real tollgate server, and a key rotation end to end: a real server rotating, revoking and
+# retiring keys while the same edge worker verifies in all six runtimes (rotation.mjs).
 # Installs what it needs, once: pkg/dist (scripts/build-pkg.sh), the npm packages pinned
 # in package-lock.json (`npm ci` when the lock changed), Debian's chromium, the server.
 #
@@ -48,6 +49,7 @@ step "cloudflare workers (workerd)" node workerd.mjs smoke
 step "vercel edge runtime (edge-runtime)" node edge.mjs
 step "chromium: import map + esbuild bundle" node browser.mjs
 step "example edge-worker.js (workerd + tollgate server)" node example.mjs
+step "key rotation end to end: 3 rotations, a revocation, a retirement, an outage; workerd, node, deno, bun, edge-runtime, chromium" node rotation.mjs
 step "demo page (www/) end to end in chromium, served by tollgate" node demo.mjs
 step "two tabs of the demo page share one login and refresh once per access token" node tabs.mjs
 step "cookie mode in chromium: HttpOnly refresh cookie, reload, logout, cross-origin CSRF" node cookie.mjs

@@ -99,7 +99,7 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
             let hold_ms = if now {
                 0
             } else {
-                keyset::publish_ahead_ms(incoming)
+                keyset::publish_ahead_ms(incoming, ctx.config.jwks_max_age)
             };
             let rotated = keyset::rotate(
                 store,

@@ -89,6 +89,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("key_encryption_key_file", Kind::Str),
     ("signing_key_rotation", Kind::Duration),
     ("allowed_algorithms", Kind::List),
+    ("jwks_max_age", Kind::Duration),
     ("audience", Kind::List),
     ("issuer", Kind::Str),
     ("leeway", Kind::Duration),
@@ -164,6 +165,7 @@ struct Raw {
     key_encryption_key_file: Option<String>,
     signing_key_rotation: Option<RawDuration>,
     allowed_algorithms: Option<OneOrMany>,
+    jwks_max_age: Option<RawDuration>,
     audience: Option<OneOrMany>,
     issuer: Option<String>,
     leeway: Option<RawDuration>,
@@ -231,6 +233,10 @@ pub struct Config {
     /// `allowed_algorithms`: the algorithms stored keys may have, all of which verify
     /// (default: `algorithm` alone). A token's header picks among these only.
     pub allowed_algorithms: Vec<Algorithm>,
+    /// `jwks_max_age` (seconds, default 300): how long `/.well-known/jwks.json` may be
+    /// cached; a next key of a public-key algorithm is published two of these (plus
+    /// [`crate::keyset::RELOAD_EVERY`]) before it may sign.
+    pub jwks_max_age: u64,
     pub update_last_login: bool,
     pub check_user_is_active: bool,
     pub check_revoke_token: bool,
@@ -485,6 +491,20 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             }
             secs => Some(secs),
         };
+    let jwks_max_age = duration(
+        "jwks_max_age",
+        raw.jwks_max_age.clone(),
+        crate::keyset::DEFAULT_JWKS_MAX_AGE,
+    )?;
+    if !(1..=crate::keyset::MAX_JWKS_MAX_AGE).contains(&jwks_max_age) {
+        return Err(ConfigError::new(
+            "jwks_max_age",
+            format!(
+                "must be from 1 s to {} s (a day): verifiers re-read the JWKS this often, and a next key waits two of these before it signs",
+                crate::keyset::MAX_JWKS_MAX_AGE
+            ),
+        ));
+    }
     let mut allowed_algorithms = vec![algorithm];
     for name in list(raw.allowed_algorithms.clone(), &[]) {
         let allowed = Algorithm::from_name(&name)
@@ -700,6 +720,7 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         key_source,
         key_encryption_key: kek,
         signing_key_rotation,
+        jwks_max_age,
         allowed_algorithms,
         update_last_login: raw.update_last_login.unwrap_or(false),
         check_user_is_active: raw.check_user_is_active.unwrap_or(true),
@@ -833,6 +854,12 @@ mod tests {
         assert_eq!(err.setting, "bind");
         let err = load(&[("token_claims", "username,password")]).unwrap_err();
         assert_eq!(err.setting, "token_claims");
+        assert_eq!(load(&[]).unwrap().jwks_max_age, 300);
+        assert_eq!(load(&[("jwks_max_age", "2")]).unwrap().jwks_max_age, 2);
+        for bad in ["0", "2d", "soon"] {
+            let err = load(&[("jwks_max_age", bad)]).unwrap_err();
+            assert_eq!(err.setting, "jwks_max_age", "{bad}");
+        }
     }
 
     #[test]

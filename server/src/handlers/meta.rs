@@ -40,7 +40,7 @@ pub fn jwks(app: &App, req: &Request) -> Reply {
     let headers = reply.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!("public, max-age={}", crate::keyset::JWKS_MAX_AGE))
+        HeaderValue::from_str(&format!("public, max-age={}", app.config.jwks_max_age))
             .unwrap_or(HeaderValue::from_static("public, max-age=300")),
     );
     if let Ok(value) = HeaderValue::from_str(&etag) {

@@ -180,13 +180,13 @@ pub async fn automatic_rotation_publishes_the_next_key_ahead(subject: Subject) {
     let replica = subject.replica(&store);
     let kek = Kek::from_bytes([2; 32]);
     let alg = tollgate_core::Algorithm::EdDsa;
-    let hold = keyset::publish_ahead_ms(alg);
+    let hold = keyset::publish_ahead_ms(alg, keyset::DEFAULT_JWKS_MAX_AGE);
     const PERIOD: u64 = 3_600_000;
     let t0 = 1_000_000;
     let step = |store, now| {
         let kek = kek.clone();
         async move {
-            keyset::rotate_if_due(store, &kek, alg, now, PERIOD)
+            keyset::rotate_if_due(store, &kek, alg, now, PERIOD, hold)
                 .await
                 .unwrap()
         }

@@ -20,6 +20,8 @@ pub struct LiveKeys {
     kek: Option<Kek>,
     /// `signing_key_rotation` in ms (`None`: off).
     rotation_ms: Option<u64>,
+    /// How long a next key is published before it may sign ([`super::publish_ahead_ms`]).
+    hold_ms: u64,
     /// `allowed_algorithms`.
     allowed: Vec<Algorithm>,
     store: Store,
@@ -41,6 +43,7 @@ impl LiveKeys {
         configured: Settings,
         kek: Option<Kek>,
         rotation_ms: Option<u64>,
+        hold_ms: u64,
         allowed: Vec<Algorithm>,
         store: Store,
     ) -> Self {
@@ -53,6 +56,7 @@ impl LiveKeys {
             configured,
             kek,
             rotation_ms,
+            hold_ms,
             allowed,
             store,
             loaded: tokio::sync::Mutex::new(Vec::new()),
@@ -110,8 +114,15 @@ impl LiveKeys {
                 }
                 if let Some(period_ms) = self.rotation_ms {
                     let algorithm = self.configured.algorithm();
-                    match super::rotate_if_due(&self.store, kek, algorithm, now_ms(), period_ms)
-                        .await
+                    match super::rotate_if_due(
+                        &self.store,
+                        kek,
+                        algorithm,
+                        now_ms(),
+                        period_ms,
+                        self.hold_ms,
+                    )
+                    .await
                     {
                         Ok(Some(rotated)) => {
                             tracing::info!(?rotated, "signing keys rotated (signing_key_rotation)")

@@ -17,7 +17,7 @@ use std::fmt;
 use tollgate_core::{Algorithm, SigningKey};
 
 pub use kek::Kek;
-pub use live::LiveKeys;
+pub use live::{LiveKeys, RELOAD_EVERY};
 pub use material::{generate_key_text, parse_key_text};
 
 use crate::store::{KeyState, Store, StoreError, StoredKey};
@@ -216,17 +216,23 @@ pub enum Rotated {
 }
 
 /// How long a next key of a public-key algorithm is published before a rotation makes
-/// it sign: two JWKS cache lifetimes, plus the period in which servers take a change up.
-pub fn publish_ahead_ms(algorithm: Algorithm) -> u64 {
+/// it sign: two JWKS cache lifetimes (`jwks_max_age`, seconds), plus the period in which
+/// servers take a change up.
+pub fn publish_ahead_ms(algorithm: Algorithm, jwks_max_age: u64) -> u64 {
     if algorithm.is_hmac() {
         // Nothing is published: verifiers of HMAC tokens hold the secret.
         return 0;
     }
-    (2 * JWKS_MAX_AGE * 1000).saturating_add(live::RELOAD_EVERY.as_millis() as u64)
+    jwks_max_age
+        .saturating_mul(2000)
+        .saturating_add(RELOAD_EVERY.as_millis() as u64)
 }
 
-/// How long a JWKS may be cached (`Cache-Control: max-age`, seconds).
-pub const JWKS_MAX_AGE: u64 = 300;
+/// How long a JWKS may be cached (`Cache-Control: max-age`, seconds) unless
+/// `jwks_max_age` says otherwise.
+pub const DEFAULT_JWKS_MAX_AGE: u64 = 300;
+/// The longest `jwks_max_age` accepted (a day).
+pub const MAX_JWKS_MAX_AGE: u64 = 86_400;
 
 /// Makes the oldest `next` key current (a fresh key of `algorithm` when there is none),
 /// and the current one previous, provided the current key is still `from` (as read by
@@ -381,7 +387,7 @@ pub fn retire_after_ms(settings: &tollgate_core::Settings) -> u64 {
 }
 
 /// One step of automatic rotation (`signing_key_rotation`, `period_ms`) at `now_ms`: a
-/// next key is added when the current key is due within [`publish_ahead_ms`] (or now,
+/// next key is added when the current key is due within `hold_ms` ([`publish_ahead_ms`]; or now,
 /// when no stored key signs yet), and the set rotates once the current key is due and
 /// the next key has been published long enough. Replicas may all call this: the add
 /// happens once (only while there is no next key) and of rotations from one state one
@@ -392,8 +398,8 @@ pub async fn rotate_if_due(
     algorithm: Algorithm,
     now_ms: u64,
     period_ms: u64,
+    hold_ms: u64,
 ) -> Result<Option<Rotated>, KeyError> {
-    let hold_ms = publish_ahead_ms(algorithm);
     let keys = store.signing_keys().await?;
     let current = keys.iter().find(|k| k.state == KeyState::Current);
     let due_at = current

@@ -99,6 +99,7 @@ impl Tokens {
             config
                 .signing_key_rotation
                 .map(|secs| secs.saturating_mul(1000)),
+            crate::keyset::publish_ahead_ms(config.tokens.algorithm(), config.jwks_max_age),
             config.allowed_algorithms.clone(),
             store.clone(),
         ));

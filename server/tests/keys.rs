@@ -360,13 +360,10 @@ fn eddsa(data: &Path, keydir: &Path) -> Command {
     cmd
 }
 
-/// EdDSA: the JWKS publishes a next key as soon as it is added; a rotation to it waits
-/// until it has been published for two JWKS cache lifetimes (`--now` does not), and
-/// a rotation with nothing published is refused.
-#[test]
-fn a_public_next_key_is_published_before_it_may_sign() {
-    let dir = tempfile::tempdir().unwrap();
-    let (data, keydir) = (dir.path().join("data"), dir.path().join("keys"));
+/// A server configured for EdDSA in `dir`, on a key `keys generate` wrote: (data
+/// folder, key folder, server).
+fn eddsa_server(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, Server) {
+    let (data, keydir) = (dir.join("data"), dir.join("keys"));
     std::fs::create_dir_all(&data).unwrap();
     let mut generate = tollgate(&keydir);
     generate
@@ -374,6 +371,16 @@ fn a_public_next_key_is_published_before_it_may_sign() {
         .args(["keys", "generate"]);
     assert!(generate.status().unwrap().success());
     let server = Server::spawn(eddsa(&data, &keydir));
+    (data, keydir, server)
+}
+
+/// EdDSA: the JWKS publishes a next key as soon as it is added; a rotation to it waits
+/// until it has been published for two JWKS cache lifetimes (`--now` does not), and
+/// a rotation with nothing published is refused.
+#[test]
+fn a_public_next_key_is_published_before_it_may_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keydir, server) = eddsa_server(dir.path());
     let jwks = || {
         let (status, body) =
             request(server.addr, "GET", "/.well-known/jwks.json", None, None).unwrap();
@@ -516,5 +523,56 @@ fn an_hs256_to_eddsa_migration_logs_nobody_out() {
         access0.split_once('.').unwrap().1
     );
     assert_eq!(me(addr, &forged), 401);
+    drop(server);
+}
+
+/// The set's bound (ARCHITECTURE.md, "Decisions"): 16 keys that verify. EdDSA, with no
+/// stored current key: 16 `keys add` publish 16 next keys (the JWKS: those and the
+/// configured key); the 17th is `key_set_full`, saying what to do, with nothing added;
+/// `rotate --now` to a next key still works, and a revoked key makes room again.
+#[test]
+fn a_full_key_set_refuses_another_key_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, keydir, server) = eddsa_server(dir.path());
+    for _ in 0..16 {
+        let (ok, out, err) = keys(eddsa(&data, &keydir), &["add"]);
+        assert!(ok && out.starts_with("added EdDSA key "), "{out}{err}");
+    }
+    let (ok, out, err) = keys(eddsa(&data, &keydir), &["add"]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("(key_set_full)"), "{err}");
+    assert!(
+        err.contains("16 keys that verify") && err.contains("keys revoke"),
+        "{err}"
+    );
+    let set = listed(&data);
+    assert_eq!(set.len(), 16, "nothing added: {set:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    loop {
+        let (status, body) =
+            request(server.addr, "GET", "/.well-known/jwks.json", None, None).unwrap();
+        assert_eq!(status, 200);
+        let published = body["keys"].as_array().unwrap().len();
+        if published == 17 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{published} keys published"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A rotation to a next key adds none.
+    let (ok, out, err) = keys(eddsa(&data, &keydir), &["rotate", "--now"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("{} signs now", set[0].0)), "{out}");
+    refused(eddsa(&data, &keydir), &["add"], "key_set_full");
+    let (ok, _, err) = keys(eddsa(&data, &keydir), &["revoke", &set[1].0]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = keys(eddsa(&data, &keydir), &["add"]);
+    assert!(ok, "{err}");
+    let after = listed(&data);
+    assert_eq!(after.len(), 17, "{after:?}");
+    assert_eq!(after.iter().filter(|(_, s)| s == "revoked").count(), 1);
     drop(server);
 }

@@ -469,7 +469,9 @@ fn store_copy_moves_a_sled_folder_into_postgres() {
     let (ok, stdout, stderr) = run(&data, "", &["store", "copy", "--to", &url]);
     assert!(ok, "{stderr}");
     assert!(
-        stdout.contains("3 users, 5 outstanding tokens, 4 blacklisted, 3 families, clock floor"),
+        stdout.contains(
+            "3 users, 5 outstanding tokens, 4 blacklisted, 3 families, 0 signing keys, clock floor"
+        ),
         "{stdout}"
     );
     let floor: u64 = psql(
@@ -503,4 +505,178 @@ fn store_copy_moves_a_sled_folder_into_postgres() {
         assert_eq!(status, 401, "{body}");
     }
     login(addr, "bob", "pw-bob");
+}
+
+const KEK: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// `tollgate` with the key-encryption key and no login throttle.
+fn with_kek(mut cmd: Command) -> Command {
+    cmd.env("TOLLGATE_KEY_ENCRYPTION_KEY", KEK)
+        .env("TOLLGATE_LOGIN_THROTTLE_USERNAME", "100000/min")
+        .env("TOLLGATE_LOGIN_THROTTLE_IP", "100000/min");
+    cmd
+}
+
+/// `keys ARGS`, which must succeed: its stdout.
+fn keys(mut cmd: Command, args: &[&str]) -> String {
+    succeed(cmd.arg("keys").args(args))
+}
+
+/// `keys list --json`, one JSON object per key (every field but the sealed key), sorted.
+fn key_list(cmd: Command) -> Vec<Value> {
+    let mut all: Vec<Value> = keys(cmd, &["list", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    all.sort_by_key(|k| k["kid"].as_str().unwrap().to_string());
+    all
+}
+
+/// The kid of the key in `state` (exactly one).
+fn kid_in(list: &[Value], state: &str) -> String {
+    let found: Vec<&Value> = list.iter().filter(|k| k["state"] == state).collect();
+    assert_eq!(found.len(), 1, "{list:?}");
+    found[0]["kid"].as_str().unwrap().to_string()
+}
+
+/// The `kid` in a token's header.
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let b64 = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .unwrap();
+    let header: Value = serde_json::from_slice(&bytes).unwrap();
+    header["kid"].as_str().unwrap_or_default().to_string()
+}
+
+/// Logs alice in until the access token is signed by `kid` (a server takes a change up
+/// within its reload period): (access, refresh).
+fn login_signed_by(addr: std::net::SocketAddr, kid: &str) -> (String, String) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(12);
+    loop {
+        let body = json!({"username": "alice", "password": "pw-alice"});
+        let (status, body) = request(addr, "POST", "/api/token/", None, Some(&body)).unwrap();
+        assert_eq!(status, 200, "{body}");
+        let access = body["access"].as_str().unwrap().to_string();
+        if kid_of(&access) == kid {
+            return (access, body["refresh"].as_str().unwrap().to_string());
+        }
+        assert!(std::time::Instant::now() < deadline, "{kid} never signed");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+fn me(addr: std::net::SocketAddr, access: &str) -> u16 {
+    request(addr, "GET", "/api/me/", Some(access), None)
+        .unwrap()
+        .0
+}
+
+/// Issue #16: `store copy` moves the signing-key set record for record, still sealed
+/// (next, current, previous and revoked keys); a server on PostgreSQL with the same
+/// key-encryption key then signs with the same current kid, verifies and refreshes the
+/// previous key's tokens, and refuses the revoked key's; another key-encryption key
+/// opens nothing; a database that holds only keys is not empty.
+#[test]
+fn store_copy_moves_the_signing_key_set_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cmd = tollgate_sled(&data);
+    cmd.args(["users", "add", "alice", "--password-stdin"]);
+    common::stdout_of(cmd, "pw-alice\n");
+    let sled = || with_kek(tollgate_sled(&data));
+    let server = Server::spawn(sled());
+    let addr = server.addr;
+    // Through the server's admin socket: taken up before each command answers.
+    keys(sled(), &["rotate"]);
+    let revoked = kid_in(&key_list(sled()), "current");
+    let (access_revoked, _) = login_signed_by(addr, &revoked);
+    keys(sled(), &["rotate"]);
+    let previous = kid_in(&key_list(sled()), "current");
+    let (access_previous, refresh_previous) = login_signed_by(addr, &previous);
+    keys(sled(), &["revoke", &revoked]);
+    assert_eq!(me(addr, &access_revoked), 401);
+    keys(sled(), &["rotate"]);
+    let current = kid_in(&key_list(sled()), "current");
+    let (access_current, _) = login_signed_by(addr, &current);
+    keys(sled(), &["add"]);
+    let before = key_list(sled());
+    let next = kid_in(&before, "next");
+    assert_eq!(kid_in(&before, "previous"), previous);
+    assert_eq!(kid_in(&before, "revoked"), revoked);
+    common::sigterm(&server.child);
+    let mut server = server;
+    assert!(server.child.wait().unwrap().success());
+
+    // A database holding only a key is not empty: refused, nothing written.
+    let taken = common::fresh_database();
+    keys(with_kek(bare(&data, &taken)), &["add"]);
+    let (ok, _, stderr) = run(&data, "", &["store", "copy", "--to", &taken]);
+    assert!(
+        !ok && stderr.contains("copy_target_not_empty") && stderr.contains("1 signing keys"),
+        "{stderr}"
+    );
+    assert_eq!(psql(&taken, "SELECT count(*) FROM tollgate_users"), "0");
+
+    let url = common::fresh_database();
+    let (ok, stdout, stderr) = run(&data, "", &["store", "copy", "--to", &url]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains(", 4 signing keys, "), "{stdout}");
+    assert!(
+        stdout.contains("need the same key_encryption_key"),
+        "{stdout}"
+    );
+    // Record for record, the sealed keys byte for byte.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (from, to) = runtime.block_on(async {
+        use tollgate_server::store::{Backend, Store};
+        let from = Store::open(&data).unwrap().signing_keys().await.unwrap();
+        let target = Store::open_backend(&Backend::Postgres(url.clone())).unwrap();
+        (from, target.signing_keys().await.unwrap())
+    });
+    drop(runtime);
+    let by_kid = |mut keys: Vec<tollgate_server::store::StoredKey>| {
+        keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+        keys
+    };
+    assert_eq!(by_kid(to), by_kid(from));
+    let pg = || with_kek(bare(&data, &url));
+    assert_eq!(key_list(pg()), before);
+
+    // Another key-encryption key opens nothing on the target: refused, nothing changed.
+    let mut other = bare(&data, &url);
+    other.env("TOLLGATE_KEY_ENCRYPTION_KEY", "ff".repeat(32));
+    let (ok, _, stderr) = {
+        let out = other.args(["keys", "rotate"]).output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(!ok && stderr.contains("(key_unsealable)"), "{stderr}");
+    assert_eq!(key_list(pg()), before);
+
+    let server = Server::spawn(pg());
+    let addr = server.addr;
+    let (access, _) = login_signed_by(addr, &current);
+    assert_eq!(kid_of(&access), current, "the same current key signs");
+    assert_eq!(me(addr, &access_current), 200);
+    assert_eq!(me(addr, &access_previous), 200, "the previous key verifies");
+    let (status, body) = refresh(addr, &refresh_previous);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(kid_of(body["access"].as_str().unwrap()), current);
+    assert_eq!(me(addr, &access_revoked), 401, "revoked stays revoked");
+    // The next key is there to rotate to.
+    let rotated = keys(pg(), &["rotate"]);
+    assert!(
+        rotated.starts_with(&format!("{next} signs now")),
+        "{rotated}"
+    );
+    login_signed_by(addr, &next);
+    drop(server);
 }

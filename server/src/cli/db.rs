@@ -1,6 +1,6 @@
 //! The database's operations: `tollgate db migrate`, `tollgate db check` (PostgreSQL's
 //! schema, for deploy pipelines) and `tollgate store copy --to postgres://...` (a sled
-//! folder moved into PostgreSQL, offline).
+//! folder moved into PostgreSQL, offline, its signing-key set still sealed).
 //!
 //! They read only `database_url` and `data_dir` from the configuration: no signing key
 //! is needed (or generated) to look after the database.
@@ -31,9 +31,11 @@ pub enum DbCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
-    /// Copy the sled data folder (users, tokens, families, blacklist, clock floor) into
-    /// an empty PostgreSQL database, in one transaction, and verify the counts. Offline:
-    /// refused while a server holds the folder.
+    /// Copy the sled data folder (users, tokens, families, blacklist, clock floor, the
+    /// signing-key set) into an empty PostgreSQL database, in one transaction, and
+    /// verify the counts. Offline: refused while a server holds the folder. Stored keys
+    /// are copied sealed, as they are: servers on the target need the same
+    /// key_encryption_key to open them (the copy itself does not).
     Copy {
         /// The PostgreSQL database to copy into (postgres://user@host:port/database).
         #[arg(long, value_name = "URL")]
@@ -147,6 +149,11 @@ pub fn store(sources: &Sources, cmd: StoreCommand) -> Result<(), CliError> {
         "copied {} into {name}: {copied} (counted in the target before it committed)",
         data_dir.display()
     );
+    if copied.keys > 0 {
+        println!(
+            "the signing keys are copied sealed: servers on {name} need the same key_encryption_key"
+        );
+    }
     Ok(())
 }
 

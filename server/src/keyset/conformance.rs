@@ -215,3 +215,182 @@ pub async fn automatic_rotation_publishes_the_next_key_ahead(subject: Subject) {
     want.sort();
     assert_eq!(states(&store.signing_keys().await.unwrap()), want);
 }
+
+/// The key set's bound holds between replicas: from a set two keys short of
+/// [`crate::store::MAX_VERIFYING`], of 8 concurrent `keys add` on two replicas exactly
+/// two are done and the others are `key_set_full`, with nothing half-written.
+pub async fn concurrent_key_adds_stop_at_the_bound(subject: Subject) {
+    use crate::store::MAX_VERIFYING;
+    let store = subject.open();
+    let replica = subject.replica(&store);
+    let kek = Kek::from_bytes([5; 32]);
+    let alg = tollgate_core::Algorithm::EdDsa;
+    keyset::rotate(&store, &kek, None, alg, 1_000, 0)
+        .await
+        .unwrap();
+    for i in 0..MAX_VERIFYING as u64 - 3 {
+        keyset::add(&store, &kek, alg, 1_001 + i).await.unwrap();
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &replica }.clone();
+            let kek = kek.clone();
+            tokio::spawn(async move { keyset::add(&store, &kek, alg, 2_000).await })
+        })
+        .collect();
+    let (mut done, mut full) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => done += 1,
+            Err(err) => {
+                assert_eq!(err.code(), "key_set_full", "{err}");
+                full += 1;
+            }
+        }
+    }
+    assert_eq!((done, full), (2, 6));
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), MAX_VERIFYING, "{keys:?}");
+    assert!(keys.iter().all(|k| k.state.verifies()));
+    for key in &keys {
+        keyset::open(&kek, key).expect("every stored key opens under the kek");
+    }
+}
+
+/// A full set refuses `keys add` and a rotation to a fresh key (`key_set_full`, nothing
+/// changed), but still revokes (the replacement of a revoked current key takes its
+/// place) and rotates to a next key; once previous keys retire there is room again.
+pub async fn a_full_key_set_refuses_growth_but_rotates_to_its_next_key(subject: Subject) {
+    use crate::store::MAX_VERIFYING;
+    let store = subject.open();
+    let kek = Kek::from_bytes([8; 32]);
+    let alg = tollgate_core::Algorithm::EdDsa;
+    let mut from: Option<String> = None;
+    for i in 0..MAX_VERIFYING as u64 {
+        let Rotated::Done { current, .. } =
+            keyset::rotate(&store, &kek, from.as_deref(), alg, 1_000 + i, 0)
+                .await
+                .unwrap()
+        else {
+            panic!("rotation {i} is done")
+        };
+        from = Some(current);
+    }
+    let full = store.signing_keys().await.unwrap();
+    assert_eq!(full.len(), MAX_VERIFYING);
+    let err = keyset::add(&store, &kek, alg, 2_000).await.unwrap_err();
+    assert_eq!(err.code(), "key_set_full");
+    let err = keyset::rotate(&store, &kek, from.as_deref(), alg, 2_000, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "key_set_full");
+    // Automatic rotation on a full set: refused the same way (and logged by the server).
+    let err = keyset::rotate_if_due(&store, &kek, tollgate_core::Algorithm::Hs256, 2_000, 1, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "key_set_full");
+    assert_eq!(store.signing_keys().await.unwrap(), full, "nothing changed");
+    let current = from.unwrap();
+    let Revoked::Done {
+        replacement: Some(fresh),
+    } = keyset::revoke(&store, &kek, &current, alg, 3_000)
+        .await
+        .unwrap()
+    else {
+        panic!("the current key is revoked and replaced")
+    };
+    let verifying =
+        |keys: &[crate::store::StoredKey]| keys.iter().filter(|k| k.state.verifies()).count();
+    assert_eq!(
+        verifying(&store.signing_keys().await.unwrap()),
+        MAX_VERIFYING
+    );
+    // The previous keys retire: room for next keys, and a rotation to one on a full set.
+    let retired = keyset::retire_due(&store, &kek, 100_000, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(retired.len(), MAX_VERIFYING - 1);
+    for i in 0..MAX_VERIFYING as u64 - 1 {
+        keyset::add(&store, &kek, alg, 100_000 + i).await.unwrap();
+    }
+    let err = keyset::add(&store, &kek, alg, 200_000).await.unwrap_err();
+    assert_eq!(err.code(), "key_set_full");
+    let Rotated::Done { current, previous } =
+        keyset::rotate(&store, &kek, Some(&fresh), alg, 200_000, 0)
+            .await
+            .unwrap()
+    else {
+        panic!("the rotation to the next key is done")
+    };
+    assert_eq!(previous.as_deref(), Some(fresh.as_str()));
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(verifying(&keys), MAX_VERIFYING);
+    let oldest_next = keys
+        .iter()
+        .find(|k| k.created_ms == 100_000)
+        .expect("the first next key");
+    assert_eq!(
+        (oldest_next.kid.as_str(), oldest_next.state),
+        (current.as_str(), KeyState::Current)
+    );
+}
+
+/// `signing_key_rotation` for years: a server rotating every period and retiring what
+/// expired keeps the set bounded, the retired records beyond the newest
+/// [`crate::store::KEPT_DROPPED`] pruned (oldest first) whenever a key is added.
+pub async fn automatic_rotation_for_years_keeps_the_set_bounded(subject: Subject) {
+    use crate::store::{KEPT_DROPPED, MAX_VERIFYING};
+    let store = subject.open();
+    let replica = subject.replica(&store);
+    let kek = Kek::from_bytes([7; 32]);
+    let alg = tollgate_core::Algorithm::Hs256;
+    const PERIOD: u64 = 1_000;
+    const AFTER: u64 = 1_500;
+    let mut first = None;
+    let mut last = None;
+    for step in 0..45u64 {
+        let store = if step % 2 == 0 { &store } else { &replica };
+        let now = 1_000_000 + step * PERIOD;
+        keyset::retire_due(store, &kek, now, AFTER).await.unwrap();
+        let Some(Rotated::Done { current, .. }) =
+            keyset::rotate_if_due(store, &kek, alg, now, PERIOD, 0)
+                .await
+                .unwrap()
+        else {
+            panic!("step {step}: due")
+        };
+        first.get_or_insert_with(|| current.clone());
+        last = Some(current);
+        let keys = store.signing_keys().await.unwrap();
+        assert!(keys.len() <= MAX_VERIFYING + KEPT_DROPPED, "{}", keys.len());
+    }
+    let keys = store.signing_keys().await.unwrap();
+    let retired = keys.iter().filter(|k| k.state == KeyState::Retired).count();
+    assert_eq!(retired, KEPT_DROPPED, "{keys:?}");
+    assert!(
+        keys.iter().all(|k| k.kid != first.clone().unwrap()),
+        "the first key was pruned"
+    );
+    let current: Vec<_> = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Current)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(Some(current[0].kid.clone()), last);
+    // Every retired record left is newer than every one pruned: the 45 keys less the
+    // current and the (one or two) previous ones, the newest 32 of them kept.
+    let oldest_kept = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Retired)
+        .map(|k| k.created_ms)
+        .min()
+        .unwrap();
+    let previous = keys
+        .iter()
+        .filter(|k| k.state == KeyState::Previous)
+        .count() as u64;
+    assert_eq!(
+        oldest_kept,
+        1_000_000 + (45 - 1 - previous - KEPT_DROPPED as u64) * PERIOD
+    );
+}

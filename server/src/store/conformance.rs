@@ -99,12 +99,16 @@ macro_rules! store_conformance {
             usernames_are_unique,
             a_flush_removes_only_what_expired_before_the_floor,
             signing_key_states_only_move_forward_with_one_current,
+            the_key_set_is_bounded_and_old_records_pruned,
         );
         $crate::store_conformance!(@keys $subject;
             concurrent_key_rotations_give_one_new_current,
             a_revoked_key_is_replaced_in_the_same_change,
             a_previous_key_retires_once_its_tokens_have_expired,
             automatic_rotation_publishes_the_next_key_ahead,
+            concurrent_key_adds_stop_at_the_bound,
+            a_full_key_set_refuses_growth_but_rotates_to_its_next_key,
+            automatic_rotation_for_years_keeps_the_set_bounded,
         );
     };
     // The key set's life (`crate::keyset`) on the store's one change, by backend.
@@ -901,4 +905,111 @@ pub async fn signing_key_states_only_move_forward_with_one_current(subject: Subj
     let after = vec![("a".to_string(), Retired), ("b".to_string(), Current)];
     assert_eq!(states(&store.signing_keys().await.unwrap()), after);
     assert_eq!(store.signing_keys().await.unwrap()[0].sealed, vec![1, 2, 3]);
+}
+
+/// `kid` moved to `state` (retired or revoked) at `at_ms`.
+fn dropped_record(kid: &str, state: KeyState, at_ms: u64) -> StoredKey {
+    let mut key = key_record(kid, state);
+    key.retired_ms = Some(at_ms);
+    key
+}
+
+/// The bound holds in the store itself: a change leaving more than
+/// [`crate::store::MAX_VERIFYING`] keys that verify is `key_set_full` and writes nothing
+/// (rotating to a next key, which adds none, still works); a change that adds a key prunes
+/// the retired and revoked records beyond the newest [`crate::store::KEPT_DROPPED`]
+/// (oldest first), one that adds none prunes nothing; what remains is there after a
+/// reopen.
+pub async fn the_key_set_is_bounded_and_old_records_pruned(subject: Subject) {
+    use crate::store::{KEPT_DROPPED, MAX_VERIFYING};
+    use KeyState::*;
+    let store = subject.open();
+    let mut full = vec![key_record("cur", Current)];
+    full.extend((1..MAX_VERIFYING).map(|i| key_record(&format!("n{i:02}"), Next)));
+    change_keys(&store, full).await.unwrap();
+    let before = store.signing_keys().await.unwrap();
+    assert_eq!(before.len(), MAX_VERIFYING);
+    for upserts in [
+        vec![key_record("extra", Next)],
+        // A fresh current key with the old one stepping down: one more that verifies.
+        vec![key_record("extra", Current), key_record("cur", Previous)],
+    ] {
+        let err = change_keys(&store, upserts.clone()).await.unwrap_err();
+        assert_eq!(err.code(), "key_set_full", "{upserts:?}: {err}");
+        assert!(err.to_string().contains("keys revoke"), "{err}");
+    }
+    assert_eq!(
+        store.signing_keys().await.unwrap(),
+        before,
+        "nothing written"
+    );
+    // Rotating to a next key adds none: allowed on a full set.
+    change_keys(
+        &store,
+        vec![key_record("n01", Current), key_record("cur", Previous)],
+    )
+    .await
+    .unwrap();
+    // Room again once one stops verifying.
+    change_keys(&store, vec![dropped_record("cur", Revoked, 10)])
+        .await
+        .unwrap();
+    change_keys(&store, vec![key_record("extra", Next)])
+        .await
+        .unwrap();
+    for i in 2..MAX_VERIFYING {
+        let state = if i % 2 == 0 { Revoked } else { Retired };
+        change_keys(
+            &store,
+            vec![dropped_record(&format!("n{i:02}"), state, 10 + i as u64)],
+        )
+        .await
+        .unwrap();
+    }
+    // Keys added and dropped one by one: 15 dropped so far, then 25 more.
+    for i in 0..25u64 {
+        let kid = format!("k{i:02}");
+        change_keys(&store, vec![key_record(&kid, Next)])
+            .await
+            .unwrap();
+        let state = if i % 2 == 0 { Revoked } else { Retired };
+        change_keys(&store, vec![dropped_record(&kid, state, 100 + i)])
+            .await
+            .unwrap();
+    }
+    let keys = store.signing_keys().await.unwrap();
+    let dropped: Vec<&StoredKey> = keys.iter().filter(|k| !k.state.verifies()).collect();
+    // 40 dropped in all; the last add left the newest 32, the drop after it one more.
+    assert_eq!(dropped.len(), KEPT_DROPPED + 1, "{keys:?}");
+    let mut kids: Vec<&str> = dropped.iter().map(|k| k.kid.as_str()).collect();
+    kids.sort();
+    let mut want: Vec<String> = (8..MAX_VERIFYING).map(|i| format!("n{i:02}")).collect();
+    want.extend((0..25).map(|i| format!("k{i:02}")));
+    want.sort();
+    assert_eq!(kids, want, "the oldest (cur, n02..n07) pruned");
+    change_keys(&store, vec![key_record("last", Next)])
+        .await
+        .unwrap();
+    let store = subject.reopen(store).await;
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().filter(|k| !k.state.verifies()).count(),
+        KEPT_DROPPED
+    );
+    assert!(
+        !keys.iter().any(|k| k.kid == "n08"),
+        "the oldest went first"
+    );
+    let verifying = states(&keys)
+        .into_iter()
+        .filter(|(_, s)| s.verifies())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        verifying,
+        vec![
+            ("extra".to_string(), Next),
+            ("last".to_string(), Next),
+            ("n01".to_string(), Current),
+        ]
+    );
 }

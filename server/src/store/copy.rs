@@ -2,8 +2,13 @@
 //! source is read whole ([`Dump`]), then written in one transaction on a target that
 //! holds no tollgate data (nothing is merged, nothing half-written), and counted again
 //! in that transaction before it commits.
+//!
+//! The signing-key set (issue #16) is copied record for record, still sealed: the
+//! associated data of a sealed key is its kid, algorithm and state, nothing of the store
+//! it lives in, so the same `key_encryption_key` opens it on the target, and the copy
+//! itself never needs that key (nor can it read a private key).
 
-use super::{Blacklisted, Family, Outstanding, Store, StoreError, User};
+use super::{Blacklisted, Family, Outstanding, Store, StoreError, StoredKey, User};
 
 /// The whole content of a store, as the backends keep it.
 #[derive(Debug, Default)]
@@ -14,6 +19,8 @@ pub struct Dump {
     pub blacklist: Vec<Blacklisted>,
     /// Families by id.
     pub families: Vec<(String, Family)>,
+    /// The signing-key set, every record as stored (sealed).
+    pub keys: Vec<StoredKey>,
     pub clock_floor_ms: u64,
 }
 
@@ -25,6 +32,7 @@ impl Dump {
             tokens: self.tokens.len() as u64,
             blacklisted: self.blacklist.len() as u64,
             families: self.families.len() as u64,
+            keys: self.keys.len() as u64,
             clock_floor_ms: self.clock_floor_ms,
         }
     }
@@ -37,6 +45,8 @@ pub struct Copied {
     pub tokens: u64,
     pub blacklisted: u64,
     pub families: u64,
+    /// Signing-key records, whatever their state.
+    pub keys: u64,
     pub clock_floor_ms: u64,
 }
 
@@ -44,8 +54,13 @@ impl std::fmt::Display for Copied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} users, {} outstanding tokens, {} blacklisted, {} families, clock floor {} ms",
-            self.users, self.tokens, self.blacklisted, self.families, self.clock_floor_ms
+            "{} users, {} outstanding tokens, {} blacklisted, {} families, {} signing keys, clock floor {} ms",
+            self.users,
+            self.tokens,
+            self.blacklisted,
+            self.families,
+            self.keys,
+            self.clock_floor_ms
         )
     }
 }

@@ -2,7 +2,9 @@
 //! its private half sealed under the key-encryption key (see [`crate::keyset`]), and the
 //! rules every backend enforces on a change of the set, whatever asked for it: states
 //! only move forward (next -> current -> previous -> retired, or revoked from any of
-//! them), and a set that has a current key keeps exactly one.
+//! them), a set that has a current key keeps exactly one, and the set stays bounded: at
+//! most [`MAX_VERIFYING`] keys that verify, and no more than [`KEPT_DROPPED`] retired or
+//! revoked records once a key is added.
 
 use std::fmt;
 
@@ -143,16 +145,38 @@ mod sealed_b64 {
     }
 }
 
+/// The most keys that verify (next, current and previous) a set may hold. Each is
+/// published in the JWKS and tried by verifiers; a set only grows past it by a mistake
+/// (`keys add` or `keys rotate --now` in a loop), which is refused with
+/// [`StoreError::KeySetFull`] rather than published.
+pub const MAX_VERIFYING: usize = 16;
+
+/// How many retired or revoked records a set keeps (the newest by the time they stopped
+/// verifying): older ones are pruned whenever a change adds a key, so a set that rotates
+/// by itself for years holds at most `MAX_VERIFYING + KEPT_DROPPED` records. They only
+/// serve `keys list` (a token whose kid is unknown is refused as one of a revoked key is).
+pub const KEPT_DROPPED: usize = 32;
+
+/// A change of the set as a backend writes it: the set after it, and the kids of the
+/// records it prunes (to delete).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyChange {
+    pub after: Vec<StoredKey>,
+    pub pruned: Vec<String>,
+}
+
 /// The set after writing `upserts` over `stored` (records matched by kid), or
 /// [`StoreError::KeyRule`] when the change breaks a rule: a state moved backwards, a
 /// record's kid, algorithm or creation time changed, a new key that is neither next nor
-/// current, two current keys, or a set that had a current key left without one. Every
-/// backend checks a change with this before writing it, inside its atomic unit.
-pub fn apply_change(
-    stored: &[StoredKey],
-    upserts: &[StoredKey],
-) -> Result<Vec<StoredKey>, StoreError> {
+/// current, two current keys, or a set that had a current key left without one; or
+/// [`StoreError::KeySetFull`] when it would leave more than [`MAX_VERIFYING`] keys that
+/// verify, and more than before (a set already past the bound may still shrink or
+/// rotate to a next key). A change that adds a key prunes the retired and revoked
+/// records beyond the newest [`KEPT_DROPPED`]. Every backend checks a change with this
+/// before writing it, inside its atomic unit, so replicas racing cannot pass the bound.
+pub fn apply_change(stored: &[StoredKey], upserts: &[StoredKey]) -> Result<KeyChange, StoreError> {
     let mut after = stored.to_vec();
+    let mut added = false;
     for (i, new) in upserts.iter().enumerate() {
         if upserts[..i].iter().any(|k| k.kid == new.kid) {
             return Err(StoreError::KeyRule(format!(
@@ -187,15 +211,38 @@ pub fn apply_change(
                     return Err(StoreError::KeyRule("a kid is 1 to 255 bytes".into()));
                 }
                 after.push(new.clone());
+                added = true;
             }
         }
     }
     let current = |set: &[StoredKey]| set.iter().filter(|k| k.state == KeyState::Current).count();
     match (current(stored), current(&after)) {
-        (_, n) if n > 1 => Err(StoreError::KeyRule("two current keys".into())),
-        (1, 0) => Err(StoreError::KeyRule(
-            "the set would have no current key: rotate to another first".into(),
-        )),
-        _ => Ok(after),
+        (_, n) if n > 1 => return Err(StoreError::KeyRule("two current keys".into())),
+        (1, 0) => {
+            return Err(StoreError::KeyRule(
+                "the set would have no current key: rotate to another first".into(),
+            ))
+        }
+        _ => {}
     }
+    let verifying = |set: &[StoredKey]| set.iter().filter(|k| k.state.verifies()).count();
+    if verifying(&after) > MAX_VERIFYING && verifying(&after) > verifying(stored) {
+        return Err(StoreError::KeySetFull(MAX_VERIFYING));
+    }
+    let mut pruned = Vec::new();
+    if added {
+        // Newest first by when they stopped verifying; the oldest beyond the bound go.
+        let mut dropped: Vec<&StoredKey> = after.iter().filter(|k| !k.state.verifies()).collect();
+        dropped.sort_by(|a, b| {
+            let when = |k: &StoredKey| (k.retired_ms.unwrap_or(k.created_ms), k.created_ms);
+            when(b).cmp(&when(a)).then_with(|| a.kid.cmp(&b.kid))
+        });
+        pruned = dropped
+            .iter()
+            .skip(KEPT_DROPPED)
+            .map(|k| k.kid.clone())
+            .collect();
+        after.retain(|k| !pruned.contains(&k.kid));
+    }
+    Ok(KeyChange { after, pruned })
 }

@@ -23,7 +23,9 @@ pub mod sled;
 
 use std::{path::Path, sync::Arc};
 
-pub use keys::{apply_change as apply_key_change, KeyState, StoredKey};
+pub use keys::{
+    apply_change as apply_key_change, KeyChange, KeyState, StoredKey, KEPT_DROPPED, MAX_VERIFYING,
+};
 pub use model::{
     BlacklistReason, Blacklisted, Blacklisting, Counts, Family, Flushed, Health, Outstanding,
     Revocation, RotateRule, Rotation, Seen, Session, StoreError, Stored, StoredKind, User,
@@ -168,7 +170,10 @@ impl Store {
     /// records to write (matched by kid: changed or new) with its answer. Of concurrent
     /// changes (on any number of replicas) each sees the set the one before it wrote.
     /// The change is checked with [`apply_key_change`] in the same unit: a state moving
-    /// backwards or two current keys is [`StoreError::KeyRule`], and nothing is written.
+    /// backwards or two current keys is [`StoreError::KeyRule`], more than
+    /// [`MAX_VERIFYING`] keys that verify is [`StoreError::KeySetFull`], and nothing is
+    /// written; a change that adds a key also deletes the retired and revoked records
+    /// beyond the newest [`KEPT_DROPPED`].
     pub async fn update_signing_keys<T>(
         &self,
         change: impl Fn(&[StoredKey]) -> (Vec<StoredKey>, T),

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// A change of the signing-key set that breaks its rules (a state moving backwards,
     /// two current keys): see [`crate::store::apply_key_change`].
     KeyRule(String),
+    /// A change that would leave more keys that verify (next, current, previous) than the
+    /// set may hold (this bound): see [`crate::store::apply_key_change`].
+    KeySetFull(usize),
 }
 
 impl StoreError {
@@ -45,6 +48,7 @@ impl StoreError {
             Self::Incompatible(_) => "store_incompatible",
             Self::Connect(_) => "store_connect",
             Self::KeyRule(_) => "key_rule",
+            Self::KeySetFull(_) => "key_set_full",
         }
     }
 }
@@ -70,6 +74,10 @@ impl fmt::Display for StoreError {
             Self::Incompatible(why) => f.write_str(why),
             Self::Connect(why) => write!(f, "cannot use the database {why}"),
             Self::KeyRule(why) => write!(f, "refused change of the signing keys: {why}"),
+            Self::KeySetFull(max) => write!(
+                f,
+                "the signing-key set already holds {max} keys that verify (next, current and previous), the most it may: revoke one (`tollgate keys revoke KID`) or wait until a previous key retires (once every token it signed has expired); nothing was changed"
+            ),
         }
     }
 }

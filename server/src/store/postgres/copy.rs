@@ -1,6 +1,6 @@
 //! The target side of `tollgate store copy` ([`crate::store::copy`]): a whole store
 //! written in one transaction, on tables locked against every other writer and found
-//! empty, counted before COMMIT.
+//! empty, counted before COMMIT (the signing-key set's table included).
 
 use tokio_postgres::{types::ToSql, Transaction};
 
@@ -42,7 +42,8 @@ async fn counts(tx: &Transaction<'_>) -> Result<Copied, CopyError> {
         .query_one(
             "SELECT (SELECT count(*) FROM tollgate_users), (SELECT count(*) FROM tollgate_tokens), \
              (SELECT count(*) FROM tollgate_blacklist), (SELECT count(*) FROM tollgate_families), \
-             (SELECT value FROM tollgate_meta WHERE key = 'clock_floor_ms')",
+             (SELECT value FROM tollgate_meta WHERE key = 'clock_floor_ms'), \
+             (SELECT count(*) FROM tollgate_signing_keys)",
             &[],
         )
         .await
@@ -53,6 +54,7 @@ async fn counts(tx: &Transaction<'_>) -> Result<Copied, CopyError> {
         tokens: n(1),
         blacklisted: n(2),
         families: n(3),
+        keys: n(5),
         clock_floor_ms: n(4),
     })
 }
@@ -66,13 +68,13 @@ impl PgStore {
         // A copy may take longer than a request may; no other writer gets in meanwhile.
         tx.batch_execute(
             "SET LOCAL statement_timeout = 0; \
-             LOCK TABLE tollgate_users, tollgate_tokens, tollgate_blacklist, tollgate_families \
-             IN EXCLUSIVE MODE",
+             LOCK TABLE tollgate_users, tollgate_tokens, tollgate_blacklist, tollgate_families, \
+             tollgate_signing_keys IN EXCLUSIVE MODE",
         )
         .await
         .map_err(db_error)?;
         let before = counts(&tx).await?;
-        if before.users + before.tokens + before.blacklisted + before.families > 0 {
+        if before.users + before.tokens + before.blacklisted + before.families + before.keys > 0 {
             return Err(CopyError::TargetNotEmpty(before));
         }
         insert_all(
@@ -140,6 +142,28 @@ impl PgStore {
                     column(rows, |(_, f)| f.revoked_at.map(big)),
                     column(rows, |(_, f)| seen(&f.login)),
                     column(rows, |(_, f)| seen(&f.last_refresh)),
+                ]
+            },
+        )
+        .await?;
+        // Verbatim, still sealed: the same key-encryption key opens them here.
+        insert_all(
+            &tx,
+            "INSERT INTO tollgate_signing_keys \
+             (kid, algorithm, state, created_ms, activated_ms, deactivated_ms, retired_ms, sealed) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bytea[])",
+            &dump.keys,
+            |rows| {
+                vec![
+                    column(rows, |k| k.kid.clone()),
+                    column(rows, |k| k.algorithm.clone()),
+                    column(rows, |k| k.state.name().to_string()),
+                    column(rows, |k| big(k.created_ms)),
+                    column(rows, |k| k.activated_ms.map(big)),
+                    column(rows, |k| k.deactivated_ms.map(big)),
+                    column(rows, |k| k.retired_ms.map(big)),
+                    column(rows, |k| k.sealed.clone()),
                 ]
             },
         )

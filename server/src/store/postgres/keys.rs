@@ -1,7 +1,8 @@
 //! The signing-key set on PostgreSQL (`keys.sql`): one row per key. A change is one
 //! transaction holding the table's lock (self-exclusive, readers unaffected), so changes
 //! from any number of replicas each see the last; the partial unique index keeps at most
-//! one current key whatever writes the table.
+//! one current key whatever writes the table. Records pruned by a change
+//! ([`crate::store::KEPT_DROPPED`]) are deleted in its transaction.
 
 use super::{big, db_error, unbig, PgStore};
 use crate::store::{apply_key_change, KeyState, StoreError, StoredKey};
@@ -59,7 +60,15 @@ impl PgStore {
         if upserts.is_empty() {
             return Ok(answer);
         }
-        apply_key_change(&keys, &upserts)?;
+        let change = apply_key_change(&keys, &upserts)?;
+        if !change.pruned.is_empty() {
+            tx.execute(
+                "DELETE FROM tollgate_signing_keys WHERE kid = ANY($1)",
+                &[&change.pruned],
+            )
+            .await
+            .map_err(db_error)?;
+        }
         // The key leaving `current` first, so the one-current index holds at every row.
         upserts.sort_by_key(|k| k.state == KeyState::Current);
         for key in &upserts {

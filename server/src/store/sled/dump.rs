@@ -4,7 +4,7 @@ use super::{format::decode, SledStore};
 use crate::store::{copy::Dump, Blacklisted, Family, Outstanding, StoreError};
 
 impl SledStore {
-    /// Every user, token, blacklist entry and family, and the clock floor.
+    /// Every user, token, blacklist entry, family and signing key, and the clock floor.
     pub fn dump(&self) -> Result<Dump, StoreError> {
         let i = &self.inner()?;
         let tokens = i
@@ -32,6 +32,7 @@ impl SledStore {
             tokens,
             blacklist,
             families,
+            keys: self.signing_keys()?,
             clock_floor_ms: self.clock_floor_ms(),
         })
     }

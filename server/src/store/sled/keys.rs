@@ -1,5 +1,6 @@
-//! The signing-key set on sled: one JSON record (the whole set, a handful of keys) under
-//! [`KEYS_KEY`], changed by compare-and-swap so concurrent changes each see the last.
+//! The signing-key set on sled: one JSON record (the whole set, at most 48 keys: see
+//! [`crate::store::KEPT_DROPPED`]) under [`KEYS_KEY`], changed by compare-and-swap so
+//! concurrent changes each see the last (a pruned record is simply not written again).
 
 use super::{
     format::{decode, encode},
@@ -42,7 +43,7 @@ impl SledStore {
             if upserts.is_empty() {
                 return Ok((answer, false));
             }
-            let after = apply_key_change(&keys, &upserts)?;
+            let after = apply_key_change(&keys, &upserts)?.after;
             let swapped = inner
                 .db
                 .compare_and_swap(KEYS_KEY, before, Some(encode(&after)))?;

@@ -316,6 +316,17 @@ mod tests {
     use super::*;
     use crate::store::User;
 
+    /// A kid is base64url: one in 64 begins with `-`, which is the kid, not an option.
+    #[test]
+    fn a_kid_beginning_with_a_hyphen_is_a_kid() {
+        let cli = Cli::try_parse_from(["tollgate", "keys", "revoke", "-Kx_y"]).unwrap();
+        assert!(
+            matches!(&cli.command, Command::Keys(KeysCommand::Stored(StoredKeys::Revoke { kid })) if kid == "-Kx_y"),
+            "{cli:?}"
+        );
+        assert!(Cli::try_parse_from(["tollgate", "keys", "revoke"]).is_err());
+    }
+
     /// The server ran until `FLOOR` (and issued tokens then); the machine's clock is then
     /// set back an hour and a password changed, a user deactivated and logged out from
     /// the command line: every stamp is after `FLOOR`, so those tokens are revoked.

@@ -145,7 +145,12 @@ pub enum KeysCommand {
         now: bool,
     },
     /// Revoke a key at once: its tokens are refused (a current key is replaced).
-    Revoke { kid: String },
+    Revoke {
+        /// The key's kid, as `keys list` shows it. Kids are base64url and may begin with
+        /// `-`: taken as the kid, not as an option.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 /// A command that reads or changes the database: run directly, or, when the server

@@ -691,10 +691,7 @@ fn two_replicas_start_together_on_one_empty_database() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            common::Server {
-                child,
-                addr: "127.0.0.1:1".parse().unwrap(),
-            }
+            common::Server::from_child(child, "127.0.0.1:1".parse().unwrap())
         })
         .collect();
     let mut created = 0;

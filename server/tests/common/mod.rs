@@ -34,6 +34,8 @@ pub fn tollgate(data_dir: &Path) -> Command {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The PostgreSQL database it serves from, if any.
+    database: Option<String>,
 }
 
 impl Drop for Server {
@@ -58,6 +60,11 @@ impl Server {
 
     /// `cmd serve --bind 127.0.0.1:0 --no-demo-user`, once it listens.
     pub fn spawn(mut cmd: Command) -> Server {
+        let database = cmd
+            .get_envs()
+            .find(|(key, _)| *key == "TOLLGATE_DATABASE_URL")
+            .and_then(|(_, url)| url)
+            .map(|url| url.to_string_lossy().into_owned());
         let mut child = cmd
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo-user"])
             .stdout(Stdio::piped())
@@ -77,12 +84,40 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            database,
+        }
     }
 
+    /// A server process started some other way (killed when dropped).
+    pub fn from_child(child: Child, addr: SocketAddr) -> Server {
+        Server {
+            child,
+            addr,
+            database: None,
+        }
+    }
+
+    /// SIGKILL, then, on PostgreSQL, waits until the database has ended the dead
+    /// process's sessions: a statement it sent just before dying still runs (and
+    /// commits) there, so what the store holds is only settled once they are gone.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+        if let Some(url) = self.database.take() {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let others = "SELECT count(*) FROM pg_stat_activity \
+                          WHERE datname = current_database() AND pid <> pg_backend_pid()";
+            while sql_count(&url, others) > 0 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the killed server's database sessions did not end in 20 s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 }
 
@@ -259,6 +294,25 @@ pub fn database_for(dir: &Path) -> String {
         .entry(dir.to_path_buf())
         .or_insert_with(fresh_database)
         .clone()
+}
+
+/// `sql` (one row, one count) on the database `url`, on a runtime of its own.
+fn sql_count(url: &str, sql: &'static str) -> i64 {
+    let url = url.to_string();
+    let count = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+        })
+    });
+    count.join().unwrap()
 }
 
 /// Moves the clock of the store of test folder `dir` on by `ms`, where the store has one

@@ -184,6 +184,9 @@ fn each_endpoint_takes_its_stated_round_trips_to_postgresql() {
             ("blacklist (logout)", 6),
         ]
     );
+    // Its sessions carry its name and pid, as pg_stat_activity shows them to operators
+    // (and to Server::kill9, which waits for a killed server's sessions to end).
+    assert!(common::sessions_of(&url, server.child.id()) > 0);
     drop(server);
 }
 

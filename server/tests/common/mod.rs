@@ -108,9 +108,8 @@ impl Server {
         self.child.wait().unwrap();
         if let Some(url) = self.database.take() {
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            let others = "SELECT count(*) FROM pg_stat_activity \
-                          WHERE datname = current_database() AND pid <> pg_backend_pid()";
-            while sql_count(&url, others) > 0 {
+            // Its own sessions only: other replicas of the database stay.
+            while sessions_of(&url, self.child.id()) > 0 {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "the killed server's database sessions did not end in 20 s"
@@ -296,9 +295,17 @@ pub fn database_for(dir: &Path) -> String {
         .clone()
 }
 
+/// The sessions the server process `pid` has open on the database `url` (it names them
+/// `tollgate <pid>` in pg_stat_activity).
+pub fn sessions_of(url: &str, pid: u32) -> i64 {
+    let sql =
+        format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tollgate {pid}'");
+    sql_count(url, &sql)
+}
+
 /// `sql` (one row, one count) on the database `url`, on a runtime of its own.
-fn sql_count(url: &str, sql: &'static str) -> i64 {
-    let url = url.to_string();
+fn sql_count(url: &str, sql: &str) -> i64 {
+    let (url, sql) = (url.to_string(), sql.to_string());
     let count = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -309,7 +316,7 @@ fn sql_count(url: &str, sql: &'static str) -> i64 {
                 .await
                 .unwrap();
             tokio::spawn(connection);
-            client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0)
+            client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
         })
     });
     count.join().unwrap()

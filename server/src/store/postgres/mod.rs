@@ -348,6 +348,11 @@ fn database_url(url: &str) -> Result<DatabaseUrl, StoreError> {
     };
     url.config.options(&options);
     url.config.connect_timeout(Duration::from_secs(5));
+    // Which process a session belongs to, in pg_stat_activity (the URL may name its own).
+    if url.config.get_application_name().is_none() {
+        url.config
+            .application_name(format!("tollgate {}", std::process::id()));
+    }
     // A database host that vanishes (a crash, a partition) closes its connections
     // within about 30 s rather than TCP's minutes: unanswered data for 20 s, or an idle
     // connection whose keepalive probes go unanswered.

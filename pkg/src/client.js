@@ -360,17 +360,33 @@ export function bindClient({ expiresAt, TollgateError }) {
     }
 
     schedule();
+    /**
+     * `fn` refusing options-like arguments past its `count` (a method takes no options:
+     * `logout({ all: true })` would otherwise log out this session only, silently). An
+     * instance of a class (the Event of `onclick = api.logout`) is not taken for options.
+     */
+    const optionsLike = (a) =>
+      a !== undefined && (a === null || typeof a !== "object" || [Object.prototype, null].includes(Object.getPrototypeOf(a)));
+    const only = (name, count, fn) =>
+      function (...args) {
+        if (args.slice(count).some(optionsLike)) {
+          const error = argument(`client.${name}() takes ${count === 0 ? "no arguments" : `${count} argument${count > 1 ? "s" : ""}`}${name === "logout" ? " (logoutAll() ends every session)" : ""}`);
+          if (name === "stop") throw error;
+          return Promise.reject(error);
+        }
+        return fn(...args);
+      };
     return {
-      login,
-      refresh,
-      logout: () => signOff(false),
-      logoutAll: () => signOff(true),
-      accessToken,
+      login: only("login", 2, login),
+      refresh: only("refresh", 0, refresh),
+      logout: only("logout", 0, () => signOff(false)),
+      logoutAll: only("logoutAll", 0, () => signOff(true)),
+      accessToken: only("accessToken", 0, accessToken),
       fetch: authorizedFetch,
-      sessions: async () => call("GET", route.sessions, undefined, await accessToken()),
-      revokeSession,
-      revokeOtherSessions,
-      stop,
+      sessions: only("sessions", 0, async () => call("GET", route.sessions, undefined, await accessToken())),
+      revokeSession: only("revokeSession", 1, revokeSession),
+      revokeOtherSessions: only("revokeOtherSessions", 0, revokeOtherSessions),
+      stop: only("stop", 0, stop),
       get tokens() {
         return storage.get();
       },

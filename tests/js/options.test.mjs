@@ -225,3 +225,19 @@ test("algorithms: an allow-list, each algorithm with its own keys, the header pi
   refused(() => new Verifier(secret, { algorithms: "HS256" }), "non-empty array");
   assert.throws(() => new Verifier(secret, { algorithms: ["none"] }), (e) => e.code === "algorithm_unsupported");
 });
+
+test("client methods take no options: extra arguments are refused", async () => {
+  const api = createClient({ fetch: noFetch });
+  await refused(() => api.logout({ all: true }), "client.logout() takes no arguments (logoutAll() ends every session)");
+  await refused(() => api.login("alice", "pw", { remember: true }), "client.login() takes 2 arguments");
+  await refused(() => api.revokeSession("id", {}), "client.revokeSession() takes 1 argument");
+  for (const name of ["refresh", "logoutAll", "accessToken", "sessions", "revokeOtherSessions"]) {
+    await refused(() => api[name]({}), `client.${name}() takes no arguments`);
+  }
+  refused(() => api.stop({}), "client.stop() takes no arguments");
+  await refused(() => api.logout(true), "client.logout() takes no arguments");
+  // Without them, the methods run as before (here: not logged in), and an event handed
+  // over by `onclick = api.logout` is no options object.
+  await assert.rejects(api.logout(), (e) => e.code === "not_logged_in");
+  await assert.rejects(api.logout(new Event("click")), (e) => e.code === "not_logged_in");
+});

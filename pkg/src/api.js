@@ -369,11 +369,9 @@ export function bindApi(wasm, exports, TollgateError) {
     return new Verifier(key, rest).verify(token, { now, blacklist });
   }
 
-  /** Refuses a second argument to a function that takes none. */
-  function noOptions(name, args) {
-    if (args.length > 1 && args[1] !== undefined) {
-      throw argument(`${name}() takes no options (it never verifies: use a Verifier for that)`);
-    }
+  /** Refuses options given to a function that takes none. */
+  function noOptions(name, options) {
+    if (options !== undefined) throw argument(`${name}() takes no options (it never verifies: use a Verifier for that)`);
   }
 
   /** Header and payload WITHOUT verifying the signature: for display and scheduling. */
@@ -383,8 +381,8 @@ export function bindApi(wasm, exports, TollgateError) {
   let headerSegment = null;
   let headerValue = null;
 
-  function decode(token, ...rest) {
-    noOptions("decode", [token, ...rest]);
+  function decode(token, options) {
+    noOptions("decode", options);
     const len = putToken(token);
     const known = headerSegment !== null && token.startsWith(headerSegment);
     if (known) return { header: { ...headerValue }, payload: result(wasm.decodeToken(len, true)) };
@@ -394,8 +392,8 @@ export function bindApi(wasm, exports, TollgateError) {
     return decoded;
   }
 
-  function expiresAt(token, ...rest) {
-    noOptions("expiresAt", [token, ...rest]);
+  function expiresAt(token, options) {
+    noOptions("expiresAt", options);
     return wasm.expiresAt(putToken(token));
   }
 

@@ -117,7 +117,7 @@ export function bindApi(wasm, exports, TollgateError) {
     try {
       reading = clock();
     } catch (cause) {
-      const error = argument(`options.clock threw: ${cause?.message ?? cause}`);
+      const error = argument(`options.clock threw: ${String(cause?.message ?? cause)}`);
       error.cause = cause;
       throw error;
     }

@@ -602,6 +602,12 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             format!("must be at least the longest token lifetime ({longest} s), or the server refuses its own tokens"),
         ));
     }
+    if max_token_lifetime.is_some_and(|max| max > tollgate_core::MAX_LIFETIME) {
+        return Err(ConfigError::new(
+            "max_token_lifetime",
+            "must be at most 10 years, as every lifetime",
+        ));
+    }
     let [access, refresh, sliding, sliding_refresh] = lifetimes;
     let tokens = Settings::builder(signing_key)
         .previous_keys(previous)
@@ -831,6 +837,8 @@ mod tests {
         assert_eq!(err.setting, "max_token_lifetime");
         assert!(err.message.contains("259200 s"), "{err}");
         let err = load(&[("max_token_lifetime", "10x")]).unwrap_err();
+        assert_eq!(err.setting, "max_token_lifetime");
+        let err = load(&[("max_token_lifetime", "600w")]).unwrap_err();
         assert_eq!(err.setting, "max_token_lifetime");
     }
 

@@ -20,7 +20,7 @@ bash tests/vectors/gen/setup.sh   # npm tools in tests/node_modules (binaryen's 
 cargo build --quiet --locked -p tollgate-wasm --target wasm32-unknown-unknown --profile wasm-release
 rm -rf pkg/dist
 wasm-bindgen --target web --out-dir pkg/dist --no-typescript \
-  target/wasm32-unknown-unknown/wasm-release/tollgate_wasm.wasm
+  "${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/wasm-release/tollgate_wasm.wasm"
 tests/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals \
   pkg/dist/tollgate_wasm_bg.wasm -o pkg/dist/tollgate_wasm_bg.wasm

@@ -709,3 +709,201 @@ fn rotating_the_same_token_at_the_same_instant_gives_the_same_text() {
         assert_ne!(first.token, other.token, "{alg:?}");
     }
 }
+
+/// A token of exactly these claims, signed with the HS256 test secret.
+fn signed(claims: &Value) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding as _};
+    let key = SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let head = Base64UrlUnpadded::encode_string(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = Base64UrlUnpadded::encode_string(claims.to_string().as_bytes());
+    let message = format!("{head}.{body}");
+    let signature = Base64UrlUnpadded::encode_string(&key.sign(message.as_bytes()));
+    format!("{message}.{signature}")
+}
+
+fn policy(age: Option<u64>, lifetime: Option<u64>, leeway: u64) -> Verifier {
+    let key = VerifyingKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let settings = VerifierSettings::new(key)
+        .leeway(leeway)
+        .max_token_age(age)
+        .max_lifetime(lifetime);
+    Verifier::new(settings).unwrap()
+}
+
+#[test]
+fn lifetime_policy_max_token_age_and_max_lifetime() {
+    let check = |verifier: &Verifier, claims: Value, now: u64, expected: Option<&str>| {
+        let result = verifier.verify(&signed(&claims), Expect::Untyped, now, |_| false);
+        match expected {
+            None => assert!(result.is_ok(), "{claims} at {now}: {result:?}"),
+            Some(code) => check_err(result, code),
+        }
+    };
+    let claims = |iat: Option<u64>, exp: u64| {
+        let mut c = json!({"exp": exp, "jti": "a"});
+        if let Some(iat) = iat {
+            c["iat"] = json!(iat);
+        }
+        c
+    };
+    // maxTokenAge: now - iat, with the leeway; a token without iat is refused.
+    let aged = policy(Some(600), None, 0);
+    check(&aged, claims(Some(NOW - 600), NOW + 10), NOW, None);
+    check(
+        &aged,
+        claims(Some(NOW - 601), NOW + 10),
+        NOW,
+        Some("token_too_old"),
+    );
+    check(
+        &aged,
+        claims(None, NOW + 10),
+        NOW,
+        Some("token_claim_missing"),
+    );
+    let err = aged
+        .verify(
+            &signed(&claims(None, NOW + 10)),
+            Expect::Untyped,
+            NOW,
+            |_| false,
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Token has no 'iat' claim");
+    check(
+        &policy(Some(600), None, 5),
+        claims(Some(NOW - 605), NOW + 10),
+        NOW,
+        None,
+    );
+    check(
+        &policy(Some(600), None, 5),
+        claims(Some(NOW - 606), NOW + 10),
+        NOW,
+        Some("token_too_old"),
+    );
+    // maxLifetime: exp - iat, whenever the token was issued; the message stays opaque.
+    let short = policy(None, Some(3600), 0);
+    check(&short, claims(Some(NOW - 10), NOW - 10 + 3600), NOW, None);
+    check(
+        &short,
+        claims(Some(NOW - 10), NOW - 10 + 3601),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    let err = short
+        .verify(
+            &signed(&claims(Some(NOW), 253_402_300_799)),
+            Expect::Untyped,
+            NOW,
+            |_| false,
+        )
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string().as_str()),
+        ("token_lifetime_too_long", "Token is invalid")
+    );
+    // Without iat the token was issued by now at the latest: exp - now is the bound.
+    check(&short, claims(None, NOW + 3600), NOW, None);
+    check(
+        &short,
+        claims(None, NOW + 3601),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    check(
+        &policy(None, Some(3600), 5),
+        claims(None, NOW + 3605),
+        NOW,
+        None,
+    );
+    check(
+        &policy(None, Some(3600), 5),
+        claims(None, NOW + 3606),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    // A sliding token's refresh_exp is bounded as its exp is.
+    let mut sliding = claims(Some(NOW), NOW + 60);
+    sliding["refresh_exp"] = json!(NOW + 3601);
+    check(&short, sliding, NOW, Some("token_lifetime_too_long"));
+    // The earlier checks keep their codes: expiry comes first.
+    check(
+        &short,
+        claims(Some(NOW - 9000), NOW - 1),
+        NOW,
+        Some("token_expired"),
+    );
+    // No policy: Simple JWT's answer.
+    check(
+        &policy(None, None, 0),
+        claims(Some(NOW), 253_402_300_799),
+        NOW,
+        None,
+    );
+    // Policies are validated like the lifetimes: 1 s to 10 years.
+    let key = VerifyingKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    for (age, lifetime) in [
+        (Some(0), None),
+        (None, Some(0)),
+        (Some(tollgate_core::MAX_LIFETIME + 1), None),
+    ] {
+        let settings = VerifierSettings::new(key.clone())
+            .max_token_age(age)
+            .max_lifetime(lifetime);
+        check_err(Verifier::new(settings), "setting_invalid");
+    }
+}
+
+#[test]
+fn issuer_settings_refuse_tokens_they_would_never_mint() {
+    // Default: the longest configured lifetime (refresh, 3 days).
+    let settings = hs256();
+    assert_eq!(settings.max_token_lifetime(), 3 * 86_400);
+    let verifier = settings.verifier();
+    let long = signed(
+        &json!({"token_type": "access", "exp": 253_402_300_799_u64, "iat": NOW, "jti": "a"}),
+    );
+    check_err(
+        verifier.verify(&long, Expect::Untyped, NOW, |_| false),
+        "token_lifetime_too_long",
+    );
+    // Its own tokens of every kind pass, the sliding one (refresh_exp: 1 day) too.
+    for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding] {
+        let token = settings
+            .mint(kind, "1", &Claims::new(), NOW, jti(1))
+            .unwrap()
+            .token;
+        verifier
+            .verify(&token, kind.into(), NOW + 1, |_| false)
+            .unwrap();
+    }
+    // A refresh token of a configuration with a longer lifetime is refused...
+    let longer = Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+        .refresh_token_lifetime(30 * 86_400)
+        .build()
+        .unwrap();
+    let old = longer
+        .mint(TokenKind::Refresh, "1", &Claims::new(), NOW, jti(2))
+        .unwrap()
+        .token;
+    check_err(
+        verifier.verify(&old, Expect::Untyped, NOW, |_| false),
+        "token_lifetime_too_long",
+    );
+    // ...unless max_token_lifetime says so; it may not be below the longest lifetime.
+    let lenient = Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+        .max_token_lifetime(Some(30 * 86_400))
+        .build()
+        .unwrap();
+    lenient
+        .verifier()
+        .verify(&old, Expect::Untyped, NOW, |_| false)
+        .unwrap();
+    check_err(
+        Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+            .max_token_lifetime(Some(86_400))
+            .build(),
+        "setting_invalid",
+    );
+}

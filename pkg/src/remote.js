@@ -20,6 +20,7 @@ export const UNKNOWN_KID = Symbol("unknownKid");
 export const REFETCH = Symbol("refetchForUnknown");
 export const ENSURE = Symbol("ensure");
 const decoder = new TextDecoder();
+const OPTIONS = ["algorithms", "minAge", "maxAge", "cooldown", "staleMax", "timeout", "maxBytes", "fetch", "shareFetches", "cache", "onStale"];
 
 /** True in Cloudflare Workers (workerd), where promises must not cross requests. */
 function isWorkers() {
@@ -29,25 +30,34 @@ function isWorkers() {
   );
 }
 
-/** The `kid` of a token's header, or undefined (malformed tokens are left to the core). */
+/**
+ * The `alg` and `kid` of a token's header, each undefined when absent or not a string
+ * (malformed tokens are left to the core, which decides; these only pick among keys).
+ */
 let lastSegment = null;
-let lastKid;
-export function tokenKid(token) {
-  if (typeof token !== "string") return undefined;
+let lastHeader = {};
+export function tokenHeader(token) {
+  if (typeof token !== "string") return {};
   const dot = token.indexOf(".");
-  if (dot <= 0 || dot > 4096) return undefined;
+  if (dot <= 0 || dot > 4096) return {};
   const segment = token.slice(0, dot);
-  if (segment === lastSegment) return lastKid;
-  let kid;
+  if (segment === lastSegment) return lastHeader;
+  let found = {};
   try {
     const binary = atob(segment.replace(/-/g, "+").replace(/_/g, "/"));
     const header = JSON.parse(decoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
-    kid = typeof header?.kid === "string" ? header.kid : undefined;
+    const text = (v) => (typeof v === "string" ? v : undefined);
+    found = { alg: text(header?.alg), kid: text(header?.kid) };
   } catch {
-    kid = undefined;
+    found = {};
   }
-  [lastSegment, lastKid] = [segment, kid];
-  return kid;
+  [lastSegment, lastHeader] = [segment, found];
+  return found;
+}
+
+/** The `kid` of a token's header, or undefined. */
+export function tokenKid(token) {
+  return tokenHeader(token).kid;
 }
 
 /** The algorithm a public JWK is for, from its kty/crv (an `alg` member must agree). */
@@ -59,7 +69,7 @@ function jwkAlgorithm(jwk) {
   return derived;
 }
 
-export function bindRemote({ TollgateError, argument, checkKeys }) {
+export function bindRemote({ TollgateError, argument, checkKeys, optionsArg }) {
   const error = (code, message, cause) => {
     const e = new TollgateError(code, message);
     if (cause !== undefined) e.cause = cause;
@@ -366,7 +376,7 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
       throw argument("remoteJwks: url must be an absolute http(s) URL");
     }
     if (!/^https?:$/.test(new URL(href).protocol)) throw argument("remoteJwks: url must be an http(s) URL");
-    if (options === null || typeof options !== "object") throw argument("remoteJwks: options must be an object");
+    optionsArg(argument, options, OPTIONS, "remoteJwks: options");
     const algorithms = options.algorithms ?? ALGORITHMS;
     if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => ALGORITHMS.includes(a))) {
       throw argument("remoteJwks: options.algorithms must list EdDSA and/or ES256 (HMAC keys are never accepted from a URL)");
@@ -391,6 +401,7 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
       throw argument("remoteJwks: options.cache must have get(url) and set(url, value)");
     }
     if (o.onStale !== null && typeof o.onStale !== "function") throw argument("remoteJwks: options.onStale must be a function");
+    if (typeof o.shareFetches !== "boolean") throw argument("remoteJwks: options.shareFetches must be a boolean");
     const key = `${href}\n${o.algorithms.join(",")}\n${o.maxBytes}`;
     let entry = entries.get(key);
     if (entry === undefined) {
@@ -417,7 +428,11 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
    * A persistent cache over the Workers Cache API (`caches.default` by default), so a
    * new isolate starts with the keys its predecessors fetched.
    */
-  function workersCache(cache = globalThis.caches?.default, { keepFor = 86400 } = {}) {
+  function workersCache(cache = globalThis.caches?.default, options = undefined) {
+    const { keepFor = 86400 } = optionsArg(argument, options, ["keepFor"], "workersCache: options");
+    if (typeof keepFor !== "number" || !Number.isFinite(keepFor) || keepFor < 0) {
+      throw argument("workersCache: options.keepFor must be a non-negative number of seconds");
+    }
     if (!cache || typeof cache.match !== "function") throw argument("workersCache: no Cache API here (caches.default)");
     const at = (url) => new Request(`https://tollgate-jwks.invalid/${encodeURIComponent(url)}`);
     return {

@@ -1814,3 +1814,55 @@ fn session_claim_settings_are_checked() {
         assert_eq!(err.setting, "session_id_claim", "{bad}");
     }
 }
+
+/// Issue #17: a validly signed token the configuration would never mint (exp in year
+/// 9999, or a lifetime past the longest configured one) is refused everywhere, with the
+/// answer of any other invalid token; `max_token_lifetime` raises the bound.
+#[tokio::test]
+async fn tokens_past_max_token_lifetime_are_refused() {
+    let h = harness(&[]).await;
+    let token = |kind: &str, jti: &str, exp: u64| {
+        forge(
+            Claims::new()
+                .with("token_type", kind)
+                .with("exp", exp)
+                .with("iat", T0)
+                .with("jti", jti)
+                .with("user_id", "1"),
+        )
+    };
+    let forever = token("access", "f1", tollgate_core::MAX_TIME);
+    check(&h.me(&forever).await, 401, access_error("Token is invalid"));
+    let r = h
+        .post("/api/token/verify/", json!({"token": forever}))
+        .await;
+    check(&r, 401, token_error("Token is invalid"));
+    // The default bound is the longest lifetime (refresh: 3 days), to the second.
+    let refresh = token("refresh", "f2", T0 + 3 * 86_400 + 1);
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    check(&r, 401, token_error("Token is invalid"));
+    let refresh = token("refresh", "f3", T0 + 3 * 86_400);
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Without iat, exp - now is bounded instead.
+    let no_iat = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 3 * 86_400 + 1)
+            .with("jti", "f4")
+            .with("user_id", "1"),
+    );
+    check(&h.me(&no_iat).await, 401, access_error("Token is invalid"));
+    // The server's own tokens pass.
+    let (_, access) = h.login("alice", "alice-password").await;
+    assert_eq!(h.me(&access).await.status, 200);
+
+    let h = harness(&[("max_token_lifetime", "30d")]).await;
+    let month = token("access", "f5", T0 + 30 * 86_400);
+    assert_eq!(h.me(&month).await.status, 200);
+    check(&h.me(&forever).await, 401, access_error("Token is invalid"));
+}

@@ -14,6 +14,8 @@ import {
   verify,
   type AccessOnly,
   type Claims,
+  type CoreErrorCode,
+  type ErrorCode,
   type Jwks,
   type JwksCache,
   type Lease,
@@ -118,3 +120,29 @@ export async function remoteUser(token: string): Promise<string | undefined> {
 }
 const stale: boolean | undefined = remote.source?.stale;
 void stale;
+
+// Issue #17: the lifetime policy, a clock, an allow-list; codes are a union.
+const strict = new Verifier(jwks, {
+  algorithms: ["EdDSA", "ES256"],
+  maxTokenAge: 3600,
+  maxLifetime: 86_400,
+  clock: () => Math.floor(Date.now() / 1000),
+});
+const accepted: string[] = strict.algorithms;
+export function codeOf(error: unknown): ErrorCode | undefined {
+  if (!(error instanceof TollgateError)) return undefined;
+  if (error.code === "token_too_old" || error.code === "token_lifetime_too_long") return error.code;
+  const core: CoreErrorCode | undefined = error.code === "token_expired" ? error.code : undefined;
+  // @ts-expect-error: not a code any part of tollgate gives
+  if (error.code === "token_expird") return undefined;
+  return core ?? error.code;
+}
+// @ts-expect-error: a misspelt option is a type error too (and argument_invalid at run time)
+new Verifier("secret", { algorithm: "HS256", audiance: "api" });
+// @ts-expect-error: algorithm and algorithms are exclusive
+new Verifier("secret", { algorithm: "HS256", algorithms: ["HS256"] });
+// @ts-expect-error: leeway is a Verifier option, not verify()'s
+strict.verify("t", { leeway: 5 });
+// @ts-expect-error: decode takes no options
+decode("t", { complete: true });
+void [accepted];

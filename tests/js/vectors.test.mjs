@@ -28,6 +28,8 @@ function check(vector) {
     issuer: vector.issuer ?? undefined,
     type: vector.expect_type,
     requiredClaims: vector.required_claims,
+    maxTokenAge: vector.max_token_age,
+    maxLifetime: vector.max_lifetime,
   });
   try {
     const claims = verifier.verify(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] });

@@ -230,6 +230,8 @@ struct Options {
     token_type_claim: Option<String>,
     jti_claim: Option<String>,
     refresh_exp_claim: Option<String>,
+    max_token_age: Option<u64>,
+    max_lifetime: Option<u64>,
 }
 
 fn string_list(value: &Value) -> Option<Vec<String>> {
@@ -265,6 +267,8 @@ fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
             "tokenTypeClaim" => text().map(|c| options.token_type_claim = Some(c)),
             "jtiClaim" => text().map(|c| options.jti_claim = Some(c)),
             "refreshExpClaim" => text().map(|c| options.refresh_exp_claim = Some(c)),
+            "maxTokenAge" => value.as_u64().map(|s| options.max_token_age = Some(s)),
+            "maxLifetime" => value.as_u64().map(|s| options.max_lifetime = Some(s)),
             _ => {
                 return Err(invalid_argument(
                     &["options: unknown option ", &name].concat(),
@@ -319,7 +323,9 @@ fn build(
         .audience(options.audience)
         .issuer(options.issuer)
         .claim_names(claims)
-        .required_claims(options.required_claims);
+        .required_claims(options.required_claims)
+        .max_token_age(options.max_token_age)
+        .max_lifetime(options.max_lifetime);
     Ok(Verifier {
         inner: tollgate_core::Verifier::new(settings).map_err(fail)?,
         expect,

@@ -10,6 +10,7 @@
 // (TextEncoder.encodeInto) and only its length is passed; a result is JSON text in the
 // module's result buffer, read with one TextDecoder.decode and one JSON.parse.
 
+import { bindBearer } from "./bearer.js";
 import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenKid } from "./remote.js";
 
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
@@ -263,23 +264,7 @@ export function bindApi(wasm, exports, TollgateError) {
     return wasm.secondsLeft(putToken(token), when);
   }
 
-  /**
-   * The token of an Authorization header value, as the server reads it: split on runs
-   * of whitespace, the scheme compared case-sensitively. null when there is no token
-   * for these schemes; throws `bad_authorization_header` for "Bearer" alone or
-   * "Bearer a b".
-   */
-  function bearer(headerValue, { types = ["Bearer"] } = {}) {
-    if (headerValue === null || headerValue === undefined) return null;
-    if (typeof headerValue !== "string") throw argument("the header value must be a string");
-    const parts = headerValue.split(/[ \t\n\r\v\f]+/).filter(Boolean);
-    if (parts.length === 0 || !types.includes(parts[0])) return null;
-    if (parts.length !== 2) {
-      throw new TollgateError("bad_authorization_header", "Authorization header must contain two space-delimited values");
-    }
-    return parts[1];
-  }
-
+  const bearer = bindBearer(TollgateError);
   const { remoteJwks, workersCache, clearRemoteJwks } = remote;
   return {
     Verifier,

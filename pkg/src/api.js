@@ -10,15 +10,15 @@
 // (TextEncoder.encodeInto) and only its length is passed; a result is JSON text in the
 // module's result buffer, read with one TextDecoder.decode and one JSON.parse.
 
-import { checkOptions, optionsArg } from "./options.js";
+import { bindArgs } from "./args.js";
+import { bindBearer } from "./bearer.js";
+import { optionsArg } from "./options.js";
 import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenHeader, tokenKid } from "./remote.js";
 
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
 const FAILED = 0xffffffff;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
 const ALGORITHMS = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
-/** The latest time a token may carry (the end of year 9999): a larger "now" is milliseconds. */
-const MAX_TIME = 253402300799;
 /** What each entry point accepts; anything else is refused (see options.js). */
 const VERIFIER_OPTIONS = [
   "algorithm",
@@ -60,11 +60,9 @@ const PROBE_KEYS = {
 };
 
 export function bindApi(wasm, exports, TollgateError) {
-  const argument = (message) => new TollgateError("argument_invalid", message);
+  const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
   const memory = exports.memory;
   const maxTokenLen = wasm.maxTokenLen();
-
-  const nowSeconds = () => Math.floor(Date.now() / 1000);
 
   // Both buffers are allocated once and never move; the views are remade only when
   // the module's memory grows (which detaches the old ArrayBuffer).
@@ -90,23 +88,6 @@ export function bindApi(wasm, exports, TollgateError) {
   function result(len) {
     if (len === FAILED) throw wasm.takeError();
     return JSON.parse(decoder.decode(new Uint8Array(memory.buffer, resultAt, len)));
-  }
-
-  function secondsArg(value, name, fallback) {
-    if (value === undefined) return fallback;
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw argument(`${name} must be a non-negative number of seconds`);
-    }
-    return Math.floor(value);
-  }
-
-  /** A point in time in epoch seconds; milliseconds (past year 9999 as seconds) are refused. */
-  function timeArg(value, name) {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw argument(`${name} must be a non-negative number of epoch seconds (got ${String(value)})`);
-    }
-    if (value > MAX_TIME) throw argument(`${name} is ${value}: epoch seconds expected, not milliseconds`);
-    return Math.floor(value);
   }
 
   /** `now` if given, else the clock's reading, else the system clock. */
@@ -369,11 +350,6 @@ export function bindApi(wasm, exports, TollgateError) {
     return new Verifier(key, rest).verify(token, { now, blacklist });
   }
 
-  /** Refuses options given to a function that takes none. */
-  function noOptions(name, options) {
-    if (options !== undefined) throw argument(`${name}() takes no options (it never verifies: use a Verifier for that)`);
-  }
-
   /** Header and payload WITHOUT verifying the signature: for display and scheduling. */
   // The last header seen, when all its values are primitives: tokens from one issuer
   // share their header segment, so the module then returns only the payload (it still
@@ -398,38 +374,16 @@ export function bindApi(wasm, exports, TollgateError) {
   }
 
   function isExpired(token, options) {
-    const { leeway, now } = optionsArg(argument, options, ["leeway", "now"]);
-    const when = now === undefined ? nowSeconds() : timeArg(now, "options.now");
-    return wasm.isExpired(putToken(token), when, secondsArg(leeway, "options.leeway", 0));
+    const { when, grace } = expiryArgs(options, ["leeway", "now"]);
+    return wasm.isExpired(putToken(token), when, grace);
   }
 
   function secondsLeft(token, options) {
-    const { now } = optionsArg(argument, options, ["now"]);
-    const when = now === undefined ? nowSeconds() : timeArg(now, "options.now");
+    const { when } = expiryArgs(options, ["now"]);
     return wasm.secondsLeft(putToken(token), when);
   }
 
-  /**
-   * The token of an Authorization header value, as the server reads it: split on runs
-   * of whitespace, the scheme compared case-sensitively. null when there is no token
-   * for these schemes; throws `bad_authorization_header` for "Bearer" alone or
-   * "Bearer a b".
-   */
-  function bearer(headerValue, options) {
-    const { types = ["Bearer"] } = optionsArg(argument, options, ["types"]);
-    if (!Array.isArray(types) || !types.every((t) => typeof t === "string")) {
-      throw argument("options.types must be an array of strings");
-    }
-    if (headerValue === null || headerValue === undefined) return null;
-    if (typeof headerValue !== "string") throw argument("the header value must be a string");
-    const parts = headerValue.split(/[ \t\n\r\v\f]+/).filter(Boolean);
-    if (parts.length === 0 || !types.includes(parts[0])) return null;
-    if (parts.length !== 2) {
-      throw new TollgateError("bad_authorization_header", "Authorization header must contain two space-delimited values");
-    }
-    return parts[1];
-  }
-
+  const bearer = bindBearer(TollgateError);
   const { remoteJwks, workersCache, clearRemoteJwks } = remote;
   return {
     Verifier,

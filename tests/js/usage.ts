@@ -1,4 +1,5 @@
-// Compiled with `tsc --noEmit` against pkg/index.d.ts: the types a user sees.
+// Compiled with `tsc --noEmit` against pkg/index.d.ts (and client.d.ts): the types a user sees.
+import * as lite from "tollgate/client";
 import {
   TollgateError,
   Verifier,
@@ -146,3 +147,11 @@ strict.verify("t", { leeway: 5 });
 // @ts-expect-error: decode takes no options
 decode("t", { complete: true });
 void [accepted];
+// The frontend entry: decode, expiry and the client, without the validator.
+const liteDecoded: { header: Record<string, unknown>; payload: Claims } = lite.decode("a.b.c");
+const liteLeft: number = lite.secondsLeft("a.b.c", { now: 1 });
+const liteExpired: boolean = lite.isExpired("a.b.c", { leeway: 5 });
+const liteClient = lite.createClient({ baseUrl: "https://auth.example.com" });
+void [liteDecoded, liteLeft, liteExpired, liteClient, lite.TollgateError, lite.bearer("Bearer x")];
+// @ts-expect-error: no validator in the frontend entry
+void lite.Verifier;

@@ -2,7 +2,8 @@
 // 127.0.0.1: (a) the package's files through an import map, (b) an esbuild bundle with
 // the .wasm copied where browser.js looks for it (dist/ next to the bundle: esbuild
 // leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as it is).
-// Both pages also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
+// (c) the `tollgate/client` entry (no wasm) through an import map.
+// The first two also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
 // failures those checks provoke on purpose are not page errors. Screenshots go to out/.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,7 +27,7 @@ const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
 const context = await chromium.launchPersistentContext(profile, chromiumOptions);
 let failed = 0;
 try {
-  for (const name of ["import-map", "bundle"]) {
+  for (const name of ["import-map", "bundle", "client-entry"]) {
     console.log(` ${name}.html`);
     const page = await context.newPage();
     const errors = [];

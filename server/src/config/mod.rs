@@ -840,6 +840,19 @@ mod tests {
         assert_eq!(err.setting, "max_token_lifetime");
         let err = load(&[("max_token_lifetime", "600w")]).unwrap_err();
         assert_eq!(err.setting, "max_token_lifetime");
+        // A previous key retires once its tokens have expired: after the longest token
+        // lifetime, or after a max_token_lifetime raised above every lifetime.
+        let retire =
+            |pairs: &[(&str, &str)]| crate::keyset::retire_after_ms(&load(pairs).unwrap().tokens);
+        assert_eq!(retire(&[]), 259_200_000);
+        assert_eq!(
+            retire(&[("sliding_token_refresh_lifetime", "2w")]),
+            259_200_000
+        );
+        assert_eq!(
+            retire(&[("max_token_lifetime", "30d"), ("leeway", "5")]),
+            (30 * 86_400 + 5) * 1000
+        );
     }
 
     #[test]

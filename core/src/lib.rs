@@ -40,6 +40,7 @@ mod b64;
 mod claims;
 mod error;
 mod json;
+mod rsa_sign;
 mod settings;
 mod token;
 

@@ -8,7 +8,7 @@
 //! private-key operations are not constant-time (RUSTSEC-2023-0071); nothing here ever
 //! uses them. Signing, an issuer's need (feature `rsa-sign`), goes through `ring`.
 
-use alloc::{boxed::Box, string::String, vec::Vec};
+use alloc::{string::String, vec::Vec};
 use core::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
@@ -18,9 +18,14 @@ use jwt_compact::{
     alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key},
     Algorithm as JwtAlgorithm, AlgorithmSignature,
 };
+#[cfg(feature = "rsa")]
 use rsa::{traits::PublicKeyParts as _, BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+#[cfg(feature = "rsa")]
+use sha2::Sha384;
+#[cfg(any(feature = "rsa", feature = "es512"))]
+use sha2::Sha512;
+use sha2::{Digest as _, Sha256};
 
 use crate::Error;
 
@@ -112,6 +117,18 @@ impl Algorithm {
         matches!(self, Self::Hs256 | Self::Hs384 | Self::Hs512)
     }
 
+    /// Whether this build has the algorithm: HS*, EdDSA and ES256 always; RS*/PS*,
+    /// ES384 and ES512 with the features `rsa`, `es384` and `es512`. Keys of an
+    /// algorithm not built in are refused with `algorithm_unsupported`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Self::Es384 => cfg!(feature = "es384"),
+            Self::Es512 => cfg!(feature = "es512"),
+            alg if alg.is_rsa() => cfg!(feature = "rsa"),
+            _ => true,
+        }
+    }
+
     /// True for RS256/384/512 and PS256/384/512.
     pub fn is_rsa(self) -> bool {
         matches!(
@@ -162,9 +179,11 @@ enum SigningInner {
     Hs512(Hs512Key),
     EdDsa(ed25519_dalek::SigningKey),
     Es256(p256::ecdsa::SigningKey),
+    #[cfg(feature = "es384")]
     Es384(p384::ecdsa::SigningKey),
+    #[cfg(feature = "es512")]
     Es512(p521::ecdsa::SigningKey),
-    /// Without the `rsa-sign` feature the signer type is empty: no value exists.
+    #[cfg(feature = "rsa-sign")]
     Rsa(Algorithm, alloc::sync::Arc<crate::rsa_sign::RsaSigner>),
 }
 
@@ -182,10 +201,13 @@ enum VerifyingInner {
     Hs512(Hs512Key),
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(p256::ecdsa::VerifyingKey),
+    #[cfg(feature = "es384")]
     Es384(p384::ecdsa::VerifyingKey),
+    #[cfg(feature = "es512")]
     Es512(p521::ecdsa::VerifyingKey),
     /// Boxed: the big integers are large beside the other variants.
-    Rsa(Algorithm, Box<RsaPublicKey>),
+    #[cfg(feature = "rsa")]
+    Rsa(Algorithm, alloc::boxed::Box<RsaPublicKey>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -339,6 +361,7 @@ fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
                 point.y().map(|y| &y[..]),
             )
         }
+        #[cfg(feature = "es384")]
         VerifyingInner::Es384(k) => {
             let point = k.to_encoded_point(false);
             ec_members(
@@ -347,6 +370,7 @@ fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
                 point.y().map(|y| &y[..]),
             )
         }
+        #[cfg(feature = "es512")]
         VerifyingInner::Es512(k) => {
             let point = k.to_encoded_point(false);
             ec_members(
@@ -355,6 +379,7 @@ fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
                 point.y().map(|y| &y[..]),
             )
         }
+        #[cfg(feature = "rsa")]
         VerifyingInner::Rsa(_, k) => alloc::vec![
             ("e", b64(&k.e().to_bytes_be())),
             ("kty", "RSA".into()),
@@ -377,6 +402,7 @@ fn ec_members(
     ]
 }
 
+#[cfg(feature = "rsa")]
 /// An RSA public key from its modulus and exponent (big-endian), within the size bounds:
 /// under [`Algorithm::MIN_RSA_BITS`] is a weak key, over [`Algorithm::MAX_RSA_BITS`]
 /// (or an exponent below 3 or even) an invalid one.
@@ -410,6 +436,7 @@ fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     [der_header(tag, content.len()).as_slice(), content].concat()
 }
 
+#[cfg(feature = "rsa")]
 /// An RSASSA-PKCS1-v1_5 or RSASSA-PSS signature check (RFC 8017). The signature must be
 /// exactly the modulus's length and, as an integer, below it (the crate checks this for
 /// PKCS#1 v1.5 only; checked here for both, so `s + n` is never a second signature).
@@ -444,6 +471,7 @@ fn rsa_verify(alg: Algorithm, key: &RsaPublicKey, message: &[u8], signature: &[u
     result.is_ok()
 }
 
+#[cfg(feature = "rsa")]
 /// An RSA public key from DER: SPKI (`rsaEncryption`) or PKCS#1 `RSAPublicKey`.
 fn rsa_public_der(der: &[u8], spki: bool) -> Result<RsaPublicKey, Error> {
     use rsa::{pkcs1::DecodeRsaPublicKey as _, pkcs8::DecodePublicKey as _};
@@ -475,6 +503,7 @@ fn thumbprint(key: &VerifyingInner) -> String {
     Base64UrlUnpadded::encode_string(&hasher.finalize())
 }
 
+#[cfg(feature = "es512")]
 /// The randomness of a P-521 ECDSA nonce, derived from the key and the message
 /// (HMAC-SHA-512 of the message hash and a block counter, keyed with the private scalar):
 /// a secret, uniformly distributed nonce that never repeats for two messages, as RFC 6979
@@ -487,6 +516,7 @@ struct NonceStream {
     counter: u32,
 }
 
+#[cfg(feature = "es512")]
 impl NonceStream {
     fn new(key: &[u8], message_hash: &[u8]) -> Self {
         use hmac::Mac as _;
@@ -503,6 +533,7 @@ impl NonceStream {
     }
 }
 
+#[cfg(feature = "es512")]
 impl p521::elliptic_curve::rand_core::RngCore for NonceStream {
     fn next_u32(&mut self) -> u32 {
         let mut bytes = [0; 4];
@@ -540,6 +571,7 @@ impl p521::elliptic_curve::rand_core::RngCore for NonceStream {
     }
 }
 
+#[cfg(feature = "es512")]
 impl p521::elliptic_curve::rand_core::CryptoRng for NonceStream {}
 
 /// An ECDSA signing key from its big-endian scalar (exactly the curve's size).
@@ -549,29 +581,78 @@ fn ec_scalar(alg: Algorithm, bytes: &[u8]) -> Result<SigningInner, Error> {
         Algorithm::Es256 if bytes.len() == 32 => {
             SigningInner::Es256(p256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
         }
+        #[cfg(feature = "es384")]
         Algorithm::Es384 if bytes.len() == 48 => {
             SigningInner::Es384(p384::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
         }
+        #[cfg(feature = "es512")]
         Algorithm::Es512 if bytes.len() == 66 => {
             SigningInner::Es512(p521::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
         }
-        _ => return Err(Error::KeyInvalid),
+        Algorithm::Es256 => return Err(Error::KeyInvalid),
+        #[cfg(feature = "es384")]
+        Algorithm::Es384 => return Err(Error::KeyInvalid),
+        #[cfg(feature = "es512")]
+        Algorithm::Es512 => return Err(Error::KeyInvalid),
+        _ => return Err(Error::AlgorithmUnsupported),
     })
 }
 
-/// An RSA signing key for `alg` made by `parse` (`algorithm_unsupported` without the
-/// `rsa-sign` feature: a verifier never signs).
-fn rsa_signer(
-    alg: Algorithm,
-    parse: impl FnOnce(crate::rsa_sign::Parse) -> Result<crate::rsa_sign::RsaSigner, Error>,
-) -> Result<SigningInner, Error> {
+/// Where an RSA key comes from.
+#[cfg_attr(not(feature = "rsa"), allow(dead_code))]
+enum RsaSource<'a> {
+    /// PKCS#8 or PKCS#1 DER (private), PKCS#1 DER (public).
+    Der(&'a [u8]),
+    /// PEM (private: PKCS#8 or PKCS#1; public: SPKI or PKCS#1).
+    Pem(&'a str),
+    Jwk(&'a Jwk),
+}
+
+/// An RSA signing key for `alg` (`algorithm_unsupported` without the `rsa-sign`
+/// feature: a verifier never signs).
+#[cfg(feature = "rsa-sign")]
+fn rsa_signer(alg: Algorithm, source: RsaSource<'_>) -> Result<SigningInner, Error> {
+    use crate::rsa_sign::RsaSigner;
     if !alg.is_rsa() {
         return Err(Error::KeyAlgorithmMismatch);
     }
-    Ok(SigningInner::Rsa(
-        alg,
-        alloc::sync::Arc::new(parse(crate::rsa_sign::Parse)?),
-    ))
+    let signer = match source {
+        RsaSource::Der(der) => RsaSigner::from_der(der)?,
+        RsaSource::Pem(pem) => RsaSigner::from_pem(pem)?,
+        RsaSource::Jwk(jwk) => RsaSigner::from_jwk(|name| jwk.required(name))?,
+    };
+    Ok(SigningInner::Rsa(alg, alloc::sync::Arc::new(signer)))
+}
+
+#[cfg(not(feature = "rsa-sign"))]
+fn rsa_signer(alg: Algorithm, _source: RsaSource<'_>) -> Result<SigningInner, Error> {
+    Err(if alg.is_rsa() {
+        Error::AlgorithmUnsupported
+    } else {
+        Error::KeyAlgorithmMismatch
+    })
+}
+
+/// An RSA public key for `alg` (`algorithm_unsupported` without the `rsa` feature).
+#[cfg(feature = "rsa")]
+fn rsa_verifier(alg: Algorithm, source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
+    let key = match source {
+        RsaSource::Der(der) => rsa_public_der(der, false)?,
+        RsaSource::Pem(pem) => match pem_body(pem, "PUBLIC KEY") {
+            Some(der) => rsa_public_der(&der, true)?,
+            None => {
+                let der = pem_body(pem, "RSA PUBLIC KEY").ok_or(Error::KeyInvalid)?;
+                rsa_public_der(&der, false)?
+            }
+        },
+        RsaSource::Jwk(jwk) => rsa_public(&jwk.required("n")?, &jwk.required("e")?)?,
+    };
+    Ok(VerifyingInner::Rsa(alg, alloc::boxed::Box::new(key)))
+}
+
+#[cfg(not(feature = "rsa"))]
+fn rsa_verifier(_alg: Algorithm, _source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
+    Err(Error::AlgorithmUnsupported)
 }
 
 impl SigningKey {
@@ -600,7 +681,7 @@ impl SigningKey {
                 SigningInner::EdDsa(ed25519_dalek::SigningKey::from_bytes(seed))
             }
             Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => ec_scalar(alg, bytes)?,
-            _ => rsa_signer(alg, |signer| signer.der(bytes))?,
+            _ => rsa_signer(alg, RsaSource::Der(bytes))?,
         };
         Ok(Self::with_default_kid(inner))
     }
@@ -622,20 +703,23 @@ impl SigningKey {
                     .map_err(|_| Error::KeyInvalid)?;
                 SigningInner::Es256(secret.into())
             }
+            #[cfg(feature = "es384")]
             Algorithm::Es384 => {
                 let secret = p384::SecretKey::from_pkcs8_pem(pem)
                     .or_else(|_| p384::SecretKey::from_sec1_pem(pem))
                     .map_err(|_| Error::KeyInvalid)?;
                 SigningInner::Es384(secret.into())
             }
+            #[cfg(feature = "es512")]
             Algorithm::Es512 => {
                 let secret = p521::SecretKey::from_pkcs8_pem(pem)
                     .or_else(|_| p521::SecretKey::from_sec1_pem(pem))
                     .map_err(|_| Error::KeyInvalid)?;
                 ec_scalar(alg, &secret.to_bytes())?
             }
-            _ if alg.is_rsa() => rsa_signer(alg, |signer| signer.pem(pem))?,
-            _ => return Err(Error::KeyAlgorithmMismatch),
+            _ if alg.is_rsa() => rsa_signer(alg, RsaSource::Pem(pem))?,
+            _ if alg.is_hmac() => return Err(Error::KeyAlgorithmMismatch),
+            _ => return Err(Error::AlgorithmUnsupported),
         };
         Ok(Self::with_default_kid(inner))
     }
@@ -658,7 +742,7 @@ impl SigningKey {
             Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
                 ec_scalar(alg, &jwk.required("d")?)?
             }
-            _ => rsa_signer(alg, |signer| signer.jwk(|name| jwk.required(name)))?,
+            _ => rsa_signer(alg, RsaSource::Jwk(&jwk))?,
         };
         let key = Self::with_default_kid(inner);
         // The public members (required in a private JWK) must be this private key's.
@@ -704,8 +788,11 @@ impl SigningKey {
             SigningInner::Hs512(_) => Algorithm::Hs512,
             SigningInner::EdDsa(_) => Algorithm::EdDsa,
             SigningInner::Es256(_) => Algorithm::Es256,
+            #[cfg(feature = "es384")]
             SigningInner::Es384(_) => Algorithm::Es384,
+            #[cfg(feature = "es512")]
             SigningInner::Es512(_) => Algorithm::Es512,
+            #[cfg(feature = "rsa-sign")]
             SigningInner::Rsa(alg, _) => alg,
         }
     }
@@ -718,9 +805,14 @@ impl SigningKey {
             SigningInner::Hs512(k) => VerifyingInner::Hs512(k.clone()),
             SigningInner::EdDsa(k) => VerifyingInner::EdDsa(k.verifying_key()),
             SigningInner::Es256(k) => VerifyingInner::Es256(*k.verifying_key()),
+            #[cfg(feature = "es384")]
             SigningInner::Es384(k) => VerifyingInner::Es384(*k.verifying_key()),
+            #[cfg(feature = "es512")]
             SigningInner::Es512(k) => VerifyingInner::Es512(k.into()),
-            SigningInner::Rsa(alg, k) => VerifyingInner::Rsa(*alg, Box::new(k.public().clone())),
+            #[cfg(feature = "rsa-sign")]
+            SigningInner::Rsa(alg, k) => {
+                VerifyingInner::Rsa(*alg, alloc::boxed::Box::new(k.public().clone()))
+            }
         };
         let mut key = VerifyingKey {
             inner,
@@ -744,16 +836,19 @@ impl SigningKey {
                 use p256::pkcs8::EncodePrivateKey as _;
                 k.to_pkcs8_pem(Default::default())
             }
+            #[cfg(feature = "es384")]
             SigningInner::Es384(k) => {
                 use p384::pkcs8::EncodePrivateKey as _;
                 k.to_pkcs8_pem(Default::default())
             }
+            #[cfg(feature = "es512")]
             SigningInner::Es512(k) => {
                 use p521::pkcs8::EncodePrivateKey as _;
                 p521::SecretKey::from_bytes(&k.to_bytes())
                     .map_err(|_| Error::KeyInvalid)?
                     .to_pkcs8_pem(Default::default())
             }
+            #[cfg(feature = "rsa-sign")]
             SigningInner::Rsa(_, k) => return Ok(k.to_pkcs8_pem()),
             _ => return Err(Error::KeyAlgorithmMismatch),
         };
@@ -771,7 +866,6 @@ impl SigningKey {
     /// [`SigningKey::sign`], with the one failure there is: an RSA-PSS signature whose
     /// random salt the operating system could not give (`key_invalid`).
     pub fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
-        use p256::ecdsa::signature::Signer as _;
         fn raw<A: JwtAlgorithm>(alg: A, key: &A::SigningKey, message: &[u8]) -> Vec<u8> {
             alg.sign(key, message).as_bytes().into_owned()
         }
@@ -781,16 +875,20 @@ impl SigningKey {
             SigningInner::Hs512(k) => raw(Hs512, k, message),
             SigningInner::EdDsa(k) => raw(Ed25519, k, message),
             SigningInner::Es256(k) => raw(Es256, k, message),
+            #[cfg(feature = "es384")]
             SigningInner::Es384(k) => {
+                use p384::ecdsa::signature::Signer as _;
                 let signature: p384::ecdsa::Signature = k.sign(message);
                 signature.to_bytes().to_vec()
             }
+            #[cfg(feature = "es512")]
             SigningInner::Es512(k) => {
                 use p521::ecdsa::signature::RandomizedSigner as _;
                 let mut nonces = NonceStream::new(&k.to_bytes(), &Sha512::digest(message));
                 let signature: p521::ecdsa::Signature = k.sign_with_rng(&mut nonces, message);
                 signature.to_bytes().to_vec()
             }
+            #[cfg(feature = "rsa-sign")]
             SigningInner::Rsa(alg, k) => k.sign(*alg, message)?,
         })
     }
@@ -820,17 +918,7 @@ impl VerifyingKey {
             return Err(Error::KeyAlgorithmMismatch);
         }
         if alg.is_rsa() {
-            let key = match pem_body(pem, "PUBLIC KEY") {
-                Some(der) => rsa_public_der(&der, true)?,
-                None => {
-                    let der = pem_body(pem, "RSA PUBLIC KEY").ok_or(Error::KeyInvalid)?;
-                    rsa_public_der(&der, false)?
-                }
-            };
-            return Ok(Self::with_default_kid(VerifyingInner::Rsa(
-                alg,
-                Box::new(key),
-            )));
+            return rsa_verifier(alg, RsaSource::Pem(pem)).map(Self::with_default_kid);
         }
         let der = pem_body(pem, "PUBLIC KEY").ok_or(Error::KeyInvalid)?;
         let (curve, size): (&[u8], usize) = match alg {
@@ -876,13 +964,16 @@ impl VerifyingKey {
             Algorithm::Es256 => VerifyingInner::Es256(
                 p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
             ),
+            #[cfg(feature = "es384")]
             Algorithm::Es384 => VerifyingInner::Es384(
                 p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
             ),
+            #[cfg(feature = "es512")]
             Algorithm::Es512 => VerifyingInner::Es512(
                 p521::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
             ),
-            _ => VerifyingInner::Rsa(alg, Box::new(rsa_public_der(bytes, false)?)),
+            _ if alg.is_rsa() => rsa_verifier(alg, RsaSource::Der(bytes))?,
+            _ => return Err(Error::AlgorithmUnsupported),
         };
         Ok(Self::with_default_kid(inner))
     }
@@ -916,13 +1007,7 @@ impl VerifyingKey {
             Algorithm::Es256 => Self::from_raw(alg, &jwk.ec_point(32)?),
             Algorithm::Es384 => Self::from_raw(alg, &jwk.ec_point(48)?),
             Algorithm::Es512 => Self::from_raw(alg, &jwk.ec_point(66)?),
-            _ => {
-                let key = rsa_public(&jwk.required("n")?, &jwk.required("e")?)?;
-                Ok(Self::with_default_kid(VerifyingInner::Rsa(
-                    alg,
-                    Box::new(key),
-                )))
-            }
+            _ => rsa_verifier(alg, RsaSource::Jwk(jwk)).map(Self::with_default_kid),
         }
     }
 
@@ -955,8 +1040,11 @@ impl VerifyingKey {
             VerifyingInner::Hs512(_) => Algorithm::Hs512,
             VerifyingInner::EdDsa(_) => Algorithm::EdDsa,
             VerifyingInner::Es256(_) => Algorithm::Es256,
+            #[cfg(feature = "es384")]
             VerifyingInner::Es384(_) => Algorithm::Es384,
+            #[cfg(feature = "es512")]
             VerifyingInner::Es512(_) => Algorithm::Es512,
+            #[cfg(feature = "rsa")]
             VerifyingInner::Rsa(alg, _) => alg,
         }
     }
@@ -1005,14 +1093,17 @@ impl VerifyingKey {
             VerifyingInner::Hs512(k) => check(Hs512, k, message, signature),
             VerifyingInner::EdDsa(k) => check(Ed25519, k, message, signature),
             VerifyingInner::Es256(k) => check(Es256, k, message, signature),
+            #[cfg(feature = "es384")]
             VerifyingInner::Es384(k) => {
                 use p384::ecdsa::{signature::Verifier as _, Signature};
                 Signature::from_slice(signature).is_ok_and(|sig| k.verify(message, &sig).is_ok())
             }
+            #[cfg(feature = "es512")]
             VerifyingInner::Es512(k) => {
                 use p521::ecdsa::{signature::Verifier as _, Signature};
                 Signature::from_slice(signature).is_ok_and(|sig| k.verify(message, &sig).is_ok())
             }
+            #[cfg(feature = "rsa")]
             VerifyingInner::Rsa(alg, k) => rsa_verify(*alg, k, message, signature),
         }
     }

@@ -7,168 +7,107 @@
 //! operating system through ring, since a salt passed in by every caller would buy
 //! nothing but misuse. PKCS#1 v1.5 signatures (RS*) stay deterministic.
 //!
-//! Without the feature [`RsaSigner`] is an empty type: an RSA signing key cannot exist,
-//! and every constructor says `algorithm_unsupported`.
+//! Without the feature `alg.rs` has no RSA signing key variant, and every constructor
+//! says `algorithm_unsupported`.
 
-use alloc::vec::Vec;
+use alloc::{string::String, vec::Vec};
+use core::fmt;
 
-use rsa::RsaPublicKey;
+use base64ct::{Base64, Encoding as _};
+use ring::{rand::SystemRandom, rsa::KeyPair, signature};
+use rsa::{
+    pkcs1::DecodeRsaPrivateKey as _,
+    pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, SecretDocument},
+    traits::PublicKeyParts as _,
+    BigUint, RsaPrivateKey, RsaPublicKey,
+};
 
 use crate::{Algorithm, Error};
 
-/// The constructors of [`RsaSigner`], as a value so that `alg.rs` names them once for
-/// both builds.
-#[derive(Debug)]
-pub(crate) struct Parse;
+/// An RSA private key: ring's key pair, its public half, and its PKCS#8 DER (zeroed on
+/// drop) for writing it back out (ring cannot export keys).
+pub(crate) struct RsaSigner {
+    pair: KeyPair,
+    public: RsaPublicKey,
+    pkcs8: SecretDocument,
+}
 
-#[cfg(feature = "rsa-sign")]
-pub(crate) use with_ring::RsaSigner;
-
-#[cfg(feature = "rsa-sign")]
-mod with_ring {
-    use super::*;
-    use alloc::string::String;
-    use base64ct::{Base64, Encoding as _};
-    use core::fmt;
-    use ring::{rand::SystemRandom, rsa::KeyPair, signature};
-    use rsa::{
-        pkcs1::DecodeRsaPrivateKey as _,
-        pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, SecretDocument},
-        traits::PublicKeyParts as _,
-        BigUint, RsaPrivateKey,
-    };
-
-    /// An RSA private key: ring's key pair, its public half, and its PKCS#8 DER (zeroed
-    /// on drop) for writing it back out.
-    pub(crate) struct RsaSigner {
-        pair: KeyPair,
-        public: RsaPublicKey,
-        pkcs8: SecretDocument,
-    }
-
-    impl fmt::Debug for RsaSigner {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("RsaSigner")
-                .field("bits", &(self.public.size() * 8))
-                .finish_non_exhaustive()
-        }
-    }
-
-    impl Parse {
-        /// PKCS#8 or PKCS#1 DER.
-        pub(crate) fn der(self, der: &[u8]) -> Result<RsaSigner, Error> {
-            let key = RsaPrivateKey::from_pkcs8_der(der)
-                .or_else(|_| RsaPrivateKey::from_pkcs1_der(der))
-                .map_err(|_| Error::KeyInvalid)?;
-            RsaSigner::new(key)
-        }
-
-        /// `BEGIN PRIVATE KEY` (PKCS#8) or `BEGIN RSA PRIVATE KEY` (PKCS#1).
-        #[cfg(feature = "pem-private")]
-        pub(crate) fn pem(self, pem: &str) -> Result<RsaSigner, Error> {
-            let der = crate::alg::pem_body(pem, "PRIVATE KEY")
-                .or_else(|| crate::alg::pem_body(pem, "RSA PRIVATE KEY"))
-                .ok_or(Error::KeyInvalid)?;
-            self.der(&der)
-        }
-
-        /// A private JWK's `n`, `e`, `d`, `p` and `q` (`dp`, `dq`, `qi` are recomputed).
-        pub(crate) fn jwk(
-            self,
-            member: impl Fn(&str) -> Result<Vec<u8>, Error>,
-        ) -> Result<RsaSigner, Error> {
-            let int = |name: &str| member(name).map(|bytes| BigUint::from_bytes_be(&bytes));
-            let (n, e, d) = (int("n")?, int("e")?, int("d")?);
-            let primes = alloc::vec![int("p")?, int("q")?];
-            let key =
-                RsaPrivateKey::from_components(n, e, d, primes).map_err(|_| Error::KeyInvalid)?;
-            RsaSigner::new(key)
-        }
-    }
-
-    impl RsaSigner {
-        fn new(key: RsaPrivateKey) -> Result<Self, Error> {
-            key.validate().map_err(|_| Error::KeyInvalid)?;
-            let public = crate::alg::rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())?;
-            let pkcs8 = key.to_pkcs8_der().map_err(|_| Error::KeyInvalid)?;
-            let pair = KeyPair::from_pkcs8(pkcs8.as_bytes()).map_err(|_| Error::KeyInvalid)?;
-            Ok(Self {
-                pair,
-                public,
-                pkcs8,
-            })
-        }
-
-        pub(crate) fn public(&self) -> &RsaPublicKey {
-            &self.public
-        }
-
-        pub(crate) fn to_pkcs8_pem(&self) -> String {
-            let body = Base64::encode_string(self.pkcs8.as_bytes());
-            let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-            for line in body.as_bytes().chunks(64) {
-                pem.extend(line.iter().map(|&b| char::from(b)));
-                pem.push('\n');
-            }
-            pem.push_str("-----END PRIVATE KEY-----\n");
-            pem
-        }
-
-        pub(crate) fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, Error> {
-            let padding: &'static dyn signature::RsaEncoding = match alg {
-                Algorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
-                Algorithm::Rs384 => &signature::RSA_PKCS1_SHA384,
-                Algorithm::Rs512 => &signature::RSA_PKCS1_SHA512,
-                Algorithm::Ps256 => &signature::RSA_PSS_SHA256,
-                Algorithm::Ps384 => &signature::RSA_PSS_SHA384,
-                Algorithm::Ps512 => &signature::RSA_PSS_SHA512,
-                _ => return Err(Error::KeyAlgorithmMismatch),
-            };
-            let mut signature = alloc::vec![0; self.pair.public().modulus_len()];
-            self.pair
-                .sign(padding, &SystemRandom::new(), message, &mut signature)
-                .map_err(|_| Error::KeyInvalid)?;
-            Ok(signature)
-        }
+impl fmt::Debug for RsaSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RsaSigner")
+            .field("bits", &(self.public.size() * 8))
+            .finish_non_exhaustive()
     }
 }
 
-/// Without `rsa-sign`: no RSA signing key can be made.
-#[cfg(not(feature = "rsa-sign"))]
-#[derive(Debug)]
-pub(crate) enum RsaSigner {}
-
-#[cfg(not(feature = "rsa-sign"))]
-impl Parse {
-    pub(crate) fn der(self, _der: &[u8]) -> Result<RsaSigner, Error> {
-        Err(Error::AlgorithmUnsupported)
-    }
-
-    #[cfg(feature = "pem-private")]
-    pub(crate) fn pem(self, _pem: &str) -> Result<RsaSigner, Error> {
-        Err(Error::AlgorithmUnsupported)
-    }
-
-    pub(crate) fn jwk(
-        self,
-        _member: impl Fn(&str) -> Result<Vec<u8>, Error>,
-    ) -> Result<RsaSigner, Error> {
-        Err(Error::AlgorithmUnsupported)
-    }
-}
-
-#[cfg(not(feature = "rsa-sign"))]
 impl RsaSigner {
+    /// PKCS#8 or PKCS#1 DER.
+    pub(crate) fn from_der(der: &[u8]) -> Result<Self, Error> {
+        let key = RsaPrivateKey::from_pkcs8_der(der)
+            .or_else(|_| RsaPrivateKey::from_pkcs1_der(der))
+            .map_err(|_| Error::KeyInvalid)?;
+        Self::new(key)
+    }
+
+    /// `BEGIN PRIVATE KEY` (PKCS#8) or `BEGIN RSA PRIVATE KEY` (PKCS#1).
+    pub(crate) fn from_pem(pem: &str) -> Result<Self, Error> {
+        let der = crate::alg::pem_body(pem, "PRIVATE KEY")
+            .or_else(|| crate::alg::pem_body(pem, "RSA PRIVATE KEY"))
+            .ok_or(Error::KeyInvalid)?;
+        Self::from_der(&der)
+    }
+
+    /// A private JWK's `n`, `e`, `d`, `p` and `q` (`dp`, `dq`, `qi` are recomputed).
+    pub(crate) fn from_jwk(member: impl Fn(&str) -> Result<Vec<u8>, Error>) -> Result<Self, Error> {
+        let int = |name: &str| member(name).map(|bytes| BigUint::from_bytes_be(&bytes));
+        let (n, e, d) = (int("n")?, int("e")?, int("d")?);
+        let primes = alloc::vec![int("p")?, int("q")?];
+        let key = RsaPrivateKey::from_components(n, e, d, primes).map_err(|_| Error::KeyInvalid)?;
+        Self::new(key)
+    }
+
+    fn new(key: RsaPrivateKey) -> Result<Self, Error> {
+        // Size and exponent rules first: a weak key says `key_weak`, not `key_invalid`.
+        let public = crate::alg::rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())?;
+        key.validate().map_err(|_| Error::KeyInvalid)?;
+        let pkcs8 = key.to_pkcs8_der().map_err(|_| Error::KeyInvalid)?;
+        let pair = KeyPair::from_pkcs8(pkcs8.as_bytes()).map_err(|_| Error::KeyInvalid)?;
+        Ok(Self {
+            pair,
+            public,
+            pkcs8,
+        })
+    }
+
     pub(crate) fn public(&self) -> &RsaPublicKey {
-        match *self {}
+        &self.public
     }
 
-    #[cfg(feature = "pem-private")]
-    pub(crate) fn to_pkcs8_pem(&self) -> alloc::string::String {
-        match *self {}
+    pub(crate) fn to_pkcs8_pem(&self) -> String {
+        let body = Base64::encode_string(self.pkcs8.as_bytes());
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.extend(line.iter().map(|&b| char::from(b)));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        pem
     }
 
-    pub(crate) fn sign(&self, _alg: Algorithm, _message: &[u8]) -> Result<Vec<u8>, Error> {
-        match *self {}
+    pub(crate) fn sign(&self, alg: Algorithm, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let padding: &'static dyn signature::RsaEncoding = match alg {
+            Algorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
+            Algorithm::Rs384 => &signature::RSA_PKCS1_SHA384,
+            Algorithm::Rs512 => &signature::RSA_PKCS1_SHA512,
+            Algorithm::Ps256 => &signature::RSA_PSS_SHA256,
+            Algorithm::Ps384 => &signature::RSA_PSS_SHA384,
+            Algorithm::Ps512 => &signature::RSA_PSS_SHA512,
+            _ => return Err(Error::KeyAlgorithmMismatch),
+        };
+        let mut signature = alloc::vec![0; self.pair.public().modulus_len()];
+        self.pair
+            .sign(padding, &SystemRandom::new(), message, &mut signature)
+            .map_err(|_| Error::KeyInvalid)?;
+        Ok(signature)
     }
 }

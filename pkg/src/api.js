@@ -14,24 +14,20 @@ import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenKid } from "./
 
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
 const FAILED = 0xffffffff;
+/** The algorithms only the `tollgate/rsa` entry's module has. */
+const RSA_ENTRY_ONLY = /^(?:[RP]S(?:256|384|512)|ES384|ES512)$/;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Any valid public key per algorithm: a remote Verifier's options are checked with it at once. */
-const PROBE_KEYS = {
-  EdDSA: { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" },
-  ES256: {
-    kty: "EC",
-    crv: "P-256",
-    x: "fc4c_WFIhVvFLy0e3-8DOCKCUCIDtQwsQethS9XgvQk",
-    y: "mZXzezjzysklZjw12L2kSYuEuqX5k_eCkw9UjhfubFs",
-  },
-};
+/** A valid public key: a remote Verifier's options are checked with it at once. */
+const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" };
 
 export function bindApi(wasm, exports, TollgateError) {
   const argument = (message) => new TollgateError("argument_invalid", message);
   const memory = exports.memory;
   const maxTokenLen = wasm.maxTokenLen();
+  /** The algorithms this module has (the default one: HS*, EdDSA, ES256). */
+  const available = wasm.algorithms().split(",");
 
   const nowSeconds = () => Math.floor(Date.now() / 1000);
 
@@ -73,7 +69,7 @@ export function bindApi(wasm, exports, TollgateError) {
     if (options === null || typeof options !== "object") throw argument("options must be an object");
     const { algorithm, leeway, audience, issuer, type, requiredClaims, claims } = options;
     if (typeof algorithm !== "string") {
-      throw argument("options.algorithm is required (HS256, HS384, HS512, EdDSA or ES256): it is never taken from the token");
+      throw argument(`options.algorithm is required (${available.join(", ")}): it is never taken from the token`);
     }
     if (type !== undefined && !TYPES.has(type)) {
       throw argument("options.type must be access, refresh, sliding, sliding_refresh or untyped");
@@ -99,8 +95,19 @@ export function bindApi(wasm, exports, TollgateError) {
     });
   }
 
+  /** An algorithm the module was built without: say where it is. */
+  function requireAvailable(algorithm) {
+    if (RSA_ENTRY_ONLY.test(algorithm) && !available.includes(algorithm)) {
+      throw new TollgateError(
+        "algorithm_unsupported",
+        `${algorithm} is not in this module: import the package's "tollgate/rsa" entry (RS*, PS*, ES384, ES512)`,
+      );
+    }
+  }
+
   function buildVerifier(key, options) {
     const opts = optionsJson(options);
+    requireAvailable(options.algorithm);
     if (typeof key === "string") {
       return key.trimStart().startsWith("-----BEGIN")
         ? wasm.Verifier.pem(key, opts)
@@ -126,7 +133,7 @@ export function bindApi(wasm, exports, TollgateError) {
       verifier?.free();
     }
   }
-  const remote = bindRemote({ TollgateError, argument, checkKeys });
+  const remote = bindRemote({ TollgateError, argument, checkKeys, available });
 
   function blacklistJson(blacklist) {
     if (blacklist === undefined) return undefined;
@@ -151,11 +158,13 @@ export function bindApi(wasm, exports, TollgateError) {
     constructor(key, options) {
       if (key instanceof remote.RemoteJwks) {
         this.#options = optionsJson(options);
+        requireAvailable(options.algorithm);
         this.#algorithm = options.algorithm;
         if (!key.algorithms.includes(this.#algorithm)) {
           throw argument(`options.algorithm ${this.#algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
         }
-        wasm.Verifier.jwks(JSON.stringify(PROBE_KEYS[this.#algorithm]), this.#options).free(); // throws for bad options
+        // Throws for bad options (checked with an EdDSA key: no option depends on the algorithm).
+        wasm.Verifier.jwks(JSON.stringify(PROBE_KEY), optionsJson({ ...options, algorithm: "EdDSA" })).free();
         this.#remote = key;
         return;
       }

@@ -11,6 +11,17 @@ use tollgate_core::{
 const NOW: u64 = 1_700_000_000;
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// The public-key algorithms whose signatures are deterministic, with their key in
+/// keys.json (PS* is the one randomized family).
+const DETERMINISTIC_KEYS: [(Algorithm, &str); 6] = [
+    (Algorithm::EdDsa, "ed25519"),
+    (Algorithm::Es256, "es256"),
+    (Algorithm::Es384, "es384"),
+    (Algorithm::Es512, "es512"),
+    (Algorithm::Rs256, "rsa"),
+    (Algorithm::Rs512, "rsa"),
+];
+
 fn keys() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/keys.json");
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
@@ -102,14 +113,10 @@ fn algorithms_by_name_only_the_supported_ones() {
 #[test]
 fn pem_jwk_and_thumbprints_agree() {
     let keys = keys();
-    for (alg, name) in [
-        (Algorithm::EdDsa, "ed25519"),
-        (Algorithm::Es256, "es256"),
-        (Algorithm::Es384, "es384"),
-        (Algorithm::Es512, "es512"),
-        (Algorithm::Rs256, "rsa"),
-        (Algorithm::Ps512, "rsa"),
-    ] {
+    for (alg, name) in DETERMINISTIC_KEYS
+        .into_iter()
+        .chain([(Algorithm::Ps512, "rsa")])
+    {
         let entry = &keys[name];
         let signing = SigningKey::from_pem(alg, entry["private_pem"].as_str().unwrap()).unwrap();
         let from_jwk = SigningKey::from_jwk(alg, &entry["private_jwk"].to_string()).unwrap();
@@ -690,7 +697,7 @@ fn rotating_the_same_token_at_the_same_instant_gives_the_same_text() {
     for alg in [Algorithm::Hs384, Algorithm::Hs512] {
         signers.push(SigningKey::hmac(alg, SECRET).unwrap());
     }
-    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+    for (alg, name) in DETERMINISTIC_KEYS {
         let pem = keys[name]["private_pem"].as_str().unwrap();
         signers.push(SigningKey::from_pem(alg, pem).unwrap());
     }

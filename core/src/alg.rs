@@ -422,20 +422,6 @@ pub(crate) fn rsa_public(n: &[u8], e: &[u8]) -> Result<RsaPublicKey, Error> {
     RsaPublicKey::new_with_max_size(n, e, Algorithm::MAX_RSA_BITS).map_err(|_| Error::KeyInvalid)
 }
 
-/// A DER tag and length header (definite form).
-fn der_header(tag: u8, len: usize) -> Vec<u8> {
-    match u8::try_from(len) {
-        Ok(short) if short < 0x80 => alloc::vec![tag, short],
-        Ok(byte) => alloc::vec![tag, 0x81, byte],
-        // Nothing parsed here is longer than 64 KiB.
-        Err(_) => [&[tag, 0x82][..], &(len as u16).to_be_bytes()].concat(),
-    }
-}
-
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    [der_header(tag, content.len()).as_slice(), content].concat()
-}
-
 #[cfg(feature = "rsa")]
 /// An RSASSA-PKCS1-v1_5 or RSASSA-PSS signature check (RFC 8017). The signature must be
 /// exactly the modulus's length and, as an integer, below it (the crate checks this for
@@ -894,6 +880,34 @@ impl SigningKey {
     }
 }
 
+/// SPKI of an EC public key up to its point: `SEQUENCE { SEQUENCE { OID ecPublicKey, OID
+/// curve } BIT STRING (0 unused bits, ...` for an uncompressed (`04 x y`) and a compressed
+/// point on P-256 (prime256v1), P-384 (secp384r1) and P-521 (secp521r1).
+const P256_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+const P256_COMPRESSED: &[u8] = &[
+    0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00,
+];
+const P384_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+];
+const P384_COMPRESSED: &[u8] = &[
+    0x30, 0x46, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00,
+];
+const P521_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05,
+    0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00,
+];
+const P521_COMPRESSED: &[u8] = &[
+    0x30, 0x58, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x23, 0x03, 0x44, 0x00,
+];
+
 impl VerifyingKey {
     /// An HMAC secret.
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, Error> {
@@ -912,8 +926,6 @@ impl VerifyingKey {
         const ED25519: &[u8] = &[
             0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
         ];
-        /// OID ecPublicKey (1.2.840.10045.2.1).
-        const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
         if alg.is_hmac() {
             return Err(Error::KeyAlgorithmMismatch);
         }
@@ -921,29 +933,18 @@ impl VerifyingKey {
             return rsa_verifier(alg, RsaSource::Pem(pem)).map(Self::with_default_kid);
         }
         let der = pem_body(pem, "PUBLIC KEY").ok_or(Error::KeyInvalid)?;
-        let (curve, size): (&[u8], usize) = match alg {
+        let forms: [(&[u8], usize); 2] = match alg {
             Algorithm::EdDsa => {
                 let point = der.strip_prefix(ED25519).filter(|p| p.len() == 32);
                 return Self::from_raw(alg, point.ok_or(Error::KeyInvalid)?);
             }
-            // prime256v1, secp384r1, secp521r1
-            Algorithm::Es256 => (
-                &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-                32,
-            ),
-            Algorithm::Es384 => (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22], 48),
-            _ => (&[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23], 66),
+            Algorithm::Es256 => [(P256_UNCOMPRESSED, 65), (P256_COMPRESSED, 33)],
+            Algorithm::Es384 => [(P384_UNCOMPRESSED, 97), (P384_COMPRESSED, 49)],
+            _ => [(P521_UNCOMPRESSED, 133), (P521_COMPRESSED, 67)],
         };
-        // `SEQUENCE { SEQUENCE { ecPublicKey, curve } BIT STRING (0 unused bits, point) }`
-        // with an uncompressed or a compressed point.
-        let point = [1 + 2 * size, 1 + size].into_iter().find_map(|len| {
-            let ids = der_tlv(0x30, &[EC_PUBLIC_KEY, curve].concat());
-            let bits_header = der_header(0x03, len + 1);
-            let header = der_header(0x30, ids.len() + bits_header.len() + 1 + len);
-            let prefix = [&header[..], &ids, &bits_header, &[0x00]].concat();
-            der.strip_prefix(prefix.as_slice())
-                .filter(|point| point.len() == len)
-        });
+        let point = forms
+            .into_iter()
+            .find_map(|(prefix, len)| der.strip_prefix(prefix).filter(|p| p.len() == len));
         Self::from_raw(alg, point.ok_or(Error::KeyInvalid)?)
     }
 

@@ -811,3 +811,53 @@ fn every_algorithm_mints_and_verifies_its_own_tokens() {
         );
     }
 }
+
+#[test]
+fn p384_and_p521_public_pem_compressed_too() {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding as _};
+    let keys = keys();
+    // SPKI headers of a compressed point, written out independently of alg.rs.
+    for (alg, name, header) in [
+        (
+            Algorithm::Es384,
+            "es384",
+            &[
+                0x30, 0x46, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00,
+            ][..],
+        ),
+        (
+            Algorithm::Es512,
+            "es512",
+            &[
+                0x30, 0x58, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x05, 0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x44, 0x00,
+            ][..],
+        ),
+    ] {
+        let jwk = &keys[name]["public_jwk"];
+        let x = Base64UrlUnpadded::decode_vec(jwk["x"].as_str().unwrap()).unwrap();
+        let y = Base64UrlUnpadded::decode_vec(jwk["y"].as_str().unwrap()).unwrap();
+        let der = [header, &[0x02 | (y[y.len() - 1] & 1)], &x].concat();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            Base64::encode_string(&der)
+        );
+        let compressed = VerifyingKey::from_pem(alg, &pem).unwrap();
+        assert_eq!(
+            compressed.kid(),
+            keys[name]["kid"].as_str().unwrap(),
+            "{alg}"
+        );
+        let uncompressed =
+            VerifyingKey::from_pem(alg, keys[name]["public_pem"].as_str().unwrap()).unwrap();
+        assert_eq!(uncompressed.kid(), compressed.kid());
+        // The other curve's SPKI is refused.
+        let other = if alg == Algorithm::Es384 {
+            Algorithm::Es512
+        } else {
+            Algorithm::Es384
+        };
+        check_err(VerifyingKey::from_pem(other, &pem), "key_invalid");
+    }
+}

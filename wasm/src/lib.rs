@@ -353,7 +353,7 @@ impl Verifier {
         build(options, algorithm, vec![key])
     }
 
-    /// An SPKI public key in PEM (EdDSA, ES256).
+    /// A public key in PEM: SPKI (EdDSA, ES*, RS*, PS*) or PKCS#1 (RS*, PS*).
     pub fn pem(pem: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
         let key = VerifyingKey::from_pem(algorithm, pem).map_err(fail)?;

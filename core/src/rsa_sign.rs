@@ -111,3 +111,19 @@ impl RsaSigner {
         Ok(signature)
     }
 }
+
+/// An RS*/PS* signature check by ring (`n`, `e` big-endian; sizes already bounded).
+pub(crate) fn verify(alg: Algorithm, n: &[u8], e: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let params: &'static signature::RsaParameters = match alg {
+        Algorithm::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        Algorithm::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        Algorithm::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        Algorithm::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+        Algorithm::Ps384 => &signature::RSA_PSS_2048_8192_SHA384,
+        Algorithm::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
+        _ => return false,
+    };
+    signature::RsaPublicKeyComponents { n, e }
+        .verify(params, message, signature)
+        .is_ok()
+}

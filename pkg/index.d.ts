@@ -1,5 +1,6 @@
 // Types of the npm package `tollgate` (hand-kept: the one source of its TypeScript types;
-// tests/js/usage.ts compiles against it with `tsc --noEmit`).
+// tests/js/usage.ts compiles against it with `tsc --noEmit`). The `tollgate/rsa` entry has
+// the same API and these same types; only its module has more algorithms.
 
 /**
  * The stable codes of tollgate-core (`Error::code`), one per failure: `token_*` for a
@@ -88,7 +89,26 @@ export class TollgateError extends Error {
   body?: unknown;
 }
 
-export type Algorithm = "HS256" | "HS384" | "HS512" | "EdDSA" | "ES256";
+/**
+ * The algorithms of the default module; RS*, PS*, ES384 and ES512 are in the
+ * `tollgate/rsa` entry's module (the default one refuses them with algorithm_unsupported).
+ */
+export type Algorithm =
+  | "HS256"
+  | "HS384"
+  | "HS512"
+  | "EdDSA"
+  | "ES256"
+  | "ES384"
+  | "ES512"
+  | "RS256"
+  | "RS384"
+  | "RS512"
+  | "PS256"
+  | "PS384"
+  | "PS512";
+/** The algorithms whose keys a JWKS URL may publish (never HMAC). */
+export type AsymmetricAlgorithm = Exclude<Algorithm, "HS256" | "HS384" | "HS512">;
 export type TokenType = "access" | "refresh" | "sliding" | "sliding_refresh" | "untyped";
 
 export interface Jwk {
@@ -100,6 +120,8 @@ export interface Jwk {
   x?: string;
   y?: string;
   k?: string;
+  n?: string;
+  e?: string;
   [member: string]: unknown;
 }
 
@@ -215,8 +237,12 @@ export interface JwksCache {
 
 /** remoteJwks()'s options; any other name is refused with "argument_invalid". */
 export interface RemoteJwksOptions {
-  /** Algorithms the endpoint may publish keys for (default both). HMAC keys are never accepted from a URL. */
-  algorithms?: Array<"EdDSA" | "ES256">;
+  /**
+   * Algorithms the endpoint may publish keys for (default: every asymmetric algorithm of
+   * the module: EdDSA and ES256, with `tollgate/rsa` also RS*, PS*, ES384, ES512). An RSA
+   * key without `alg` serves every RSA algorithm listed. HMAC keys are never accepted from a URL.
+   */
+  algorithms?: AsymmetricAlgorithm[];
   /** Seconds: the server's Cache-Control max-age is kept within minAge..maxAge (default 30..600; maxAge without one). */
   minAge?: number;
   maxAge?: number;
@@ -244,7 +270,7 @@ export interface RemoteJwksOptions {
 export class RemoteJwks {
   private constructor();
   readonly url: string;
-  readonly algorithms: Array<"EdDSA" | "ES256">;
+  readonly algorithms: AsymmetricAlgorithm[];
   /** Keys are serving past their lifetime because the endpoint failed. */
   readonly stale: boolean;
   /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */

@@ -34,17 +34,19 @@ const snippet = (() => {
   if (!match) throw new Error("pkg/dist/error.js does not name its snippet");
   return `pkg/dist/${match[1]}`;
 })();
-const srcFiles = ["pkg/src/api.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/remote.js"];
+const srcFiles = ["pkg/src/api.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/options.js", "pkg/src/remote.js"];
 const files = {
+  rsaWasm: "pkg/dist/tollgate_rsa_bg.wasm",
+  rsaBrowser: ["pkg/dist/tollgate_rsa_bg.wasm", "pkg/dist/tollgate_rsa.js", "pkg/rsa-browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
   wasm: "pkg/dist/tollgate_wasm_bg.wasm",
   glue: "pkg/dist/tollgate_wasm.js",
   own: ["pkg/node.js", "pkg/browser.js", "pkg/client.js", ...srcFiles, "pkg/src/decode.js", "pkg/dist/error.js", snippet],
   browser: ["pkg/dist/tollgate_wasm_bg.wasm", "pkg/dist/tollgate_wasm.js", "pkg/browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
   // `tollgate/client`: decode, expiry and the client, no wasm (issue #17).
-  client: ["pkg/client.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/decode.js", "pkg/dist/error.js", snippet],
+  client: ["pkg/client.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/decode.js", "pkg/src/options.js", "pkg/dist/error.js", snippet],
 };
 const bytes = new Map();
-for (const path of new Set([files.wasm, files.glue, ...files.own, ...files.browser, ...files.client])) bytes.set(path, readFileSync(at(path)));
+for (const path of new Set([files.wasm, files.glue, ...files.own, ...files.browser, ...files.client, ...files.rsaBrowser])) bytes.set(path, readFileSync(at(path)));
 const wasmSha = createHash("sha256").update(bytes.get(files.wasm)).digest("hex");
 
 const tollgate = await import(new URL("pkg/node.js", root).href);
@@ -301,8 +303,10 @@ const sizes = [
 ];
 const browserSize = size(files.browser);
 sizes.push({ what: `**everything a browser user loads**: wasm + glue + \`browser.js\` + \`src/*.js\` + the 2 error files (${files.browser.length} files)`, ...browserSize, bold: true });
+sizes.push({ what: "`dist/tollgate_rsa_bg.wasm` (the `tollgate/rsa` entry's module: every algorithm)", ...size([files.rsaWasm]) });
+sizes.push({ what: `everything a browser user of \`tollgate/rsa\` loads (${files.rsaBrowser.length} files, instead of the above)`, ...size(files.rsaBrowser) });
 const clientSize = size(files.client);
-sizes.push({ what: `**everything a \`tollgate/client\` user loads** (decode, expiry, the client; no wasm): \`client.js\`, \`src/bearer.js\`, \`src/client.js\`, \`src/decode.js\`, the 2 error files (${files.client.length} files, unminified)`, ...clientSize, bold: true });
+sizes.push({ what: `**everything a \`tollgate/client\` user loads** (decode, expiry, the client; no wasm): \`client.js\`, \`src/{args,bearer,client,decode,options}.js\`, the 2 error files (${files.client.length} files, unminified)`, ...clientSize, bold: true });
 
 // --- report ----------------------------------------------------------------------------
 const fmt = (x, digits = 0) => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });

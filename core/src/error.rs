@@ -187,9 +187,10 @@ impl fmt::Display for Error {
             ),
             Self::KeyInvalid => f.write_str("key material cannot be parsed"),
             Self::KeyAlgorithmMismatch => f.write_str("key does not belong to the algorithm"),
-            Self::AlgorithmUnsupported => {
-                f.write_str("unsupported algorithm (use HS256, HS384, HS512, EdDSA or ES256)")
-            }
+            Self::AlgorithmUnsupported => f.write_str(
+                "unsupported algorithm (use HS256, HS384, HS512, EdDSA, ES256, ES384, ES512, \
+                     RS256, RS384, RS512, PS256, PS384 or PS512)",
+            ),
             Self::SettingInvalid(what) => write!(f, "invalid setting: {what}"),
             Self::ClaimReserved(claim) => {
                 write!(

@@ -17,8 +17,9 @@ import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenHeader, tokenK
 
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
 const FAILED = 0xffffffff;
+/** The algorithms only the `tollgate/rsa` entry's module has. */
+const RSA_ENTRY_ONLY = /^(?:[RP]S(?:256|384|512)|ES384|ES512)$/;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
-const ALGORITHMS = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
 /** What each entry point accepts; anything else is refused (see options.js). */
 const VERIFIER_OPTIONS = [
   "algorithm",
@@ -48,21 +49,15 @@ const VERIFY_HINTS = Object.fromEntries(
 );
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Any valid public key per algorithm: a remote Verifier's options are checked with it at once. */
-const PROBE_KEYS = {
-  EdDSA: { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" },
-  ES256: {
-    kty: "EC",
-    crv: "P-256",
-    x: "fc4c_WFIhVvFLy0e3-8DOCKCUCIDtQwsQethS9XgvQk",
-    y: "mZXzezjzysklZjw12L2kSYuEuqX5k_eCkw9UjhfubFs",
-  },
-};
+/** A valid public key: a remote Verifier's options are checked with it at once. */
+const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" };
 
 export function bindApi(wasm, exports, TollgateError) {
   const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
   const memory = exports.memory;
   const maxTokenLen = wasm.maxTokenLen();
+  /** The algorithms this module has (the default one: HS*, EdDSA, ES256). */
+  const available = wasm.algorithms().split(",");
 
   // Both buffers are allocated once and never move; the views are remade only when
   // the module's memory grows (which detaches the old ArrayBuffer).
@@ -113,11 +108,11 @@ export function bindApi(wasm, exports, TollgateError) {
     }
     const list = algorithms === undefined ? [algorithm] : algorithms;
     if (algorithm === undefined && algorithms === undefined) {
-      throw argument(`options.algorithm is required (${ALGORITHMS.join(", ")}): it is never taken from the token`);
+      throw argument(`options.algorithm is required (${available.join(", ")}): it is never taken from the token`);
     }
     if (!Array.isArray(list) || list.length === 0) throw argument("options.algorithms must be a non-empty array");
     for (const name of list) {
-      if (typeof name !== "string") throw argument(`options.algorithm${algorithms === undefined ? "" : "s"} must name algorithms (${ALGORITHMS.join(", ")})`);
+      if (typeof name !== "string") throw argument(`options.algorithm${algorithms === undefined ? "" : "s"} must name algorithms (${available.join(", ")})`);
     }
     if (new Set(list).size !== list.length) throw argument("options.algorithms lists an algorithm twice");
     return list;
@@ -162,11 +157,22 @@ export function bindApi(wasm, exports, TollgateError) {
     });
   }
 
+  /** An algorithm the module was built without: say where it is. */
+  function requireAvailable(algorithm) {
+    if (RSA_ENTRY_ONLY.test(algorithm) && !available.includes(algorithm)) {
+      throw new TollgateError(
+        "algorithm_unsupported",
+        `${algorithm} is not in this module: import the package's "tollgate/rsa" entry (RS*, PS*, ES384, ES512)`,
+      );
+    }
+  }
+
   /** Checks a Verifier's options; returns its algorithms and each one's options JSON. */
   function verifierOptions(options, allowed = VERIFIER_OPTIONS, hints = VERIFIER_HINTS) {
     const checked = optionsArg(argument, options, allowed, "options", hints);
     if (options === undefined) throw argument("options are required: at least { algorithm }");
     const algorithms = algorithmsOf(checked);
+    algorithms.forEach(requireAvailable);
     return { algorithms, json: algorithms.map((algorithm) => optionsJson(checked, algorithm)) };
   }
 
@@ -197,7 +203,7 @@ export function bindApi(wasm, exports, TollgateError) {
       verifier?.free();
     }
   }
-  const remote = bindRemote({ TollgateError, argument, checkKeys, optionsArg });
+  const remote = bindRemote({ TollgateError, argument, checkKeys, optionsArg, available });
 
   function blacklistJson(blacklist) {
     if (blacklist === undefined) return undefined;
@@ -234,8 +240,9 @@ export function bindApi(wasm, exports, TollgateError) {
           if (!key.algorithms.includes(algorithm)) {
             throw argument(`options.algorithm ${algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
           }
-          wasm.Verifier.jwks(JSON.stringify(PROBE_KEYS[algorithm]), this.#options.get(algorithm)).free(); // throws for bad options
         }
+        // Throws for bad options (checked with an EdDSA key: no option depends on the algorithm).
+        wasm.Verifier.jwks(JSON.stringify(PROBE_KEY), optionsJson(options, "EdDSA")).free();
         this.#remote = key;
         return;
       }

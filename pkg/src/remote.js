@@ -11,7 +11,7 @@
 // entry's in-flight fetch is never awaited by another request and nothing is fetched in
 // the background; `verifyAsync` fetches inline for its own request.
 
-const ALGORITHMS = ["EdDSA", "ES256"];
+const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 const DEFAULTS = { minAge: 30, maxAge: 600, cooldown: 30, staleMax: 3600, timeout: 5, maxBytes: 65536 };
 const entries = new Map();
 // The Verifier's side of a key source: symbols, so they stay out of the public API.
@@ -60,16 +60,27 @@ export function tokenKid(token) {
   return tokenHeader(token).kid;
 }
 
-/** The algorithm a public JWK is for, from its kty/crv (an `alg` member must agree). */
-function jwkAlgorithm(jwk) {
-  const derived =
-    jwk.kty === "OKP" && jwk.crv === "Ed25519" ? "EdDSA" : jwk.kty === "EC" && jwk.crv === "P-256" ? "ES256" : null;
-  if (derived === null) return typeof jwk.alg === "string" ? jwk.alg : `${jwk.kty}${jwk.crv ? ` ${jwk.crv}` : ""}`;
-  if (jwk.alg !== undefined && jwk.alg !== derived) return `${jwk.alg} (on a ${derived} key)`;
-  return derived;
+const CURVES = { Ed25519: "EdDSA", "P-256": "ES256", "P-384": "ES384", "P-521": "ES512" };
+
+/**
+ * The algorithms a public JWK may serve, from its kty/crv (an `alg` member must agree): one
+ * for OKP/EC keys; for an RSA key its `alg` (RS* or PS*), or without one every RSA
+ * algorithm of the allow-list (the key itself does not say which padding it signs with).
+ */
+function jwkAlgorithms(jwk, allowed) {
+  const derived = (jwk.kty === "OKP" || jwk.kty === "EC") && Object.hasOwn(CURVES, jwk.crv) ? CURVES[jwk.crv] : null;
+  if (jwk.kty === "RSA") {
+    if (jwk.alg === undefined) return allowed.filter((a) => RSA.includes(a));
+    return RSA.includes(jwk.alg) ? [jwk.alg] : [`${jwk.alg} (on an RSA key)`];
+  }
+  if (derived === null) return [typeof jwk.alg === "string" ? jwk.alg : `${jwk.kty}${jwk.crv ? ` ${jwk.crv}` : ""}`];
+  if (jwk.alg !== undefined && jwk.alg !== derived) return [`${jwk.alg} (on a ${derived} key)`];
+  return [derived];
 }
 
-export function bindRemote({ TollgateError, argument, checkKeys, optionsArg }) {
+export function bindRemote({ TollgateError, argument, checkKeys, optionsArg, available }) {
+  /** The module's asymmetric algorithms: the default allow-list, and all it may hold. */
+  const ALGORITHMS = available.filter((a) => !a.startsWith("HS"));
   const error = (code, message, cause) => {
     const e = new TollgateError(code, message);
     if (cause !== undefined) e.cause = cause;
@@ -93,10 +104,13 @@ export function bindRemote({ TollgateError, argument, checkKeys, optionsArg }) {
         kids.add(jwk.kid);
       }
       if (jwk.use !== undefined && jwk.use !== "sig") continue; // encryption keys are not ours
-      const alg = jwkAlgorithm(jwk);
-      if (!algorithms.includes(alg)) throw invalid(`${name} is for ${alg}, not allowed (algorithms: ${algorithms.join(", ")})`);
-      if (!byAlg.has(alg)) byAlg.set(alg, []);
-      byAlg.get(alg).push(jwk);
+      const algs = jwkAlgorithms(jwk, algorithms);
+      if (algs.length === 0) throw invalid(`${name} is for RSA, no RSA algorithm allowed (algorithms: ${algorithms.join(", ")})`);
+      for (const alg of algs) {
+        if (!algorithms.includes(alg)) throw invalid(`${name} is for ${alg}, not allowed (algorithms: ${algorithms.join(", ")})`);
+        if (!byAlg.has(alg)) byAlg.set(alg, []);
+        byAlg.get(alg).push(jwk);
+      }
     }
     if (byAlg.size === 0) throw invalid("no signature keys");
     const groups = new Map();
@@ -379,7 +393,7 @@ export function bindRemote({ TollgateError, argument, checkKeys, optionsArg }) {
     optionsArg(argument, options, OPTIONS, "remoteJwks: options");
     const algorithms = options.algorithms ?? ALGORITHMS;
     if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => ALGORITHMS.includes(a))) {
-      throw argument("remoteJwks: options.algorithms must list EdDSA and/or ES256 (HMAC keys are never accepted from a URL)");
+      throw argument(`remoteJwks: options.algorithms must list some of ${ALGORITHMS.join(", ")} (HMAC keys are never accepted from a URL)`);
     }
     const o = {
       algorithms: [...algorithms].sort(),

@@ -25,6 +25,7 @@ import {
   type TokenStorage,
   type Tokens,
 } from "tollgate";
+import { Verifier as FullVerifier, remoteJwks as fullRemoteJwks } from "tollgate/rsa";
 
 const jwks: Jwks = { keys: [{ kty: "OKP", crv: "Ed25519", x: "abc" }] };
 const verifier = new Verifier(jwks, { algorithm: "EdDSA", leeway: 5, audience: ["api"], type: "access" });
@@ -40,6 +41,14 @@ export function userOf(header: string | null): string | undefined {
     throw error;
   }
 }
+
+// The `tollgate/rsa` entry: the same API, every algorithm.
+const idp = new FullVerifier(fullRemoteJwks("https://idp.example/jwks", { algorithms: ["RS256", "PS256", "ES384"] }), {
+  algorithm: "RS256",
+  issuer: "https://idp.example",
+});
+const rsaKey = new FullVerifier({ kty: "RSA", n: "abc", e: "AQAB" }, { algorithm: "PS512" });
+export const fullVerifiers = [idp, rsaKey];
 
 const claims = verify("t", "a secret of at least thirty-two bytes!!", { algorithm: "HS256", now: 1 });
 const { header, payload } = decode("t");

@@ -83,6 +83,37 @@ export function smoke(tollgate, fixture) {
   return { ok: checks.every((c) => c.ok), checks };
 }
 
+// The `tollgate/rsa` entry (`full`) verifies RS*, PS*, ES384 and ES512 tokens and refuses a
+// tampered one; the default entry (`base`) refuses those algorithms with
+// algorithm_unsupported; both throw the one TollgateError class.
+export function algorithmsSmoke(full, base, fixture) {
+  const checks = [];
+  for (const { alg, token, tampered, jwk, now, claims } of fixture.algorithms) {
+    try {
+      const options = { algorithm: alg, type: "access" };
+      const got = new full.Verifier(jwk, options).verify(token, { now });
+      if (canonical(got) !== canonical(claims)) throw new Error(`claims ${canonical(got)}`);
+      const codeOf = (fn) => {
+        try {
+          fn();
+        } catch (error) {
+          if (!(error instanceof full.TollgateError)) throw new Error(`not a TollgateError: ${error}`);
+          return error.code;
+        }
+        return "no error";
+      };
+      const tamperedCode = codeOf(() => full.verify(tampered, { keys: [jwk] }, { ...options, now }));
+      if (tamperedCode !== "token_signature_invalid") throw new Error(`tampered: ${tamperedCode}`);
+      const baseCode = codeOf(() => new base.Verifier(jwk, options));
+      if (baseCode !== "algorithm_unsupported") throw new Error(`default entry: ${baseCode}`);
+      checks.push({ name: `tollgate/rsa verifies ${alg}`, ok: true });
+    } catch (error) {
+      checks.push({ name: `tollgate/rsa verifies ${alg}`, ok: false, error: String(error?.stack ?? error) });
+    }
+  }
+  return { ok: checks.length === 8 && checks.every((c) => c.ok), checks };
+}
+
 // JSON with sorted keys, so claim order does not matter.
 function canonical(value) {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;

@@ -98,6 +98,23 @@ pub fn max_token_len() -> usize {
     MAX_TOKEN_LEN
 }
 
+/// The algorithms this module verifies, comma-separated (the default module: HS*, EdDSA,
+/// ES256; the `tollgate/rsa` module: also RS*, PS*, ES384, ES512).
+#[wasm_bindgen]
+pub fn algorithms() -> String {
+    let mut names = String::from("HS256,HS384,HS512,EdDSA,ES256");
+    for (alg, name) in [
+        (Algorithm::Es384, ",ES384"),
+        (Algorithm::Es512, ",ES512"),
+        (Algorithm::Rs256, ",RS256,RS384,RS512,PS256,PS384,PS512"),
+    ] {
+        if alg.is_available() {
+            names.push_str(name);
+        }
+    }
+    names
+}
+
 /// Room for any accepted token as `TextEncoder.encodeInto` may need it (3 bytes per
 /// UTF-16 unit at worst).
 const TOKEN_CAPACITY: usize = MAX_TOKEN_LEN * 3;
@@ -342,7 +359,7 @@ impl Verifier {
         build(options, algorithm, vec![key])
     }
 
-    /// An SPKI public key in PEM (EdDSA, ES256).
+    /// A public key in PEM: SPKI (EdDSA, ES*, RS*, PS*) or PKCS#1 (RS*, PS*).
     pub fn pem(pem: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
         let key = VerifyingKey::from_pem(algorithm, pem).map_err(fail)?;

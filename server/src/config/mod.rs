@@ -1106,4 +1106,57 @@ mod rotation_tests {
             "previous_verifying_keys"
         );
     }
+
+    /// RS*/PS*/ES384/ES512 servers (issue #17): a key of another algorithm, a weak RSA key
+    /// and another algorithm's previous key are refused at start-up, naming the setting;
+    /// a data folder without a key gets a fresh one of the algorithm.
+    #[test]
+    fn new_algorithms_refuse_foreign_and_weak_keys() {
+        let keys: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/keys.json")).unwrap();
+        let pem = |name: &str, which: &str| keys[name][which].as_str().unwrap().to_string();
+        let load = |env: &[(&str, String)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sources = Sources::default();
+            sources
+                .flags
+                .insert("data_dir".into(), dir.path().display().to_string());
+            for (k, v) in env {
+                sources
+                    .env
+                    .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.clone());
+            }
+            Config::load(&sources, true)
+        };
+        let rs256 = ("algorithm", "RS256".to_string());
+        let config = load(&[rs256.clone(), ("signing_key", pem("rsa", "private_pem"))]).unwrap();
+        assert_eq!(config.tokens.algorithm(), Algorithm::Rs256);
+        for (env, setting) in [
+            (
+                vec![rs256.clone(), ("signing_key", pem("es384", "private_pem"))],
+                "signing_key",
+            ),
+            (
+                vec![
+                    rs256.clone(),
+                    ("signing_key", pem("rsa-weak", "private_pem")),
+                ],
+                "signing_key",
+            ),
+            (
+                vec![
+                    ("algorithm", "ES512".to_string()),
+                    ("signing_key", pem("es512", "private_pem")),
+                    ("previous_verifying_keys", pem("es384", "public_pem")),
+                ],
+                "previous_verifying_keys",
+            ),
+        ] {
+            assert_eq!(load(&env).unwrap_err().setting, setting, "{env:?}");
+        }
+        for alg in ["PS256", "ES384", "ES512"] {
+            let config = load(&[("algorithm", alg.to_string())]).unwrap();
+            assert_eq!(config.tokens.algorithm().name(), alg);
+        }
+    }
 }

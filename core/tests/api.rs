@@ -926,6 +926,7 @@ fn issuer_settings_refuse_tokens_they_would_never_mint() {
             .build(),
         "setting_invalid",
     );
+}
 
 #[test]
 fn rsa_keys_under_2048_bits_are_weak() {

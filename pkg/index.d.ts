@@ -1,22 +1,114 @@
 // Types of the npm package `tollgate` (hand-kept: the one source of its TypeScript types;
-// tests/js/usage.ts compiles against it with `tsc --noEmit`).
+// tests/js/usage.ts compiles against it with `tsc --noEmit`). The `tollgate/rsa` entry has
+// the same API and these same types; only its module has more algorithms.
+
+/**
+ * The stable codes of tollgate-core (`Error::code`), one per failure: `token_*` for a
+ * token refused (the message is Simple JWT's), the others for keys and settings. Kept
+ * equal to the core's list by tests/tests/it/ts_codes.rs.
+ */
+export type CoreErrorCode =
+  | "token_too_large"
+  | "token_malformed"
+  | "token_header_unsupported"
+  | "token_algorithm_mismatch"
+  | "token_key_unknown"
+  | "token_signature_invalid"
+  | "token_claim_invalid"
+  | "token_not_yet_valid"
+  | "token_audience_mismatch"
+  | "token_issuer_mismatch"
+  | "token_expired"
+  | "token_too_old"
+  | "token_lifetime_too_long"
+  | "token_blacklisted"
+  | "token_no_exp"
+  | "token_no_id"
+  | "token_no_type"
+  | "token_wrong_type"
+  | "token_no_refresh_exp"
+  | "token_refresh_exp_expired"
+  | "token_claim_missing"
+  | "key_weak"
+  | "key_invalid"
+  | "key_algorithm_mismatch"
+  | "algorithm_unsupported"
+  | "setting_invalid"
+  | "claim_reserved"
+  | "claims_too_large"
+  | "no_signing_key";
+
+/** The codes the package's JS layer adds: a bad argument (an unknown option too), bearer(), the client. */
+export type PackageErrorCode = "argument_invalid" | "bad_authorization_header" | "not_logged_in" | RemoteJwksErrorCode;
+
+/**
+ * What the client's errors from a server carry: the `code` of the server's JSON body
+ * (tollgate's codes; a 500 carries one of the core's), or `http_<status>` when the body
+ * has none (e.g. a failed login). Checked against the server's table by
+ * tests/tests/it/ts_codes.rs.
+ */
+export type ServerErrorCode =
+  | "token_not_valid"
+  | "bad_authorization_header"
+  | "user_not_found"
+  | "user_inactive"
+  | "password_changed"
+  | "session_revoked"
+  | "session_not_found"
+  | "session_unknown"
+  | "payload_too_large"
+  | "body_incomplete"
+  | "request_timeout"
+  | "header_too_large"
+  | "refresh_cookie_missing"
+  | "refresh_cookie_malformed"
+  | "refresh_cookie_ambiguous"
+  | "refresh_cookie_too_large"
+  | "cookie_header_too_large"
+  | "csrf_failed"
+  | "store_unavailable"
+  | "shutting_down"
+  | `http_${number}`;
+
+/** Every code a TollgateError may carry. */
+export type ErrorCode = CoreErrorCode | PackageErrorCode | ServerErrorCode;
 
 /** Every error the package throws. `code` is stable API; `message` is Simple JWT's text. */
 export class TollgateError extends Error {
   readonly name: "TollgateError";
   /**
    * e.g. "token_expired", "token_signature_invalid", "token_key_unknown", "key_weak",
-   * "argument_invalid"; from a remoteJwks() source also "keys_not_loaded",
-   * "jwks_fetch_failed", "jwks_timeout", "jwks_invalid" (see RemoteJwksErrorCode).
+   * "argument_invalid" (a bad argument, an unknown or misspelt option); from a
+   * remoteJwks() source also "keys_not_loaded", "jwks_fetch_failed", "jwks_timeout",
+   * "jwks_invalid"; from the client the server's codes.
    */
-  readonly code: string;
+  readonly code: ErrorCode;
   /** HTTP status, for errors from the server (client API). */
   status?: number;
   /** The server's JSON body, for errors from the server (client API). */
   body?: unknown;
 }
 
-export type Algorithm = "HS256" | "HS384" | "HS512" | "EdDSA" | "ES256";
+/**
+ * The algorithms of the default module; RS*, PS*, ES384 and ES512 are in the
+ * `tollgate/rsa` entry's module (the default one refuses them with algorithm_unsupported).
+ */
+export type Algorithm =
+  | "HS256"
+  | "HS384"
+  | "HS512"
+  | "EdDSA"
+  | "ES256"
+  | "ES384"
+  | "ES512"
+  | "RS256"
+  | "RS384"
+  | "RS512"
+  | "PS256"
+  | "PS384"
+  | "PS512";
+/** The algorithms whose keys a JWKS URL may publish (never HMAC). */
+export type AsymmetricAlgorithm = Exclude<Algorithm, "HS256" | "HS384" | "HS512">;
 export type TokenType = "access" | "refresh" | "sliding" | "sliding_refresh" | "untyped";
 
 export interface Jwk {
@@ -28,6 +120,8 @@ export interface Jwk {
   x?: string;
   y?: string;
   k?: string;
+  n?: string;
+  e?: string;
   [member: string]: unknown;
 }
 
@@ -38,9 +132,11 @@ export interface Jwks {
 /** An HMAC secret (text or bytes), a PEM public key, a JWK or a JWKS. */
 export type Key = string | Uint8Array | ArrayBuffer | Jwk | Jwks;
 
-export interface VerifierOptions {
-  /** Required: the one algorithm accepted. Never taken from the token. */
-  algorithm: Algorithm;
+/**
+ * A Verifier's options. Any other name is refused with "argument_invalid" naming the
+ * nearest valid one (as are verify()'s `now` and `blacklist` given here).
+ */
+export interface VerifierCommonOptions {
   /** Seconds of clock skew tolerated (default 0). */
   leeway?: number;
   audience?: string | string[];
@@ -51,10 +147,38 @@ export interface VerifierOptions {
   requiredClaims?: string[];
   /** Renamed claims (Simple JWT's USER_ID_CLAIM, TOKEN_TYPE_CLAIM, JTI_CLAIM, ...). */
   claims?: { userId?: string; tokenType?: string; jti?: string; refreshExp?: string };
+  /**
+   * Refuse tokens issued more than this many seconds ago (`now - iat`, beyond the
+   * leeway): "token_too_old". A token without `iat` is then "token_claim_missing".
+   */
+  maxTokenAge?: number;
+  /**
+   * Refuse tokens meant to live longer than this many seconds (`exp - iat`, and a
+   * sliding token's `refresh_exp - iat`; without `iat`, `exp - now` beyond the leeway):
+   * "token_lifetime_too_long".
+   */
+  maxLifetime?: number;
+  /** The clock, in epoch seconds, used when verify() gets no `now` (default: Date.now()). */
+  clock?: () => number;
 }
 
+export type VerifierOptions = VerifierCommonOptions &
+  (
+    | {
+        /** Required (or `algorithms`): the one algorithm accepted. Never taken from the token. */
+        algorithm: Algorithm;
+        algorithms?: undefined;
+      }
+    | {
+        /** The algorithms accepted, each with its own keys: a token's header picks among these only. */
+        algorithms: Algorithm[];
+        algorithm?: undefined;
+      }
+  );
+
+/** verify()'s options; any other name (say `leeway`, a Verifier option) is refused. */
 export interface VerifyOptions {
-  /** The clock, in epoch seconds (default: Date.now()). */
+  /** The time, in epoch seconds (default: the Verifier's clock, else Date.now()). */
   now?: number;
   /** Revoked jti values. */
   blacklist?: Iterable<string>;
@@ -86,6 +210,8 @@ export class Verifier {
   ready(): Promise<Verifier>;
   /** The remoteJwks() source given to the constructor, else null. */
   readonly source: RemoteJwks | null;
+  /** The algorithms accepted (`algorithm` as a one-element list). */
+  readonly algorithms: Algorithm[];
   /** Keys in use (0 for a remote source not loaded yet). */
   readonly keyCount: number;
 }
@@ -109,9 +235,14 @@ export interface JwksCache {
   set(url: string, value: CachedJwks): void | Promise<void>;
 }
 
+/** remoteJwks()'s options; any other name is refused with "argument_invalid". */
 export interface RemoteJwksOptions {
-  /** Algorithms the endpoint may publish keys for (default both). HMAC keys are never accepted from a URL. */
-  algorithms?: Array<"EdDSA" | "ES256">;
+  /**
+   * Algorithms the endpoint may publish keys for (default: every asymmetric algorithm of
+   * the module: EdDSA and ES256, with `tollgate/rsa` also RS*, PS*, ES384, ES512). An RSA
+   * key without `alg` serves every RSA algorithm listed. HMAC keys are never accepted from a URL.
+   */
+  algorithms?: AsymmetricAlgorithm[];
   /** Seconds: the server's Cache-Control max-age is kept within minAge..maxAge (default 30..600; maxAge without one). */
   minAge?: number;
   maxAge?: number;
@@ -139,7 +270,7 @@ export interface RemoteJwksOptions {
 export class RemoteJwks {
   private constructor();
   readonly url: string;
-  readonly algorithms: Array<"EdDSA" | "ES256">;
+  readonly algorithms: AsymmetricAlgorithm[];
   /** Keys are serving past their lifetime because the endpoint failed. */
   readonly stale: boolean;
   /** The JWKS in use, as the endpoint served it (a copy), or null before the first load. */
@@ -223,6 +354,7 @@ export interface Locks {
   request(name: string, callback: () => Promise<unknown>): Promise<unknown>;
 }
 
+/** createClient()'s options (and `paths`' names); any other name is refused with "argument_invalid". */
 export interface ClientOptions {
   /** The server, e.g. "https://auth.example.com" (default: same origin). */
   baseUrl?: string;

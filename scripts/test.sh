@@ -51,6 +51,7 @@ cargo clippy -p tollgate-wasm --target wasm32-unknown-unknown --all-targets --lo
 
 step "tollgate-core builds without std (thumbv7em-none-eabihf) and for wasm32"
 cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf
+cargo build -p tollgate-core --locked --target thumbv7em-none-eabihf --features all-algorithms
 cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 
 step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL; three replicas on PostgreSQL: races, kill -9, database restarts, a frozen database)"

@@ -34,18 +34,23 @@ const snippet = (() => {
   if (!match) throw new Error("pkg/dist/error.js does not name its snippet");
   return `pkg/dist/${match[1]}`;
 })();
-const srcFiles = ["pkg/src/api.js", "pkg/src/client.js", "pkg/src/remote.js"];
+const srcFiles = ["pkg/src/api.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/options.js", "pkg/src/remote.js"];
 const files = {
+  rsaWasm: "pkg/dist/tollgate_rsa_bg.wasm",
+  rsaBrowser: ["pkg/dist/tollgate_rsa_bg.wasm", "pkg/dist/tollgate_rsa.js", "pkg/rsa-browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
   wasm: "pkg/dist/tollgate_wasm_bg.wasm",
   glue: "pkg/dist/tollgate_wasm.js",
-  own: ["pkg/node.js", "pkg/browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
+  own: ["pkg/node.js", "pkg/browser.js", "pkg/client.js", ...srcFiles, "pkg/src/decode.js", "pkg/dist/error.js", snippet],
   browser: ["pkg/dist/tollgate_wasm_bg.wasm", "pkg/dist/tollgate_wasm.js", "pkg/browser.js", ...srcFiles, "pkg/dist/error.js", snippet],
+  // `tollgate/client`: decode, expiry and the client, no wasm (issue #17).
+  client: ["pkg/client.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/decode.js", "pkg/src/options.js", "pkg/dist/error.js", snippet],
 };
 const bytes = new Map();
-for (const path of new Set([files.wasm, files.glue, ...files.own, ...files.browser])) bytes.set(path, readFileSync(at(path)));
+for (const path of new Set([files.wasm, files.glue, ...files.own, ...files.browser, ...files.client, ...files.rsaBrowser])) bytes.set(path, readFileSync(at(path)));
 const wasmSha = createHash("sha256").update(bytes.get(files.wasm)).digest("hex");
 
 const tollgate = await import(new URL("pkg/node.js", root).href);
+const tollgateClient = await import(new URL("pkg/client.js", root).href);
 const jose = await import("jose");
 const { jwtDecode } = await import("jwt-decode");
 const fastJwt = await import("fast-jwt");
@@ -113,6 +118,11 @@ const groups = [
       {
         id: "tollgate-decode", lib: "tollgate", label: "tollgate `decode(token)`", returns: "header + payload",
         call: () => tollgate.decode(hs.token),
+        check: (r) => deepStrictEqual(r, { header: hs.header, payload: hs.claims }),
+      },
+      {
+        id: "tollgate-client-decode", lib: "tollgate", label: "tollgate/client `decode(token)` (plain JS, no wasm)", returns: "header + payload",
+        call: () => tollgateClient.decode(hs.token),
         check: (r) => deepStrictEqual(r, { header: hs.header, payload: hs.claims }),
       },
       {
@@ -293,6 +303,10 @@ const sizes = [
 ];
 const browserSize = size(files.browser);
 sizes.push({ what: `**everything a browser user loads**: wasm + glue + \`browser.js\` + \`src/*.js\` + the 2 error files (${files.browser.length} files)`, ...browserSize, bold: true });
+sizes.push({ what: "`dist/tollgate_rsa_bg.wasm` (the `tollgate/rsa` entry's module: every algorithm)", ...size([files.rsaWasm]) });
+sizes.push({ what: `everything a browser user of \`tollgate/rsa\` loads (${files.rsaBrowser.length} files, instead of the above)`, ...size(files.rsaBrowser) });
+const clientSize = size(files.client);
+sizes.push({ what: `**everything a \`tollgate/client\` user loads** (decode, expiry, the client; no wasm): \`client.js\`, \`src/{args,bearer,client,decode,options}.js\`, the 2 error files (${files.client.length} files, unminified)`, ...clientSize, bold: true });
 
 // --- report ----------------------------------------------------------------------------
 const fmt = (x, digits = 0) => x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -360,6 +374,7 @@ const goals = {
   decode: decRatio > 1,
   eddsa: edRatio >= 1,
   size: browserSize.gz < 80_000,
+  client: clientSize.gz <= 15_000,
 };
 lines.push("Goals (issue #4), from this run:");
 lines.push("");
@@ -367,6 +382,10 @@ lines.push(`- HS256 verify at least 10× jose's sequential rate: ${verdict(goals
 lines.push(`- decode faster than jose's \`decodeJwt\`: ${verdict(goals.decode)} (${decRatio.toFixed(2)}×: ${fmt(r("tollgate-decode").ops)} against ${fmt(r("jose-decode").ops)} ops/s; tollgate also returns the header).`);
 lines.push(`- EdDSA verify no slower than jose's: ${verdict(goals.eddsa)} (${edRatio.toFixed(2)}×: ${fmt(r("eddsa-tollgate").ops)} against ${fmt(r("eddsa-jose").ops)} ops/s sequential).`);
 lines.push(`- everything a browser user loads under 80 KB gzip: ${verdict(goals.size)} (${fmt(browserSize.gz)} B = ${kb(browserSize.gz)}, of which the wasm ${fmt(sizes[0].gz)} B).`);
+lines.push("");
+lines.push("Goals (issue #17), from this run:");
+lines.push("");
+lines.push(`- the frontend entry \`tollgate/client\` at most 15 KB gzip for everything it loads: ${verdict(goals.client)} (${fmt(clientSize.gz)} B = ${kb(clientSize.gz)}).`);
 
 const report = lines.join("\n") + "\n";
 if (reportFile) writeFileSync(reportFile, report);

@@ -11,6 +11,16 @@ const NOW: u64 = 1_700_000_000;
 fn signing_key(alg: Algorithm) -> SigningKey {
     match alg {
         Algorithm::EdDsa | Algorithm::Es256 => SigningKey::from_raw(alg, &[7; 32]).unwrap(),
+        Algorithm::Es384 => SigningKey::from_raw(alg, &[7; 48]).unwrap(),
+        Algorithm::Es512 => {
+            SigningKey::from_raw(alg, &[[1].as_slice(), &[7; 65]].concat()).unwrap()
+        }
+        _ if alg.is_rsa() => {
+            // The 2048-bit key of the shared vectors (RSA keys are not made from a few bytes).
+            let keys: serde_json::Value =
+                serde_json::from_str(include_str!("../../tests/vectors/keys.json")).unwrap();
+            SigningKey::from_pem(alg, keys["rsa"]["private_pem"].as_str().unwrap()).unwrap()
+        }
         _ => SigningKey::hmac(alg, &[0x5a; 64]).unwrap(),
     }
 }

@@ -1,19 +1,28 @@
 //! Algorithms and keys: a thin, closed layer over jwt-compact's algorithm implementations.
 //!
-//! The set is closed on purpose (HS256/384/512, EdDSA over Ed25519, ES256). There is no
-//! `none`, no RSA (RUSTSEC-2023-0071) and no way to pick an algorithm from a token.
+//! The set is closed on purpose (HS256/384/512, EdDSA over Ed25519, ES256/384/512,
+//! RS256/384/512, PS256/384/512). There is no `none` and no way to pick an algorithm
+//! from a token.
+//!
+//! RSA: verification (public-key operations only) uses RustCrypto's `rsa` crate, whose
+//! private-key operations are not constant-time (RUSTSEC-2023-0071); nothing here ever
+//! uses them. Signing, an issuer's need (feature `rsa-sign`), goes through `ring`.
 
 use alloc::{string::String, vec::Vec};
 use core::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 #[cfg(feature = "pem-private")]
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use jwt_compact::{
     alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key},
     Algorithm as JwtAlgorithm, AlgorithmSignature,
 };
+#[cfg(feature = "rsa")]
+use rsa::{traits::PublicKeyParts as _, BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
+#[cfg(feature = "es512")]
+use sha2::Sha512;
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
@@ -32,17 +41,47 @@ pub enum Algorithm {
     EdDsa,
     /// ECDSA over P-256 with SHA-256.
     Es256,
+    /// ECDSA over P-384 with SHA-384.
+    Es384,
+    /// ECDSA over P-521 with SHA-512.
+    Es512,
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    Rs512,
+    /// RSASSA-PSS with SHA-256 (MGF1 SHA-256, 32-byte salt).
+    Ps256,
+    /// RSASSA-PSS with SHA-384 (MGF1 SHA-384, 48-byte salt).
+    Ps384,
+    /// RSASSA-PSS with SHA-512 (MGF1 SHA-512, 64-byte salt).
+    Ps512,
 }
 
 impl Algorithm {
     /// All supported algorithms.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 13] = [
         Algorithm::Hs256,
         Algorithm::Hs384,
         Algorithm::Hs512,
         Algorithm::EdDsa,
         Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Es512,
+        Algorithm::Rs256,
+        Algorithm::Rs384,
+        Algorithm::Rs512,
+        Algorithm::Ps256,
+        Algorithm::Ps384,
+        Algorithm::Ps512,
     ];
+
+    /// The shortest RSA modulus accepted, in bits (NIST SP 800-131A; RFC 7518 section 3.3
+    /// requires 2048 too).
+    pub const MIN_RSA_BITS: usize = 2048;
+    /// The longest RSA modulus accepted, in bits: bounds the work of one verification.
+    pub const MAX_RSA_BITS: usize = 4096;
 
     /// The JOSE name (`alg` header value).
     pub fn name(self) -> &'static str {
@@ -52,6 +91,14 @@ impl Algorithm {
             Self::Hs512 => "HS512",
             Self::EdDsa => "EdDSA",
             Self::Es256 => "ES256",
+            Self::Es384 => "ES384",
+            Self::Es512 => "ES512",
+            Self::Rs256 => "RS256",
+            Self::Rs384 => "RS384",
+            Self::Rs512 => "RS512",
+            Self::Ps256 => "PS256",
+            Self::Ps384 => "PS384",
+            Self::Ps512 => "PS512",
         }
     }
 
@@ -66,6 +113,38 @@ impl Algorithm {
     /// True for the HMAC algorithms, whose one secret both signs and verifies.
     pub fn is_hmac(self) -> bool {
         matches!(self, Self::Hs256 | Self::Hs384 | Self::Hs512)
+    }
+
+    /// Whether this build has the algorithm: HS*, EdDSA and ES256 always; RS*/PS*,
+    /// ES384 and ES512 with the features `rsa`, `es384` and `es512`. Keys of an
+    /// algorithm not built in are refused with `algorithm_unsupported`.
+    pub fn is_available(self) -> bool {
+        match self {
+            Self::Es384 => cfg!(feature = "es384"),
+            Self::Es512 => cfg!(feature = "es512"),
+            alg if alg.is_rsa() => cfg!(feature = "rsa"),
+            _ => true,
+        }
+    }
+
+    /// True for RS256/384/512 and PS256/384/512.
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512
+        )
+    }
+
+    /// The JWK `kty` of this algorithm's keys and, for curves, the `crv`.
+    fn jwk_kty_crv(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Self::Hs256 | Self::Hs384 | Self::Hs512 => ("oct", None),
+            Self::EdDsa => ("OKP", Some("Ed25519")),
+            Self::Es256 => ("EC", Some("P-256")),
+            Self::Es384 => ("EC", Some("P-384")),
+            Self::Es512 => ("EC", Some("P-521")),
+            _ => ("RSA", None),
+        }
     }
 
     /// The shortest HMAC secret accepted: the hash output size (RFC 7518, section 3.2).
@@ -98,9 +177,15 @@ enum SigningInner {
     Hs512(Hs512Key),
     EdDsa(ed25519_dalek::SigningKey),
     Es256(p256::ecdsa::SigningKey),
+    #[cfg(feature = "es384")]
+    Es384(p384::ecdsa::SigningKey),
+    #[cfg(feature = "es512")]
+    Es512(p521::ecdsa::SigningKey),
+    #[cfg(feature = "rsa-sign")]
+    Rsa(Algorithm, alloc::sync::Arc<crate::rsa_sign::RsaSigner>),
 }
 
-/// A key that verifies tokens: the HMAC secret, or an Ed25519 / P-256 public key.
+/// A key that verifies tokens: the HMAC secret, or an Ed25519 / ECDSA / RSA public key.
 #[derive(Clone)]
 pub struct VerifyingKey {
     inner: VerifyingInner,
@@ -114,6 +199,13 @@ enum VerifyingInner {
     Hs512(Hs512Key),
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(p256::ecdsa::VerifyingKey),
+    #[cfg(feature = "es384")]
+    Es384(p384::ecdsa::VerifyingKey),
+    #[cfg(feature = "es512")]
+    Es512(p521::ecdsa::VerifyingKey),
+    /// Boxed: the big integers are large beside the other variants.
+    #[cfg(feature = "rsa")]
+    Rsa(Algorithm, alloc::boxed::Box<RsaPublicKey>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -154,7 +246,7 @@ fn check_hmac_secret(alg: Algorithm, secret: &[u8]) -> Result<(), Error> {
 }
 
 /// The DER bytes of a PEM block labelled `label` (standard base64, line breaks allowed).
-fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
+pub(crate) fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
     use base64ct::Base64;
     let pem = pem.trim();
     let begin = ["-----BEGIN ", label, "-----"].concat();
@@ -203,11 +295,7 @@ impl Jwk {
         {
             return Err(Error::KeyAlgorithmMismatch);
         }
-        let (kty, crv) = match alg {
-            Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => ("oct", None),
-            Algorithm::EdDsa => ("OKP", Some("Ed25519")),
-            Algorithm::Es256 => ("EC", Some("P-256")),
-        };
+        let (kty, crv) = alg.jwk_kty_crv();
         match string("kty")? {
             Some(found) if found == kty => {}
             Some("oct" | "OKP" | "EC" | "RSA") => return Err(Error::KeyAlgorithmMismatch),
@@ -239,10 +327,11 @@ impl Jwk {
         self.bytes(name)?.ok_or(Error::KeyInvalid)
     }
 
-    /// The SEC1 uncompressed point of an EC key's `x` and `y`.
-    fn ec_point(&self) -> Result<Vec<u8>, Error> {
+    /// The SEC1 uncompressed point of an EC key's `x` and `y`, each `len` bytes
+    /// (RFC 7518 section 6.2.1.2: the full coordinate size, leading zeros kept).
+    fn ec_point(&self, len: usize) -> Result<Vec<u8>, Error> {
         let (x, y) = (self.required("x")?, self.required("y")?);
-        if x.len() != 32 || y.len() != 32 {
+        if x.len() != len || y.len() != len {
             return Err(Error::KeyInvalid);
         }
         Ok([&[0x04][..], &x, &y].concat())
@@ -264,15 +353,148 @@ fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
         ],
         VerifyingInner::Es256(k) => {
             let point = k.to_encoded_point(false);
-            let (x, y) = (point.x().map(|x| b64(x)), point.y().map(|y| b64(y)));
-            alloc::vec![
-                ("crv", "P-256".into()),
-                ("kty", "EC".into()),
-                ("x", x.unwrap_or_default()),
-                ("y", y.unwrap_or_default()),
-            ]
+            ec_members(
+                "P-256",
+                point.x().map(|x| &x[..]),
+                point.y().map(|y| &y[..]),
+            )
         }
+        #[cfg(feature = "es384")]
+        VerifyingInner::Es384(k) => {
+            let point = k.to_encoded_point(false);
+            ec_members(
+                "P-384",
+                point.x().map(|x| &x[..]),
+                point.y().map(|y| &y[..]),
+            )
+        }
+        #[cfg(feature = "es512")]
+        VerifyingInner::Es512(k) => {
+            let point = k.to_encoded_point(false);
+            ec_members(
+                "P-521",
+                point.x().map(|x| &x[..]),
+                point.y().map(|y| &y[..]),
+            )
+        }
+        #[cfg(feature = "rsa")]
+        VerifyingInner::Rsa(_, k) => alloc::vec![
+            ("e", b64(&k.e().to_bytes_be())),
+            ("kty", "RSA".into()),
+            ("n", b64(&k.n().to_bytes_be())),
+        ],
     }
+}
+
+fn ec_members(
+    crv: &'static str,
+    x: Option<&[u8]>,
+    y: Option<&[u8]>,
+) -> Vec<(&'static str, String)> {
+    let b64 = |bytes: Option<&[u8]>| bytes.map(Base64UrlUnpadded::encode_string);
+    alloc::vec![
+        ("crv", crv.into()),
+        ("kty", "EC".into()),
+        ("x", b64(x).unwrap_or_default()),
+        ("y", b64(y).unwrap_or_default()),
+    ]
+}
+
+#[cfg(feature = "rsa")]
+/// An RSA public key from its modulus and exponent (big-endian), within the size bounds:
+/// under [`Algorithm::MIN_RSA_BITS`] is a weak key, over [`Algorithm::MAX_RSA_BITS`]
+/// (or an exponent below 3 or even) an invalid one.
+pub(crate) fn rsa_public(n: &[u8], e: &[u8]) -> Result<RsaPublicKey, Error> {
+    let odd = e.last().is_some_and(|last| last & 1 == 1);
+    let (n, e) = (BigUint::from_bytes_be(n), BigUint::from_bytes_be(e));
+    let bits = n.bits();
+    if bits > Algorithm::MAX_RSA_BITS {
+        return Err(Error::KeyInvalid);
+    }
+    if bits < Algorithm::MIN_RSA_BITS {
+        return Err(Error::WeakKey);
+    }
+    if e < BigUint::from(3u8) || !odd {
+        return Err(Error::KeyInvalid);
+    }
+    RsaPublicKey::new_with_max_size(n, e, Algorithm::MAX_RSA_BITS).map_err(|_| Error::KeyInvalid)
+}
+
+#[cfg(feature = "rsa")]
+/// An RSASSA-PKCS1-v1_5 or RSASSA-PSS signature check (RFC 8017). The signature must be
+/// exactly the modulus's length and, as an integer, below it (the crate checks this for
+/// PKCS#1 v1.5 only; checked here for both, so `s + n` is never a second signature).
+/// PSS salts must be exactly the hash's length, as RFC 7518 section 3.5 says.
+fn rsa_verify(alg: Algorithm, key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
+    let modulus = key.n().to_bytes_be();
+    if signature.len() != modulus.len() || signature >= modulus.as_slice() {
+        return false;
+    }
+    rsa_check(alg, key, &modulus, message, signature)
+}
+
+/// The signature check of [`rsa_verify`] by ring, where it is compiled in (the server): the
+/// same RFC 8017 rules (PSS salt of the hash's length, `s < n`), about 20 times faster than
+/// `rsa` natively. Both paths pass every shared vector (the core's tests take this one,
+/// the npm package's module the other).
+#[cfg(feature = "rsa-sign")]
+fn rsa_check(
+    alg: Algorithm,
+    key: &RsaPublicKey,
+    modulus: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    crate::rsa_sign::verify(alg, modulus, &key.e().to_bytes_be(), message, signature)
+}
+
+/// The signature check of [`rsa_verify`] by RustCrypto's `rsa` (public-key operations only).
+#[cfg(all(feature = "rsa", not(feature = "rsa-sign")))]
+fn rsa_check(
+    alg: Algorithm,
+    key: &RsaPublicKey,
+    _modulus: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
+    use rsa::{Pkcs1v15Sign, Pss};
+    use sha2::{Sha384, Sha512};
+    let result = match alg {
+        Algorithm::Rs256 => key.verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        ),
+        Algorithm::Rs384 => key.verify(
+            Pkcs1v15Sign::new::<Sha384>(),
+            &Sha384::digest(message),
+            signature,
+        ),
+        Algorithm::Rs512 => key.verify(
+            Pkcs1v15Sign::new::<Sha512>(),
+            &Sha512::digest(message),
+            signature,
+        ),
+        Algorithm::Ps256 => key.verify(Pss::new::<Sha256>(), &Sha256::digest(message), signature),
+        Algorithm::Ps384 => key.verify(Pss::new::<Sha384>(), &Sha384::digest(message), signature),
+        Algorithm::Ps512 => key.verify(Pss::new::<Sha512>(), &Sha512::digest(message), signature),
+        _ => return false,
+    };
+    result.is_ok()
+}
+
+#[cfg(feature = "rsa")]
+/// An RSA public key from DER: SPKI (`rsaEncryption`) or PKCS#1 `RSAPublicKey`.
+fn rsa_public_der(der: &[u8], spki: bool) -> Result<RsaPublicKey, Error> {
+    use rsa::{pkcs1::DecodeRsaPublicKey as _, pkcs8::DecodePublicKey as _};
+    let parsed = if spki {
+        RsaPublicKey::from_public_key_der(der)
+    } else {
+        RsaPublicKey::from_pkcs1_der(der).map_err(Into::into)
+    };
+    // Parsed with the crate's 4096-bit bound; checked again with tollgate's own rules.
+    let key = parsed.map_err(|_| Error::KeyInvalid)?;
+    rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())
 }
 
 /// The RFC 7638 SHA-256 thumbprint, base64url: the hash of the required members in
@@ -293,6 +515,158 @@ fn thumbprint(key: &VerifyingInner) -> String {
     Base64UrlUnpadded::encode_string(&hasher.finalize())
 }
 
+#[cfg(feature = "es512")]
+/// The randomness of a P-521 ECDSA nonce, derived from the key and the message
+/// (HMAC-SHA-512 of the message hash and a block counter, keyed with the private scalar):
+/// a secret, uniformly distributed nonce that never repeats for two messages, as RFC 6979
+/// intends. p521 0.13 signs only with an RNG (its RFC 6979 needs a 66-byte hash), and
+/// tollgate-core has no randomness of its own; the signatures stay deterministic.
+struct NonceStream {
+    mac: hmac::Hmac<Sha512>,
+    block: [u8; 64],
+    used: usize,
+    counter: u32,
+}
+
+#[cfg(feature = "es512")]
+impl NonceStream {
+    fn new(key: &[u8], message_hash: &[u8]) -> Self {
+        use hmac::Mac as _;
+        let mut mac = <hmac::Hmac<Sha512> as hmac::Mac>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(b"tollgate ES512 nonce");
+        mac.update(message_hash);
+        Self {
+            mac,
+            block: [0; 64],
+            used: 64,
+            counter: 0,
+        }
+    }
+}
+
+#[cfg(feature = "es512")]
+impl p521::elliptic_curve::rand_core::RngCore for NonceStream {
+    fn next_u32(&mut self) -> u32 {
+        let mut bytes = [0; 4];
+        self.fill_bytes(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0; 8];
+        self.fill_bytes(&mut bytes);
+        u64::from_le_bytes(bytes)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        use hmac::Mac as _;
+        for byte in dest {
+            if self.used == self.block.len() {
+                let mut mac = self.mac.clone();
+                mac.update(&self.counter.to_be_bytes());
+                self.block.copy_from_slice(&mac.finalize().into_bytes());
+                self.counter = self.counter.wrapping_add(1);
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+    }
+
+    fn try_fill_bytes(
+        &mut self,
+        dest: &mut [u8],
+    ) -> Result<(), p521::elliptic_curve::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+#[cfg(feature = "es512")]
+impl p521::elliptic_curve::rand_core::CryptoRng for NonceStream {}
+
+/// An ECDSA signing key from its big-endian scalar (exactly the curve's size).
+fn ec_scalar(alg: Algorithm, bytes: &[u8]) -> Result<SigningInner, Error> {
+    let invalid = |_| Error::KeyInvalid;
+    Ok(match alg {
+        Algorithm::Es256 if bytes.len() == 32 => {
+            SigningInner::Es256(p256::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
+        }
+        #[cfg(feature = "es384")]
+        Algorithm::Es384 if bytes.len() == 48 => {
+            SigningInner::Es384(p384::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
+        }
+        #[cfg(feature = "es512")]
+        Algorithm::Es512 if bytes.len() == 66 => {
+            SigningInner::Es512(p521::ecdsa::SigningKey::from_slice(bytes).map_err(invalid)?)
+        }
+        Algorithm::Es256 => return Err(Error::KeyInvalid),
+        #[cfg(feature = "es384")]
+        Algorithm::Es384 => return Err(Error::KeyInvalid),
+        #[cfg(feature = "es512")]
+        Algorithm::Es512 => return Err(Error::KeyInvalid),
+        _ => return Err(Error::AlgorithmUnsupported),
+    })
+}
+
+/// Where an RSA key comes from.
+#[cfg_attr(not(feature = "rsa"), allow(dead_code))]
+enum RsaSource<'a> {
+    /// PKCS#8 or PKCS#1 DER (private), PKCS#1 DER (public).
+    Der(&'a [u8]),
+    /// PEM (private: PKCS#8 or PKCS#1; public: SPKI or PKCS#1).
+    Pem(&'a str),
+    Jwk(&'a Jwk),
+}
+
+/// An RSA signing key for `alg` (`algorithm_unsupported` without the `rsa-sign`
+/// feature: a verifier never signs).
+#[cfg(feature = "rsa-sign")]
+fn rsa_signer(alg: Algorithm, source: RsaSource<'_>) -> Result<SigningInner, Error> {
+    use crate::rsa_sign::RsaSigner;
+    if !alg.is_rsa() {
+        return Err(Error::KeyAlgorithmMismatch);
+    }
+    let signer = match source {
+        RsaSource::Der(der) => RsaSigner::from_der(der)?,
+        RsaSource::Pem(pem) => RsaSigner::from_pem(pem)?,
+        RsaSource::Jwk(jwk) => RsaSigner::from_jwk(|name| jwk.required(name))?,
+    };
+    Ok(SigningInner::Rsa(alg, alloc::sync::Arc::new(signer)))
+}
+
+#[cfg(not(feature = "rsa-sign"))]
+fn rsa_signer(alg: Algorithm, _source: RsaSource<'_>) -> Result<SigningInner, Error> {
+    Err(if alg.is_rsa() {
+        Error::AlgorithmUnsupported
+    } else {
+        Error::KeyAlgorithmMismatch
+    })
+}
+
+/// An RSA public key for `alg` (`algorithm_unsupported` without the `rsa` feature).
+#[cfg(feature = "rsa")]
+fn rsa_verifier(alg: Algorithm, source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
+    let key = match source {
+        RsaSource::Der(der) => rsa_public_der(der, false)?,
+        RsaSource::Pem(pem) => match pem_body(pem, "PUBLIC KEY") {
+            Some(der) => rsa_public_der(&der, true)?,
+            None => {
+                let der = pem_body(pem, "RSA PUBLIC KEY").ok_or(Error::KeyInvalid)?;
+                rsa_public_der(&der, false)?
+            }
+        },
+        RsaSource::Jwk(jwk) => rsa_public(&jwk.required("n")?, &jwk.required("e")?)?,
+    };
+    Ok(VerifyingInner::Rsa(alg, alloc::boxed::Box::new(key)))
+}
+
+#[cfg(not(feature = "rsa"))]
+fn rsa_verifier(_alg: Algorithm, _source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
+    Err(Error::AlgorithmUnsupported)
+}
+
 impl SigningKey {
     /// An HMAC secret (its bytes as given; Simple JWT uses Django's `SECRET_KEY` text).
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, Error> {
@@ -306,8 +680,9 @@ impl SigningKey {
         Ok(Self::with_default_kid(inner))
     }
 
-    /// Raw key bytes: the HMAC secret, the 32-byte Ed25519 seed, or the 32-byte P-256
-    /// scalar (big-endian).
+    /// Raw key bytes: the HMAC secret, the 32-byte Ed25519 seed, the P-256, P-384 or
+    /// P-521 scalar (big-endian, 32, 48 or 66 bytes), or for RSA a PKCS#8 or PKCS#1 DER
+    /// private key (feature `rsa-sign`).
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, Error> {
         let inner = match alg {
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
@@ -317,30 +692,46 @@ impl SigningKey {
                 let seed: &[u8; 32] = bytes.try_into().map_err(|_| Error::KeyInvalid)?;
                 SigningInner::EdDsa(ed25519_dalek::SigningKey::from_bytes(seed))
             }
-            Algorithm::Es256 => SigningInner::Es256(
-                p256::ecdsa::SigningKey::from_slice(bytes).map_err(|_| Error::KeyInvalid)?,
-            ),
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => ec_scalar(alg, bytes)?,
+            _ => rsa_signer(alg, RsaSource::Der(bytes))?,
         };
         Ok(Self::with_default_kid(inner))
     }
 
-    /// A PKCS#8 private key in PEM (`BEGIN PRIVATE KEY`), or for ES256 also SEC1
-    /// (`BEGIN EC PRIVATE KEY`), as `openssl genpkey` and Simple JWT's docs produce.
-    /// (Feature `pem-private`: only an issuer needs it.)
+    /// A PKCS#8 private key in PEM (`BEGIN PRIVATE KEY`), or for ES256/384/512 also
+    /// SEC1 (`BEGIN EC PRIVATE KEY`), for RSA also PKCS#1 (`BEGIN RSA PRIVATE KEY`), as
+    /// `openssl genpkey` and Simple JWT's docs produce. (Feature `pem-private`, and
+    /// `rsa-sign` for RSA: only an issuer needs them.)
     #[cfg(feature = "pem-private")]
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self, Error> {
+        use p256::pkcs8::DecodePrivateKey as _;
         let inner = match alg {
             Algorithm::EdDsa => SigningInner::EdDsa(
                 ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|_| Error::KeyInvalid)?,
             ),
             Algorithm::Es256 => {
-                use p256::pkcs8::DecodePrivateKey as _;
                 let secret = p256::SecretKey::from_pkcs8_pem(pem)
                     .or_else(|_| p256::SecretKey::from_sec1_pem(pem))
                     .map_err(|_| Error::KeyInvalid)?;
                 SigningInner::Es256(secret.into())
             }
-            _ => return Err(Error::KeyAlgorithmMismatch),
+            #[cfg(feature = "es384")]
+            Algorithm::Es384 => {
+                let secret = p384::SecretKey::from_pkcs8_pem(pem)
+                    .or_else(|_| p384::SecretKey::from_sec1_pem(pem))
+                    .map_err(|_| Error::KeyInvalid)?;
+                SigningInner::Es384(secret.into())
+            }
+            #[cfg(feature = "es512")]
+            Algorithm::Es512 => {
+                let secret = p521::SecretKey::from_pkcs8_pem(pem)
+                    .or_else(|_| p521::SecretKey::from_sec1_pem(pem))
+                    .map_err(|_| Error::KeyInvalid)?;
+                ec_scalar(alg, &secret.to_bytes())?
+            }
+            _ if alg.is_rsa() => rsa_signer(alg, RsaSource::Pem(pem))?,
+            _ if alg.is_hmac() => return Err(Error::KeyAlgorithmMismatch),
+            _ => return Err(Error::AlgorithmUnsupported),
         };
         Ok(Self::with_default_kid(inner))
     }
@@ -360,10 +751,10 @@ impl SigningKey {
                     .map_err(|_| Error::KeyInvalid)?;
                 SigningInner::EdDsa(ed25519_dalek::SigningKey::from_bytes(&seed))
             }
-            Algorithm::Es256 => SigningInner::Es256(
-                p256::ecdsa::SigningKey::from_slice(&jwk.required("d")?)
-                    .map_err(|_| Error::KeyInvalid)?,
-            ),
+            Algorithm::Es256 | Algorithm::Es384 | Algorithm::Es512 => {
+                ec_scalar(alg, &jwk.required("d")?)?
+            }
+            _ => rsa_signer(alg, RsaSource::Jwk(&jwk))?,
         };
         let key = Self::with_default_kid(inner);
         // The public members (required in a private JWK) must be this private key's.
@@ -409,6 +800,12 @@ impl SigningKey {
             SigningInner::Hs512(_) => Algorithm::Hs512,
             SigningInner::EdDsa(_) => Algorithm::EdDsa,
             SigningInner::Es256(_) => Algorithm::Es256,
+            #[cfg(feature = "es384")]
+            SigningInner::Es384(_) => Algorithm::Es384,
+            #[cfg(feature = "es512")]
+            SigningInner::Es512(_) => Algorithm::Es512,
+            #[cfg(feature = "rsa-sign")]
+            SigningInner::Rsa(alg, _) => alg,
         }
     }
 
@@ -420,6 +817,14 @@ impl SigningKey {
             SigningInner::Hs512(k) => VerifyingInner::Hs512(k.clone()),
             SigningInner::EdDsa(k) => VerifyingInner::EdDsa(k.verifying_key()),
             SigningInner::Es256(k) => VerifyingInner::Es256(*k.verifying_key()),
+            #[cfg(feature = "es384")]
+            SigningInner::Es384(k) => VerifyingInner::Es384(*k.verifying_key()),
+            #[cfg(feature = "es512")]
+            SigningInner::Es512(k) => VerifyingInner::Es512(k.into()),
+            #[cfg(feature = "rsa-sign")]
+            SigningInner::Rsa(alg, k) => {
+                VerifyingInner::Rsa(*alg, alloc::boxed::Box::new(k.public().clone()))
+            }
         };
         let mut key = VerifyingKey {
             inner,
@@ -443,6 +848,20 @@ impl SigningKey {
                 use p256::pkcs8::EncodePrivateKey as _;
                 k.to_pkcs8_pem(Default::default())
             }
+            #[cfg(feature = "es384")]
+            SigningInner::Es384(k) => {
+                use p384::pkcs8::EncodePrivateKey as _;
+                k.to_pkcs8_pem(Default::default())
+            }
+            #[cfg(feature = "es512")]
+            SigningInner::Es512(k) => {
+                use p521::pkcs8::EncodePrivateKey as _;
+                p521::SecretKey::from_bytes(&k.to_bytes())
+                    .map_err(|_| Error::KeyInvalid)?
+                    .to_pkcs8_pem(Default::default())
+            }
+            #[cfg(feature = "rsa-sign")]
+            SigningInner::Rsa(_, k) => return Ok(k.to_pkcs8_pem()),
             _ => return Err(Error::KeyAlgorithmMismatch),
         };
         pem.map(|pem| String::from(pem.as_str()))
@@ -451,20 +870,69 @@ impl SigningKey {
 
     /// Signs raw bytes (a JWS signing input `header.payload`), returning the raw
     /// signature. Minting goes through [`crate::Settings`]; this exists so that tests
-    /// can build deliberately odd tokens.
+    /// can build deliberately odd tokens. Empty if [`SigningKey::try_sign`] fails.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.try_sign(message).unwrap_or_default()
+    }
+
+    /// [`SigningKey::sign`], with the one failure there is: an RSA-PSS signature whose
+    /// random salt the operating system could not give (`key_invalid`).
+    pub fn try_sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         fn raw<A: JwtAlgorithm>(alg: A, key: &A::SigningKey, message: &[u8]) -> Vec<u8> {
             alg.sign(key, message).as_bytes().into_owned()
         }
-        match &self.inner {
+        Ok(match &self.inner {
             SigningInner::Hs256(k) => raw(Hs256, k, message),
             SigningInner::Hs384(k) => raw(Hs384, k, message),
             SigningInner::Hs512(k) => raw(Hs512, k, message),
             SigningInner::EdDsa(k) => raw(Ed25519, k, message),
             SigningInner::Es256(k) => raw(Es256, k, message),
-        }
+            #[cfg(feature = "es384")]
+            SigningInner::Es384(k) => {
+                use p384::ecdsa::signature::Signer as _;
+                let signature: p384::ecdsa::Signature = k.sign(message);
+                signature.to_bytes().to_vec()
+            }
+            #[cfg(feature = "es512")]
+            SigningInner::Es512(k) => {
+                use p521::ecdsa::signature::RandomizedSigner as _;
+                let mut nonces = NonceStream::new(&k.to_bytes(), &Sha512::digest(message));
+                let signature: p521::ecdsa::Signature = k.sign_with_rng(&mut nonces, message);
+                signature.to_bytes().to_vec()
+            }
+            #[cfg(feature = "rsa-sign")]
+            SigningInner::Rsa(alg, k) => k.sign(*alg, message)?,
+        })
     }
 }
+
+/// SPKI of an EC public key up to its point: `SEQUENCE { SEQUENCE { OID ecPublicKey, OID
+/// curve } BIT STRING (0 unused bits, ...` for an uncompressed (`04 x y`) and a compressed
+/// point on P-256 (prime256v1), P-384 (secp384r1) and P-521 (secp521r1).
+const P256_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+const P256_COMPRESSED: &[u8] = &[
+    0x30, 0x39, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x22, 0x00,
+];
+const P384_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x76, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x62, 0x00,
+];
+const P384_COMPRESSED: &[u8] = &[
+    0x30, 0x46, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00,
+];
+const P521_UNCOMPRESSED: &[u8] = &[
+    0x30, 0x81, 0x9b, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05,
+    0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x81, 0x86, 0x00,
+];
+const P521_COMPRESSED: &[u8] = &[
+    0x30, 0x58, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b,
+    0x81, 0x04, 0x00, 0x23, 0x03, 0x44, 0x00,
+];
 
 impl VerifyingKey {
     /// An HMAC secret.
@@ -472,46 +940,44 @@ impl VerifyingKey {
         Ok(SigningKey::hmac(alg, secret)?.verifying_key())
     }
 
-    /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`), as `openssl pkey -pubout` writes.
+    /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`), as `openssl pkey -pubout` writes,
+    /// or for RSA also PKCS#1 (`BEGIN RSA PUBLIC KEY`).
     ///
-    /// The SPKI encodings of an Ed25519 key and of a P-256 key are fixed byte strings
+    /// The SPKI encodings of an Ed25519 key and of an EC key are fixed byte strings
     /// around the point, so they are matched exactly instead of going through a general
-    /// DER parser: less code in the WebAssembly validator, and nothing but these two
-    /// exact shapes is accepted.
+    /// DER parser: less code in the WebAssembly validator, and nothing but these exact
+    /// shapes is accepted. RSA keys go through the `rsa` crate's DER parser.
     pub fn from_pem(alg: Algorithm, pem: &str) -> Result<Self, Error> {
         /// `SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (32 bytes) }`
         const ED25519: &[u8] = &[
             0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
         ];
-        /// `SEQUENCE { SEQUENCE { OID ecPublicKey, OID prime256v1 } BIT STRING }`, with
-        /// the lengths of an uncompressed (65-byte) or compressed (33-byte) point.
-        const P256_OIDS: &[u8] = &[
-            0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-            0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
-        ];
         if alg.is_hmac() {
             return Err(Error::KeyAlgorithmMismatch);
         }
+        if alg.is_rsa() {
+            return rsa_verifier(alg, RsaSource::Pem(pem)).map(Self::with_default_kid);
+        }
         let der = pem_body(pem, "PUBLIC KEY").ok_or(Error::KeyInvalid)?;
-        let point = match alg {
-            Algorithm::EdDsa => der.strip_prefix(ED25519).filter(|p| p.len() == 32),
-            _ => {
-                let uncompressed = [&[0x30, 0x59][..], P256_OIDS, &[0x03, 0x42, 0x00]].concat();
-                let compressed = [&[0x30, 0x39][..], P256_OIDS, &[0x03, 0x22, 0x00]].concat();
-                der.strip_prefix(uncompressed.as_slice())
-                    .filter(|p| p.len() == 65)
-                    .or_else(|| {
-                        der.strip_prefix(compressed.as_slice())
-                            .filter(|p| p.len() == 33)
-                    })
+        let forms: [(&[u8], usize); 2] = match alg {
+            Algorithm::EdDsa => {
+                let point = der.strip_prefix(ED25519).filter(|p| p.len() == 32);
+                return Self::from_raw(alg, point.ok_or(Error::KeyInvalid)?);
             }
+            Algorithm::Es256 => [(P256_UNCOMPRESSED, 65), (P256_COMPRESSED, 33)],
+            Algorithm::Es384 => [(P384_UNCOMPRESSED, 97), (P384_COMPRESSED, 49)],
+            _ => [(P521_UNCOMPRESSED, 133), (P521_COMPRESSED, 67)],
         };
-        let point = point.ok_or(Error::KeyInvalid)?;
-        Self::from_raw(alg, point)
+        let point = forms
+            .into_iter()
+            .find_map(|(prefix, len)| der.strip_prefix(prefix).filter(|p| p.len() == len));
+        Self::from_raw(alg, point.ok_or(Error::KeyInvalid)?)
     }
 
-    /// Raw public key bytes: the 32-byte Ed25519 point or a SEC1 P-256 point.
+    /// Raw public key bytes: the 32-byte Ed25519 point, a SEC1 P-256, P-384 or P-521
+    /// point, or for RSA a PKCS#1 `RSAPublicKey` in DER.
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, Error> {
+        let invalid = |_| Error::KeyInvalid;
         let inner = match alg {
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
                 return Self::hmac(alg, bytes)
@@ -519,12 +985,22 @@ impl VerifyingKey {
             Algorithm::EdDsa => {
                 let raw: &[u8; 32] = bytes.try_into().map_err(|_| Error::KeyInvalid)?;
                 VerifyingInner::EdDsa(
-                    ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(|_| Error::KeyInvalid)?,
+                    ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(invalid)?,
                 )
             }
             Algorithm::Es256 => VerifyingInner::Es256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(|_| Error::KeyInvalid)?,
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
             ),
+            #[cfg(feature = "es384")]
+            Algorithm::Es384 => VerifyingInner::Es384(
+                p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
+            ),
+            #[cfg(feature = "es512")]
+            Algorithm::Es512 => VerifyingInner::Es512(
+                p521::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
+            ),
+            _ if alg.is_rsa() => rsa_verifier(alg, RsaSource::Der(bytes))?,
+            _ => return Err(Error::AlgorithmUnsupported),
         };
         Ok(Self::with_default_kid(inner))
     }
@@ -555,7 +1031,10 @@ impl VerifyingKey {
                 Self::hmac(alg, &jwk.required("k")?)
             }
             Algorithm::EdDsa => Self::from_raw(alg, &jwk.required("x")?),
-            Algorithm::Es256 => Self::from_raw(alg, &jwk.ec_point()?),
+            Algorithm::Es256 => Self::from_raw(alg, &jwk.ec_point(32)?),
+            Algorithm::Es384 => Self::from_raw(alg, &jwk.ec_point(48)?),
+            Algorithm::Es512 => Self::from_raw(alg, &jwk.ec_point(66)?),
+            _ => rsa_verifier(alg, RsaSource::Jwk(jwk)).map(Self::with_default_kid),
         }
     }
 
@@ -588,6 +1067,12 @@ impl VerifyingKey {
             VerifyingInner::Hs512(_) => Algorithm::Hs512,
             VerifyingInner::EdDsa(_) => Algorithm::EdDsa,
             VerifyingInner::Es256(_) => Algorithm::Es256,
+            #[cfg(feature = "es384")]
+            VerifyingInner::Es384(_) => Algorithm::Es384,
+            #[cfg(feature = "es512")]
+            VerifyingInner::Es512(_) => Algorithm::Es512,
+            #[cfg(feature = "rsa")]
+            VerifyingInner::Rsa(alg, _) => alg,
         }
     }
 
@@ -635,6 +1120,18 @@ impl VerifyingKey {
             VerifyingInner::Hs512(k) => check(Hs512, k, message, signature),
             VerifyingInner::EdDsa(k) => check(Ed25519, k, message, signature),
             VerifyingInner::Es256(k) => check(Es256, k, message, signature),
+            #[cfg(feature = "es384")]
+            VerifyingInner::Es384(k) => {
+                use p384::ecdsa::{signature::Verifier as _, Signature};
+                Signature::from_slice(signature).is_ok_and(|sig| k.verify(message, &sig).is_ok())
+            }
+            #[cfg(feature = "es512")]
+            VerifyingInner::Es512(k) => {
+                use p521::ecdsa::{signature::Verifier as _, Signature};
+                Signature::from_slice(signature).is_ok_and(|sig| k.verify(message, &sig).is_ok())
+            }
+            #[cfg(feature = "rsa")]
+            VerifyingInner::Rsa(alg, k) => rsa_verify(*alg, k, message, signature),
         }
     }
 }

@@ -41,6 +41,11 @@ pub enum Error {
     IssuerMismatch,
     /// `exp <= now - leeway`.
     Expired,
+    /// `now - iat` is more than the verifier's `max_token_age` (plus leeway).
+    TooOld,
+    /// `exp - iat` (or a sliding token's refresh-expiry claim minus `iat`) is more than
+    /// the verifier's `max_lifetime`; without `iat`, `exp - now` is (beyond the leeway).
+    LifetimeTooLong,
     /// The caller's blacklist holds the token's jti.
     Blacklisted,
     /// No `exp` claim.
@@ -91,6 +96,8 @@ impl Error {
             Self::AudienceMismatch => "token_audience_mismatch",
             Self::IssuerMismatch => "token_issuer_mismatch",
             Self::Expired => "token_expired",
+            Self::TooOld => "token_too_old",
+            Self::LifetimeTooLong => "token_lifetime_too_long",
             Self::Blacklisted => "token_blacklisted",
             Self::NoExp => "token_no_exp",
             Self::NoId => "token_no_id",
@@ -129,6 +136,8 @@ impl Error {
         "token_audience_mismatch",
         "token_issuer_mismatch",
         "token_expired",
+        "token_too_old",
+        "token_lifetime_too_long",
         "token_blacklisted",
         "token_no_exp",
         "token_no_id",
@@ -160,7 +169,9 @@ impl fmt::Display for Error {
             | Self::ClaimInvalid
             | Self::NotYetValid
             | Self::AudienceMismatch
-            | Self::IssuerMismatch => f.write_str("Token is invalid"),
+            | Self::IssuerMismatch
+            | Self::TooOld
+            | Self::LifetimeTooLong => f.write_str("Token is invalid"),
             Self::Expired => f.write_str("Token is expired"),
             Self::Blacklisted => f.write_str("Token is blacklisted"),
             Self::NoExp => f.write_str("Token has no 'exp' claim"),
@@ -176,9 +187,10 @@ impl fmt::Display for Error {
             ),
             Self::KeyInvalid => f.write_str("key material cannot be parsed"),
             Self::KeyAlgorithmMismatch => f.write_str("key does not belong to the algorithm"),
-            Self::AlgorithmUnsupported => {
-                f.write_str("unsupported algorithm (use HS256, HS384, HS512, EdDSA or ES256)")
-            }
+            Self::AlgorithmUnsupported => f.write_str(
+                "unsupported algorithm (use HS256, HS384, HS512, EdDSA, ES256, ES384, ES512, \
+                     RS256, RS384, RS512, PS256, PS384 or PS512)",
+            ),
             Self::SettingInvalid(what) => write!(f, "invalid setting: {what}"),
             Self::ClaimReserved(claim) => {
                 write!(

@@ -8,7 +8,12 @@
 //!
 //! `#![no_std]` + `alloc`: there is no clock and no randomness in here. "Now" (epoch
 //! seconds) and the random bytes of each jti are arguments, so every function is
-//! deterministic.
+//! deterministic. (One exception, behind the issuer-only `rsa-sign` feature: RSA-PSS
+//! salts come from the operating system, through ring.)
+//!
+//! Algorithms: HS256/384/512, EdDSA and ES256 always; ES384, ES512 and RS*/PS* with the
+//! features `es384`, `es512` and `rsa` (`all-algorithms`), which the WebAssembly
+//! validator's default build leaves out for size.
 //!
 //! ```
 //! use tollgate_core::{Claims, Expect, Jti, Settings, SigningKey, Algorithm, TokenKind};
@@ -40,6 +45,8 @@ mod b64;
 mod claims;
 mod error;
 mod json;
+#[cfg(feature = "rsa-sign")]
+mod rsa_sign;
 mod settings;
 mod token;
 

@@ -115,6 +115,8 @@ pub struct VerifierSettings {
     pub(crate) issuer: Option<String>,
     pub(crate) claims: ClaimNames,
     pub(crate) required: Vec<String>,
+    pub(crate) max_token_age: Option<u64>,
+    pub(crate) max_lifetime: Option<u64>,
 }
 
 /// Most leeway accepted: a day. More is almost certainly a unit mistake.
@@ -217,6 +219,12 @@ impl Settings {
         self.verifier.settings.leeway
     }
 
+    /// The longest lifetime a verified token may have, in seconds (see
+    /// [`SettingsBuilder::max_token_lifetime`]).
+    pub fn max_token_lifetime(&self) -> u64 {
+        self.verifier.settings.max_lifetime.unwrap_or(MAX_LIFETIME)
+    }
+
     /// These settings with other keys (a server's key set changed): `signing_key` signs,
     /// it and `others` verify, and minted tokens carry the signing key's `kid` when
     /// `include_kid`. Every key must be of the signing key's algorithm.
@@ -260,6 +268,7 @@ pub struct SettingsBuilder {
     audience: Option<Audience>,
     issuer: Option<String>,
     claims: ClaimNames,
+    max_token_lifetime: Option<u64>,
 }
 
 impl fmt::Debug for SettingsBuilder {
@@ -288,6 +297,7 @@ impl SettingsBuilder {
             audience: None,
             issuer: None,
             claims: ClaimNames::default(),
+            max_token_lifetime: None,
         }
     }
 
@@ -352,6 +362,16 @@ impl SettingsBuilder {
         self
     }
 
+    /// The longest lifetime (`exp - iat`, and a sliding token's refresh-expiry minus
+    /// `iat`) a verified token may have. `None` (the default): the longest of the four
+    /// configured lifetimes, so a validly signed token these settings would never mint
+    /// (`exp` in year 9999) is refused. It may not be shorter than that: the issuer
+    /// would refuse its own tokens.
+    pub fn max_token_lifetime(mut self, secs: Option<u64>) -> Self {
+        self.max_token_lifetime = secs;
+        self
+    }
+
     /// Older keys still accepted for verification while keys rotate.
     pub fn previous_keys(mut self, keys: Vec<VerifyingKey>) -> Self {
         self.extra_verifying_keys = keys;
@@ -378,6 +398,13 @@ impl SettingsBuilder {
                 "token lifetimes must be between 1 second and 10 years",
             ));
         }
+        let longest = lifetimes.into_iter().max().unwrap_or(MAX_LIFETIME);
+        let max_lifetime = self.max_token_lifetime.unwrap_or(longest);
+        if max_lifetime < longest {
+            return Err(Error::SettingInvalid(
+                "max_token_lifetime must be at least the longest token lifetime (or the issuer refuses its own tokens)",
+            ));
+        }
         let algorithm = self.signing_key.algorithm();
         let mut keys = Vec::with_capacity(1 + self.extra_verifying_keys.len());
         keys.push(self.signing_key.verifying_key());
@@ -390,6 +417,8 @@ impl SettingsBuilder {
             issuer: self.issuer,
             claims: self.claims,
             required: Vec::new(),
+            max_token_age: None,
+            max_lifetime: Some(max_lifetime),
         })?;
         let header_b64 = header_b64(algorithm, self.include_kid.then(|| self.signing_key.kid()));
         Ok(Settings {
@@ -418,6 +447,8 @@ impl VerifierSettings {
             issuer: None,
             claims: ClaimNames::default(),
             required: Vec::new(),
+            max_token_age: None,
+            max_lifetime: None,
         }
     }
 
@@ -431,6 +462,8 @@ impl VerifierSettings {
             issuer: None,
             claims: ClaimNames::default(),
             required: Vec::new(),
+            max_token_age: None,
+            max_lifetime: None,
         }
     }
 
@@ -464,6 +497,23 @@ impl VerifierSettings {
         self
     }
 
+    /// Refuse tokens issued more than `secs` ago (`now - iat`, beyond the leeway) with
+    /// [`Error::TooOld`]. A token without `iat` cannot show its age and is refused with
+    /// [`Error::ClaimMissing`] (`iat`) under this policy.
+    pub fn max_token_age(mut self, secs: Option<u64>) -> Self {
+        self.max_token_age = secs;
+        self
+    }
+
+    /// Refuse tokens meant to live longer than `secs` with [`Error::LifetimeTooLong`]:
+    /// `exp - iat`, and a sliding token's refresh-expiry claim minus `iat`. Without
+    /// `iat` the token was issued at `now` at the latest, so `exp - now` (beyond the
+    /// leeway) is the bound checked.
+    pub fn max_lifetime(mut self, secs: Option<u64>) -> Self {
+        self.max_lifetime = secs;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.keys.is_empty() {
             return Err(Error::SettingInvalid(
@@ -481,6 +531,16 @@ impl VerifierSettings {
         }
         if self.issuer.as_deref() == Some("") {
             return Err(Error::SettingInvalid("issuer must not be empty"));
+        }
+        let policy = [self.max_token_age, self.max_lifetime];
+        if policy
+            .into_iter()
+            .flatten()
+            .any(|s| s == 0 || s > MAX_LIFETIME)
+        {
+            return Err(Error::SettingInvalid(
+                "max token age and max lifetime must be between 1 second and 10 years",
+            ));
         }
         if self.required.iter().any(|c| c.is_empty() || c.len() > 64) {
             return Err(Error::SettingInvalid(

@@ -338,6 +338,16 @@ impl Verifier {
         self.settings.leeway
     }
 
+    /// The configured `max_token_age` in seconds, if any.
+    pub fn max_token_age(&self) -> Option<u64> {
+        self.settings.max_token_age
+    }
+
+    /// The configured `max_lifetime` in seconds, if any.
+    pub fn max_lifetime(&self) -> Option<u64> {
+        self.settings.max_lifetime
+    }
+
     /// This verifier's checks (leeway, audience, issuer, claims) for other keys, all of
     /// `algorithm`: a server verifying the tokens of an algorithm it is migrating from.
     pub fn with_keys(&self, algorithm: Algorithm, keys: Vec<VerifyingKey>) -> Result<Self, Error> {
@@ -439,6 +449,7 @@ impl Verifier {
         if exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
             return Err(Error::Expired);
         }
+        self.check_lifetime(claims, exp, now)?;
         let iss = optional_string(claims, "iss")?;
         if let Some(expected) = &s.issuer {
             if iss.as_ref() != Some(expected) {
@@ -482,6 +493,45 @@ impl Verifier {
             exp: exp.unwrap_or(0),
             deferred,
         })
+    }
+
+    /// The lifetime policy: `max_token_age` (`now - iat`) and `max_lifetime` (`exp - iat`
+    /// and `refresh_exp - iat`; without `iat`, `exp - now` beyond the leeway). Checked
+    /// after `exp`, before `iss`; the times passed the canonical check.
+    fn check_lifetime(&self, claims: &Object<'_>, exp: Option<u64>, now: u64) -> Result<(), Error> {
+        let s = &self.settings;
+        if s.max_token_age.is_none() && s.max_lifetime.is_none() {
+            return Ok(());
+        }
+        let iat = match get_time(claims, "iat") {
+            Some(t) => Some(t.map_err(|()| Error::ClaimInvalid)?),
+            None => None,
+        };
+        if let Some(max_age) = s.max_token_age {
+            let iat = iat.ok_or_else(|| Error::ClaimMissing("iat".into()))?;
+            if now.saturating_sub(iat) > max_age.saturating_add(s.leeway) {
+                return Err(Error::TooOld);
+            }
+        }
+        if let Some(max_lifetime) = s.max_lifetime {
+            let refresh_exp = match get_time(claims, &s.claims.refresh_exp) {
+                Some(t) => Some(t.map_err(|()| Error::ClaimInvalid)?),
+                None => None,
+            };
+            // iat is never past now + leeway here (checked first).
+            let (start, bound) = match iat {
+                Some(iat) => (iat, max_lifetime),
+                None => (now, max_lifetime.saturating_add(s.leeway)),
+            };
+            if [exp, refresh_exp]
+                .into_iter()
+                .flatten()
+                .any(|end| end.saturating_sub(start) > bound)
+            {
+                return Err(Error::LifetimeTooLong);
+            }
+        }
+        Ok(())
     }
 
     /// The extra check of a sliding token being refreshed: its refresh-expiry claim

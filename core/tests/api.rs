@@ -11,6 +11,17 @@ use tollgate_core::{
 const NOW: u64 = 1_700_000_000;
 const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// The public-key algorithms whose signatures are deterministic, with their key in
+/// keys.json (PS* is the one randomized family).
+const DETERMINISTIC_KEYS: [(Algorithm, &str); 6] = [
+    (Algorithm::EdDsa, "ed25519"),
+    (Algorithm::Es256, "es256"),
+    (Algorithm::Es384, "es384"),
+    (Algorithm::Es512, "es512"),
+    (Algorithm::Rs256, "rsa"),
+    (Algorithm::Rs512, "rsa"),
+];
+
 fn keys() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/keys.json");
     serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
@@ -88,12 +99,12 @@ fn weak_and_misused_keys_are_refused() {
 }
 
 #[test]
-fn algorithms_by_name_only_the_supported_five() {
+fn algorithms_by_name_only_the_supported_ones() {
     for alg in Algorithm::ALL {
         assert_eq!(Algorithm::from_name(alg.name()), Ok(alg));
     }
     for name in [
-        "none", "None", "hs256", "RS256", "PS256", "ES384", "ES256K", "",
+        "none", "None", "hs256", "rs256", "Ps256", "ES256K", "RS1", "PS256 ", "",
     ] {
         check_err(Algorithm::from_name(name), "algorithm_unsupported");
     }
@@ -102,7 +113,10 @@ fn algorithms_by_name_only_the_supported_five() {
 #[test]
 fn pem_jwk_and_thumbprints_agree() {
     let keys = keys();
-    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+    for (alg, name) in DETERMINISTIC_KEYS
+        .into_iter()
+        .chain([(Algorithm::Ps512, "rsa")])
+    {
         let entry = &keys[name];
         let signing = SigningKey::from_pem(alg, entry["private_pem"].as_str().unwrap()).unwrap();
         let from_jwk = SigningKey::from_jwk(alg, &entry["private_jwk"].to_string()).unwrap();
@@ -117,7 +131,13 @@ fn pem_jwk_and_thumbprints_agree() {
         assert_eq!(jwk["alg"], alg.name());
         assert_eq!(jwk["use"], "sig");
         assert!(jwk.get("d").is_none());
-        assert_eq!(jwk["x"], entry["public_jwk"]["x"]);
+        for member in ["x", "y", "n", "e"] {
+            assert_eq!(
+                jwk.get(member),
+                entry["public_jwk"].get(member),
+                "{alg} {member}"
+            );
+        }
         // PKCS#8 export round-trips.
         let pem = signing.to_pkcs8_pem().unwrap();
         let again = SigningKey::from_pem(alg, &pem).unwrap();
@@ -677,7 +697,7 @@ fn rotating_the_same_token_at_the_same_instant_gives_the_same_text() {
     for alg in [Algorithm::Hs384, Algorithm::Hs512] {
         signers.push(SigningKey::hmac(alg, SECRET).unwrap());
     }
-    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+    for (alg, name) in DETERMINISTIC_KEYS {
         let pem = keys[name]["private_pem"].as_str().unwrap();
         signers.push(SigningKey::from_pem(alg, pem).unwrap());
     }
@@ -707,5 +727,335 @@ fn rotating_the_same_token_at_the_same_instant_gives_the_same_text() {
         assert_eq!(first.token, again.token, "{alg:?}");
         let other = s.rotate_refresh(&refresh, NOW + 6, next).unwrap();
         assert_ne!(first.token, other.token, "{alg:?}");
+    }
+}
+
+/// A token of exactly these claims, signed with the HS256 test secret.
+fn signed(claims: &Value) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding as _};
+    let key = SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let head = Base64UrlUnpadded::encode_string(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = Base64UrlUnpadded::encode_string(claims.to_string().as_bytes());
+    let message = format!("{head}.{body}");
+    let signature = Base64UrlUnpadded::encode_string(&key.sign(message.as_bytes()));
+    format!("{message}.{signature}")
+}
+
+fn policy(age: Option<u64>, lifetime: Option<u64>, leeway: u64) -> Verifier {
+    let key = VerifyingKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    let settings = VerifierSettings::new(key)
+        .leeway(leeway)
+        .max_token_age(age)
+        .max_lifetime(lifetime);
+    Verifier::new(settings).unwrap()
+}
+
+#[test]
+fn lifetime_policy_max_token_age_and_max_lifetime() {
+    let check = |verifier: &Verifier, claims: Value, now: u64, expected: Option<&str>| {
+        let result = verifier.verify(&signed(&claims), Expect::Untyped, now, |_| false);
+        match expected {
+            None => assert!(result.is_ok(), "{claims} at {now}: {result:?}"),
+            Some(code) => check_err(result, code),
+        }
+    };
+    let claims = |iat: Option<u64>, exp: u64| {
+        let mut c = json!({"exp": exp, "jti": "a"});
+        if let Some(iat) = iat {
+            c["iat"] = json!(iat);
+        }
+        c
+    };
+    // maxTokenAge: now - iat, with the leeway; a token without iat is refused.
+    let aged = policy(Some(600), None, 0);
+    check(&aged, claims(Some(NOW - 600), NOW + 10), NOW, None);
+    check(
+        &aged,
+        claims(Some(NOW - 601), NOW + 10),
+        NOW,
+        Some("token_too_old"),
+    );
+    check(
+        &aged,
+        claims(None, NOW + 10),
+        NOW,
+        Some("token_claim_missing"),
+    );
+    let err = aged
+        .verify(
+            &signed(&claims(None, NOW + 10)),
+            Expect::Untyped,
+            NOW,
+            |_| false,
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Token has no 'iat' claim");
+    check(
+        &policy(Some(600), None, 5),
+        claims(Some(NOW - 605), NOW + 10),
+        NOW,
+        None,
+    );
+    check(
+        &policy(Some(600), None, 5),
+        claims(Some(NOW - 606), NOW + 10),
+        NOW,
+        Some("token_too_old"),
+    );
+    // maxLifetime: exp - iat, whenever the token was issued; the message stays opaque.
+    let short = policy(None, Some(3600), 0);
+    check(&short, claims(Some(NOW - 10), NOW - 10 + 3600), NOW, None);
+    check(
+        &short,
+        claims(Some(NOW - 10), NOW - 10 + 3601),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    let err = short
+        .verify(
+            &signed(&claims(Some(NOW), 253_402_300_799)),
+            Expect::Untyped,
+            NOW,
+            |_| false,
+        )
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.to_string().as_str()),
+        ("token_lifetime_too_long", "Token is invalid")
+    );
+    // Without iat the token was issued by now at the latest: exp - now is the bound.
+    check(&short, claims(None, NOW + 3600), NOW, None);
+    check(
+        &short,
+        claims(None, NOW + 3601),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    check(
+        &policy(None, Some(3600), 5),
+        claims(None, NOW + 3605),
+        NOW,
+        None,
+    );
+    check(
+        &policy(None, Some(3600), 5),
+        claims(None, NOW + 3606),
+        NOW,
+        Some("token_lifetime_too_long"),
+    );
+    // A sliding token's refresh_exp is bounded as its exp is.
+    let mut sliding = claims(Some(NOW), NOW + 60);
+    sliding["refresh_exp"] = json!(NOW + 3601);
+    check(&short, sliding, NOW, Some("token_lifetime_too_long"));
+    // The earlier checks keep their codes: expiry comes first.
+    check(
+        &short,
+        claims(Some(NOW - 9000), NOW - 1),
+        NOW,
+        Some("token_expired"),
+    );
+    // No policy: Simple JWT's answer.
+    check(
+        &policy(None, None, 0),
+        claims(Some(NOW), 253_402_300_799),
+        NOW,
+        None,
+    );
+    // Policies are validated like the lifetimes: 1 s to 10 years.
+    let key = VerifyingKey::hmac(Algorithm::Hs256, SECRET).unwrap();
+    for (age, lifetime) in [
+        (Some(0), None),
+        (None, Some(0)),
+        (Some(tollgate_core::MAX_LIFETIME + 1), None),
+    ] {
+        let settings = VerifierSettings::new(key.clone())
+            .max_token_age(age)
+            .max_lifetime(lifetime);
+        check_err(Verifier::new(settings), "setting_invalid");
+    }
+}
+
+#[test]
+fn issuer_settings_refuse_tokens_they_would_never_mint() {
+    // Default: the longest configured lifetime (refresh, 3 days).
+    let settings = hs256();
+    assert_eq!(settings.max_token_lifetime(), 3 * 86_400);
+    let verifier = settings.verifier();
+    let long = signed(
+        &json!({"token_type": "access", "exp": 253_402_300_799_u64, "iat": NOW, "jti": "a"}),
+    );
+    check_err(
+        verifier.verify(&long, Expect::Untyped, NOW, |_| false),
+        "token_lifetime_too_long",
+    );
+    // Its own tokens of every kind pass, the sliding one (refresh_exp: 1 day) too.
+    for kind in [TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding] {
+        let token = settings
+            .mint(kind, "1", &Claims::new(), NOW, jti(1))
+            .unwrap()
+            .token;
+        verifier
+            .verify(&token, kind.into(), NOW + 1, |_| false)
+            .unwrap();
+    }
+    // A refresh token of a configuration with a longer lifetime is refused...
+    let longer = Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+        .refresh_token_lifetime(30 * 86_400)
+        .build()
+        .unwrap();
+    let old = longer
+        .mint(TokenKind::Refresh, "1", &Claims::new(), NOW, jti(2))
+        .unwrap()
+        .token;
+    check_err(
+        verifier.verify(&old, Expect::Untyped, NOW, |_| false),
+        "token_lifetime_too_long",
+    );
+    // ...unless max_token_lifetime says so; it may not be below the longest lifetime.
+    let lenient = Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+        .max_token_lifetime(Some(30 * 86_400))
+        .build()
+        .unwrap();
+    lenient
+        .verifier()
+        .verify(&old, Expect::Untyped, NOW, |_| false)
+        .unwrap();
+    check_err(
+        Settings::builder(SigningKey::hmac(Algorithm::Hs256, SECRET).unwrap())
+            .max_token_lifetime(Some(86_400))
+            .build(),
+        "setting_invalid",
+    );
+}
+
+#[test]
+fn rsa_keys_under_2048_bits_are_weak() {
+    let keys = keys();
+    let weak = &keys["rsa-weak"];
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Rs256, weak["public_pem"].as_str().unwrap()),
+        "key_weak",
+    );
+    check_err(
+        VerifyingKey::from_jwk(Algorithm::Ps256, &weak["public_jwk"].to_string()),
+        "key_weak",
+    );
+    check_err(
+        SigningKey::from_pem(Algorithm::Rs256, weak["private_pem"].as_str().unwrap()),
+        "key_weak",
+    );
+    // An RSA key is not an EC or HMAC key, and an EC key not an RSA key.
+    let rsa_pem = keys["rsa"]["public_pem"].as_str().unwrap();
+    check_err(
+        VerifyingKey::from_pem(Algorithm::Es256, rsa_pem),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_pem(
+            Algorithm::Rs256,
+            keys["es384"]["public_pem"].as_str().unwrap(),
+        ),
+        "key_invalid",
+    );
+    check_err(
+        VerifyingKey::from_jwk(Algorithm::Es384, &keys["rsa"]["public_jwk"].to_string()),
+        "key_algorithm_mismatch",
+    );
+}
+
+#[test]
+fn every_algorithm_mints_and_verifies_its_own_tokens() {
+    let keys = keys();
+    for alg in Algorithm::ALL {
+        let key = if alg.is_hmac() {
+            SigningKey::hmac(alg, SECRET).unwrap()
+        } else {
+            let name = match alg {
+                Algorithm::EdDsa => "ed25519",
+                Algorithm::Es256 => "es256",
+                Algorithm::Es384 => "es384",
+                Algorithm::Es512 => "es512",
+                _ => "rsa",
+            };
+            SigningKey::from_pem(alg, keys[name]["private_pem"].as_str().unwrap()).unwrap()
+        };
+        let settings = Settings::builder(key).build().unwrap();
+        let issued = settings
+            .mint(TokenKind::Access, "1", &Claims::new(), NOW, jti(1))
+            .unwrap();
+        let verified = settings
+            .verifier()
+            .verify(&issued.token, TokenKind::Access.into(), NOW, |_| false)
+            .unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(verified.user_id(), Some("1"), "{alg}");
+        // Deterministic where the algorithm is (RS*, ES* through RFC 6979 or its kin).
+        let again = settings
+            .mint(TokenKind::Access, "1", &Claims::new(), NOW, jti(1))
+            .unwrap();
+        let randomized = matches!(alg, Algorithm::Ps256 | Algorithm::Ps384 | Algorithm::Ps512);
+        assert_eq!(issued.token == again.token, !randomized, "{alg}");
+        // A flipped signature bit fails.
+        let mut bad = issued.token.into_bytes();
+        let last = bad.len() - 3;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        check_err(
+            settings.verifier().verify(
+                std::str::from_utf8(&bad).unwrap(),
+                TokenKind::Access.into(),
+                NOW,
+                |_| false,
+            ),
+            "token_signature_invalid",
+        );
+    }
+}
+
+#[test]
+fn p384_and_p521_public_pem_compressed_too() {
+    use base64ct::{Base64, Base64UrlUnpadded, Encoding as _};
+    let keys = keys();
+    // SPKI headers of a compressed point, written out independently of alg.rs.
+    for (alg, name, header) in [
+        (
+            Algorithm::Es384,
+            "es384",
+            &[
+                0x30, 0x46, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x05, 0x2b, 0x81, 0x04, 0x00, 0x22, 0x03, 0x32, 0x00,
+            ][..],
+        ),
+        (
+            Algorithm::Es512,
+            "es512",
+            &[
+                0x30, 0x58, 0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x05, 0x2b, 0x81, 0x04, 0x00, 0x23, 0x03, 0x44, 0x00,
+            ][..],
+        ),
+    ] {
+        let jwk = &keys[name]["public_jwk"];
+        let x = Base64UrlUnpadded::decode_vec(jwk["x"].as_str().unwrap()).unwrap();
+        let y = Base64UrlUnpadded::decode_vec(jwk["y"].as_str().unwrap()).unwrap();
+        let der = [header, &[0x02 | (y[y.len() - 1] & 1)], &x].concat();
+        let pem = format!(
+            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+            Base64::encode_string(&der)
+        );
+        let compressed = VerifyingKey::from_pem(alg, &pem).unwrap();
+        assert_eq!(
+            compressed.kid(),
+            keys[name]["kid"].as_str().unwrap(),
+            "{alg}"
+        );
+        let uncompressed =
+            VerifyingKey::from_pem(alg, keys[name]["public_pem"].as_str().unwrap()).unwrap();
+        assert_eq!(uncompressed.kid(), compressed.kid());
+        // The other curve's SPKI is refused.
+        let other = if alg == Algorithm::Es384 {
+            Algorithm::Es512
+        } else {
+            Algorithm::Es384
+        };
+        check_err(VerifyingKey::from_pem(other, &pem), "key_invalid");
     }
 }

@@ -10,30 +10,54 @@
 // (TextEncoder.encodeInto) and only its length is passed; a result is JSON text in the
 // module's result buffer, read with one TextDecoder.decode and one JSON.parse.
 
-import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenKid } from "./remote.js";
+import { bindArgs } from "./args.js";
+import { bindBearer } from "./bearer.js";
+import { optionsArg } from "./options.js";
+import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenHeader, tokenKid } from "./remote.js";
 
 /** What a result-returning call answers when it failed (u32::MAX); see takeError. */
 const FAILED = 0xffffffff;
+/** The algorithms only the `tollgate/rsa` entry's module has. */
+const RSA_ENTRY_ONLY = /^(?:[RP]S(?:256|384|512)|ES384|ES512)$/;
 const TYPES = new Set(["access", "refresh", "sliding", "sliding_refresh", "untyped"]);
+/** What each entry point accepts; anything else is refused (see options.js). */
+const VERIFIER_OPTIONS = [
+  "algorithm",
+  "algorithms",
+  "leeway",
+  "audience",
+  "issuer",
+  "type",
+  "requiredClaims",
+  "claims",
+  "maxTokenAge",
+  "maxLifetime",
+  "clock",
+];
+const CLAIM_NAMES = ["userId", "tokenType", "jti", "refreshExp"];
+const VERIFY_OPTIONS = ["now", "blacklist"];
+/** Names that belong to another entry point, or to other libraries. */
+const VERIFIER_HINTS = {
+  now: "now is a verify() option: pass { now } to verify(), or a clock to the Verifier",
+  blacklist: "blacklist is a verify() option: pass { blacklist } to verify()",
+  clockTolerance: "did you mean leeway?",
+  currentDate: "use clock (a function giving seconds), or { now } on verify()",
+  maxAge: "did you mean maxTokenAge?",
+};
+const VERIFY_HINTS = Object.fromEntries(
+  VERIFIER_OPTIONS.map((name) => [name, `${name} is a Verifier option: give it to new Verifier(key, options)`]),
+);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-/** Any valid public key per algorithm: a remote Verifier's options are checked with it at once. */
-const PROBE_KEYS = {
-  EdDSA: { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" },
-  ES256: {
-    kty: "EC",
-    crv: "P-256",
-    x: "fc4c_WFIhVvFLy0e3-8DOCKCUCIDtQwsQethS9XgvQk",
-    y: "mZXzezjzysklZjw12L2kSYuEuqX5k_eCkw9UjhfubFs",
-  },
-};
+/** A valid public key: a remote Verifier's options are checked with it at once. */
+const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" };
 
 export function bindApi(wasm, exports, TollgateError) {
-  const argument = (message) => new TollgateError("argument_invalid", message);
+  const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
   const memory = exports.memory;
   const maxTokenLen = wasm.maxTokenLen();
-
-  const nowSeconds = () => Math.floor(Date.now() / 1000);
+  /** The algorithms this module has (the default one: HS*, EdDSA, ES256). */
+  const available = wasm.algorithms().split(",");
 
   // Both buffers are allocated once and never move; the views are remade only when
   // the module's memory grows (which detaches the old ArrayBuffer).
@@ -61,20 +85,43 @@ export function bindApi(wasm, exports, TollgateError) {
     return JSON.parse(decoder.decode(new Uint8Array(memory.buffer, resultAt, len)));
   }
 
-  function secondsArg(value, name, fallback) {
-    if (value === undefined) return fallback;
-    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-      throw argument(`${name} must be a non-negative number of seconds`);
+  /** `now` if given, else the clock's reading, else the system clock. */
+  function nowArg(now, clock) {
+    if (now !== undefined) return timeArg(now, "options.now");
+    if (clock === undefined) return nowSeconds();
+    let reading;
+    try {
+      reading = clock();
+    } catch (cause) {
+      const error = argument(`options.clock threw: ${String(cause?.message ?? cause)}`);
+      error.cause = cause;
+      throw error;
     }
-    return Math.floor(value);
+    return timeArg(reading, "options.clock()");
   }
 
-  function optionsJson(options) {
-    if (options === null || typeof options !== "object") throw argument("options must be an object");
-    const { algorithm, leeway, audience, issuer, type, requiredClaims, claims } = options;
-    if (typeof algorithm !== "string") {
-      throw argument("options.algorithm is required (HS256, HS384, HS512, EdDSA or ES256): it is never taken from the token");
+  /** The algorithms a Verifier accepts: `algorithm` (one) or `algorithms` (a list). */
+  function algorithmsOf(options) {
+    const { algorithm, algorithms } = options;
+    if (algorithm !== undefined && algorithms !== undefined) {
+      throw argument("options.algorithm and options.algorithms are exclusive: give one (algorithm is the one-element form)");
     }
+    const list = algorithms === undefined ? [algorithm] : algorithms;
+    if (algorithm === undefined && algorithms === undefined) {
+      throw argument(`options.algorithm is required (${available.join(", ")}): it is never taken from the token`);
+    }
+    if (!Array.isArray(list) || list.length === 0) throw argument("options.algorithms must be a non-empty array");
+    for (const name of list) {
+      if (typeof name !== "string") throw argument(`options.algorithm${algorithms === undefined ? "" : "s"} must name algorithms (${available.join(", ")})`);
+    }
+    if (new Set(list).size !== list.length) throw argument("options.algorithms lists an algorithm twice");
+    return list;
+  }
+
+  /** The module's options JSON for one algorithm (the module checks names and values again). */
+  function optionsJson(options, algorithm) {
+    if (options === null || typeof options !== "object" || Array.isArray(options)) throw argument("options must be an object");
+    const { leeway, audience, issuer, type, requiredClaims, claims, maxTokenAge, maxLifetime, clock } = options;
     if (type !== undefined && !TYPES.has(type)) {
       throw argument("options.type must be access, refresh, sliding, sliding_refresh or untyped");
     }
@@ -84,7 +131,16 @@ export function bindApi(wasm, exports, TollgateError) {
     if (requiredClaims !== undefined && !(Array.isArray(requiredClaims) && strings(requiredClaims))) {
       throw argument("options.requiredClaims must be an array of strings");
     }
-    const names = claims ?? {};
+    if (clock !== undefined && typeof clock !== "function") throw argument("options.clock must be a function giving epoch seconds");
+    const names = optionsArg(argument, claims, CLAIM_NAMES, "options.claims");
+    for (const name of CLAIM_NAMES) {
+      if (names[name] !== undefined && typeof names[name] !== "string") throw argument(`options.claims.${name} must be a string`);
+    }
+    const positive = (value, name) => {
+      if (value === undefined) return undefined;
+      if (!Number.isSafeInteger(value) || value < 1) throw argument(`${name} must be a positive whole number of seconds`);
+      return value;
+    };
     return JSON.stringify({
       algorithm,
       leeway: secondsArg(leeway, "options.leeway", 0),
@@ -96,11 +152,32 @@ export function bindApi(wasm, exports, TollgateError) {
       tokenTypeClaim: names.tokenType,
       jtiClaim: names.jti,
       refreshExpClaim: names.refreshExp,
+      maxTokenAge: positive(maxTokenAge, "options.maxTokenAge"),
+      maxLifetime: positive(maxLifetime, "options.maxLifetime"),
     });
   }
 
-  function buildVerifier(key, options) {
-    const opts = optionsJson(options);
+  /** An algorithm the module was built without: say where it is. */
+  function requireAvailable(algorithm) {
+    if (RSA_ENTRY_ONLY.test(algorithm) && !available.includes(algorithm)) {
+      throw new TollgateError(
+        "algorithm_unsupported",
+        `${algorithm} is not in this module: import the package's "tollgate/rsa" entry (RS*, PS*, ES384, ES512)`,
+      );
+    }
+  }
+
+  /** Checks a Verifier's options; returns its algorithms and each one's options JSON. */
+  function verifierOptions(options, allowed = VERIFIER_OPTIONS, hints = VERIFIER_HINTS) {
+    const checked = optionsArg(argument, options, allowed, "options", hints);
+    if (options === undefined) throw argument("options are required: at least { algorithm }");
+    const algorithms = algorithmsOf(checked);
+    algorithms.forEach(requireAvailable);
+    return { algorithms, json: algorithms.map((algorithm) => optionsJson(checked, algorithm)) };
+  }
+
+  /** A module verifier of one algorithm for `key` (throws the module's error). */
+  function buildVerifier(key, opts) {
     if (typeof key === "string") {
       return key.trimStart().startsWith("-----BEGIN")
         ? wasm.Verifier.pem(key, opts)
@@ -118,7 +195,7 @@ export function bindApi(wasm, exports, TollgateError) {
   function checkKeys(algorithm, keys) {
     let verifier;
     try {
-      verifier = wasm.Verifier.jwks(JSON.stringify({ keys }), optionsJson({ algorithm }));
+      verifier = wasm.Verifier.jwks(JSON.stringify({ keys }), optionsJson({}, algorithm));
       return verifier.keyCount === keys.length;
     } catch {
       return false;
@@ -126,7 +203,7 @@ export function bindApi(wasm, exports, TollgateError) {
       verifier?.free();
     }
   }
-  const remote = bindRemote({ TollgateError, argument, checkKeys });
+  const remote = bindRemote({ TollgateError, argument, checkKeys, optionsArg, available });
 
   function blacklistJson(blacklist) {
     if (blacklist === undefined) return undefined;
@@ -138,55 +215,88 @@ export function bindApi(wasm, exports, TollgateError) {
   const keyUnknown = () => new TollgateError("token_key_unknown", "Token is invalid");
 
   /**
-   * A verifier of keys and options; verify() is synchronous. With a remoteJwks() source
-   * the module verifier is rebuilt whenever the shared key set changes.
+   * A verifier of keys and options; verify() is synchronous. With several algorithms
+   * (`algorithms`) there is one module verifier per algorithm, each with its own keys,
+   * and a token's header picks among those only (the core then checks the header names
+   * that very algorithm). With a remoteJwks() source the module verifiers are rebuilt
+   * whenever the shared key set changes.
    */
   class Verifier {
-    #inner = null;
+    #inner = null; // the module verifier of the first algorithm
+    #byAlg = null; // several algorithms: algorithm -> module verifier
     #remote = null;
-    #options;
-    #algorithm;
-    #version = -1;
-    #group = null;
+    #options; // algorithm -> options JSON
+    #algorithms;
+    #clock;
+    #version = -1; // remote: the key set version last seen
+    #slots = new Map(); // remote: algorithm -> { version, group, inner }
     constructor(key, options) {
+      const { algorithms, json } = verifierOptions(options);
+      this.#algorithms = algorithms;
+      this.#clock = options.clock;
+      this.#options = new Map(algorithms.map((algorithm, i) => [algorithm, json[i]]));
       if (key instanceof remote.RemoteJwks) {
-        this.#options = optionsJson(options);
-        this.#algorithm = options.algorithm;
-        if (!key.algorithms.includes(this.#algorithm)) {
-          throw argument(`options.algorithm ${this.#algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
+        for (const algorithm of algorithms) {
+          if (!key.algorithms.includes(algorithm)) {
+            throw argument(`options.algorithm ${algorithm} is not among the key source's algorithms (${key.algorithms.join(", ")})`);
+          }
         }
-        wasm.Verifier.jwks(JSON.stringify(PROBE_KEYS[this.#algorithm]), this.#options).free(); // throws for bad options
+        // Throws for bad options (checked with an EdDSA key: no option depends on the algorithm).
+        wasm.Verifier.jwks(JSON.stringify(PROBE_KEY), optionsJson(options, "EdDSA")).free();
         this.#remote = key;
         return;
       }
-      this.#inner = buildVerifier(key, options);
+      const built = [];
+      try {
+        for (const algorithm of algorithms) built.push(buildVerifier(key, this.#options.get(algorithm)));
+      } catch (error) {
+        for (const verifier of built) verifier.free();
+        throw error;
+      }
+      this.#inner = built[0];
+      if (built.length > 1) this.#byAlg = new Map(algorithms.map((algorithm, i) => [algorithm, built[i]]));
     }
 
-    /** The module verifier for this token's keys, or a thrown error (remote sources). */
+    /** The algorithm whose keys check `token`: its header's, when it is one of ours. */
+    #algorithmFor(token) {
+      if (this.#algorithms.length === 1) return this.#algorithms[0];
+      const { alg } = tokenHeader(token);
+      return this.#options.has(alg) ? alg : this.#algorithms[0];
+    }
+
+    /** The module verifier for this token, or a thrown error (remote sources). */
     #verifierFor(token) {
-      if (this.#remote === null) return this.#inner;
-      const { version, group } = this.#remote[KEYS_NOW](this.#algorithm);
-      if (version !== this.#version) {
-        this.#inner?.free();
-        this.#inner = group === null ? null : wasm.Verifier.jwks(group.json, this.#options);
-        [this.#version, this.#group] = [version, group];
+      if (this.#remote === null) {
+        return this.#byAlg === null ? this.#inner : this.#byAlg.get(this.#algorithmFor(token));
+      }
+      const algorithm = this.#algorithmFor(token);
+      const { version, group } = this.#remote[KEYS_NOW](algorithm);
+      this.#version = version;
+      let slot = this.#slots.get(algorithm);
+      if (slot === undefined || slot.version !== version) {
+        slot?.inner?.free();
+        const inner = group === null ? null : wasm.Verifier.jwks(group.json, this.#options.get(algorithm));
+        slot = { version, group, inner };
+        this.#slots.set(algorithm, slot);
       }
       const kid = tokenKid(token);
-      const unknown = this.#group === null || (kid !== undefined && this.#group.allKid && !this.#group.kids.has(kid));
+      const unknown = slot.group === null || (kid !== undefined && slot.group.allKid && !slot.group.kids.has(kid));
       if (unknown) {
         this.#remote[UNKNOWN_KID]();
         throw keyUnknown();
       }
-      return this.#inner;
+      return slot.inner;
     }
 
     /**
      * The claims of a valid token, or a thrown TollgateError with `.code`.
+     * `now`: epoch seconds (default: the Verifier's clock, else the system clock);
      * `blacklist`: revoked jti values (an array or Set), checked as the server does.
      */
-    verify(token, { now, blacklist } = {}) {
+    verify(token, options) {
+      const { now, blacklist } = optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       const revoked = blacklistJson(blacklist);
-      const when = secondsArg(now, "now", nowSeconds());
+      const when = nowArg(now, this.#clock);
       const len = putToken(token);
       return result(this.#verifierFor(token).verifyToken(len, when, revoked));
     }
@@ -196,7 +306,8 @@ export function bindApi(wasm, exports, TollgateError) {
      * cooldown) for a key it does not know: a kid not cached, or, for a token without
      * kid, a signature no cached key matches.
      */
-    async verifyAsync(token, options = {}) {
+    async verifyAsync(token, options) {
+      optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       if (this.#remote === null) return this.verify(token, options);
       await this.#remote[ENSURE]();
       try {
@@ -221,15 +332,29 @@ export function bindApi(wasm, exports, TollgateError) {
       return this.#remote;
     }
 
+    /** The algorithms accepted, in the order given. */
+    get algorithms() {
+      return [...this.#algorithms];
+    }
+
     get keyCount() {
-      if (this.#remote !== null && this.#version === -1) return 0;
-      return this.#inner?.keyCount ?? 0;
+      if (this.#remote !== null) {
+        let count = 0;
+        for (const slot of this.#slots.values()) count += slot.inner?.keyCount ?? 0;
+        return count;
+      }
+      if (this.#byAlg === null) return this.#inner.keyCount;
+      let count = 0;
+      for (const inner of this.#byAlg.values()) count += inner.keyCount;
+      return count;
     }
   }
 
   /** One-shot verification (build a Verifier to verify many tokens). */
   function verify(token, key, options) {
-    return new Verifier(key, options).verify(token, { now: options?.now, blacklist: options?.blacklist });
+    const { now, blacklist, ...rest } = optionsArg(argument, options, [...VERIFIER_OPTIONS, ...VERIFY_OPTIONS]);
+    if (options === undefined) throw argument("options are required: at least { algorithm }");
+    return new Verifier(key, rest).verify(token, { now, blacklist });
   }
 
   /** Header and payload WITHOUT verifying the signature: for display and scheduling. */
@@ -239,7 +364,8 @@ export function bindApi(wasm, exports, TollgateError) {
   let headerSegment = null;
   let headerValue = null;
 
-  function decode(token) {
+  function decode(token, options) {
+    noOptions("decode", options);
     const len = putToken(token);
     const known = headerSegment !== null && token.startsWith(headerSegment);
     if (known) return { header: { ...headerValue }, payload: result(wasm.decodeToken(len, true)) };
@@ -249,37 +375,22 @@ export function bindApi(wasm, exports, TollgateError) {
     return decoded;
   }
 
-  function expiresAt(token) {
+  function expiresAt(token, options) {
+    noOptions("expiresAt", options);
     return wasm.expiresAt(putToken(token));
   }
 
-  function isExpired(token, { leeway, now } = {}) {
-    const [when, grace] = [secondsArg(now, "now", nowSeconds()), secondsArg(leeway, "leeway", 0)];
+  function isExpired(token, options) {
+    const { when, grace } = expiryArgs(options, ["leeway", "now"]);
     return wasm.isExpired(putToken(token), when, grace);
   }
 
-  function secondsLeft(token, { now } = {}) {
-    const when = secondsArg(now, "now", nowSeconds());
+  function secondsLeft(token, options) {
+    const { when } = expiryArgs(options, ["now"]);
     return wasm.secondsLeft(putToken(token), when);
   }
 
-  /**
-   * The token of an Authorization header value, as the server reads it: split on runs
-   * of whitespace, the scheme compared case-sensitively. null when there is no token
-   * for these schemes; throws `bad_authorization_header` for "Bearer" alone or
-   * "Bearer a b".
-   */
-  function bearer(headerValue, { types = ["Bearer"] } = {}) {
-    if (headerValue === null || headerValue === undefined) return null;
-    if (typeof headerValue !== "string") throw argument("the header value must be a string");
-    const parts = headerValue.split(/[ \t\n\r\v\f]+/).filter(Boolean);
-    if (parts.length === 0 || !types.includes(parts[0])) return null;
-    if (parts.length !== 2) {
-      throw new TollgateError("bad_authorization_header", "Authorization header must contain two space-delimited values");
-    }
-    return parts[1];
-  }
-
+  const bearer = bindBearer(TollgateError);
   const { remoteJwks, workersCache, clearRemoteJwks } = remote;
   return {
     Verifier,

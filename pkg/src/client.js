@@ -52,6 +52,22 @@ export function localStorageStorage(key = "tollgate.tokens", store = globalThis.
   return { ...slot(key, store), lockName: key, lease: slot(`${key}.lease`, store) };
 }
 
+import { optionsArg } from "./options.js";
+
+const CLIENT_OPTIONS = [
+  "baseUrl",
+  "storage",
+  "fetch",
+  "refreshAhead",
+  "usernameField",
+  "paths",
+  "refreshTransport",
+  "autoRefresh",
+  "locks",
+  "leaseTimeout",
+  "random",
+];
+
 const PATHS = {
   login: "/api/token/",
   refresh: "/api/token/refresh/",
@@ -86,20 +102,42 @@ const sleep = (ms, watched) =>
   });
 
 export function bindClient({ expiresAt, TollgateError }) {
+  const argument = (message) => new TollgateError("argument_invalid", message);
+
   /** See ClientOptions in index.d.ts. */
-  function createClient({
-    baseUrl = "",
-    storage = memoryStorage(),
-    fetch: fetchImpl = globalThis.fetch?.bind(globalThis),
-    refreshAhead = 30,
-    usernameField = "username",
-    paths = {},
-    refreshTransport = "json",
-    autoRefresh = false,
-    locks = globalThis.navigator?.locks,
-    leaseTimeout = 10000,
-    random = Math.random,
-  } = {}) {
+  function createClient(options) {
+    const {
+      baseUrl = "",
+      storage = memoryStorage(),
+      fetch: fetchImpl = globalThis.fetch?.bind(globalThis),
+      refreshAhead = 30,
+      usernameField = "username",
+      paths = {},
+      refreshTransport = "json",
+      autoRefresh = false,
+      locks = globalThis.navigator?.locks,
+      leaseTimeout = 10000,
+      random = Math.random,
+    } = optionsArg(argument, options, CLIENT_OPTIONS, "createClient: options", { url: "did you mean baseUrl?" });
+    optionsArg(argument, paths, Object.keys(PATHS), "createClient: options.paths");
+    for (const [name, path] of Object.entries(paths)) {
+      if (typeof path !== "string") throw argument(`createClient: options.paths.${name} must be a string`);
+    }
+    if (typeof baseUrl !== "string") throw argument("createClient: options.baseUrl must be a string");
+    if (typeof usernameField !== "string" || usernameField === "") {
+      throw argument("createClient: options.usernameField must be a non-empty string");
+    }
+    if (typeof refreshAhead !== "number" || !Number.isFinite(refreshAhead) || refreshAhead < 0) {
+      throw argument("createClient: options.refreshAhead must be a non-negative number of seconds");
+    }
+    if (typeof leaseTimeout !== "number" || !Number.isFinite(leaseTimeout) || leaseTimeout <= 0) {
+      throw argument("createClient: options.leaseTimeout must be a positive number of milliseconds");
+    }
+    if (typeof autoRefresh !== "boolean") throw argument("createClient: options.autoRefresh must be a boolean");
+    if (typeof random !== "function") throw argument("createClient: options.random must be a function");
+    if (storage === null || typeof storage !== "object" || ["get", "set", "clear"].some((m) => typeof storage[m] !== "function")) {
+      throw argument("createClient: options.storage must have get(), set() and clear()");
+    }
     if (typeof fetchImpl !== "function") {
       throw new TollgateError("argument_invalid", "no fetch implementation: pass { fetch }");
     }
@@ -322,17 +360,33 @@ export function bindClient({ expiresAt, TollgateError }) {
     }
 
     schedule();
+    /**
+     * `fn` refusing options-like arguments past its `count` (a method takes no options:
+     * `logout({ all: true })` would otherwise log out this session only, silently). An
+     * instance of a class (the Event of `onclick = api.logout`) is not taken for options.
+     */
+    const optionsLike = (a) =>
+      a !== undefined && (a === null || typeof a !== "object" || [Object.prototype, null].includes(Object.getPrototypeOf(a)));
+    const only = (name, count, fn) =>
+      function (...args) {
+        if (args.slice(count).some(optionsLike)) {
+          const error = argument(`client.${name}() takes ${count === 0 ? "no arguments" : `${count} argument${count > 1 ? "s" : ""}`}${name === "logout" ? " (logoutAll() ends every session)" : ""}`);
+          if (name === "stop") throw error;
+          return Promise.reject(error);
+        }
+        return fn(...args);
+      };
     return {
-      login,
-      refresh,
-      logout: () => signOff(false),
-      logoutAll: () => signOff(true),
-      accessToken,
+      login: only("login", 2, login),
+      refresh: only("refresh", 0, refresh),
+      logout: only("logout", 0, () => signOff(false)),
+      logoutAll: only("logoutAll", 0, () => signOff(true)),
+      accessToken: only("accessToken", 0, accessToken),
       fetch: authorizedFetch,
-      sessions: async () => call("GET", route.sessions, undefined, await accessToken()),
-      revokeSession,
-      revokeOtherSessions,
-      stop,
+      sessions: only("sessions", 0, async () => call("GET", route.sessions, undefined, await accessToken())),
+      revokeSession: only("revokeSession", 1, revokeSession),
+      revokeOtherSessions: only("revokeOtherSessions", 0, revokeOtherSessions),
+      stop: only("stop", 0, stop),
       get tokens() {
         return storage.get();
       },

@@ -11,7 +11,7 @@
 // entry's in-flight fetch is never awaited by another request and nothing is fetched in
 // the background; `verifyAsync` fetches inline for its own request.
 
-const ALGORITHMS = ["EdDSA", "ES256"];
+const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 const DEFAULTS = { minAge: 30, maxAge: 600, cooldown: 30, staleMax: 3600, timeout: 5, maxBytes: 65536 };
 const entries = new Map();
 // The Verifier's side of a key source: symbols, so they stay out of the public API.
@@ -20,6 +20,7 @@ export const UNKNOWN_KID = Symbol("unknownKid");
 export const REFETCH = Symbol("refetchForUnknown");
 export const ENSURE = Symbol("ensure");
 const decoder = new TextDecoder();
+const OPTIONS = ["algorithms", "minAge", "maxAge", "cooldown", "staleMax", "timeout", "maxBytes", "fetch", "shareFetches", "cache", "onStale"];
 
 /** True in Cloudflare Workers (workerd), where promises must not cross requests. */
 function isWorkers() {
@@ -29,37 +30,57 @@ function isWorkers() {
   );
 }
 
-/** The `kid` of a token's header, or undefined (malformed tokens are left to the core). */
+/**
+ * The `alg` and `kid` of a token's header, each undefined when absent or not a string
+ * (malformed tokens are left to the core, which decides; these only pick among keys).
+ */
 let lastSegment = null;
-let lastKid;
-export function tokenKid(token) {
-  if (typeof token !== "string") return undefined;
+let lastHeader = {};
+export function tokenHeader(token) {
+  if (typeof token !== "string") return {};
   const dot = token.indexOf(".");
-  if (dot <= 0 || dot > 4096) return undefined;
+  if (dot <= 0 || dot > 4096) return {};
   const segment = token.slice(0, dot);
-  if (segment === lastSegment) return lastKid;
-  let kid;
+  if (segment === lastSegment) return lastHeader;
+  let found = {};
   try {
     const binary = atob(segment.replace(/-/g, "+").replace(/_/g, "/"));
     const header = JSON.parse(decoder.decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))));
-    kid = typeof header?.kid === "string" ? header.kid : undefined;
+    const text = (v) => (typeof v === "string" ? v : undefined);
+    found = { alg: text(header?.alg), kid: text(header?.kid) };
   } catch {
-    kid = undefined;
+    found = {};
   }
-  [lastSegment, lastKid] = [segment, kid];
-  return kid;
+  [lastSegment, lastHeader] = [segment, found];
+  return found;
 }
 
-/** The algorithm a public JWK is for, from its kty/crv (an `alg` member must agree). */
-function jwkAlgorithm(jwk) {
-  const derived =
-    jwk.kty === "OKP" && jwk.crv === "Ed25519" ? "EdDSA" : jwk.kty === "EC" && jwk.crv === "P-256" ? "ES256" : null;
-  if (derived === null) return typeof jwk.alg === "string" ? jwk.alg : `${jwk.kty}${jwk.crv ? ` ${jwk.crv}` : ""}`;
-  if (jwk.alg !== undefined && jwk.alg !== derived) return `${jwk.alg} (on a ${derived} key)`;
-  return derived;
+/** The `kid` of a token's header, or undefined. */
+export function tokenKid(token) {
+  return tokenHeader(token).kid;
 }
 
-export function bindRemote({ TollgateError, argument, checkKeys }) {
+const CURVES = { Ed25519: "EdDSA", "P-256": "ES256", "P-384": "ES384", "P-521": "ES512" };
+
+/**
+ * The algorithms a public JWK may serve, from its kty/crv (an `alg` member must agree): one
+ * for OKP/EC keys; for an RSA key its `alg` (RS* or PS*), or without one every RSA
+ * algorithm of the allow-list (the key itself does not say which padding it signs with).
+ */
+function jwkAlgorithms(jwk, allowed) {
+  const derived = (jwk.kty === "OKP" || jwk.kty === "EC") && Object.hasOwn(CURVES, jwk.crv) ? CURVES[jwk.crv] : null;
+  if (jwk.kty === "RSA") {
+    if (jwk.alg === undefined) return allowed.filter((a) => RSA.includes(a));
+    return RSA.includes(jwk.alg) ? [jwk.alg] : [`${jwk.alg} (on an RSA key)`];
+  }
+  if (derived === null) return [typeof jwk.alg === "string" ? jwk.alg : `${jwk.kty}${jwk.crv ? ` ${jwk.crv}` : ""}`];
+  if (jwk.alg !== undefined && jwk.alg !== derived) return [`${jwk.alg} (on a ${derived} key)`];
+  return [derived];
+}
+
+export function bindRemote({ TollgateError, argument, checkKeys, optionsArg, available }) {
+  /** The module's asymmetric algorithms: the default allow-list, and all it may hold. */
+  const ALGORITHMS = available.filter((a) => !a.startsWith("HS"));
   const error = (code, message, cause) => {
     const e = new TollgateError(code, message);
     if (cause !== undefined) e.cause = cause;
@@ -83,10 +104,13 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
         kids.add(jwk.kid);
       }
       if (jwk.use !== undefined && jwk.use !== "sig") continue; // encryption keys are not ours
-      const alg = jwkAlgorithm(jwk);
-      if (!algorithms.includes(alg)) throw invalid(`${name} is for ${alg}, not allowed (algorithms: ${algorithms.join(", ")})`);
-      if (!byAlg.has(alg)) byAlg.set(alg, []);
-      byAlg.get(alg).push(jwk);
+      const algs = jwkAlgorithms(jwk, algorithms);
+      if (algs.length === 0) throw invalid(`${name} is for RSA, no RSA algorithm allowed (algorithms: ${algorithms.join(", ")})`);
+      for (const alg of algs) {
+        if (!algorithms.includes(alg)) throw invalid(`${name} is for ${alg}, not allowed (algorithms: ${algorithms.join(", ")})`);
+        if (!byAlg.has(alg)) byAlg.set(alg, []);
+        byAlg.get(alg).push(jwk);
+      }
     }
     if (byAlg.size === 0) throw invalid("no signature keys");
     const groups = new Map();
@@ -366,10 +390,10 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
       throw argument("remoteJwks: url must be an absolute http(s) URL");
     }
     if (!/^https?:$/.test(new URL(href).protocol)) throw argument("remoteJwks: url must be an http(s) URL");
-    if (options === null || typeof options !== "object") throw argument("remoteJwks: options must be an object");
+    optionsArg(argument, options, OPTIONS, "remoteJwks: options");
     const algorithms = options.algorithms ?? ALGORITHMS;
     if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => ALGORITHMS.includes(a))) {
-      throw argument("remoteJwks: options.algorithms must list EdDSA and/or ES256 (HMAC keys are never accepted from a URL)");
+      throw argument(`remoteJwks: options.algorithms must list some of ${ALGORITHMS.join(", ")} (HMAC keys are never accepted from a URL)`);
     }
     const o = {
       algorithms: [...algorithms].sort(),
@@ -391,6 +415,7 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
       throw argument("remoteJwks: options.cache must have get(url) and set(url, value)");
     }
     if (o.onStale !== null && typeof o.onStale !== "function") throw argument("remoteJwks: options.onStale must be a function");
+    if (typeof o.shareFetches !== "boolean") throw argument("remoteJwks: options.shareFetches must be a boolean");
     const key = `${href}\n${o.algorithms.join(",")}\n${o.maxBytes}`;
     let entry = entries.get(key);
     if (entry === undefined) {
@@ -417,7 +442,11 @@ export function bindRemote({ TollgateError, argument, checkKeys }) {
    * A persistent cache over the Workers Cache API (`caches.default` by default), so a
    * new isolate starts with the keys its predecessors fetched.
    */
-  function workersCache(cache = globalThis.caches?.default, { keepFor = 86400 } = {}) {
+  function workersCache(cache = globalThis.caches?.default, options = undefined) {
+    const { keepFor = 86400 } = optionsArg(argument, options, ["keepFor"], "workersCache: options");
+    if (typeof keepFor !== "number" || !Number.isFinite(keepFor) || keepFor < 0) {
+      throw argument("workersCache: options.keepFor must be a non-negative number of seconds");
+    }
     if (!cache || typeof cache.match !== "function") throw argument("workersCache: no Cache API here (caches.default)");
     const at = (url) => new Request(`https://tollgate-jwks.invalid/${encodeURIComponent(url)}`);
     return {

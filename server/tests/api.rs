@@ -1290,6 +1290,120 @@ async fn eddsa_server_publishes_its_key() {
     );
 }
 
+/// RS*, PS*, ES384 and ES512 servers (issue #17), with a Simple JWT site's keys: tokens are
+/// signed with the configured algorithm, the JWKS publishes the signing key and the previous
+/// one (public parts only), and tokens PyJWT and Simple JWT made with either verify.
+#[tokio::test]
+async fn rsa_and_larger_curve_servers_sign_publish_and_verify() {
+    let keys: Value = serde_json::from_str(include_str!("../../tests/vectors/keys.json")).unwrap();
+    let mut vectors = Vec::new();
+    for text in [
+        include_str!("../../tests/vectors/pyjwt.json"),
+        include_str!("../../tests/vectors/simplejwt.json"),
+    ] {
+        let file: Value = serde_json::from_str(text).unwrap();
+        vectors.extend(file["vectors"].as_array().unwrap().iter().cloned());
+    }
+    let token = |name: &str| {
+        let v = vectors.iter().find(|v| v["name"] == name).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    };
+    for (alg, name) in [
+        ("RS256", "rsa"),
+        ("PS384", "rsa"),
+        ("ES384", "es384"),
+        ("ES512", "es512"),
+    ] {
+        let other = format!("{name}-other");
+        let h = harness(&[
+            ("algorithm", alg),
+            ("signing_key", keys[name]["private_pem"].as_str().unwrap()),
+            (
+                "previous_verifying_keys",
+                keys[&other]["public_pem"].as_str().unwrap(),
+            ),
+        ])
+        .await;
+        let r = h.get("/.well-known/jwks.json", None).await;
+        assert_eq!(r.status, 200, "{alg}");
+        let published = r.body["keys"].as_array().unwrap();
+        let kids: Vec<&str> = published
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        for key in [name, other.as_str()] {
+            assert!(
+                kids.contains(&keys[key]["kid"].as_str().unwrap()),
+                "{alg}: {kids:?}"
+            );
+        }
+        for jwk in published {
+            assert_eq!(jwk["alg"], alg);
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(jwk.get(private).is_none(), "{alg}: {private} published");
+            }
+        }
+        let (refresh, access) = h.login("alice", "alice-password").await;
+        assert_eq!(claims_of_header(&access)["alg"], alg);
+        check(
+            &h.me(&access).await,
+            200,
+            json!({"id": 1, "username": "alice"}),
+        );
+        // A second refresh within the reuse interval gets the same successor: minted
+        // again, the same text (RS256, ES*: deterministic signatures) or, for RSA-PSS's
+        // random salts, the same header and claims under a new signature.
+        h.advance(60);
+        let first = h.refresh(&refresh).await;
+        h.advance_ms(50);
+        let second = h.refresh(&refresh).await;
+        assert_eq!(
+            (second.status, reuse_header(&second)),
+            (200, Some("grace")),
+            "{alg}: {}",
+            second.raw
+        );
+        let (one, two) = (
+            first.body["refresh"].as_str().unwrap(),
+            second.body["refresh"].as_str().unwrap(),
+        );
+        assert_eq!(
+            one.rsplit_once('.').unwrap().0,
+            two.rsplit_once('.').unwrap().0,
+            "{alg}"
+        );
+        assert_eq!(one == two, !alg.starts_with("PS"), "{alg}");
+        let next = h.refresh(two).await;
+        assert_eq!((next.status, reuse_header(&next)), (200, None), "{alg}");
+        let a = alg.to_lowercase();
+        for name in [
+            format!("pyjwt-{a}-access-valid"),
+            format!("pyjwt-{a}-wrong-key"), // signed with the previous key
+            format!("simplejwt-{a}-access"),
+        ] {
+            let r = h
+                .post("/api/token/verify/", json!({"token": token(&name)}))
+                .await;
+            check(&r, 200, json!({}));
+        }
+        let r = h
+            .post(
+                "/api/token/verify/",
+                json!({"token": token("pyjwt-hs256-access-valid")}),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{alg}: an HS256 token");
+    }
+}
+
+/// The decoded header of a token (not verified).
+fn claims_of_header(token: &str) -> Value {
+    let header = token.split('.').next().unwrap();
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 #[tokio::test]
 async fn real_http_on_loopback() {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -1813,4 +1927,56 @@ fn session_claim_settings_are_checked() {
         let err = Config::load(&sources, true).unwrap_err();
         assert_eq!(err.setting, "session_id_claim", "{bad}");
     }
+}
+
+/// Issue #17: a validly signed token the configuration would never mint (exp in year
+/// 9999, or a lifetime past the longest configured one) is refused everywhere, with the
+/// answer of any other invalid token; `max_token_lifetime` raises the bound.
+#[tokio::test]
+async fn tokens_past_max_token_lifetime_are_refused() {
+    let h = harness(&[]).await;
+    let token = |kind: &str, jti: &str, exp: u64| {
+        forge(
+            Claims::new()
+                .with("token_type", kind)
+                .with("exp", exp)
+                .with("iat", T0)
+                .with("jti", jti)
+                .with("user_id", "1"),
+        )
+    };
+    let forever = token("access", "f1", tollgate_core::MAX_TIME);
+    check(&h.me(&forever).await, 401, access_error("Token is invalid"));
+    let r = h
+        .post("/api/token/verify/", json!({"token": forever}))
+        .await;
+    check(&r, 401, token_error("Token is invalid"));
+    // The default bound is the longest lifetime (refresh: 3 days), to the second.
+    let refresh = token("refresh", "f2", T0 + 3 * 86_400 + 1);
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    check(&r, 401, token_error("Token is invalid"));
+    let refresh = token("refresh", "f3", T0 + 3 * 86_400);
+    let r = h
+        .post("/api/token/refresh/", json!({"refresh": refresh}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Without iat, exp - now is bounded instead.
+    let no_iat = forge(
+        Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 3 * 86_400 + 1)
+            .with("jti", "f4")
+            .with("user_id", "1"),
+    );
+    check(&h.me(&no_iat).await, 401, access_error("Token is invalid"));
+    // The server's own tokens pass.
+    let (_, access) = h.login("alice", "alice-password").await;
+    assert_eq!(h.me(&access).await.status, 200);
+
+    let h = harness(&[("max_token_lifetime", "30d")]).await;
+    let month = token("access", "f5", T0 + 30 * 86_400);
+    assert_eq!(h.me(&month).await.status, 200);
+    check(&h.me(&forever).await, 401, access_error("Token is invalid"));
 }

@@ -286,7 +286,7 @@ fn hs256(secret: &str, header: &str, claims: &str) -> String {
 }
 
 /// The shared vectors a default server (HS256 with the vectors' key, no leeway,
-/// audience, issuer, blacklist or required claims, clock at [`NOW`]) must answer
+/// audience, issuer, blacklist, required claims or lifetime policy, clock at [`NOW`]) must answer
 /// exactly as tollgate-core does.
 fn server_vectors() -> Vec<Value> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/");
@@ -305,9 +305,16 @@ fn server_vectors() -> Vec<Value> {
                 && v["key"] == "hmac"
                 && v["now"] == NOW
                 && v.get("leeway").is_none_or(|l| l == 0)
-                && ["audience", "issuer", "blacklisted", "required_claims"]
-                    .into_iter()
-                    .all(default)
+                && [
+                    "audience",
+                    "issuer",
+                    "blacklisted",
+                    "required_claims",
+                    "max_token_age",
+                    "max_lifetime",
+                ]
+                .into_iter()
+                .all(default)
             {
                 out.push(v.clone());
             }

@@ -360,3 +360,36 @@ test("arguments", async () => {
   throwsCode(() => new Verifier(remoteJwks(`${base}/x`), { algorithm: "EdDSA", leeway: 100_000 }), "setting_invalid");
   throwsCode(() => new Verifier(remoteJwks(`${base}/x`), { algorithm: "ES256", issuer: "" }), "setting_invalid");
 });
+
+test("tollgate/rsa: an identity provider's JWKS with RSA (one without alg), P-384 and EdDSA keys", async () => {
+  const full = await import("tollgate/rsa");
+  const { readFileSync } = await import("node:fs");
+  const keys = JSON.parse(readFileSync(new URL("../vectors/keys.json", import.meta.url), "utf8"));
+  const generated = JSON.parse(readFileSync(new URL("../vectors/generated.json", import.meta.url), "utf8")).vectors;
+  const vector = (name) => generated.find((v) => v.name === name);
+  const { alg: _alg, ...rsaNoAlg } = { ...keys.rsa.public_jwk, kid: "rsa-1" };
+  const e = endpoint("/idp-jwks", {
+    jwks: { keys: [rsaNoAlg, { ...keys.es384.public_jwk, kid: "p384-1" }, { ...keys.ed25519.public_jwk, kid: "ed-1" }] },
+  });
+  const source = full.remoteJwks(e.url);
+  assert.deepEqual(source.algorithms, ["ES256", "ES384", "ES512", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"]);
+  // Tokens without kid: the one key of their algorithm verifies them.
+  for (const [alg, name] of [["RS256", "gen-rs256-access"], ["PS256", "gen-ps256-access"], ["ES384", "gen-es384-access"]]) {
+    const v = vector(name);
+    const verifier = new full.Verifier(source, { algorithm: alg, type: "access" });
+    assert.deepEqual(await verifier.verifyAsync(v.token, { now: v.now }), v.claims, alg);
+  }
+  assert.equal(e.state.count, 1);
+  // An RSA key pinned to RS256 does not serve PS256; the default module allows no RSA at all.
+  const pinned = endpoint("/idp-jwks-pinned", { jwks: { keys: [{ ...keys.rsa.public_jwk, alg: "RS256", kid: "rsa-2" }] } });
+  const ps = vector("gen-ps256-access");
+  await assert.rejects(
+    new full.Verifier(full.remoteJwks(pinned.url), { algorithm: "PS256" }).verifyAsync(ps.token, { now: ps.now }),
+    (error) => error instanceof TollgateError && error.code === "token_key_unknown",
+  );
+  assert.throws(() => remoteJwks(pinned.url, { algorithms: ["RS256"] }), (error) => error.code === "argument_invalid");
+  assert.throws(
+    () => new Verifier(remoteJwks(e.url), { algorithm: "RS256" }),
+    (error) => error.code === "algorithm_unsupported" && /tollgate\/rsa/.test(error.message),
+  );
+});

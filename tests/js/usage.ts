@@ -1,4 +1,5 @@
-// Compiled with `tsc --noEmit` against pkg/index.d.ts: the types a user sees.
+// Compiled with `tsc --noEmit` against pkg/index.d.ts (and client.d.ts): the types a user sees.
+import * as lite from "tollgate/client";
 import {
   TollgateError,
   Verifier,
@@ -14,6 +15,8 @@ import {
   verify,
   type AccessOnly,
   type Claims,
+  type CoreErrorCode,
+  type ErrorCode,
   type Jwks,
   type JwksCache,
   type Lease,
@@ -22,6 +25,7 @@ import {
   type TokenStorage,
   type Tokens,
 } from "tollgate";
+import { Verifier as FullVerifier, remoteJwks as fullRemoteJwks } from "tollgate/rsa";
 
 const jwks: Jwks = { keys: [{ kty: "OKP", crv: "Ed25519", x: "abc" }] };
 const verifier = new Verifier(jwks, { algorithm: "EdDSA", leeway: 5, audience: ["api"], type: "access" });
@@ -37,6 +41,14 @@ export function userOf(header: string | null): string | undefined {
     throw error;
   }
 }
+
+// The `tollgate/rsa` entry: the same API, every algorithm.
+const idp = new FullVerifier(fullRemoteJwks("https://idp.example/jwks", { algorithms: ["RS256", "PS256", "ES384"] }), {
+  algorithm: "RS256",
+  issuer: "https://idp.example",
+});
+const rsaKey = new FullVerifier({ kty: "RSA", n: "abc", e: "AQAB" }, { algorithm: "PS512" });
+export const fullVerifiers = [idp, rsaKey];
 
 const claims = verify("t", "a secret of at least thirty-two bytes!!", { algorithm: "HS256", now: 1 });
 const { header, payload } = decode("t");
@@ -118,3 +130,37 @@ export async function remoteUser(token: string): Promise<string | undefined> {
 }
 const stale: boolean | undefined = remote.source?.stale;
 void stale;
+
+// Issue #17: the lifetime policy, a clock, an allow-list; codes are a union.
+const strict = new Verifier(jwks, {
+  algorithms: ["EdDSA", "ES256"],
+  maxTokenAge: 3600,
+  maxLifetime: 86_400,
+  clock: () => Math.floor(Date.now() / 1000),
+});
+const accepted: string[] = strict.algorithms;
+export function codeOf(error: unknown): ErrorCode | undefined {
+  if (!(error instanceof TollgateError)) return undefined;
+  if (error.code === "token_too_old" || error.code === "token_lifetime_too_long") return error.code;
+  const core: CoreErrorCode | undefined = error.code === "token_expired" ? error.code : undefined;
+  // @ts-expect-error: not a code any part of tollgate gives
+  if (error.code === "token_expird") return undefined;
+  return core ?? error.code;
+}
+// @ts-expect-error: a misspelt option is a type error too (and argument_invalid at run time)
+new Verifier("secret", { algorithm: "HS256", audiance: "api" });
+// @ts-expect-error: algorithm and algorithms are exclusive
+new Verifier("secret", { algorithm: "HS256", algorithms: ["HS256"] });
+// @ts-expect-error: leeway is a Verifier option, not verify()'s
+strict.verify("t", { leeway: 5 });
+// @ts-expect-error: decode takes no options
+decode("t", { complete: true });
+void [accepted];
+// The frontend entry: decode, expiry and the client, without the validator.
+const liteDecoded: { header: Record<string, unknown>; payload: Claims } = lite.decode("a.b.c");
+const liteLeft: number = lite.secondsLeft("a.b.c", { now: 1 });
+const liteExpired: boolean = lite.isExpired("a.b.c", { leeway: 5 });
+const liteClient = lite.createClient({ baseUrl: "https://auth.example.com" });
+void [liteDecoded, liteLeft, liteExpired, liteClient, lite.TollgateError, lite.bearer("Bearer x")];
+// @ts-expect-error: no validator in the frontend entry
+void lite.Verifier;

@@ -1,8 +1,10 @@
 // Browsers: Debian's chromium driven by playwright-core, on two pages served from
 // 127.0.0.1: (a) the package's files through an import map, (b) an esbuild bundle with
-// the .wasm copied where browser.js looks for it (dist/ next to the bundle: esbuild
-// leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as it is).
-// Both pages also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
+// the .wasm files copied where browser.js and rsa-browser.js look for them (dist/ next to
+// the bundle: esbuild leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as
+// it is). Both pages also check the `tollgate/rsa` entry (algorithmsSmoke).
+// (c) the `tollgate/client` entry (no wasm) through an import map.
+// The first two also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
 // failures those checks provoke on purpose are not page errors. Screenshots go to out/.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +16,7 @@ import { startJwksServer } from "./jwks-server.mjs";
 const pkg = join(here, "../../pkg/");
 mkdirSync(`${out}bundle/dist`, { recursive: true });
 await bundle(`${here}pages/bundle-entry.js`, `${out}bundle/app.js`, { conditions: ["browser"], platform: "browser" });
-copyFileSync(`${pkg}dist/tollgate_wasm_bg.wasm`, `${out}bundle/dist/tollgate_wasm_bg.wasm`);
+for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) copyFileSync(`${pkg}dist/${wasm}`, `${out}bundle/dist/${wasm}`);
 
 const server = await serveFiles();
 const base = server.url;
@@ -26,7 +28,7 @@ const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));
 const context = await chromium.launchPersistentContext(profile, chromiumOptions);
 let failed = 0;
 try {
-  for (const name of ["import-map", "bundle"]) {
+  for (const name of ["import-map", "bundle", "client-entry"]) {
     console.log(` ${name}.html`);
     const page = await context.newPage();
     const errors = [];

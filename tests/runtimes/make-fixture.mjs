@@ -15,6 +15,19 @@ const fixture = {
   now: access.now,
   claims: access.claims,
   header: access.header,
+  // For the `tollgate/rsa` entry (algorithmsSmoke): a valid and a tampered token of each
+  // algorithm only its module has, with the verifying JWK.
+  algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES384", "ES512"].map((alg) => {
+    const valid = vector(`gen-${alg.toLowerCase()}-access`);
+    return {
+      alg,
+      token: valid.token,
+      tampered: vector(`gen-${alg.toLowerCase()}-signature-bit-flip`).token,
+      jwk: keys[valid.key].public_jwk,
+      now: valid.now,
+      claims: valid.claims,
+    };
+  }),
 };
 mkdirSync(new URL("./out/", import.meta.url), { recursive: true });
 writeFileSync(new URL("./out/fixture.js", import.meta.url), `export default ${JSON.stringify(fixture, null, 2)};\n`);

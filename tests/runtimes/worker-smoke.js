@@ -2,13 +2,17 @@
 // smoke() result as JSON, plus the remoteJwks checks when bound to a JWKS_URL and asked
 // for them (`?remote`: not on runWorker's readiness probe, which would warm the cache).
 import * as tollgate from "tollgate";
-import { smoke } from "./smoke.js";
+import * as full from "tollgate/rsa";
+import { algorithmsSmoke, smoke } from "./smoke.js";
 import { remoteSmoke } from "./remote-smoke.js";
 import fixture from "./out/fixture.js";
 
 export default {
   async fetch(request, env) {
     const result = smoke(tollgate, fixture);
+    const algorithms = algorithmsSmoke(full, tollgate, fixture);
+    result.checks.push(...algorithms.checks);
+    result.ok &&= algorithms.ok;
     if (env.JWKS_URL && new URL(request.url).searchParams.has("remote")) {
       const remote = await remoteSmoke(tollgate, env.JWKS_URL, "workerd");
       result.checks.push(...remote.checks, {

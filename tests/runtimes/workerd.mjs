@@ -5,7 +5,7 @@
 //   node workerd.mjs smoke                 the smoke checks (worker-smoke.js), with the
 //                                          remoteJwks checks against jwks-server.mjs
 //   (example.mjs uses runWorker for examples/edge-worker.js)
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { bin, bundle, fetchRetry, freePort, here, out, report, start } from "./lib.mjs";
 import { startJwksServer } from "./jwks-server.mjs";
 
@@ -26,6 +26,9 @@ export async function runWorker(entry, name, bindings = {}) {
   });
   const port = await freePort();
   const text = Object.entries(bindings).map(([k, v]) => `(name = ${JSON.stringify(k)}, text = ${JSON.stringify(v)})`);
+  // Each .wasm the bundle imports (the `tollgate/rsa` entry brings a second) is a module.
+  const wasm = readdirSync(dir).filter((f) => f.endsWith(".wasm"))
+    .map((f) => `    (name = ${JSON.stringify(f)}, wasm = embed ${JSON.stringify(f)}),`);
   writeFileSync(`${dir}config.capnp`, `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -38,7 +41,7 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [
     (name = "worker.js", esModule = embed "worker.js"),
-    (name = "tollgate_wasm_bg.wasm", wasm = embed "tollgate_wasm_bg.wasm"),
+${wasm.join("\n")}
   ],
   bindings = [${text.join(", ")}],
   globalOutbound = "net",

@@ -30,6 +30,10 @@ struct Vector {
     blacklisted: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     required_claims: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_token_age: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_lifetime: Option<u64>,
     token: String,
     expect_fail: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +59,8 @@ struct Case {
     expect_type: &'static str,
     blacklisted: Vec<String>,
     required_claims: Vec<String>,
+    max_token_age: Option<u64>,
+    max_lifetime: Option<u64>,
     token: String,
 }
 
@@ -72,8 +78,20 @@ impl Case {
             expect_type: "access",
             blacklisted: Vec::new(),
             required_claims: Vec::new(),
+            max_token_age: None,
+            max_lifetime: None,
             token: token.into(),
         }
+    }
+
+    fn max_token_age(mut self, secs: u64) -> Self {
+        self.max_token_age = Some(secs);
+        self
+    }
+
+    fn max_lifetime(mut self, secs: u64) -> Self {
+        self.max_lifetime = Some(secs);
+        self
     }
 
     fn require(mut self, claim: &str) -> Self {
@@ -129,6 +147,8 @@ impl Case {
             expect_type: self.expect_type,
             blacklisted: self.blacklisted,
             required_claims: self.required_claims,
+            max_token_age: self.max_token_age,
+            max_lifetime: self.max_lifetime,
             token: self.token,
             expect_fail: false,
             header: None,
@@ -143,6 +163,9 @@ fn default_key_name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::EdDsa => "ed25519",
         Algorithm::Es256 => "es256",
+        Algorithm::Es384 => "es384",
+        Algorithm::Es512 => "es512",
+        alg if alg.is_rsa() => "rsa",
         _ => "hmac",
     }
 }
@@ -274,6 +297,7 @@ pub fn generate(keys: &Value) -> String {
     sizes(&mut g);
     simple_jwt_checks(&mut g);
     hostile(&mut g);
+    lifetime_policy(&mut g);
     let file = json!({
         "source": "tollgate-core (tests/src/lib.rs, deterministic)",
         "vectors": g.vectors,
@@ -408,7 +432,12 @@ fn per_algorithm(g: &mut Gen) {
     }
 
     // Several keys (rotation): the token's kid picks one; an unknown kid is refused.
-    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+    for alg in [
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+        Algorithm::Es512,
+        Algorithm::Rs256,
+    ] {
         let a = alg.name().to_lowercase();
         let key = g.key(alg);
         let settings = Settings::builder(key.clone())
@@ -566,6 +595,177 @@ fn lifetimes(g: &mut Gen) {
             Some(err) => g.fail(case, err),
         }
     }
+}
+
+/// The verifier's lifetime policy (issue #17): `max_token_age` (`now - iat`, with the
+/// leeway; no `iat` is refused) and `max_lifetime` (`exp - iat` and `refresh_exp - iat`;
+/// without `iat`, `exp - now` beyond the leeway). Fixed jti values: the counter's
+/// sequence of the vectors above stays as it was.
+fn lifetime_policy(g: &mut Gen) {
+    let alg = Algorithm::Hs256;
+    let key = g.key(alg);
+    let header = std_header(alg);
+    let claims = |jti: &str, iat: Option<u64>, exp: u64| {
+        let mut c = Claims::new().with("token_type", "access").with("exp", exp);
+        if let Some(iat) = iat {
+            c.set("iat", iat);
+        }
+        c.with("jti", jti).with("user_id", "42")
+    };
+    let age = VERIFY_AT - ISSUED_AT;
+    let issued = claims("policy-issued", Some(ISSUED_AT), ISSUED_AT + 1800);
+    let issued_token = raw_token(&key, &std_header_text(alg), issued.to_json().as_bytes());
+    let no_iat = claims("policy-no-iat", None, VERIFY_AT + 1800);
+    let no_iat_token = raw_token(&key, &std_header_text(alg), no_iat.to_json().as_bytes());
+    let forever = claims("policy-forever", Some(ISSUED_AT), MAX_TIME);
+    let forever_token = raw_token(&key, &std_header_text(alg), forever.to_json().as_bytes());
+    let t = issued_token.as_str();
+    let cases = [
+        (
+            "max-token-age-edge",
+            "now - iat == max_token_age",
+            t,
+            &issued,
+            Some(age),
+            None,
+            0,
+            None,
+        ),
+        (
+            "max-token-age-passed",
+            "now - iat == max_token_age + 1",
+            t,
+            &issued,
+            Some(age - 1),
+            None,
+            0,
+            Some(Error::TooOld),
+        ),
+        (
+            "max-token-age-leeway",
+            "now - iat == max_token_age + leeway",
+            t,
+            &issued,
+            Some(age - 5),
+            None,
+            5,
+            None,
+        ),
+        (
+            "max-token-age-no-iat",
+            "no iat under a max_token_age policy",
+            &no_iat_token,
+            &no_iat,
+            Some(600),
+            None,
+            0,
+            Some(Error::ClaimMissing("iat".into())),
+        ),
+        (
+            "max-lifetime-edge",
+            "exp - iat == max_lifetime",
+            t,
+            &issued,
+            None,
+            Some(1800),
+            0,
+            None,
+        ),
+        (
+            "max-lifetime-passed",
+            "exp - iat == max_lifetime + 1",
+            t,
+            &issued,
+            None,
+            Some(1799),
+            0,
+            Some(Error::LifetimeTooLong),
+        ),
+        (
+            "max-lifetime-year-9999",
+            "exp at the end of year 9999, max_lifetime 3 days",
+            &forever_token,
+            &forever,
+            None,
+            Some(3 * 86_400),
+            0,
+            Some(Error::LifetimeTooLong),
+        ),
+        (
+            "max-lifetime-no-iat-edge",
+            "no iat: exp - now == max_lifetime",
+            &no_iat_token,
+            &no_iat,
+            None,
+            Some(1800),
+            0,
+            None,
+        ),
+        (
+            "max-lifetime-no-iat-passed",
+            "no iat: exp - now == max_lifetime + 1",
+            &no_iat_token,
+            &no_iat,
+            None,
+            Some(1799),
+            0,
+            Some(Error::LifetimeTooLong),
+        ),
+        (
+            "max-lifetime-no-iat-leeway",
+            "no iat: exp - now == max_lifetime + leeway",
+            &no_iat_token,
+            &no_iat,
+            None,
+            Some(1795),
+            5,
+            None,
+        ),
+        (
+            "max-both-edge",
+            "both policies at their edges",
+            t,
+            &issued,
+            Some(age),
+            Some(1800),
+            0,
+            None,
+        ),
+    ];
+    for (name, description, token, claims, max_age, max_lifetime, leeway, expected) in cases {
+        let mut case = Case::new(&format!("policy-{name}"), description, alg, token).leeway(leeway);
+        if let Some(secs) = max_age {
+            case = case.max_token_age(secs);
+        }
+        if let Some(secs) = max_lifetime {
+            case = case.max_lifetime(secs);
+        }
+        match expected {
+            None => g.ok(case, header.clone(), claims),
+            Some(err) => g.fail(case, err),
+        }
+    }
+    // A sliding token's refresh_exp is bounded too: exp - iat is 5 min, refresh_exp - iat a day.
+    let sliding = Claims::new()
+        .with("token_type", "sliding")
+        .with("exp", ISSUED_AT + 300)
+        .with("iat", ISSUED_AT)
+        .with("jti", "policy-sliding")
+        .with("refresh_exp", ISSUED_AT + 86_400)
+        .with("user_id", "42");
+    let token = raw_token(&key, &std_header_text(alg), sliding.to_json().as_bytes());
+    let case = |max: u64| {
+        Case::new(
+            &format!("policy-max-lifetime-sliding-{max}"),
+            &format!("sliding token: refresh_exp - iat == 86400, max_lifetime {max}"),
+            alg,
+            &token,
+        )
+        .expect("sliding")
+        .max_lifetime(max)
+    };
+    g.ok(case(86_400), header.clone(), &sliding);
+    g.fail(case(86_399), Error::LifetimeTooLong);
 }
 
 /// The compact serialization: segments, base64url canonical form, sizes of parts.
@@ -1764,17 +1964,21 @@ fn hostile_key_confusion(g: &mut Gen, payload_text: &str) {
         b64(std_header_text(Algorithm::Hs256).as_bytes()),
         b64(payload_text.as_bytes())
     );
-    for (alg, name) in [(Algorithm::EdDsa, "ed25519"), (Algorithm::Es256, "es256")] {
+    for (alg, name, raw) in [
+        (Algorithm::EdDsa, "ed25519", "x"),
+        (Algorithm::Es256, "es256", "x"),
+        (Algorithm::Rs256, "rsa", "n"),
+    ] {
         let entry = g.keys[name].clone();
         let jwk = entry["public_jwk"].to_string();
-        let x = Base64UrlUnpadded::decode_vec(entry["public_jwk"]["x"].as_str().unwrap()).unwrap();
+        let x = Base64UrlUnpadded::decode_vec(entry["public_jwk"][raw].as_str().unwrap()).unwrap();
         let materials: [(&str, &[u8]); 3] = [
             (
                 "public-pem",
                 entry["public_pem"].as_str().unwrap().as_bytes(),
             ),
             ("public-jwk", jwk.as_bytes()),
-            ("raw-x", &x),
+            (if raw == "x" { "raw-x" } else { "raw-n" }, &x),
         ];
         for (label, secret) in materials {
             if alg == Algorithm::EdDsa && label == "public-pem" {
@@ -1798,7 +2002,13 @@ fn hostile_key_confusion(g: &mut Gen, payload_text: &str) {
 /// Signature forms: all-zero (CVE-2022-21449, Java's "psychic signatures"), DER
 /// instead of the raw r || s of JWS, and the other algorithm's length.
 fn hostile_signatures(g: &mut Gen) {
-    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+    for alg in [
+        Algorithm::EdDsa,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::Es512,
+        Algorithm::Rs256,
+    ] {
         let a = alg.name().to_lowercase();
         let access = g
             .settings(alg)
@@ -1825,6 +2035,17 @@ fn hostile_signatures(g: &mut Gen) {
                 der(&sig),
             ));
         }
+        if alg == Algorithm::Rs256 {
+            let n =
+                Base64UrlUnpadded::decode_vec(g.keys["rsa"]["public_jwk"]["n"].as_str().unwrap())
+                    .unwrap();
+            rows.push((
+                "signature-plus-modulus",
+                "s + n: the same value mod n, so the same signature unless s < n is checked".into(),
+                add_same_length(&sig, &n).expect("the fixed key and claims give s + n < 2^2048"),
+            ));
+            rows.push(("modulus-as-signature", "n itself (0 mod n)".into(), n));
+        }
         for (name, description, bad) in rows {
             g.fail(
                 Case::new(
@@ -1837,6 +2058,18 @@ fn hostile_signatures(g: &mut Gen) {
             );
         }
     }
+}
+
+/// a + b as big-endian numbers of the same length, if the sum has that length too.
+fn add_same_length(a: &[u8], b: &[u8]) -> Option<Vec<u8>> {
+    let mut sum = vec![0u8; a.len()];
+    let mut carry = 0u16;
+    for i in (0..a.len()).rev() {
+        let total = u16::from(a[i]) + u16::from(b[i]) + carry;
+        sum[i] = total as u8;
+        carry = total >> 8;
+    }
+    (carry == 0).then_some(sum)
 }
 
 /// An ECDSA signature (raw r || s, 32 bytes each) in ASN.1 DER.
@@ -1885,4 +2118,27 @@ fn hostile_sizes(g: &mut Gen, key: &SigningKey, payload: &str) {
             Error::TokenTooLarge,
         );
     }
+}
+
+/// `generated.json` text with the signature segment of every RSA-PSS token replaced by a
+/// marker: PSS salts are random, so only those segments differ from run to run (ECDSA
+/// here is deterministic, RFC 6979). The drift test compares files through this.
+pub fn without_random_signatures(text: &str) -> String {
+    let mut file: Value = serde_json::from_str(text).expect("generated.json is JSON");
+    for vector in file["vectors"].as_array_mut().into_iter().flatten() {
+        let Some(token) = vector["token"].as_str() else {
+            continue;
+        };
+        let header = token.split('.').next().unwrap_or_default();
+        let alg = Base64UrlUnpadded::decode_vec(header)
+            .ok()
+            .and_then(|h| serde_json::from_slice::<Value>(&h).ok())
+            .and_then(|h| h["alg"].as_str().map(String::from));
+        if alg.is_some_and(|alg| alg.starts_with("PS")) {
+            if let Some((signed, _)) = token.rsplit_once('.') {
+                vector["token"] = format!("{signed}.<random PSS signature>").into();
+            }
+        }
+    }
+    file.to_string()
 }

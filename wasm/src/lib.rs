@@ -98,6 +98,23 @@ pub fn max_token_len() -> usize {
     MAX_TOKEN_LEN
 }
 
+/// The algorithms this module verifies, comma-separated (the default module: HS*, EdDSA,
+/// ES256; the `tollgate/rsa` module: also RS*, PS*, ES384, ES512).
+#[wasm_bindgen]
+pub fn algorithms() -> String {
+    let mut names = String::from("HS256,HS384,HS512,EdDSA,ES256");
+    for (alg, name) in [
+        (Algorithm::Es384, ",ES384"),
+        (Algorithm::Es512, ",ES512"),
+        (Algorithm::Rs256, ",RS256,RS384,RS512,PS256,PS384,PS512"),
+    ] {
+        if alg.is_available() {
+            names.push_str(name);
+        }
+    }
+    names
+}
+
 /// Room for any accepted token as `TextEncoder.encodeInto` may need it (3 bytes per
 /// UTF-16 unit at worst).
 const TOKEN_CAPACITY: usize = MAX_TOKEN_LEN * 3;
@@ -230,6 +247,8 @@ struct Options {
     token_type_claim: Option<String>,
     jti_claim: Option<String>,
     refresh_exp_claim: Option<String>,
+    max_token_age: Option<u64>,
+    max_lifetime: Option<u64>,
 }
 
 fn string_list(value: &Value) -> Option<Vec<String>> {
@@ -265,6 +284,8 @@ fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
             "tokenTypeClaim" => text().map(|c| options.token_type_claim = Some(c)),
             "jtiClaim" => text().map(|c| options.jti_claim = Some(c)),
             "refreshExpClaim" => text().map(|c| options.refresh_exp_claim = Some(c)),
+            "maxTokenAge" => value.as_u64().map(|s| options.max_token_age = Some(s)),
+            "maxLifetime" => value.as_u64().map(|s| options.max_lifetime = Some(s)),
             _ => {
                 return Err(invalid_argument(
                     &["options: unknown option ", &name].concat(),
@@ -319,7 +340,9 @@ fn build(
         .audience(options.audience)
         .issuer(options.issuer)
         .claim_names(claims)
-        .required_claims(options.required_claims);
+        .required_claims(options.required_claims)
+        .max_token_age(options.max_token_age)
+        .max_lifetime(options.max_lifetime);
     Ok(Verifier {
         inner: tollgate_core::Verifier::new(settings).map_err(fail)?,
         expect,
@@ -336,7 +359,7 @@ impl Verifier {
         build(options, algorithm, vec![key])
     }
 
-    /// An SPKI public key in PEM (EdDSA, ES256).
+    /// A public key in PEM: SPKI (EdDSA, ES*, RS*, PS*) or PKCS#1 (RS*, PS*).
     pub fn pem(pem: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
         let key = VerifyingKey::from_pem(algorithm, pem).map_err(fail)?;

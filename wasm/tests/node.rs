@@ -119,3 +119,33 @@ fn verify_returns_claims_and_honours_the_blacklist() {
     let (code, _) = code_of(verify(&verifier, token, now, Some(blacklist)).unwrap_err());
     assert_eq!(code, "token_blacklisted");
 }
+
+#[wasm_bindgen_test]
+fn lifetime_policy_options_reach_the_core() {
+    let v = vector("gen-hs256-access");
+    let token = v["token"].as_str().unwrap();
+    let now = v["now"].as_f64().unwrap();
+    let outcome = |options: &str| {
+        let verifier = Verifier::hmac(SECRET, options).map_err(code_of)?;
+        verify(&verifier, token, now, None).map_err(code_of)
+    };
+    // The token: iat 1700000000, exp + 1800, verified 100 s after iat.
+    assert!(outcome(r#"{"algorithm":"HS256","maxTokenAge":100,"maxLifetime":1800}"#).is_ok());
+    let code = |options: &str| outcome(options).unwrap_err().0;
+    assert_eq!(
+        code(r#"{"algorithm":"HS256","maxTokenAge":99}"#),
+        "token_too_old"
+    );
+    assert_eq!(
+        code(r#"{"algorithm":"HS256","maxLifetime":1799}"#),
+        "token_lifetime_too_long"
+    );
+    assert_eq!(
+        code(r#"{"algorithm":"HS256","maxTokenAge":"99"}"#),
+        "argument_invalid"
+    );
+    assert_eq!(
+        code(r#"{"algorithm":"HS256","maxLifetime":0}"#),
+        "setting_invalid"
+    );
+}

@@ -76,6 +76,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("refresh_token_lifetime", Kind::Duration),
     ("sliding_token_lifetime", Kind::Duration),
     ("sliding_token_refresh_lifetime", Kind::Duration),
+    ("max_token_lifetime", Kind::Duration),
     ("rotate_refresh_tokens", Kind::Bool),
     ("blacklist_after_rotation", Kind::Bool),
     ("update_last_login", Kind::Bool),
@@ -152,6 +153,7 @@ struct Raw {
     refresh_token_lifetime: Option<RawDuration>,
     sliding_token_lifetime: Option<RawDuration>,
     sliding_token_refresh_lifetime: Option<RawDuration>,
+    max_token_lifetime: Option<RawDuration>,
     rotate_refresh_tokens: Option<bool>,
     blacklist_after_rotation: Option<bool>,
     update_last_login: Option<bool>,
@@ -572,35 +574,55 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         })
         .collect::<Result<_, _>>()?;
     let rotating = !previous.is_empty();
-    let tokens = Settings::builder(signing_key)
-        .previous_keys(previous)
-        .include_kid(rotating)
-        .access_token_lifetime(duration(
-            "access_token_lifetime",
-            raw.access_token_lifetime,
-            30 * 60,
-        )?)
-        .refresh_token_lifetime(duration(
+    let lifetimes = [
+        duration("access_token_lifetime", raw.access_token_lifetime, 30 * 60)?,
+        duration(
             "refresh_token_lifetime",
             raw.refresh_token_lifetime,
             3 * 86_400,
-        )?)
-        .sliding_token_lifetime(duration(
-            "sliding_token_lifetime",
-            raw.sliding_token_lifetime,
-            5 * 60,
-        )?)
-        .sliding_token_refresh_lifetime(duration(
+        )?,
+        duration("sliding_token_lifetime", raw.sliding_token_lifetime, 5 * 60)?,
+        duration(
             "sliding_token_refresh_lifetime",
             raw.sliding_token_refresh_lifetime,
             86_400,
-        )?)
+        )?,
+    ];
+    // Default: the longest lifetime configured, so a validly signed token this
+    // configuration would never mint (exp in year 9999) is refused. Tokens minted under
+    // an earlier configuration with a longer lifetime need it raised until they expire.
+    let longest = lifetimes.into_iter().max().unwrap_or_default();
+    let max_token_lifetime = match raw.max_token_lifetime {
+        None => None,
+        raw => Some(duration("max_token_lifetime", raw, 0)?),
+    };
+    if max_token_lifetime.is_some_and(|max| max < longest) {
+        return Err(ConfigError::new(
+            "max_token_lifetime",
+            format!("must be at least the longest token lifetime ({longest} s), or the server refuses its own tokens"),
+        ));
+    }
+    if max_token_lifetime.is_some_and(|max| max > tollgate_core::MAX_LIFETIME) {
+        return Err(ConfigError::new(
+            "max_token_lifetime",
+            "must be at most 10 years, as every lifetime",
+        ));
+    }
+    let [access, refresh, sliding, sliding_refresh] = lifetimes;
+    let tokens = Settings::builder(signing_key)
+        .previous_keys(previous)
+        .include_kid(rotating)
+        .access_token_lifetime(access)
+        .refresh_token_lifetime(refresh)
+        .sliding_token_lifetime(sliding)
+        .sliding_token_refresh_lifetime(sliding_refresh)
         .rotate_refresh_tokens(raw.rotate_refresh_tokens.unwrap_or(true))
         .blacklist_after_rotation(raw.blacklist_after_rotation.unwrap_or(true))
         .leeway(duration("leeway", raw.leeway, 0)?)
         .audience(audience)
         .issuer(raw.issuer)
         .claim_names(claims)
+        .max_token_lifetime(max_token_lifetime)
         .build()
         .map_err(|e| ConfigError::new("token settings", e.to_string()))?;
 
@@ -797,11 +819,40 @@ mod tests {
         let c = load(&[]).unwrap();
         assert_eq!(c.tokens.access_token_lifetime(), 1800);
         assert_eq!(c.tokens.refresh_token_lifetime(), 259_200);
+        assert_eq!(c.tokens.max_token_lifetime(), 259_200);
         assert_eq!(c.tokens.algorithm(), Algorithm::Hs256);
         assert_eq!(c.token_claims, ["username", "email", "is_staff"]);
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert!(matches!(c.key_source, KeySource::DataDir(_)));
         assert_eq!(c.auth_header_types, ["Bearer"]);
+    }
+
+    #[test]
+    fn max_token_lifetime_defaults_to_the_longest_lifetime() {
+        let c = load(&[("sliding_token_refresh_lifetime", "2w")]).unwrap();
+        assert_eq!(c.tokens.max_token_lifetime(), 14 * 86_400);
+        let c = load(&[("max_token_lifetime", "30d")]).unwrap();
+        assert_eq!(c.tokens.max_token_lifetime(), 30 * 86_400);
+        let err = load(&[("max_token_lifetime", "1d")]).unwrap_err();
+        assert_eq!(err.setting, "max_token_lifetime");
+        assert!(err.message.contains("259200 s"), "{err}");
+        let err = load(&[("max_token_lifetime", "10x")]).unwrap_err();
+        assert_eq!(err.setting, "max_token_lifetime");
+        let err = load(&[("max_token_lifetime", "600w")]).unwrap_err();
+        assert_eq!(err.setting, "max_token_lifetime");
+        // A previous key retires once its tokens have expired: after the longest token
+        // lifetime, or after a max_token_lifetime raised above every lifetime.
+        let retire =
+            |pairs: &[(&str, &str)]| crate::keyset::retire_after_ms(&load(pairs).unwrap().tokens);
+        assert_eq!(retire(&[]), 259_200_000);
+        assert_eq!(
+            retire(&[("sliding_token_refresh_lifetime", "2w")]),
+            259_200_000
+        );
+        assert_eq!(
+            retire(&[("max_token_lifetime", "30d"), ("leeway", "5")]),
+            (30 * 86_400 + 5) * 1000
+        );
     }
 
     #[test]
@@ -1054,5 +1105,58 @@ mod rotation_tests {
             Config::load(&sources, true).unwrap_err().setting,
             "previous_verifying_keys"
         );
+    }
+
+    /// RS*/PS*/ES384/ES512 servers (issue #17): a key of another algorithm, a weak RSA key
+    /// and another algorithm's previous key are refused at start-up, naming the setting;
+    /// a data folder without a key gets a fresh one of the algorithm.
+    #[test]
+    fn new_algorithms_refuse_foreign_and_weak_keys() {
+        let keys: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/keys.json")).unwrap();
+        let pem = |name: &str, which: &str| keys[name][which].as_str().unwrap().to_string();
+        let load = |env: &[(&str, String)]| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut sources = Sources::default();
+            sources
+                .flags
+                .insert("data_dir".into(), dir.path().display().to_string());
+            for (k, v) in env {
+                sources
+                    .env
+                    .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.clone());
+            }
+            Config::load(&sources, true)
+        };
+        let rs256 = ("algorithm", "RS256".to_string());
+        let config = load(&[rs256.clone(), ("signing_key", pem("rsa", "private_pem"))]).unwrap();
+        assert_eq!(config.tokens.algorithm(), Algorithm::Rs256);
+        for (env, setting) in [
+            (
+                vec![rs256.clone(), ("signing_key", pem("es384", "private_pem"))],
+                "signing_key",
+            ),
+            (
+                vec![
+                    rs256.clone(),
+                    ("signing_key", pem("rsa-weak", "private_pem")),
+                ],
+                "signing_key",
+            ),
+            (
+                vec![
+                    ("algorithm", "ES512".to_string()),
+                    ("signing_key", pem("es512", "private_pem")),
+                    ("previous_verifying_keys", pem("es384", "public_pem")),
+                ],
+                "previous_verifying_keys",
+            ),
+        ] {
+            assert_eq!(load(&env).unwrap_err().setting, setting, "{env:?}");
+        }
+        for alg in ["PS256", "ES384", "ES512"] {
+            let config = load(&[("algorithm", alg.to_string())]).unwrap();
+            assert_eq!(config.tokens.algorithm().name(), alg);
+        }
     }
 }

@@ -371,7 +371,8 @@ pub async fn retire_due(
 }
 
 /// How long after a key stops signing every token it signed has expired: the longest
-/// token lifetime of `settings` plus its leeway, in ms.
+/// token lifetime of `settings` (or a `max_token_lifetime` raised above them all) plus
+/// its leeway, in ms.
 pub fn retire_after_ms(settings: &tollgate_core::Settings) -> u64 {
     let longest = [
         settings.access_token_lifetime(),
@@ -381,6 +382,11 @@ pub fn retire_after_ms(settings: &tollgate_core::Settings) -> u64 {
     .into_iter()
     .max()
     .unwrap_or(0);
+    // `max_token_lifetime` set above every configured lifetime keeps tokens of a longer
+    // past lifetime valid: their keys must stay as long.
+    let kept = settings.max_token_lifetime();
+    let raised = kept > longest.max(settings.sliding_token_refresh_lifetime());
+    let longest = if raised { kept } else { longest };
     longest
         .saturating_add(settings.leeway())
         .saturating_mul(1000)

@@ -77,14 +77,32 @@ pub fn outstanding(
     }
 }
 
-/// SHA-256 of a token's text, in hex: what the store keeps to identify it.
+/// SHA-256 of a token's text, in hex: what the store keeps to identify it. For RS-PSS
+/// (PS256/384/512), whose signatures carry a random salt, of its signing input
+/// (`header.payload`) only: a successor minted again within the reuse interval then
+/// matches, its new signature being as good as the first (revocation goes by jti, as for
+/// ES256's two signatures of one token). Every other algorithm signs deterministically.
 pub fn token_sha256(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
+    let identified = if randomized_signature(token) {
+        token.rsplit_once('.').map_or(token, |(input, _)| input)
+    } else {
+        token
+    };
+    let digest = Sha256::digest(identified.as_bytes());
     let mut hex = String::with_capacity(64);
     for b in digest {
         let _ = write!(hex, "{b:02x}");
     }
     hex
+}
+
+/// Whether the token's header names RSA-PSS (the core writes `alg` first).
+fn randomized_signature(token: &str) -> bool {
+    use base64::Engine as _;
+    let header = token.split('.').next().unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .is_ok_and(|h| h.starts_with(br#"{"alg":"PS"#))
 }
 
 #[cfg(test)]

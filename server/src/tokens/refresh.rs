@@ -132,8 +132,10 @@ impl Tokens {
 
     /// The successor `successor` of `verified`, minted again: rotation is a function
     /// of the token, the instant and the jti (signatures are deterministic: HMAC,
-    /// Ed25519, ES256 with RFC 6979), so the same text comes out, and the store keeps
-    /// no live token text. The access token is a fresh one of the same claims:
+    /// Ed25519, ES256/ES384 with RFC 6979, ES512, RS*), so the same text comes out, and
+    /// the store keeps no live token text. RSA-PSS salts are random: there the same
+    /// header and claims come out under a new signature ([`token_sha256`] leaves PS*
+    /// signatures out). The access token is a fresh one of the same claims:
     /// access tokens are not stored, and a copy of the first answer's would only have
     /// less of its lifetime left.
     fn handed_out_again(

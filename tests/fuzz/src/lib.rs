@@ -57,7 +57,9 @@ pub fn fixtures() -> &'static Fixtures {
                     .leeway(30)
                     .audience(Some(Audience::Many(vec!["api".into(), "admin".into()])))
                     .issuer(Some("https://auth.example".into()))
-                    .required_claims(vec!["user_id".into()]),
+                    .required_claims(vec!["user_id".into()])
+                    .max_token_age(Some(600))
+                    .max_lifetime(Some(3600)),
             )
             .expect("strict verifier"),
         ];

@@ -2,14 +2,17 @@
 
 Usage: python compare.py COMMITTED_DIR NEW_DIR FILE...
 Files are compared field by field, vector by vector (matched by name). The one allowed
-difference: for a token whose header alg is ES256, the signature (third segment) of `token`
-is ignored, since ECDSA signatures are randomized. Exit 1 with every difference listed.
+difference: for a token whose header alg is ES256/384/512 or PS256/384/512, the signature
+(third segment) of `token` is ignored, since ECDSA and RSA-PSS signatures are randomized. Exit 1 with every difference listed.
 """
 
 import base64
 import json
 import sys
 from pathlib import Path
+
+
+RANDOMIZED = {"ES256", "ES384", "ES512", "PS256", "PS384", "PS512"}
 
 
 def token_alg(token: str):
@@ -21,8 +24,9 @@ def token_alg(token: str):
 
 
 def comparable_token(token):
-    if isinstance(token, str) and token_alg(token) == "ES256":
-        return token.rsplit(".", 1)[0] + ".<ES256 signature ignored>"
+    alg = token_alg(token) if isinstance(token, str) else None
+    if alg in RANDOMIZED:
+        return token.rsplit(".", 1)[0] + f".<{alg} signature ignored>"
     return token
 
 

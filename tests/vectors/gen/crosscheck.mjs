@@ -48,6 +48,8 @@ async function check(vector) {
   };
   if (vector.audience != null) options.audience = vector.audience;
   if (vector.issuer != null) options.issuer = vector.issuer;
+  // jose has maxTokenAge (with the same tolerance rule), not maxLifetime.
+  if (vector.max_token_age != null) options.maxTokenAge = vector.max_token_age;
   const { payload, protectedHeader } = await jwtVerify(vector.token, key, options);
   if (!isDeepStrictEqual(protectedHeader, vector.header)) {
     return `header ${JSON.stringify(protectedHeader)} != ${JSON.stringify(vector.header)}`;

@@ -1,6 +1,7 @@
 // Write OUTDIR/jose.json: Simple JWT-shaped token vectors signed by the `jose` npm package
 // (SignJWT + importJWK with keys from tests/vectors/keys.json); format in tests/vectors/README.md.
-// Deterministic (issued at 1700000000, jti = counter as 32 hex digits) except ES256 signatures.
+// Deterministic (issued at 1700000000, jti = counter as 32 hex digits) except ECDSA and PSS
+// signatures.
 // Usage: node gen_jose.mjs OUTDIR   (run with tests/node_modules installed: setup.sh)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -15,7 +16,11 @@ const joseVersion = createRequire(import.meta.url)("jose/package.json").version;
 const T0 = 1700000000;
 const NOW = T0 + 100;
 const ACCESS = 30 * 60;
-const SIGNING_KEY = { HS256: "hmac", HS512: "hmac", EdDSA: "ed25519", ES256: "es256" };
+const SIGNING_KEY = {
+  HS256: "hmac", HS512: "hmac", EdDSA: "ed25519", ES256: "es256", ES384: "es384", ES512: "es512",
+  RS256: "rsa", RS384: "rsa", RS512: "rsa", PS256: "rsa", PS384: "rsa", PS512: "rsa",
+};
+const NEW_ALGS = ["ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 const MESSAGES = { token_expired: "Token is expired", token_signature_invalid: "Token is invalid" };
 
 let counter = 0;
@@ -68,9 +73,20 @@ function row(name, description, token, algorithm, { key, now = NOW, expectType =
 }
 
 const rows = [];
-for (const alg of ["HS256", "HS512", "EdDSA", "ES256"]) {
+for (const alg of ["HS256", "HS512", "EdDSA", "ES256", ...NEW_ALGS]) {
   const a = alg.toLowerCase();
   rows.push(row(`${a}-access-valid`, `${alg} access token`, await sign(claims(), alg), alg));
+}
+for (const alg of NEW_ALGS) {
+  const a = alg.toLowerCase();
+  const other = `${SIGNING_KEY[alg]}-other`;
+  rows.push(
+    row(`${a}-wrong-key`, `${alg} token signed with ${other}`, await sign(claims(), alg, other), alg,
+      { fail: "token_signature_invalid" }),
+    row(`${a}-kid-jwks`, `${alg} token with a kid header, verifier given a key set of both keys`,
+      await sign(claims(), alg, SIGNING_KEY[alg], { alg, kid: keys[SIGNING_KEY[alg]].kid, typ: "JWT" }), alg,
+      { key: { keys: [other, SIGNING_KEY[alg]] } }),
+  );
 }
 rows.push(
   row("hs256-refresh-valid", "HS256 refresh token",

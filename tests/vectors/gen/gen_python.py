@@ -44,7 +44,11 @@ MESSAGES = {
     "token_no_refresh_exp": "Token has no 'refresh_exp' claim",
     "token_refresh_exp_expired": "Token 'refresh_exp' claim has expired",
 }
-SIGNING_KEY = {"HS256": "hmac", "HS384": "hmac", "HS512": "hmac", "EdDSA": "ed25519", "ES256": "es256"}
+SIGNING_KEY = {
+    "HS256": "hmac", "HS384": "hmac", "HS512": "hmac", "EdDSA": "ed25519",
+    "ES256": "es256", "ES384": "es384", "ES512": "es512",
+    "RS256": "rsa", "RS384": "rsa", "RS512": "rsa", "PS256": "rsa", "PS384": "rsa", "PS512": "rsa",
+}
 USER = {"user_id": "42", "username": "alice", "email": "alice@example.com", "is_staff": False}
 UNICODE_NAME = "José Ünal 日本 🎉"
 
@@ -262,6 +266,8 @@ class PyJWTVectors:
     def sign(self, payload, alg="HS256", key=None) -> str:
         entry = self.keys[key or SIGNING_KEY[alg]]
         secret = entry.get("secret") or entry["private_pem"]
+        if isinstance(payload, bytes):  # exact payload bytes
+            return jwt.api_jws.encode(payload, secret, algorithm=alg, headers={"typ": "JWT"})
         return jwt.encode(payload, secret, algorithm=alg)
 
     def add(self, name, description, token, algorithm="HS256", key=None, **kw):
@@ -283,6 +289,22 @@ class PyJWTVectors:
                  self.sign(self.claims(), "EdDSA"), "ES256", fail="token_algorithm_mismatch")
         self.add("es256-token-eddsa-verifier", "ES256 token, verifier pinned to EdDSA",
                  self.sign(self.claims(), "ES256"), "EdDSA", fail="token_algorithm_mismatch")
+        self.add("rs256-token-ps256-verifier", "RS256 token, verifier pinned to PS256 (same RSA key)",
+                 self.sign(self.claims(), "RS256"), "PS256", fail="token_algorithm_mismatch")
+        self.add("es384-token-es512-verifier", "ES384 token, verifier pinned to ES512",
+                 self.sign(self.claims(), "ES384"), "ES512", fail="token_algorithm_mismatch")
+        for alg, other in [("RS256", "RS384"), ("PS256", "RS256")]:
+            # The header says the verifier's algorithm; the signature is another scheme's.
+            payload = json.dumps(self.claims(), separators=(",", ":")).encode()
+            real = self.sign(payload, other).split(".")[2]
+            header = b64u(json.dumps({"alg": alg, "typ": "JWT"}, separators=(",", ":")).encode())
+            self.add(f"{alg.lower()}-header-{other.lower()}-signature",
+                     f"header alg {alg}, signature made with {other} over another header",
+                     f"{header}.{b64u(payload)}.{real}", alg, fail="token_signature_invalid")
+        self.add("rs256-jwk-key", "RS256 token, verifying key given as an inline public JWK",
+                 self.sign(self.claims(), "RS256"), "RS256", key=self.keys["rsa"]["public_jwk"])
+        self.add("es512-jwk-key", "ES512 token, verifying key given as an inline public JWK",
+                 self.sign(self.claims(), "ES512"), "ES512", key=self.keys["es512"]["public_jwk"])
         self.add("unicode-username", "non-ASCII claim, \\u-escaped by json.dumps (surrogate pair)",
                  self.sign(self.claims(username=UNICODE_NAME)), "HS256")
         self.time_rows()
@@ -458,7 +480,7 @@ def simplejwt_rows(keys: dict) -> list:
         unicode_access = PairSerializer.get_token(User(UNICODE_NAME)).access_token
     add("unicode-username", "non-ASCII username as simplejwt encodes it", unicode_access)
 
-    for alg in ("EdDSA", "ES256"):
+    for alg in ("EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"):
         entry = keys[SIGNING_KEY[alg]]
         backend = TokenBackend(alg, entry["private_pem"], entry["public_pem"])
         access_cls = type(f"{alg}Access", (tokens.AccessToken,), {"_token_backend": backend})

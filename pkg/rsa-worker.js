@@ -1,0 +1,16 @@
+// The `tollgate/rsa` entry: the same API over the module with every algorithm (RS*, PS*,
+// ES384, ES512 besides HS*, EdDSA, ES256), about twice the default module's size.
+// Entry point for edge workers (Cloudflare Workers/workerd, Vercel Edge): their bundlers
+// turn a `.wasm` import into a compiled WebAssembly.Module, instantiated synchronously.
+import wasmModule from "./dist/tollgate_rsa_bg.wasm";
+import * as wasm from "./dist/tollgate_rsa.js";
+import { TollgateError } from "./dist/error.js";
+import { bindApi } from "./src/api.js";
+import { bindClient } from "./src/client.js";
+
+const exports = wasm.initSync({ module: wasmModule });
+
+const api = bindApi(wasm, exports, TollgateError);
+export const { Verifier, verify, decode, expiresAt, isExpired, secondsLeft, bearer, remoteJwks, workersCache, clearRemoteJwks } = api;
+export const { createClient, memoryStorage, localStorageStorage } = bindClient(api);
+export { TollgateError };

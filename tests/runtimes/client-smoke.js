@@ -1,18 +1,11 @@
 // The `tollgate/client` entry (no wasm) on the smoke fixture: decode, the expiry helpers
-// and their error codes, as the main entry gives them. Plain ES module with no imports.
-// Resolves to { ok, checks: [{ name, ok, error? }] }.
+// and their error codes, as the main entry gives them. Plain ES module (its one import is
+// smoke.js's checklist). Resolves to { ok, checks: [{ name, ok, error? }] }.
+import { checklist } from "./smoke.js";
 
 export function clientSmoke(client, fixture) {
   const { decode, expiresAt, isExpired, secondsLeft, bearer, createClient, TollgateError } = client;
-  const checks = [];
-  const check = (name, fn) => {
-    try {
-      fn();
-      checks.push({ name, ok: true });
-    } catch (error) {
-      checks.push({ name, ok: false, error: String(error?.stack ?? error) });
-    }
-  };
+  const { checks, check } = checklist();
   const sorted = (v) =>
     v !== null && typeof v === "object" && !Array.isArray(v)
       ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]))

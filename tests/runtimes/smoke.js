@@ -5,12 +5,9 @@
 // with no imports, so it runs anywhere.
 // Returns { ok, checks: [{ name, ok, error? }] }.
 
-export function smoke(tollgate, fixture) {
-  const { Verifier, verify, decode, TollgateError } = tollgate;
-  const { token, tampered, jwk, now, claims, header } = fixture;
-  const options = { algorithm: "EdDSA", type: "access" };
+/** A list of named checks: `check(name, fn)` records whether `fn` threw. */
+export function checklist() {
   const checks = [];
-
   const check = (name, fn) => {
     try {
       fn();
@@ -19,6 +16,14 @@ export function smoke(tollgate, fixture) {
       checks.push({ name, ok: false, error: String(error?.stack ?? error) });
     }
   };
+  return { checks, check };
+}
+
+export function smoke(tollgate, fixture) {
+  const { Verifier, verify, decode, TollgateError } = tollgate;
+  const { token, tampered, jwk, now, claims, header } = fixture;
+  const options = { algorithm: "EdDSA", type: "access" };
+  const { checks, check } = checklist();
   const same = (actual, expected, what) => {
     if (canonical(actual) !== canonical(expected)) {
       throw new Error(`${what}: got ${canonical(actual)}, want ${canonical(expected)}`);

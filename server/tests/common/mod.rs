@@ -303,10 +303,24 @@ pub fn sessions_of(url: &str, pid: u32) -> i64 {
     sql_count(url, &sql)
 }
 
-/// `sql` (one row, one count) on the database `url`, on a runtime of its own.
+/// `sql` (one row, one count) on the database `url`.
 fn sql_count(url: &str, sql: &str) -> i64 {
-    let (url, sql) = (url.to_string(), sql.to_string());
-    let count = std::thread::spawn(move || {
+    let sql = sql.to_string();
+    on_database(url, |client| async move {
+        client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
+    })
+}
+
+/// `work` with a connection to the database `url`, on a thread and runtime of its own
+/// (callers may be inside a test's runtime, where blocking is not allowed).
+fn on_database<T, F, Fut>(url: &str, work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let url = url.to_string();
+    std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -316,10 +330,11 @@ fn sql_count(url: &str, sql: &str) -> i64 {
                 .await
                 .unwrap();
             tokio::spawn(connection);
-            client.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0)
+            work(client).await
         })
-    });
-    count.join().unwrap()
+    })
+    .join()
+    .unwrap()
 }
 
 /// Moves the clock of the store of test folder `dir` on by `ms`, where the store has one
@@ -329,28 +344,16 @@ pub fn shift_database_clock(dir: &Path, ms: u64) {
     if backend() != "postgres" {
         return;
     }
-    let url = database_for(dir);
-    let shift = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+    on_database(&database_for(dir), move |client| async move {
+        client
+            .execute(
+                "INSERT INTO tollgate_meta (key, value) VALUES ('clock_offset_ms', $1) \
+                 ON CONFLICT (key) DO UPDATE SET value = tollgate_meta.value + $1",
+                &[&i64::try_from(ms).unwrap()],
+            )
+            .await
             .unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .execute(
-                    "INSERT INTO tollgate_meta (key, value) VALUES ('clock_offset_ms', $1) \
-                     ON CONFLICT (key) DO UPDATE SET value = tollgate_meta.value + $1",
-                    &[&i64::try_from(ms).unwrap()],
-                )
-                .await
-                .unwrap();
-        });
     });
-    shift.join().unwrap();
 }
 
 /// A fresh, empty database on the PostgreSQL cluster of `scripts/postgres.sh` (the test

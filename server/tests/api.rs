@@ -1212,6 +1212,33 @@ async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
     check(&h.me(&own).await, 200, alice);
 }
 
+/// `/api/schema/` serves the assembled OpenAPI document, `/api/schema/docs/` the page
+/// that renders it, under a policy that runs its own style and script only.
+#[tokio::test]
+async fn the_openapi_document_and_its_page() {
+    let h = harness(&[]).await;
+    let r = h.get("/api/schema/", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["content-type"],
+        "application/vnd.oai.openapi+json"
+    );
+    assert_eq!(r.body["openapi"], "3.1.0");
+    assert!(r.body["paths"]["/api/token/"]["post"].is_object());
+    let page = h.get("/api/schema/docs/", None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(page.raw.contains("fetch(\"/api/schema/\""));
+    let wrong = h.post("/api/schema/", json!({})).await;
+    check(
+        &wrong,
+        405,
+        json!({"detail": "Method \"POST\" not allowed."}),
+    );
+}
+
 #[tokio::test]
 async fn bearer_authentication_rows() {
     let h = harness(&[]).await;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The OpenAPI document against a live server: openapi-spec-validator checks
+# /api/schema/, then schemathesis generates requests for every operation and checks every
+# answer against the document (no 5xx; status, content type, headers and body as
+# documented). A fresh server on 127.0.0.1 with a throwaway data folder, stopped at the
+# end. Usage: tests/openapi/run.sh path/to/tollgate
+#   OPENAPI_VENV   the venv (default: <repo>/.venv-openapi), made or updated by
+#                           scripts/ensure-venv.sh from tests/openapi/requirements.txt
+#   OPENAPI_EXAMPLES  examples per operation and phase (default: 100)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+binary="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+venv="${OPENAPI_VENV:-$root/.venv-openapi}"
+examples="${OPENAPI_EXAMPLES:-100}"
+bash "$root/scripts/ensure-venv.sh" "$venv" "$root/tests/openapi/requirements.txt"
+
+work="$(mktemp -d)"
+log="$work/server.log"
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Fast hashing and no login throttle (schemathesis logs in thousands of times; the 429 is
+# documented and tested elsewhere); everything else is the default configuration.
+(cd "$work" && TOLLGATE_PBKDF2_ITERATIONS=1000 TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000/min \
+  TOLLGATE_LOGIN_THROTTLE_IP=1000000/min exec "$binary" serve --bind 127.0.0.1:0 >"$log" 2>&1) &
+pid=$!
+for _ in $(seq 200); do
+  grep -q "tollgate listening on" "$log" 2>/dev/null && break
+  sleep 0.05
+done
+base="$(sed -n 's/^tollgate listening on \(http:[^ ]*\)\/$/\1/p' "$log")"
+[ -n "$base" ] || { cat "$log" >&2; exit 1; }
+
+curl -fsS "$base/api/schema/" -o "$work/openapi.json"
+"$venv/bin/openapi-spec-validator" "$work/openapi.json"
+
+# The demo user's access token, so the Bearer operations answer 200 too (logout and the
+# session operations it drives leave access tokens valid: they are stateless).
+access="$(curl -fsS -H 'content-type: application/json' \
+  -d '{"username":"demo","password":"tollgate-demo"}' "$base/api/token/" |
+  "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
+
+report="$work/junit.xml"
+set +e
+"$venv/bin/schemathesis" run "$base/api/schema/" \
+  --url "$base" \
+  --header "Authorization: Bearer $access" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+  --phases examples,coverage,fuzzing \
+  --max-examples "$examples" \
+  --workers 2 \
+  --suppress-health-check all \
+  --no-color \
+  --report junit --report-junit-path "$report" >"$work/schemathesis.out" 2>&1
+status=$?
+set -e
+tail -n 40 "$work/schemathesis.out"
+"$venv/bin/python" - "$report" "$status" <<'PY'
+import sys, xml.etree.ElementTree as ET
+report, status = sys.argv[1], int(sys.argv[2])
+suites = ET.parse(report).getroot()
+cases = suites.findall(".//testcase")
+failed = [c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None]
+print(f"schemathesis: {len(cases)} operations, {len(failed)} failed ({', '.join(failed) or 'none'}), exit {status}")
+sys.exit(1 if failed or status else 0)
+PY
+# Nothing of the server's own went wrong meanwhile either.
+if grep -q 'ERROR\|panicked' "$log"; then grep 'ERROR\|panicked' "$log" >&2; exit 1; fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The OpenAPI document against a live server: openapi-spec-validator checks
-# /api/schema/, then schemathesis generates requests for every operation and checks every
+# /api/schema/, Chromium renders /api/schema/docs/, then schemathesis generates requests for every operation and checks every
 # answer against the document (no 5xx; status, content type, headers and body as
 # documented). A fresh server on 127.0.0.1 with a throwaway data folder, stopped at the
 # end. Usage: tests/openapi/run.sh path/to/tollgate
@@ -33,6 +33,8 @@ base="$(sed -n 's/^tollgate listening on \(http:[^ ]*\)\/$/\1/p' "$log")"
 
 curl -fsS "$base/api/schema/" -o "$work/openapi.json"
 "$venv/bin/openapi-spec-validator" "$work/openapi.json"
+# The page for people, in Chromium (playwright-core from tests/runtimes).
+node "$root/tests/openapi/docs-page.mjs" "$base" "$work"
 
 # The demo user's access token, so the Bearer operations answer 200 too (logout and the
 # session operations it drives leave access tokens valid: they are stateless).

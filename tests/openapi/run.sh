@@ -26,7 +26,7 @@ run() {
   shift 2
   mkdir -p "$dir"
   local log="$dir/server.log"
-  (cd "$dir" && env TOLLGATE_PBKDF2_ITERATIONS=1000 TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000/min \
+  (cd "$dir" && exec env TOLLGATE_PBKDF2_ITERATIONS=1000 TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000/min \
     TOLLGATE_LOGIN_THROTTLE_IP=1000000/min "$@" "$binary" serve --bind 127.0.0.1:0 >"$log" 2>&1) &
   pid=$!
   for _ in $(seq 200); do

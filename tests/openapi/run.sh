@@ -15,7 +15,7 @@ examples="${OPENAPI_EXAMPLES:-100}"
 bash "$root/scripts/ensure-venv.sh" "$venv" "$root/tests/openapi/requirements.txt"
 
 work="$(mktemp -d)"
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 # One server, one schemathesis run. MODE names it; the rest are `TOLLGATE_*` settings.

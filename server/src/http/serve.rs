@@ -177,6 +177,7 @@ pub fn routes(
 ) -> impl Filter<Extract = (Reply,), Error = warp::Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
         .and(warp::ext::optional::<ClientAddr>())
@@ -184,6 +185,7 @@ pub fn routes(
         .then(
             move |method: Method,
                   path: warp::path::FullPath,
+                  query: String,
                   headers: HeaderMap,
                   remote: Option<SocketAddr>,
                   client: Option<ClientAddr>,
@@ -195,6 +197,7 @@ pub fn routes(
                     let req = Request {
                         method,
                         path: path.as_str().to_string(),
+                        query,
                         headers,
                         remote: client.map(|c| c.0).or(remote),
                         body,

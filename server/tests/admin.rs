@@ -33,6 +33,10 @@ struct Resp {
 
 /// alice: superuser; sam: staff only; bob: neither; dave: staff but inactive.
 async fn harness() -> Harness {
+    harness_with(&[]).await
+}
+
+async fn harness_with(env: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut sources = Sources::default();
     sources
@@ -45,7 +49,10 @@ async fn harness() -> Harness {
         ("session_id_claim", "sid"),
         ("login_throttle_username", "1000/min"),
         ("login_throttle_ip", "1000/min"),
-    ] {
+    ]
+    .iter()
+    .chain(env)
+    {
         sources
             .env
             .insert(format!("TOLLGATE_{}", k.to_uppercase()), v.to_string());
@@ -655,4 +662,35 @@ async fn changes_act_and_land_on_the_audit_trail() {
     let r = h.get("/api/admin/figures/", &alice).await;
     assert_eq!(r.body["logins"]["ok"], 3, "{}", r.body);
     assert_eq!(r.body["store"]["users"], 5);
+}
+
+#[tokio::test]
+async fn the_console_page_is_served_under_its_policy() {
+    let www = concat!(env!("CARGO_MANIFEST_DIR"), "/../www");
+    let h = harness_with(&[("www_dir", www)]).await;
+    let app = routes(Arc::clone(&h.app));
+    let res = warp::test::request().path("/admin/").reply(&app).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert_eq!(csp, tollgate_server::http::static_files::CONSOLE_CSP);
+    assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"));
+    let page = String::from_utf8_lossy(res.body());
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline script or style"
+    );
+    let res = warp::test::request()
+        .path("/admin/console.js")
+        .reply(&app)
+        .await;
+    assert_eq!(res.status(), 200);
+    for path in ["/admin//", "/admin/../index.html", "/admin/.hidden/"] {
+        let res = warp::test::request().path(path).reply(&app).await;
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    // The demo page keeps its import map (an inline script): no console policy there.
+    let res = warp::test::request().path("/").reply(&app).await;
+    assert_eq!(res.status(), 200);
+    assert!(!res.headers().contains_key("content-security-policy"));
 }

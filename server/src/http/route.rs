@@ -117,7 +117,12 @@ impl Route {
     pub fn authenticated(self) -> bool {
         matches!(
             self,
-            Self::Me | Self::Logout | Self::Sessions | Self::Session | Self::SessionsRevokeOthers
+            Self::Me
+                | Self::Logout
+                | Self::Sessions
+                | Self::Session
+                | Self::SessionsRevokeOthers
+                | Self::Admin
         )
     }
 }

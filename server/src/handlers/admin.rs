@@ -49,6 +49,55 @@ const POST: &str = "POST, OPTIONS";
 const GET_POST: &str = "GET, HEAD, POST, OPTIONS";
 const DELETE: &str = "DELETE, OPTIONS";
 
+/// Every error code the admin API answers with beyond the rest of the API's (its own
+/// input checks, and the admin commands' failures it passes on): for the OpenAPI
+/// document's `ErrorCode` list.
+pub const CODES: &[&str] = &[
+    "permission_denied",
+    "superuser_required",
+    "query_too_large",
+    "query_unknown",
+    "query_repeated",
+    "query_invalid",
+    "limit_invalid",
+    "offset_invalid",
+    "q_invalid",
+    "user_invalid",
+    "state_invalid",
+    "expires_invalid",
+    "before_invalid",
+    "body_not_object",
+    "json_invalid",
+    "field_required",
+    "field_invalid",
+    "field_unknown",
+    "username_invalid",
+    "email_required",
+    "attr_invalid",
+    "password_blank",
+    "user_exists",
+    "token_not_found",
+    "key_algorithm_not_allowed",
+    "key_unknown",
+    "key_next_missing",
+    "key_next_too_recent",
+    "key_rotation_raced",
+    "key_set_full",
+    "key_rule",
+    "key_encryption_key_missing",
+    "key_unsealable",
+    "key_generate_failed",
+    "key_set_unusable",
+    "audit_failed",
+    "admin_failed",
+    "store_io",
+    "store_locked",
+    "store_connect",
+    "store_corrupt",
+    "store_decode",
+    "store_incompatible",
+];
+
 /// A 400 (or other) refusal with its stable code.
 fn refuse(status: u16, code: &'static str, detail: impl Into<String>) -> ApiError {
     ApiError::Admin {

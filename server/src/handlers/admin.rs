@@ -281,7 +281,8 @@ fn command_error(err: CliError) -> ApiError {
         | "key_set_unusable"
         | "key_unsealable"
         | "key_encryption_key_missing"
-        | "key_generate_failed" => 500,
+        | "key_generate_failed"
+        | "store_incompatible" => 500,
         _ => 400,
     };
     let detail = if status >= 500 {

@@ -274,13 +274,13 @@ fn command_error(err: CliError) -> ApiError {
     };
     let status = match code {
         "user_not_found" | "session_not_found" | "token_not_found" | "key_unknown" => 404,
-        "user_exists" | "key_rotation_raced" => 409,
+        // The configuration has no key-encryption key: the message says which setting.
+        "user_exists" | "key_rotation_raced" | "key_encryption_key_missing" => 409,
         "store_io" | "store_locked" | "store_connect" | "audit_failed" | "admin_failed" => 503,
         "store_corrupt"
         | "store_decode"
         | "key_set_unusable"
         | "key_unsealable"
-        | "key_encryption_key_missing"
         | "key_generate_failed"
         | "store_incompatible" => 500,
         _ => 400,

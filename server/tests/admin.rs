@@ -204,6 +204,10 @@ async fn staff_reads_and_only_superusers_change() {
     assert!(r.body["results"][0].get("password").is_none());
     let r = h.get("/api/admin/users/?q=sam", &sam).await;
     assert_eq!(r.body["count"], 1);
+    let r = h.get("/api/admin/users/?username=Sam", &sam).await;
+    assert_eq!(r.body["count"], 0, "exact, as stored");
+    let r = h.get("/api/admin/users/?username=sam", &sam).await;
+    assert_eq!(r.body["results"][0]["id"], 2);
     let r = h.get("/api/admin/users/2/", &sam).await;
     assert_eq!((r.status, &r.body["is_staff"]), (200, &json!(true)));
     for (method, path, body) in [
@@ -216,6 +220,7 @@ async fn staff_reads_and_only_superusers_change() {
         ("POST", "/api/admin/keys/rotate/", json!({"now": true})),
         ("DELETE", "/api/admin/sessions/abc/", json!({})),
         ("POST", "/api/admin/tokens/abc/blacklist/", json!({})),
+        ("POST", "/api/admin/tokens/flush-expired/", json!({})),
     ] {
         let r = h.call(method, path, Some(&sam), Some(body)).await;
         check(&r, 403, "superuser_required");
@@ -569,6 +574,14 @@ async fn changes_act_and_land_on_the_audit_trail() {
         )
         .await;
     assert_eq!((r.status, &r.body["is_active"]), (200, &json!(false)));
+    let r = h
+        .post("/api/admin/tokens/flush-expired/", &alice, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("flushed 0 outstanding"));
     // Keys: rotate at once (a stored key set starts), listed with its state.
     let r = h
         .post("/api/admin/keys/rotate/", &alice, json!({"now": true}))
@@ -618,7 +631,7 @@ async fn changes_act_and_land_on_the_audit_trail() {
                 "sam".into()
             ),
             own("keys.rotate", "now"),
-            own("users.deactivate", "erin"),
+            own("tokens.flush_expired", ""),
         ]
     );
     let next = r.body["next_before"].as_u64().unwrap();
@@ -634,6 +647,7 @@ async fn changes_act_and_land_on_the_audit_trail() {
     assert_eq!(
         actions,
         [
+            "users.deactivate",
             "users.set_attr",
             "users.set_password",
             "tokens.revoke",
@@ -693,4 +707,59 @@ async fn the_console_page_is_served_under_its_policy() {
     let res = warp::test::request().path("/").reply(&app).await;
     assert_eq!(res.status(), 200);
     assert!(!res.headers().contains_key("content-security-policy"));
+}
+
+/// The OpenAPI part `server/openapi/admin.json` lists each admin endpoint with exactly
+/// the methods `admin::allow` gives it, and `allow` answers nothing else of the samples.
+#[test]
+fn the_openapi_part_lists_every_admin_endpoint_with_its_methods() {
+    use std::collections::BTreeSet;
+    use tollgate_server::handlers::admin::allow;
+    let part: Value =
+        serde_json::from_str(include_str!("../openapi/admin.json")).expect("admin.json is JSON");
+    let paths = part["paths"].as_object().unwrap();
+    let mut concrete = BTreeSet::new();
+    for (path, item) in paths {
+        let sample = path
+            .replace("{id}", "7")
+            .replace("{jti}", "0190a1b2c3d4")
+            .replace("{kid}", "k-1");
+        let methods: BTreeSet<String> = item.as_object().unwrap().keys().cloned().collect();
+        let allowed: BTreeSet<String> = allow(&sample)
+            .unwrap_or_else(|| panic!("{path} is documented but not an endpoint"))
+            .split(", ")
+            .filter(|m| *m != "OPTIONS" && *m != "HEAD")
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert_eq!(methods, allowed, "{path}");
+        concrete.insert(sample);
+    }
+    // Every arm of the table, by a sample path of each.
+    let arms = [
+        "/api/admin/users/",
+        "/api/admin/keys/",
+        "/api/admin/users/7/",
+        "/api/admin/users/7/sessions/",
+        "/api/admin/tokens/",
+        "/api/admin/figures/",
+        "/api/admin/audit/",
+        "/api/admin/users/7/deactivate/",
+        "/api/admin/users/7/password/",
+        "/api/admin/users/7/attrs/",
+        "/api/admin/users/7/logout-all/",
+        "/api/admin/tokens/0190a1b2c3d4/blacklist/",
+        "/api/admin/tokens/flush-expired/",
+        "/api/admin/keys/rotate/",
+        "/api/admin/keys/k-1/revoke/",
+        "/api/admin/sessions/7/",
+    ];
+    assert_eq!(concrete, arms.iter().map(|p| p.to_string()).collect());
+    for path in [
+        "/api/admin/",
+        "/api/admin/users",
+        "/api/admin/users/7/x/",
+        "/api/admin/keys/a/b/c/",
+    ] {
+        assert_eq!(allow(path), None, "{path}");
+    }
 }

@@ -133,6 +133,7 @@ pub fn allow(path: &str) -> Option<&'static str> {
         ["users", _] | ["users", _, "sessions"] | ["tokens"] | ["figures"] | ["audit"] => GET,
         ["users", _, "deactivate" | "password" | "attrs" | "logout-all"]
         | ["tokens", _, "blacklist"]
+        | ["tokens", "flush-expired"]
         | ["keys", "rotate"]
         | ["keys", _, "revoke"] => POST,
         ["sessions", _] => DELETE,
@@ -193,6 +194,12 @@ pub async fn respond(app: &App, req: &Request) -> Result<Reply, ApiError> {
             Ok(reply::json(200, &json!({"detail": detail})))
         }
         (Method::Get, ["tokens"]) => tokens(app, req).await,
+        (Method::Post, ["tokens", "flush-expired"]) => {
+            no_more_fields(&json_body(req)?)?;
+            let cmd = AdminCommand::Tokens(TokensCommand::FlushExpired);
+            let detail = run(app, &caller, cmd, Input::default()).await?;
+            Ok(reply::json(200, &json!({"detail": detail})))
+        }
         (Method::Post, ["tokens", jti, "blacklist"]) => {
             let cmd = TokensCommand::Revoke { jti: (*jti).into() };
             let detail = run(app, &caller, AdminCommand::Tokens(cmd), Input::default()).await?;
@@ -535,11 +542,20 @@ fn attr_args(body: &mut Map<String, Value>) -> Result<Vec<String>, ApiError> {
 
 // ---- users ----
 
-/// `GET /api/admin/users/?q=&limit=&offset=`: by id; `q` matches usernames and emails
-/// (case-insensitive, anywhere in them).
+/// `GET /api/admin/users/?q=&username=&limit=&offset=`: by id; `q` matches usernames and
+/// emails (case-insensitive, anywhere in them); `username` is one username exactly (as
+/// the command line names users).
 async fn users(app: &App, req: &Request) -> Result<Reply, ApiError> {
-    let params = query(req, &["q", "limit", "offset"])?;
+    let params = query(req, &["q", "username", "limit", "offset"])?;
     let (limit, offset) = page(&params, MAX_PAGE)?;
+    if let Some(name) = param(&params, "username") {
+        if name.chars().count() > MAX_SEARCH {
+            return Err(bad("username_invalid", "username: at most 150 characters."));
+        }
+        let found = app.store.user_by_username(name).await?;
+        let items = found.iter().map(user_json).collect();
+        return Ok(reply::json(200, &paged(items, limit, offset)));
+    }
     let q = param(&params, "q").unwrap_or("").trim().to_lowercase();
     if q.chars().count() > MAX_SEARCH {
         return Err(bad(

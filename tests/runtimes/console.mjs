@@ -3,7 +3,7 @@
 // superuser signs in, finds a user, ends one of their sessions (whose access token then
 // gets 401 at /api/me/), blacklists a token (whose refresh then fails), rotates the
 // signing key, and sees each action in the audit trail; a cancelled confirmation does
-// nothing. Screenshots (desktop and phone width) go to out/ (git ignores it).
+// nothing; on a server in cookie mode the console signs in too. Screenshots (desktop and phone width) go to out/ (git ignores it).
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,9 +24,12 @@ const env = {
   TOLLGATE_KEY_ENCRYPTION_KEY: "8f".repeat(32), // stored keys (rotation) are sealed under it
 };
 mkdirSync(out, { recursive: true });
-// The accounts, added on the store before the server holds it.
+const cookieData = mkdtempSync(join(tmpdir(), "tollgate-console-cookie-"));
+// The accounts, added on the stores before the servers hold them.
 for (const [name, flags] of [["root", ["--staff", "--superuser"]], ["erin", []], ["nobody", []]]) {
-  await run(tollgate, ["users", "add", name, ...flags, "--password-stdin"], { env, input: `${name}-password\n` });
+  for (const dir of [data, cookieData]) {
+    await run(tollgate, ["users", "add", name, ...flags, "--password-stdin"], { env: { ...env, TOLLGATE_DATA_DIR: dir }, input: `${name}-password\n` });
+  }
 }
 const server = start(tollgate, ["serve", "--bind", "127.0.0.1:0"], {
   env, ready: /tollgate listening on (http:\/\/127\.0\.0\.1:\d+)\//,
@@ -168,9 +171,31 @@ try {
   assert.ok(wide <= 390, `the page fits a phone's width (scrollWidth ${wide})`);
   assert.deepEqual(errors, []);
   console.log("  ok screenshots at desktop and phone width (out/console-*.png); no page errors, no CSP violations");
+
+  // A server in cookie mode: the console signs in through the refresh cookie instead.
+  const cookieServer = start(tollgate, ["serve", "--bind", "127.0.0.1:0"], {
+    env: { ...env, TOLLGATE_DATA_DIR: cookieData, TOLLGATE_REFRESH_TRANSPORT: "cookie", TOLLGATE_REFRESH_COOKIE_SECURE: "false" },
+    ready: /tollgate listening on (http:\/\/127\.0\.0\.1:\d+)\//,
+  });
+  try {
+    const [, cookieBase] = await cookieServer.started;
+    const tab = await context.newPage();
+    tab.on("pageerror", (error) => errors.push(String(error)));
+    await tab.goto(`${cookieBase}/admin/`);
+    await tab.locator("#username").fill("root");
+    await tab.locator("#password").fill("root-password");
+    await tab.getByRole("button", { name: "Sign in", exact: true }).click();
+    await tab.locator("#who-name", { hasText: "Signed in as root" }).waitFor();
+    await tab.locator("#user-table tbody tr", { hasText: "erin" }).waitFor();
+    assert.deepEqual(errors, []);
+    console.log("  ok on a server in cookie mode the console signs in through the refresh cookie");
+  } finally {
+    await cookieServer.stop();
+  }
 } finally {
   await context?.close();
   await server.stop();
+  rmSync(cookieData, { recursive: true, force: true });
   rmSync(data, { recursive: true, force: true });
   rmSync(profile, { recursive: true, force: true });
 }

@@ -6,7 +6,10 @@
 import { createClient, memoryStorage } from "/pkg/client.js";
 import { barChart, lineChart } from "./charts.js";
 
-const client = createClient({ storage: memoryStorage(), autoRefresh: true });
+// JSON mode; a server in cookie mode answers the JSON login `csrf_failed`, and the
+// console then signs in as that server's frontends do (the refresh token in its HttpOnly
+// cookie, which only the token endpoints read: the admin API reads the Bearer header).
+let client = createClient({ storage: memoryStorage(), autoRefresh: true });
 const $ = (id) => document.getElementById(id);
 const PAGE = 20;
 
@@ -127,7 +130,14 @@ async function signIn(event) {
   clearFailure();
   const username = $("username").value;
   try {
-    await client.login(username, $("password").value);
+    try {
+      await client.login(username, $("password").value);
+    } catch (error) {
+      if (error.code !== "csrf_failed") throw error;
+      client.stop();
+      client = createClient({ storage: memoryStorage(), autoRefresh: true, refreshTransport: "cookie" });
+      await client.login(username, $("password").value);
+    }
   } catch (error) {
     fail(error);
     return;

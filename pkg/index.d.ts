@@ -66,6 +66,8 @@ export type ServerErrorCode =
   | "refresh_cookie_too_large"
   | "cookie_header_too_large"
   | "csrf_failed"
+  | "permission_denied"
+  | "superuser_required"
   | "store_unavailable"
   | "shutting_down"
   | `http_${number}`;

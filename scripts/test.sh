@@ -57,9 +57,9 @@ cargo build -p tollgate-core --locked --target wasm32-unknown-unknown
 step "cargo test (core, vectors, Simple JWT byte compatibility, vector drift, server; the storage conformance suite on sled and PostgreSQL; three replicas on PostgreSQL: races, kill -9, database restarts, a frozen database)"
 cargo test --workspace --locked
 
-step "the server's suites again on PostgreSQL: API, cookie mode, hostile input, kill -9, processes"
+step "the server's suites again on PostgreSQL: API, admin API, cookie mode, hostile input, kill -9, processes"
 TOLLGATE_TEST_BACKEND=postgres cargo test --locked -p tollgate-server \
-  --test api --test cookie --test hostile --test faults --test process --test legacy_store --test keys
+  --test api --test admin --test cookie --test hostile --test faults --test process --test legacy_store --test keys
 
 step "fuzzing: each cargo-fuzz target for 55 s (tests/fuzz, scripts/fuzz.sh; installs cargo-fuzz)"
 scripts/fuzz.sh
@@ -74,7 +74,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 step "npm package in Node (node:test): shared vectors, API, interop with jose"
 (cd tests && node --test js/)
 
-step "npm package in every runtime: Node, Bun, Deno, workerd, edge-runtime, Chromium; the edge-worker example"
+step "npm package in every runtime: Node, Bun, Deno, workerd, edge-runtime, Chromium; the edge-worker example; the demo page and the staff console in Chromium"
 tests/runtimes/run.sh
 
 step "npm package benchmark against jose, jwt-decode, fast-jwt: quick smoke mode (figures not recorded)"

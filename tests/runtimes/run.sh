@@ -53,6 +53,7 @@ step "key rotation end to end: 3 rotations, a revocation, a retirement, an outag
 step "demo page (www/) end to end in chromium, served by tollgate" node demo.mjs
 step "two tabs of the demo page share one login and refresh once per access token" node tabs.mjs
 step "cookie mode in chromium: HttpOnly refresh cookie, reload, logout, cross-origin CSRF" node cookie.mjs
+step "staff console (www/admin/) in chromium: refusal without staff, revoke a session, blacklist a token, rotate a key, audit trail" node console.mjs
 
 echo "runtimes: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

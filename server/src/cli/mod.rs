@@ -179,6 +179,7 @@ fn context(config: Config, store: Store, wall: crate::clock::Clock) -> Context {
         config,
         store,
         clock,
+        actor: crate::commands::Actor::command_line(),
         keys: None,
     }
 }

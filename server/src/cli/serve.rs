@@ -70,6 +70,7 @@ pub fn serve(config: Config, demo_user: bool) -> Result<(), CliError> {
                     config: (*app.config).clone(),
                     store: store.clone(),
                     clock: app.clock(),
+                    actor: crate::commands::Actor { name: "socket".into(), via: "socket" },
                     keys: Some(Arc::clone(app.tokens.keys())),
                 })
                 .map_err(|e| fail("admin_socket", e.to_string()))?,

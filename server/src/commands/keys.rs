@@ -21,6 +21,14 @@ impl From<KeyError> for CliError {
     }
 }
 
+/// A stored key as `keys list --json` and the admin API show it (never its material).
+pub fn key_json(key: &crate::store::StoredKey) -> serde_json::Value {
+    serde_json::json!({"kid": key.kid, "algorithm": key.algorithm,
+        "state": key.state, "created_ms": key.created_ms,
+        "activated_ms": key.activated_ms, "deactivated_ms": key.deactivated_ms,
+        "retired_ms": key.retired_ms})
+}
+
 fn kek(ctx: &Context) -> Result<&Kek, CliError> {
     ctx.config
         .key_encryption_key
@@ -42,14 +50,7 @@ pub(super) async fn run(ctx: &Context, cmd: KeysCommand, out: &mut String) -> Re
             }
             for key in keys {
                 if json {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"kid": key.kid, "algorithm": key.algorithm,
-                            "state": key.state, "created_ms": key.created_ms,
-                            "activated_ms": key.activated_ms, "deactivated_ms": key.deactivated_ms,
-                            "retired_ms": key.retired_ms})
-                    );
+                    let _ = writeln!(out, "{}", key_json(&key));
                 } else {
                     let ms = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
                     let _ = writeln!(

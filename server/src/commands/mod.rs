@@ -10,7 +10,10 @@ pub mod socket;
 mod tokens;
 mod users;
 
-pub use users::new_user;
+pub use keys::key_json;
+pub use sessions::session_json;
+pub use tokens::token_json;
+pub use users::{new_user, user_json};
 
 use std::path::PathBuf;
 
@@ -20,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clock::Clock,
     config::{self, Config},
-    store::{Store, StoreError},
+    store::{AuditEntry, Store, StoreError, AUDIT_KEPT},
 };
 
 #[derive(Debug, Clone, Subcommand, Serialize, Deserialize)]
@@ -84,6 +87,12 @@ pub enum TokensCommand {
     Blacklist {
         #[arg(long, value_name = "USERNAME")]
         user: String,
+    },
+    /// Blacklist one refresh or sliding token, by its jti (as `tokens list` shows it).
+    Revoke {
+        /// Jtis are hex or base64url and may begin with `-`: taken as the jti.
+        #[arg(allow_hyphen_values = true)]
+        jti: String,
     },
     /// Delete outstanding and blacklisted tokens that have expired.
     FlushExpired,
@@ -229,6 +238,8 @@ pub struct Context {
     pub config: Config,
     pub store: Store,
     pub clock: Clock,
+    /// Who runs the commands, for the audit trail.
+    pub actor: Actor,
     /// Inside a server: its keys in force, reloaded as soon as a `keys` command changed
     /// the stored set (before the command's answer, so the change is in force when the
     /// command returns).
@@ -250,6 +261,61 @@ impl Context {
     }
 }
 
+/// Who runs an admin command, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// A username (API), or the operating-system account (command line).
+    pub name: String,
+    /// `api`, `cli` or `socket` (see [`AuditEntry::via`]).
+    pub via: &'static str,
+}
+
+impl Actor {
+    /// The command line on the store itself: the account named by `USER` (or
+    /// `LOGNAME`), as the shell says (anyone who can open the store could say otherwise).
+    pub fn command_line() -> Self {
+        let name = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self { name, via: "cli" }
+    }
+}
+
+/// The audit trail's action and target of a command that changes something (`None`
+/// for a command that only reads).
+fn audited(cmd: &AdminCommand) -> Option<(&'static str, String)> {
+    Some(match cmd {
+        AdminCommand::Users(cmd) => match cmd {
+            UsersCommand::Add { username, .. } => ("users.add", username.trim().to_string()),
+            UsersCommand::SetPassword { username, .. } => ("users.set_password", username.clone()),
+            UsersCommand::SetAttr { username, .. } => ("users.set_attr", username.clone()),
+            UsersCommand::Deactivate { username } => ("users.deactivate", username.clone()),
+            UsersCommand::Import { file } => ("users.import", file.display().to_string()),
+            UsersCommand::List { .. } => return None,
+        },
+        AdminCommand::Tokens(cmd) => match cmd {
+            TokensCommand::Blacklist { user } => ("tokens.blacklist_user", user.clone()),
+            TokensCommand::Revoke { jti } => ("tokens.revoke", jti.clone()),
+            TokensCommand::FlushExpired => ("tokens.flush_expired", String::new()),
+            TokensCommand::Seed { .. } => ("tokens.seed", String::new()),
+            TokensCommand::List { .. } => return None,
+        },
+        AdminCommand::Sessions(cmd) => match cmd {
+            SessionsCommand::Revoke { id } => ("sessions.revoke", id.clone()),
+            SessionsCommand::List { .. } => return None,
+        },
+        AdminCommand::Keys(cmd) => match cmd {
+            KeysCommand::Add { algorithm } => ("keys.add", algorithm.clone().unwrap_or_default()),
+            KeysCommand::Rotate { now } => (
+                "keys.rotate",
+                if *now { "now".into() } else { String::new() },
+            ),
+            KeysCommand::Revoke { kid } => ("keys.revoke", kid.clone()),
+            KeysCommand::List { .. } => return None,
+        },
+    })
+}
+
 /// The user named `username`, or `user_not_found`.
 async fn find_user(store: &Store, username: &str) -> Result<crate::store::User, CliError> {
     store
@@ -263,6 +329,7 @@ async fn find_user(store: &Store, username: &str) -> Result<crate::store::User, 
 pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<String, CliError> {
     let mut out = String::new();
     let keys_command = matches!(cmd, AdminCommand::Keys(_));
+    let audit = audited(&cmd);
     let result = match cmd {
         AdminCommand::Users(cmd) => users::run(ctx, cmd, input, &mut out).await,
         AdminCommand::Tokens(cmd) => tokens::run(ctx, cmd, &mut out).await,
@@ -271,6 +338,31 @@ pub async fn execute(ctx: &Context, cmd: AdminCommand, input: &Input) -> Result<
     };
     // Whatever a failed command wrote before it failed is made durable too.
     ctx.store.flush().await?;
+    // Every change is on the audit trail before it is answered; a change done but not
+    // recorded is answered as a failure (`audit_failed`), never as done.
+    if let Some((action, target)) = audit {
+        let entry = AuditEntry {
+            id: 0,
+            at_ms: ctx.now_ms(),
+            actor: ctx.actor.name.clone(),
+            via: ctx.actor.via.into(),
+            action: action.into(),
+            target,
+            outcome: match &result {
+                Ok(()) => "ok".into(),
+                Err(err) => err.code.to_string(),
+            },
+        };
+        if let Err(err) = ctx.store.record_audit(entry, AUDIT_KEPT).await {
+            tracing::error!(error = %err, action, "the audit trail could not record an admin action");
+            if result.is_ok() {
+                return Err(fail(
+                    "audit_failed",
+                    format!("{action} was done, but the audit trail could not record it: {err}"),
+                ));
+            }
+        }
+    }
     if let (true, Some(keys)) = (keys_command, &ctx.keys) {
         if let Err(err) = keys.reload().await {
             tracing::error!(error = %err, code = err.code(), "the stored signing keys cannot be used; the keys in force stay");

@@ -85,7 +85,13 @@ pub fn listen(ctx: Context) -> std::io::Result<Listener> {
                 tracing::warn!("admin socket: refused a connection from another user");
                 continue;
             }
-            let ctx = ctx.clone();
+            // On the audit trail as the account the socket's peer runs as (the server's
+            // own: others are refused above).
+            let mut ctx = ctx.clone();
+            ctx.actor = super::Actor {
+                name: format!("uid {own_uid}"),
+                via: "socket",
+            };
             tokio::spawn(async move {
                 if let Err(err) = serve_one(stream, ctx).await {
                     tracing::warn!(error = %err, "admin socket: broken exchange");

@@ -3,7 +3,17 @@
 use std::fmt::Write as _;
 
 use super::{fail, find_user, CliError, Context, TokensCommand};
-use crate::store::Revocation;
+use crate::store::{BlacklistReason, Blacklisted, Blacklisting, Outstanding, Revocation};
+
+/// A token record as `tokens list --json` and the admin API show it (never its text).
+pub fn token_json(record: &Outstanding, blacklisted: Option<&Blacklisted>) -> serde_json::Value {
+    serde_json::json!({"jti": record.jti, "user_id": record.user_id, "kind": record.kind,
+        "family": record.family, "created_at_ms": record.created_at_ms,
+        "expires_at": record.expires_at, "blacklisted": blacklisted})
+}
+
+/// Longest jti `tokens revoke` looks up (tollgate's are 32 hex digits; Simple JWT's too).
+const MAX_JTI: usize = 255;
 
 pub(super) async fn run(
     ctx: &Context,
@@ -23,13 +33,7 @@ pub(super) async fn run(
                     None => "outstanding".into(),
                 };
                 if json {
-                    let _ = writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"jti": record.jti, "user_id": record.user_id, "kind": record.kind,
-                            "family": record.family, "created_at_ms": record.created_at_ms,
-                            "expires_at": record.expires_at, "blacklisted": blacklisted})
-                    );
+                    let _ = writeln!(out, "{}", token_json(&record, blacklisted.as_ref()));
                 } else {
                     let _ = writeln!(
                         out,
@@ -45,6 +49,29 @@ pub(super) async fn run(
                 .revoke_user(found.id, Revocation::LogoutAll, ctx.now_ms(), |_| {})
                 .await?;
             let _ = writeln!(out, "{revoked} tokens of {user:?} blacklisted");
+        }
+        TokensCommand::Revoke { jti } => {
+            let record = if jti.is_empty() || jti.len() > MAX_JTI {
+                None
+            } else {
+                store.outstanding(&jti).await?
+            };
+            let Some(record) = record else {
+                return Err(fail("token_not_found", format!("no token {jti:?}")));
+            };
+            let now = ctx.now_ms() / 1000;
+            match store.blacklist(&record, BlacklistReason::User, now).await? {
+                Blacklisting::Done => {
+                    let _ = writeln!(out, "token {jti} of user {} blacklisted", record.user_id);
+                }
+                Blacklisting::AlreadyBlacklisted(reason) => {
+                    let _ = writeln!(
+                        out,
+                        "token {jti} was blacklisted already ({})",
+                        format!("{reason:?}").to_lowercase()
+                    );
+                }
+            }
         }
         TokensCommand::Seed { .. } => {
             // Only reachable through the admin socket: the server holds the database.

@@ -30,6 +30,16 @@ pub fn new_user(
     )
 }
 
+/// A user as `users list --json` and the admin API show it (never the password hash).
+pub fn user_json(user: &User) -> Value {
+    serde_json::json!({
+        "id": user.id, "username": user.username, "email": user.email,
+        "is_active": user.is_active, "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser, "last_login": user.last_login,
+        "date_joined": user.date_joined, "attrs": user.attrs,
+    })
+}
+
 /// `KEY=VALUE`: VALUE as JSON if it parses (numbers, true, "quoted"), else as text.
 fn parse_attr(text: &str) -> Result<(String, Option<Value>), CliError> {
     let (key, value) = text
@@ -110,13 +120,7 @@ pub(super) async fn run(
         UsersCommand::List { json } => {
             for user in store.users().await? {
                 if json {
-                    let line = serde_json::json!({
-                        "id": user.id, "username": user.username, "email": user.email,
-                        "is_active": user.is_active, "is_staff": user.is_staff,
-                        "is_superuser": user.is_superuser, "last_login": user.last_login,
-                        "date_joined": user.date_joined, "attrs": user.attrs,
-                    });
-                    let _ = writeln!(out, "{line}");
+                    let _ = writeln!(out, "{}", user_json(&user));
                 } else {
                     let attrs = serde_json::to_string(&user.attrs).unwrap_or_default();
                     let _ = writeln!(

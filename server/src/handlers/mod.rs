@@ -3,6 +3,7 @@
 //! (`crate::http::route`), a line in [`dispatch`] and a handler here.
 
 mod account;
+pub mod admin;
 mod meta;
 mod sessions;
 mod tokens;
@@ -82,6 +83,7 @@ pub async fn dispatch(app: &App, req: &Request, route: Route) -> Result<Reply, A
         Route::Sessions => Box::pin(sessions::list(app, req)).await,
         Route::Session => Box::pin(sessions::revoke(app, req)).await,
         Route::SessionsRevokeOthers => Box::pin(sessions::revoke_others(app, req)).await,
+        Route::Admin => Box::pin(admin::respond(app, req)).await,
         Route::Jwks => Ok(meta::jwks(app, req)),
         Route::Healthz => Ok(meta::healthz()),
         Route::Metrics => Ok(meta::metrics(app)),

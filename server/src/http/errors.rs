@@ -81,6 +81,17 @@ pub enum ApiError {
     /// A fault of the server's own data or configuration (never of the request),
     /// with the core's error code.
     Internal(&'static str),
+    /// `/api/admin/`: the caller is not active staff (403, no data).
+    AdminForbidden,
+    /// `/api/admin/`: a change by staff who is not a superuser (403).
+    SuperuserRequired,
+    /// `/api/admin/`: a refused input or a failed admin command, with its stable code
+    /// (400, 404 or 409; 503 when the store failed).
+    Admin {
+        status: u16,
+        code: &'static str,
+        detail: String,
+    },
 }
 
 /// Status, body and extra headers of an error.
@@ -126,6 +137,9 @@ impl ApiError {
             Self::Unavailable(_) => "store_unavailable",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(code) => code,
+            Self::AdminForbidden => "permission_denied",
+            Self::SuperuserRequired => "superuser_required",
+            Self::Admin { code, .. } => code,
         }
     }
 
@@ -275,6 +289,19 @@ impl ApiError {
                 500,
                 json!({"detail": "A server error occurred.", "code": code}),
             ),
+            Self::AdminForbidden => (
+                403,
+                json!({"detail": "You do not have permission to perform this action.", "code": "permission_denied"}),
+            ),
+            Self::SuperuserRequired => (
+                403,
+                json!({"detail": "Only a superuser may do this.", "code": "superuser_required"}),
+            ),
+            Self::Admin {
+                status,
+                code,
+                detail,
+            } => (*status, json!({"detail": detail, "code": code})),
         };
         let mut headers = Vec::new();
         if status == 401 {
@@ -282,6 +309,7 @@ impl ApiError {
         }
         match self {
             Self::Throttled(wait) => headers.push(("retry-after", wait.to_string())),
+            Self::Admin { status: 503, .. } => headers.push(("retry-after", "1".into())),
             Self::MethodNotAllowed { allow, .. } => headers.push(("allow", (*allow).to_string())),
             Self::Unavailable(_) | Self::ShuttingDown => headers.push(("retry-after", "1".into())),
             Self::Replayed => headers.push((REUSE_HEADER, "replay".into())),
@@ -337,6 +365,13 @@ impl ApiError {
             Self::Unavailable(StoreError::Io("disk full".into())),
             Self::ShuttingDown,
             Self::Internal("claims_too_large"),
+            Self::AdminForbidden,
+            Self::SuperuserRequired,
+            Self::Admin {
+                status: 404,
+                code: "user_not_found",
+                detail: "no user 7".into(),
+            },
         ]
     }
 }
@@ -400,7 +435,7 @@ mod tests {
     fn the_table_is_total_and_never_a_500() {
         let realm = "Bearer realm=\"api\"";
         let examples = ApiError::examples();
-        assert_eq!(examples.len(), 31, "add new variants to examples()");
+        assert_eq!(examples.len(), 34, "add new variants to examples()");
         for err in examples {
             let reply = err.reply(realm);
             // 500 only for the server's own faults, never for anything a client sends.

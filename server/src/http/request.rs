@@ -24,6 +24,8 @@ pub struct ClientAddr(pub SocketAddr);
 pub struct Request {
     pub method: Method,
     pub path: String,
+    /// The query string (without `?`; empty when none).
+    pub query: String,
     pub headers: HeaderMap,
     pub remote: Option<SocketAddr>,
     pub body: Result<Bytes, BodyError>,

@@ -19,6 +19,9 @@ pub enum Route {
     Session,
     /// `POST /api/sessions/revoke-others/`.
     SessionsRevokeOthers,
+    /// Anything under `/api/admin/`: the staff console's API (`crate::handlers::admin`
+    /// routes it further and checks methods itself).
+    Admin,
     Jwks,
     Healthz,
     Metrics,
@@ -54,6 +57,7 @@ impl Route {
             "/api/sessions/" => Self::Sessions,
             "/api/sessions/revoke-others/" => Self::SessionsRevokeOthers,
             p if session_id(p).is_some() => Self::Session,
+            p if p.starts_with("/api/admin/") => Self::Admin,
             "/.well-known/jwks.json" => Self::Jwks,
             "/healthz" => Self::Healthz,
             "/metrics" => Self::Metrics,
@@ -78,6 +82,7 @@ impl Route {
             Self::Sessions => "sessions",
             Self::Session => "session",
             Self::SessionsRevokeOthers => "sessions_revoke_others",
+            Self::Admin => "admin",
             Self::Jwks => "jwks",
             Self::Healthz => "healthz",
             Self::Metrics => "metrics",
@@ -107,7 +112,7 @@ impl Route {
             | Self::Schema
             | Self::SchemaDocs => GET,
             Self::Session => DELETE,
-            Self::OtherApi | Self::Static => None,
+            Self::Admin | Self::OtherApi | Self::Static => None,
         }
     }
 
@@ -126,7 +131,12 @@ impl Route {
     pub fn authenticated(self) -> bool {
         matches!(
             self,
-            Self::Me | Self::Logout | Self::Sessions | Self::Session | Self::SessionsRevokeOthers
+            Self::Me
+                | Self::Logout
+                | Self::Sessions
+                | Self::Session
+                | Self::SessionsRevokeOthers
+                | Self::Admin
         )
     }
 }

@@ -183,6 +183,7 @@ pub fn routes(
 ) -> impl Filter<Extract = (Reply,), Error = warp::Rejection> + Clone {
     warp::method()
         .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
         .and(warp::ext::optional::<ClientAddr>())
@@ -190,6 +191,7 @@ pub fn routes(
         .then(
             move |method: Method,
                   path: warp::path::FullPath,
+                  query: String,
                   headers: HeaderMap,
                   remote: Option<SocketAddr>,
                   client: Option<ClientAddr>,
@@ -201,6 +203,7 @@ pub fn routes(
                     let req = Request {
                         method,
                         path: path.as_str().to_string(),
+                        query,
                         headers,
                         remote: client.map(|c| c.0).or(remote),
                         body,

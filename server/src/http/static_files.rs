@@ -7,6 +7,12 @@ use http::{header, HeaderValue, Method, Response};
 
 use super::{errors::ApiError, reply::Reply, request::Request};
 
+/// The staff console's policy: its own scripts, styles and API only; no inline script or
+/// style, no plugin, no framing, no form posted elsewhere (SECURITY.md).
+pub const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
 /// The file a GET or HEAD names, from `www_dir` or (under `/pkg/`) `pkg_dir`; 404 for
 /// anything else, hidden files and paths that leave the folder included.
 pub async fn serve(
@@ -24,7 +30,14 @@ pub async fn serve(
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(ApiError::NotFound);
     }
-    let rel = if rel.is_empty() { "index.html" } else { rel };
+    // A folder's page: `/` and `/admin/` (the staff console).
+    let index;
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        index = format!("{rel}index.html");
+        index.as_str()
+    } else {
+        rel
+    };
     if rel
         .split('/')
         .any(|part| part.is_empty() || part.starts_with('.'))
@@ -54,5 +67,11 @@ pub async fn serve(
     reply
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if req.path.starts_with("/admin/") {
+        reply.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONSOLE_CSP),
+        );
+    }
     Ok(reply)
 }

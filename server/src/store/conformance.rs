@@ -7,8 +7,8 @@
 use std::any::Any;
 
 use crate::store::{
-    BlacklistReason, Blacklisting, KeyState, Outstanding, Revocation, RotateRule, Rotation, Seen,
-    Store, StoreError, StoredKey, StoredKind, User,
+    AuditEntry, BlacklistReason, Blacklisting, KeyState, Outstanding, Revocation, RotateRule,
+    Rotation, Seen, Store, StoreError, StoredKey, StoredKind, User,
 };
 
 /// A store under test: opens it (again), and keeps what it lives in (a temporary
@@ -100,6 +100,7 @@ macro_rules! store_conformance {
             a_flush_removes_only_what_expired_before_the_floor,
             signing_key_states_only_move_forward_with_one_current,
             the_key_set_is_bounded_and_old_records_pruned,
+            the_audit_trail_keeps_the_newest_entries_in_order,
         );
         $crate::store_conformance!(@keys $subject;
             concurrent_key_rotations_give_one_new_current,
@@ -1012,4 +1013,64 @@ pub async fn the_key_set_is_bounded_and_old_records_pruned(subject: Subject) {
             ("n01".to_string(), Current),
         ]
     );
+}
+
+fn audit_entry(n: usize) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at_ms: 1_000 + n as u64,
+        actor: format!("admin{n}"),
+        via: "api".into(),
+        action: "users.deactivate".into(),
+        target: format!("user{n}"),
+        outcome: "ok".into(),
+    }
+}
+
+/// The audit trail: ids grow (also between concurrent appends on replicas), reads are
+/// newest first and page with `before`, only the newest `keep` entries stay, texts are
+/// bounded, and every append returned is there after a reopen.
+pub async fn the_audit_trail_keeps_the_newest_entries_in_order(subject: Subject) {
+    let store = subject.open();
+    assert_eq!(store.audit(None, 10).await.unwrap(), vec![]);
+    let keep = 5;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(store.record_audit(audit_entry(n), keep).await.unwrap());
+    }
+    // Four at once, two of them on another replica.
+    let other = subject.replica(&store);
+    let concurrent = (3..7).map(|n| {
+        let store = if n % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tokio::spawn(async move { store.record_audit(audit_entry(n), keep).await.unwrap() })
+    });
+    for handle in concurrent.collect::<Vec<_>>() {
+        ids.push(handle.await.unwrap());
+    }
+    drop(other);
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 7, "every append has its own id: {ids:?}");
+    assert!(ids[0] < ids[1] && ids[1] < ids[2], "{ids:?}");
+    let mut long = audit_entry(9);
+    long.target = "é".repeat(300);
+    let last = store.record_audit(long, keep).await.unwrap();
+    assert!(last > *sorted.last().unwrap());
+    let store = subject.reopen(store).await;
+    let all = store.audit(None, 100).await.unwrap();
+    assert_eq!(all.len(), keep, "only the newest {keep} stay: {all:?}");
+    let got: Vec<u64> = all.iter().map(|e| e.id).collect();
+    let mut want: Vec<u64> = sorted[3..].iter().rev().copied().collect();
+    want.insert(0, last);
+    assert_eq!(got, want, "newest first");
+    assert_eq!(all[0].target.len(), crate::store::MAX_AUDIT_FIELD);
+    assert_eq!(all[0].actor, "admin9");
+    assert_eq!((all[0].at_ms, all[0].via.as_str()), (1_009, "api"));
+    let page = store.audit(Some(all[1].id), 2).await.unwrap();
+    assert_eq!(page, all[2..4].to_vec());
 }

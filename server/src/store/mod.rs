@@ -14,6 +14,7 @@
 //! I/O error, the one-process lock, its record format) stays in [`sled`].
 //! ARCHITECTURE.md, "The storage seam", says what a new backend has to prove.
 
+mod audit;
 pub mod conformance;
 pub mod copy;
 mod keys;
@@ -23,6 +24,7 @@ pub mod sled;
 
 use std::{path::Path, sync::Arc};
 
+pub use audit::{AuditEntry, AUDIT_KEPT, MAX_AUDIT_FIELD, MAX_AUDIT_PAGE};
 pub use keys::{
     apply_change as apply_key_change, KeyChange, KeyState, StoredKey, KEPT_DROPPED, MAX_VERIFYING,
 };
@@ -179,6 +181,26 @@ impl Store {
         change: impl Fn(&[StoredKey]) -> (Vec<StoredKey>, T),
     ) -> Result<T, StoreError> {
         each_backend_write!(self, s => s.update_signing_keys(&change))
+    }
+
+    // ---- audit trail ----
+
+    /// Appends an admin action to the audit trail, durably (`entry.id` is ignored: the
+    /// store assigns the next id, higher than every earlier entry's, also between
+    /// concurrent calls and replicas), and deletes the entries beyond the newest `keep`
+    /// in the same unit. Returns the entry's id.
+    pub async fn record_audit(&self, entry: AuditEntry, keep: usize) -> Result<u64, StoreError> {
+        each_backend_write!(self, s => s.record_audit(entry, keep))
+    }
+
+    /// Up to `limit` entries of the audit trail, newest first, with ids below `before`
+    /// when given (the next page: the last id of the page before).
+    pub async fn audit(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        each_backend_read!(self, s => s.audit(before, limit))
     }
 
     // ---- users ----

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("rotate.sql"),
     include_str!("throttle.sql"),
     include_str!("keys.sql"),
+    include_str!("audit.sql"),
 ];
 
 /// The advisory lock key migrations run under (any replica starting at once waits).

@@ -13,6 +13,7 @@
 //! at open under an advisory lock, once ([`migrate`]); the connection is made as the
 //! URL's `sslmode` says ([`connect`]), on sockets that count round trips ([`sockets`]).
 
+mod audit;
 mod connect;
 mod copy;
 mod django;

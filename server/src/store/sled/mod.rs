@@ -8,6 +8,7 @@
 //! lives in a slot that [`SledStore::supervise`] reopens; sled allows one process per
 //! database ([`StoreError::Locked`]).
 
+mod audit;
 mod commit;
 mod dump;
 mod format;

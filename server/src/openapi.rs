@@ -20,6 +20,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("account", include_str!("../openapi/account.json")),
     ("sessions", include_str!("../openapi/sessions.json")),
     ("meta", include_str!("../openapi/meta.json")),
+    ("admin", include_str!("../openapi/admin.json")),
 ];
 
 const BASE: &str = include_str!("../openapi/base.json");
@@ -148,6 +149,7 @@ mod tests {
             Route::Metrics,
             Route::Schema,
             Route::SchemaDocs,
+            Route::Admin,
         ];
         for route in all {
             match route {
@@ -166,7 +168,8 @@ mod tests {
                 | Route::Healthz
                 | Route::Metrics
                 | Route::Schema
-                | Route::SchemaDocs => {}
+                | Route::SchemaDocs
+                | Route::Admin => {}
                 // Not endpoints: 404 under /api/, static files elsewhere.
                 Route::OtherApi | Route::Static => unreachable!(),
             }
@@ -174,14 +177,25 @@ mod tests {
         all.to_vec()
     }
 
-    /// A concrete path for a document path (`{id}` filled in).
+    /// A concrete path for a document path (`{id}`, `{jti}`, `{kid}` filled in).
     fn concrete(path: &str) -> String {
-        path.replace("{id}", "0190a1b2-c3d4-7e5f-8a9b-0123456789ab")
+        let id = if path.starts_with("/api/admin/users/") {
+            "42"
+        } else {
+            "0190a1b2-c3d4-7e5f-8a9b-0123456789ab"
+        };
+        path.replace("{id}", id)
+            .replace("{jti}", "3f2a9c0e6b1d4e7f8a9b0c1d2e3f4a5b")
+            .replace("{kid}", "k1")
     }
 
-    fn methods_of(route: Route) -> BTreeSet<String> {
-        route
-            .allow()
+    /// The methods a path answers: the route's, or for the admin API the path's own.
+    fn methods_of(route: Route, path: &str) -> BTreeSet<String> {
+        let allow = match route {
+            Route::Admin => crate::handlers::admin::allow(path),
+            _ => route.allow(),
+        };
+        allow
             .unwrap_or_default()
             .split(", ")
             .filter(|m| *m != "OPTIONS" && *m != "HEAD")
@@ -196,7 +210,8 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         let mut documented = Vec::new();
         for (path, item) in paths {
-            let route = Route::of(&concrete(path));
+            let concrete = concrete(path);
+            let route = Route::of(&concrete);
             assert!(
                 !matches!(route, Route::OtherApi | Route::Static),
                 "{path} is documented but the server does not answer it"
@@ -208,7 +223,8 @@ mod tests {
                 .filter(|k| *k != "parameters")
                 .cloned()
                 .collect();
-            assert_eq!(methods, methods_of(route), "{path}");
+            assert!(!methods.is_empty(), "{path} has no operation");
+            assert_eq!(methods, methods_of(route, &concrete), "{path}");
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
                 if route.authenticated() {
@@ -282,6 +298,7 @@ mod tests {
                 emitted.insert(code);
             }
         }
+        emitted.extend(crate::handlers::admin::CODES.iter().copied());
         emitted.insert("refresh_cookie_too_large");
         emitted.insert("schema_invalid");
         assert_eq!(listed, emitted);

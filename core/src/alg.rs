@@ -18,14 +18,23 @@ use jwt_compact::{
     alg::{Ed25519, Es256, Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key},
     Algorithm as JwtAlgorithm, AlgorithmSignature,
 };
-#[cfg(feature = "rsa")]
-use rsa::{traits::PublicKeyParts as _, BigUint, RsaPublicKey};
 use serde_json::{Map, Value};
 #[cfg(feature = "es512")]
 use sha2::Sha512;
 use sha2::{Digest as _, Sha256};
 
+#[cfg(feature = "es512")]
+use self::es512::NonceStream;
+#[cfg(feature = "rsa-sign")]
+pub(crate) use self::rsa::rsa_public;
+#[cfg(feature = "rsa")]
+use self::rsa::rsa_verify;
+use self::rsa::{rsa_signer, rsa_verifier, RsaSource};
 use crate::Error;
+
+#[cfg(feature = "es512")]
+mod es512;
+mod rsa;
 
 /// A signing algorithm. The verifier's configuration picks exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -205,7 +214,7 @@ enum VerifyingInner {
     Es512(p521::ecdsa::VerifyingKey),
     /// Boxed: the big integers are large beside the other variants.
     #[cfg(feature = "rsa")]
-    Rsa(Algorithm, alloc::boxed::Box<RsaPublicKey>),
+    Rsa(Algorithm, alloc::boxed::Box<::rsa::RsaPublicKey>),
 }
 
 impl fmt::Debug for SigningKey {
@@ -378,11 +387,7 @@ fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
             )
         }
         #[cfg(feature = "rsa")]
-        VerifyingInner::Rsa(_, k) => alloc::vec![
-            ("e", b64(&k.e().to_bytes_be())),
-            ("kty", "RSA".into()),
-            ("n", b64(&k.n().to_bytes_be())),
-        ],
+        VerifyingInner::Rsa(_, k) => rsa::rsa_members(k),
     }
 }
 
@@ -398,103 +403,6 @@ fn ec_members(
         ("x", b64(x).unwrap_or_default()),
         ("y", b64(y).unwrap_or_default()),
     ]
-}
-
-#[cfg(feature = "rsa")]
-/// An RSA public key from its modulus and exponent (big-endian), within the size bounds:
-/// under [`Algorithm::MIN_RSA_BITS`] is a weak key, over [`Algorithm::MAX_RSA_BITS`]
-/// (or an exponent below 3 or even) an invalid one.
-pub(crate) fn rsa_public(n: &[u8], e: &[u8]) -> Result<RsaPublicKey, Error> {
-    let odd = e.last().is_some_and(|last| last & 1 == 1);
-    let (n, e) = (BigUint::from_bytes_be(n), BigUint::from_bytes_be(e));
-    let bits = n.bits();
-    if bits > Algorithm::MAX_RSA_BITS {
-        return Err(Error::KeyInvalid);
-    }
-    if bits < Algorithm::MIN_RSA_BITS {
-        return Err(Error::WeakKey);
-    }
-    if e < BigUint::from(3u8) || !odd {
-        return Err(Error::KeyInvalid);
-    }
-    RsaPublicKey::new_with_max_size(n, e, Algorithm::MAX_RSA_BITS).map_err(|_| Error::KeyInvalid)
-}
-
-#[cfg(feature = "rsa")]
-/// An RSASSA-PKCS1-v1_5 or RSASSA-PSS signature check (RFC 8017). The signature must be
-/// exactly the modulus's length and, as an integer, below it (the crate checks this for
-/// PKCS#1 v1.5 only; checked here for both, so `s + n` is never a second signature).
-/// PSS salts must be exactly the hash's length, as RFC 7518 section 3.5 says.
-fn rsa_verify(alg: Algorithm, key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
-    let modulus = key.n().to_bytes_be();
-    if signature.len() != modulus.len() || signature >= modulus.as_slice() {
-        return false;
-    }
-    rsa_check(alg, key, &modulus, message, signature)
-}
-
-/// The signature check of [`rsa_verify`] by ring, where it is compiled in (the server): the
-/// same RFC 8017 rules (PSS salt of the hash's length, `s < n`), about 20 times faster than
-/// `rsa` natively. Both paths pass every shared vector (the core's tests take this one,
-/// the npm package's module the other).
-#[cfg(feature = "rsa-sign")]
-fn rsa_check(
-    alg: Algorithm,
-    key: &RsaPublicKey,
-    modulus: &[u8],
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
-    crate::rsa_sign::verify(alg, modulus, &key.e().to_bytes_be(), message, signature)
-}
-
-/// The signature check of [`rsa_verify`] by RustCrypto's `rsa` (public-key operations only).
-#[cfg(all(feature = "rsa", not(feature = "rsa-sign")))]
-fn rsa_check(
-    alg: Algorithm,
-    key: &RsaPublicKey,
-    _modulus: &[u8],
-    message: &[u8],
-    signature: &[u8],
-) -> bool {
-    use rsa::{Pkcs1v15Sign, Pss};
-    use sha2::{Sha384, Sha512};
-    let result = match alg {
-        Algorithm::Rs256 => key.verify(
-            Pkcs1v15Sign::new::<Sha256>(),
-            &Sha256::digest(message),
-            signature,
-        ),
-        Algorithm::Rs384 => key.verify(
-            Pkcs1v15Sign::new::<Sha384>(),
-            &Sha384::digest(message),
-            signature,
-        ),
-        Algorithm::Rs512 => key.verify(
-            Pkcs1v15Sign::new::<Sha512>(),
-            &Sha512::digest(message),
-            signature,
-        ),
-        Algorithm::Ps256 => key.verify(Pss::new::<Sha256>(), &Sha256::digest(message), signature),
-        Algorithm::Ps384 => key.verify(Pss::new::<Sha384>(), &Sha384::digest(message), signature),
-        Algorithm::Ps512 => key.verify(Pss::new::<Sha512>(), &Sha512::digest(message), signature),
-        _ => return false,
-    };
-    result.is_ok()
-}
-
-#[cfg(feature = "rsa")]
-/// An RSA public key from DER: SPKI (`rsaEncryption`) or PKCS#1 `RSAPublicKey`.
-fn rsa_public_der(der: &[u8], spki: bool) -> Result<RsaPublicKey, Error> {
-    use rsa::{pkcs1::DecodeRsaPublicKey as _, pkcs8::DecodePublicKey as _};
-    let parsed = if spki {
-        RsaPublicKey::from_public_key_der(der)
-    } else {
-        RsaPublicKey::from_pkcs1_der(der).map_err(Into::into)
-    };
-    // Parsed with the crate's 4096-bit bound; checked again with tollgate's own rules.
-    let key = parsed.map_err(|_| Error::KeyInvalid)?;
-    rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())
 }
 
 /// The RFC 7638 SHA-256 thumbprint, base64url: the hash of the required members in
@@ -514,77 +422,6 @@ fn thumbprint(key: &VerifyingInner) -> String {
     hasher.update(b"}");
     Base64UrlUnpadded::encode_string(&hasher.finalize())
 }
-
-#[cfg(feature = "es512")]
-/// The randomness of a P-521 ECDSA nonce, derived from the key and the message
-/// (HMAC-SHA-512 of the message hash and a block counter, keyed with the private scalar):
-/// a secret, uniformly distributed nonce that never repeats for two messages, as RFC 6979
-/// intends. p521 0.13 signs only with an RNG (its RFC 6979 needs a 66-byte hash), and
-/// tollgate-core has no randomness of its own; the signatures stay deterministic.
-struct NonceStream {
-    mac: hmac::Hmac<Sha512>,
-    block: [u8; 64],
-    used: usize,
-    counter: u32,
-}
-
-#[cfg(feature = "es512")]
-impl NonceStream {
-    fn new(key: &[u8], message_hash: &[u8]) -> Self {
-        use hmac::Mac as _;
-        let mut mac = <hmac::Hmac<Sha512> as hmac::Mac>::new_from_slice(key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(b"tollgate ES512 nonce");
-        mac.update(message_hash);
-        Self {
-            mac,
-            block: [0; 64],
-            used: 64,
-            counter: 0,
-        }
-    }
-}
-
-#[cfg(feature = "es512")]
-impl p521::elliptic_curve::rand_core::RngCore for NonceStream {
-    fn next_u32(&mut self) -> u32 {
-        let mut bytes = [0; 4];
-        self.fill_bytes(&mut bytes);
-        u32::from_le_bytes(bytes)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        let mut bytes = [0; 8];
-        self.fill_bytes(&mut bytes);
-        u64::from_le_bytes(bytes)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        use hmac::Mac as _;
-        for byte in dest {
-            if self.used == self.block.len() {
-                let mut mac = self.mac.clone();
-                mac.update(&self.counter.to_be_bytes());
-                self.block.copy_from_slice(&mac.finalize().into_bytes());
-                self.counter = self.counter.wrapping_add(1);
-                self.used = 0;
-            }
-            *byte = self.block[self.used];
-            self.used += 1;
-        }
-    }
-
-    fn try_fill_bytes(
-        &mut self,
-        dest: &mut [u8],
-    ) -> Result<(), p521::elliptic_curve::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-#[cfg(feature = "es512")]
-impl p521::elliptic_curve::rand_core::CryptoRng for NonceStream {}
 
 /// An ECDSA signing key from its big-endian scalar (exactly the curve's size).
 fn ec_scalar(alg: Algorithm, bytes: &[u8]) -> Result<SigningInner, Error> {
@@ -608,63 +445,6 @@ fn ec_scalar(alg: Algorithm, bytes: &[u8]) -> Result<SigningInner, Error> {
         Algorithm::Es512 => return Err(Error::KeyInvalid),
         _ => return Err(Error::AlgorithmUnsupported),
     })
-}
-
-/// Where an RSA key comes from.
-#[cfg_attr(not(feature = "rsa"), allow(dead_code))]
-enum RsaSource<'a> {
-    /// PKCS#8 or PKCS#1 DER (private), PKCS#1 DER (public).
-    Der(&'a [u8]),
-    /// PEM (private: PKCS#8 or PKCS#1; public: SPKI or PKCS#1).
-    Pem(&'a str),
-    Jwk(&'a Jwk),
-}
-
-/// An RSA signing key for `alg` (`algorithm_unsupported` without the `rsa-sign`
-/// feature: a verifier never signs).
-#[cfg(feature = "rsa-sign")]
-fn rsa_signer(alg: Algorithm, source: RsaSource<'_>) -> Result<SigningInner, Error> {
-    use crate::rsa_sign::RsaSigner;
-    if !alg.is_rsa() {
-        return Err(Error::KeyAlgorithmMismatch);
-    }
-    let signer = match source {
-        RsaSource::Der(der) => RsaSigner::from_der(der)?,
-        RsaSource::Pem(pem) => RsaSigner::from_pem(pem)?,
-        RsaSource::Jwk(jwk) => RsaSigner::from_jwk(|name| jwk.required(name))?,
-    };
-    Ok(SigningInner::Rsa(alg, alloc::sync::Arc::new(signer)))
-}
-
-#[cfg(not(feature = "rsa-sign"))]
-fn rsa_signer(alg: Algorithm, _source: RsaSource<'_>) -> Result<SigningInner, Error> {
-    Err(if alg.is_rsa() {
-        Error::AlgorithmUnsupported
-    } else {
-        Error::KeyAlgorithmMismatch
-    })
-}
-
-/// An RSA public key for `alg` (`algorithm_unsupported` without the `rsa` feature).
-#[cfg(feature = "rsa")]
-fn rsa_verifier(alg: Algorithm, source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
-    let key = match source {
-        RsaSource::Der(der) => rsa_public_der(der, false)?,
-        RsaSource::Pem(pem) => match pem_body(pem, "PUBLIC KEY") {
-            Some(der) => rsa_public_der(&der, true)?,
-            None => {
-                let der = pem_body(pem, "RSA PUBLIC KEY").ok_or(Error::KeyInvalid)?;
-                rsa_public_der(&der, false)?
-            }
-        },
-        RsaSource::Jwk(jwk) => rsa_public(&jwk.required("n")?, &jwk.required("e")?)?,
-    };
-    Ok(VerifyingInner::Rsa(alg, alloc::boxed::Box::new(key)))
-}
-
-#[cfg(not(feature = "rsa"))]
-fn rsa_verifier(_alg: Algorithm, _source: RsaSource<'_>) -> Result<VerifyingInner, Error> {
-    Err(Error::AlgorithmUnsupported)
 }
 
 impl SigningKey {

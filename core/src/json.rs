@@ -72,8 +72,10 @@ impl<'a> Object<'a> {
 
     /// The value of member `key`, built now.
     pub(crate) fn get(&self, key: &str) -> Option<Value> {
-        // The scan checked this text with the same grammar, so it parses.
-        parse(self.text[self.member(key)?.span.clone()].as_bytes())
+        // The scan checked this text with the same grammar, so it parses. (Sliced as bytes:
+        // a `str` slice would link core's char-boundary panic and its formatting into the
+        // WebAssembly module, BENCHMARKS.md "The validator's size".)
+        parse(self.text.as_bytes().get(self.member(key)?.span.clone())?)
     }
 
     /// The members' keys, in document order.

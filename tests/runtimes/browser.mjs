@@ -1,9 +1,11 @@
 // Browsers: Debian's chromium driven by playwright-core, on two pages served from
-// 127.0.0.1: (a) the package's files through an import map, (b) an esbuild bundle with
-// the .wasm files copied where browser.js and rsa-browser.js look for them (dist/ next to
-// the bundle: esbuild leaves `new URL("./dist/tollgate_wasm_bg.wasm", import.meta.url)` as
-// it is). Both pages also check the `tollgate/rsa` entry (algorithmsSmoke).
-// (c) the `tollgate/client` entry (no wasm) through an import map.
+// 127.0.0.1: (a) the package's served files (its "browser" exports, the minified
+// dist/browser.js and dist/rsa-browser.js) through an import map, (b) an esbuild bundle of
+// the package as an app's bundler makes it, with the .wasm files copied where those entries
+// look for them (next to the bundle: esbuild leaves
+// `new URL("./tollgate_wasm_bg.wasm", import.meta.url)` as it is). Both pages also check
+// the `tollgate/rsa` entry (algorithmsSmoke).
+// (c) the `tollgate/client` entry (no wasm, dist/client.js) through an import map.
 // The first two also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
 // failures those checks provoke on purpose are not page errors. Screenshots go to out/.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -14,9 +16,9 @@ import { bundle, chromiumOptions, here, out, report, serveFiles } from "./lib.mj
 import { startJwksServer } from "./jwks-server.mjs";
 
 const pkg = join(here, "../../pkg/");
-mkdirSync(`${out}bundle/dist`, { recursive: true });
+mkdirSync(`${out}bundle`, { recursive: true });
 await bundle(`${here}pages/bundle-entry.js`, `${out}bundle/app.js`, { conditions: ["browser"], platform: "browser" });
-for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) copyFileSync(`${pkg}dist/${wasm}`, `${out}bundle/dist/${wasm}`);
+for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) copyFileSync(`${pkg}dist/${wasm}`, `${out}bundle/${wasm}`);
 
 const server = await serveFiles();
 const base = server.url;

@@ -14,7 +14,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$here"
 
-[ -f "$root/pkg/dist/tollgate_wasm_bg.wasm" ] || "$root/scripts/build-pkg.sh"
+[ -f "$root/pkg/dist/tollgate_wasm_bg.wasm" ] && [ -f "$root/pkg/dist/browser.js" ] || "$root/scripts/build-pkg.sh"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ "$(cat node_modules/.package-lock.sha256 2>/dev/null || true)" != "$want" ]; then
   echo "installing npm packages (bun, deno, workerd, edge-runtime, esbuild, playwright-core)"

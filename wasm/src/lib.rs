@@ -20,6 +20,12 @@ use tollgate_core::{
 };
 use wasm_bindgen::prelude::*;
 
+/// The allocator: talc instead of std's dlmalloc, smaller in the module (BENCHMARKS.md,
+/// "The validator's size"). wasm32 without threads only, as talc's docs prescribe.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[wasm_bindgen(module = "/js/error.js")]
 extern "C" {
     #[wasm_bindgen(js_name = tollgateError)]

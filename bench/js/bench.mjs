@@ -202,7 +202,7 @@ async function algorithmGroups() {
     const verifier = new entry.Verifier(tgKey, { algorithm: alg, type: "access" });
     const fj = fastJwt.createVerifier({ key: hmac ? spec.secret : spec.public_pem, algorithms: [alg], clockTimestamp: v.now * 1000 });
     const date = new Date(v.now * 1000);
-    const where = entry === tollgate ? "" : "tollgate/rsa ";
+    const where = entry === tollgate ? "tollgate " : "tollgate/rsa ";
     list.push(verifyGroup(alg.toLowerCase(), `${alg} verify (Simple JWT access token, ${v.token.length} B)`, v, {
       tollgate: {
         label: `${where}\`Verifier.verify(token, { now })\`${hmac ? "" : " (node:crypto math)"}`,

@@ -501,18 +501,24 @@ fn rsa_public_der(der: &[u8], spki: bool) -> Result<RsaPublicKey, Error> {
 /// lexicographic order, without whitespace (every value here is base64url or a fixed
 /// name, so none needs escaping).
 fn thumbprint(key: &VerifyingInner) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"{");
+    Base64UrlUnpadded::encode_string(&Sha256::digest(members_json(key).as_bytes()))
+}
+
+/// The required JWK members of a key as JSON text, in lexicographic order without
+/// whitespace (RFC 7638's form; every value is base64url or a fixed name, so none needs
+/// escaping).
+fn members_json(key: &VerifyingInner) -> String {
+    let mut out = String::from("{");
     for (i, (name, value)) in public_jwk_members(key).iter().enumerate() {
         if i > 0 {
-            hasher.update(b",");
+            out.push(',');
         }
         for part in ["\"", name, "\":\"", value, "\""] {
-            hasher.update(part.as_bytes());
+            out.push_str(part);
         }
     }
-    hasher.update(b"}");
-    Base64UrlUnpadded::encode_string(&hasher.finalize())
+    out.push('}');
+    out
 }
 
 #[cfg(feature = "es512")]
@@ -1149,6 +1155,13 @@ const ED25519_ORDER: [u8; 32] = [
 ];
 
 impl VerifyingKey {
+    /// The public key as JWK JSON text of its required members only (`kty`, `crv`, `x`,
+    /// `y`, `n`, `e`: what a runtime's crypto imports), `None` for HMAC secrets. Far less
+    /// code than [`VerifyingKey::to_public_jwk`] in the WebAssembly module.
+    pub fn public_jwk_json(&self) -> Option<String> {
+        (!self.algorithm().is_hmac()).then(|| members_json(&self.inner))
+    }
+
     /// Checks a raw JWS signature over `message` with this key (shape and math), as a
     /// verifier does: for callers comparing other signature math against the core's.
     pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {

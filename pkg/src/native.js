@@ -96,8 +96,7 @@ export function webProvider(subtle) {
       if (params === undefined || typeof subtle?.importKey !== "function") return null;
       let key;
       try {
-        const { kid: _kid, use: _use, ...members } = jwk;
-        key = await subtle.importKey("jwk", members, params[0], false, ["verify"]);
+        key = await subtle.importKey("jwk", jwk, params[0], false, ["verify"]);
       } catch {
         return null;
       }

@@ -416,13 +416,12 @@ impl Verifier {
         length_or_failed(self.verify_inner(len, now, blacklist_json, true))
     }
 
-    /// Key `index` as a public JWK (JSON text, with `kid`, `alg` and `use`), for the
-    /// runtime's native crypto to import; undefined for HMAC secrets (never exported)
-    /// and past the last key.
+    /// Key `index` as a public JWK (JSON text of its required members), for the runtime's
+    /// native crypto to import; undefined for HMAC secrets (never exported) and past the
+    /// last key.
     #[wasm_bindgen(js_name = publicJwk)]
     pub fn public_jwk(&self, index: usize) -> Option<String> {
-        let key = self.inner.keys().get(index)?;
-        key.to_public_jwk().map(|jwk| jwk.to_string())
+        self.inner.keys().get(index)?.public_jwk_json()
     }
 
     fn verify_inner(

@@ -18,6 +18,10 @@ import { deepStrictEqual } from "node:assert/strict";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 
 const loadAtStart = loadavg()[0];
+// The same script runs in Deno (an edge runtime; BENCHMARKS.md): `deno run -A --no-lock
+// --node-modules-dir=manual bench/js/bench.mjs`.
+const runtime = globalThis.Deno ? `Deno ${globalThis.Deno.version.deno}` : `Node ${process.version}`;
+const nativeName = globalThis.Deno ? "Deno's node:crypto" : "node:crypto";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const reportIndex = args.indexOf("--report");
@@ -173,7 +177,7 @@ const groups = [
     fastJwt: { call: () => access(fjHs(hs.token)), reject: () => fjHs(tampered(hs.token)) },
   }),
   verifyGroup("eddsa", "EdDSA verify (Simple JWT access token, 360 B)", ed, {
-    tollgate: { label: "tollgate `Verifier.verify(token, { now })` (node:crypto math)", call: () => tgEd.verify(ed.token, { now: ed.now }), reject: () => tgEd.verify(tampered(ed.token), { now: ed.now }) },
+    tollgate: { label: `tollgate \`Verifier.verify(token, { now })\` (${nativeName} math)`, call: () => tgEd.verify(ed.token, { now: ed.now }), reject: () => tgEd.verify(tampered(ed.token), { now: ed.now }) },
     wasm: wasmRow(tollgate, keys.ed25519.public_jwk, ed),
     jose: (token) => jose.jwtVerify(token, edKeyJose, { algorithms: ["EdDSA"], currentDate: edDate }),
     fastJwt: { call: () => access(fjEd(ed.token)), reject: () => fjEd(tampered(ed.token)) },
@@ -205,7 +209,7 @@ async function algorithmGroups() {
     const where = entry === tollgate ? "tollgate " : "tollgate/rsa ";
     list.push(verifyGroup(alg.toLowerCase(), `${alg} verify (Simple JWT access token, ${v.token.length} B)`, v, {
       tollgate: {
-        label: `${where}\`Verifier.verify(token, { now })\`${hmac ? "" : " (node:crypto math)"}`,
+        label: `${where}\`Verifier.verify(token, { now })\`${hmac ? "" : ` (${nativeName} math)`}`,
         call: () => verifier.verify(v.token, { now: v.now }),
         reject: () => verifier.verify(tampered(v.token), { now: v.now }),
       },
@@ -383,7 +387,7 @@ const gitHead = (() => {
 const r = (id) => results.get(id);
 const lines = [];
 lines.push(`Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${availableParallelism()} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB;`);
-lines.push(`Node ${process.version}; tollgate ${versions.tollgate} (git ${gitHead}; wasm sha256 ${wasmSha.slice(0, 12)}),`);
+lines.push(`${runtime}; tollgate ${versions.tollgate} (git ${gitHead}; wasm sha256 ${wasmSha.slice(0, 12)}),`);
 lines.push(`jose ${versions.jose}, jwt-decode ${versions["jwt-decode"]}, fast-jwt ${versions["fast-jwt"]}.`);
 lines.push(`Command: \`${commandLine}\` (${quick ? "quick" : "full"} mode: ${plan.warmMs} ms warm-up per row, ${plan.rounds} interleaved rounds`);
 lines.push(`of about ${plan.roundMs} ms per row; the figure is the median round, the spread the slowest and fastest round).`);
@@ -443,7 +447,7 @@ lines.push(`- the frontend entry \`tollgate/client\` at most 15 KB gzip for ever
 const ALGS = ["HS256", "HS384", "HS512", "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 const ratio = (x) => `${x.toFixed(x >= 10 ? 1 : 2)}×`;
 lines.push("");
-lines.push("Every algorithm (tollgate's default `crypto: \"native\"`: node:crypto does the asymmetric math). Each cell:");
+lines.push(`Every algorithm in ${runtime} (tollgate's default \`crypto: "native"\`: ${nativeName} does the asymmetric math). Each cell:`);
 lines.push("ops/s (median round, wall clock) / ops per CPU second (all the process's threads: jose's WebCrypto work runs");
 lines.push("on libuv's pool, so with 64 in flight it also uses the second core; on a loaded machine the CPU figure is the steadier one).");
 lines.push("");
@@ -469,8 +473,8 @@ for (const alg of ALGS) {
 }
 lines.push("");
 const listed = (xs) => (xs.length ? ` (below: ${xs.join(", ")})` : "");
-lines.push(`- every algorithm at least as fast as jose (its better row) in Node: wall clock ${verdict(misses.jose.length === 0)}${listed(misses.jose)}; per CPU second ${verdict(misses.joseCpu.length === 0)}${listed(misses.joseCpu)}.`);
-lines.push(`- HS256, EdDSA, ES256, RS256 at least as fast as fast-jwt in Node: wall clock ${verdict(misses.fastJwt.length === 0)}${listed(misses.fastJwt)}; per CPU second ${verdict(misses.fastJwtCpu.length === 0)}${listed(misses.fastJwtCpu)}.`);
+lines.push(`- every algorithm at least as fast as jose (its better row) in ${runtime.split(" ")[0]}: wall clock ${verdict(misses.jose.length === 0)}${listed(misses.jose)}; per CPU second ${verdict(misses.joseCpu.length === 0)}${listed(misses.joseCpu)}.`);
+lines.push(`- HS256, EdDSA, ES256, RS256 at least as fast as fast-jwt in ${runtime.split(" ")[0]}: wall clock ${verdict(misses.fastJwt.length === 0)}${listed(misses.fastJwt)}; per CPU second ${verdict(misses.fastJwtCpu.length === 0)}${listed(misses.fastJwtCpu)}.`);
 
 const report = lines.join("\n") + "\n";
 if (reportFile) writeFileSync(reportFile, report);

@@ -59,7 +59,8 @@ const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_
 /**
  * `providers`: the runtime's native crypto (native.js), `sync` (node:crypto: verify() and
  * verifyAsync()) and `async` (WebCrypto: verifyAsync() only); either may be absent, and
- * then the module does that math.
+ * then the module does that math. `asyncFirst(algorithm)`: true where the runtime's
+ * WebCrypto beats its node:crypto, so that verifyAsync() takes WebCrypto (Deno's ECDSA).
  */
 export function bindApi(wasm, exports, TollgateError, providers = {}) {
   const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
@@ -367,7 +368,9 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
      * order and codes.
      */
     async #verifyOnce(token, options) {
-      const provider = this.#crypto === "webcrypto" || (this.#crypto === "native" && providers.sync == null) ? providers.async : null;
+      const native = this.#crypto === "native";
+      const asyncFirst = native && providers.sync != null && providers.asyncFirst?.(this.#algorithmFor(token)) === true;
+      const provider = this.#crypto === "webcrypto" || (native && providers.sync == null) || asyncFirst ? providers.async : null;
       if (provider == null) return this.verify(token, options);
       const { now, blacklist } = optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       const revoked = blacklistJson(blacklist);

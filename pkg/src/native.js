@@ -110,3 +110,12 @@ export function webProvider(subtle) {
     },
   };
 }
+
+/**
+ * Where verifyAsync() should take WebCrypto although node:crypto is there: Deno's
+ * node:crypto ECDSA is about half as fast as its WebCrypto (BENCHMARKS.md, the Deno run);
+ * its verify() keeps node:crypto, still twice the module's speed.
+ */
+export function asyncFirst(algorithm) {
+  return globalThis.Deno !== undefined && /^ES(?:256|384|512)$/.test(algorithm);
+}

@@ -162,6 +162,15 @@ export interface VerifierCommonOptions {
   maxLifetime?: number;
   /** The clock, in epoch seconds, used when verify() gets no `now` (default: Date.now()). */
   clock?: () => number;
+  /**
+   * Who does the signature math of asymmetric tokens (EdDSA, ES*, RS*, PS*); every other
+   * check is the WebAssembly core's on every path, and every path accepts exactly the same
+   * signatures (ARCHITECTURE.md, "Native signature math"). "native" (default): node:crypto
+   * in Node, Bun and Deno (verify() and verifyAsync()); elsewhere WebCrypto in
+   * verifyAsync() and the module in verify(). "webcrypto": WebCrypto in verifyAsync(), the
+   * module in verify(). "wasm": the module always. HMAC is always the module's.
+   */
+  crypto?: "native" | "webcrypto" | "wasm";
 }
 
 export type VerifierOptions = VerifierCommonOptions &

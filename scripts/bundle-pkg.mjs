@@ -8,7 +8,9 @@
 // Two things stay outside the bundles:
 // - the wasm-bindgen error snippet (dist/snippets/*/js/error.js): every entry and the
 //   glue import that one file, so TollgateError is one class however many entries an app
-//   imports (`instanceof` holds across `tollgate` and `tollgate/client`);
+//   imports (`instanceof` holds across `tollgate` and `tollgate/client`); the native-math
+//   snippet (js/native.js) is bundled: its one state is a global symbol slot, which a copy
+//   in each bundle shares;
 // - the .wasm: `new URL("./dist/X_bg.wasm", import.meta.url)` in the entry becomes
 //   `new URL("./X_bg.wasm", ...)`, relative to the bundle in dist/.
 //
@@ -25,7 +27,7 @@ const entries = ["browser.js", "rsa-browser.js", "client.js"];
 const distPaths = {
   name: "tollgate-dist-paths",
   setup(build) {
-    build.onResolve({ filter: /^\.\/snippets\// }, (args) => ({ path: args.path, external: true }));
+    build.onResolve({ filter: /^\.\/snippets\/.*\/error\.js$/ }, (args) => ({ path: args.path, external: true }));
     build.onLoad({ filter: /\.js$/ }, (args) => {
       let contents = readFileSync(args.path, "utf8");
       if (entries.some((entry) => args.path === join(pkg, entry))) {

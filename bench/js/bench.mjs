@@ -18,6 +18,10 @@ import { deepStrictEqual } from "node:assert/strict";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 
 const loadAtStart = loadavg()[0];
+// The same script runs in Deno (an edge runtime; BENCHMARKS.md): `deno run -A --no-lock
+// --node-modules-dir=manual bench/js/bench.mjs`.
+const runtime = globalThis.Deno ? `Deno ${globalThis.Deno.version.deno}` : `Node ${process.version}`;
+const nativeName = globalThis.Deno ? "Deno's node:crypto" : "node:crypto";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const reportIndex = args.indexOf("--report");
@@ -34,17 +38,19 @@ const snippet = (() => {
   if (!match) throw new Error("pkg/dist/error.js does not name its snippet");
   return `pkg/dist/${match[1]}`;
 })();
-const srcFiles = ["pkg/src/api.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/options.js", "pkg/src/remote.js"];
+const srcFiles = ["pkg/src/api.js", "pkg/src/args.js", "pkg/src/bearer.js", "pkg/src/client.js", "pkg/src/native.js", "pkg/src/options.js", "pkg/src/remote.js"];
 // What a browser loads are the minified bundles of scripts/build-pkg.sh (the "browser" and
 // "default" exports), the error snippet they share, and the .wasm; the sources (what Node
-// reads) are counted too, for reference.
+// reads) are counted too, for reference. The native-math snippet (issue #17) is inside the
+// bundles; only the error snippet stays apart (one TollgateError class across entries).
+const nativeSnippet = snippet.replace(/error\.js$/, "native.js");
 const files = {
   rsaWasm: "pkg/dist/tollgate_rsa_bg.wasm",
   rsaBrowser: ["pkg/dist/tollgate_rsa_bg.wasm", "pkg/dist/rsa-browser.js", snippet],
   wasm: "pkg/dist/tollgate_wasm_bg.wasm",
   glue: "pkg/dist/tollgate_wasm.js",
   bundle: "pkg/dist/browser.js",
-  own: ["pkg/node.js", "pkg/browser.js", "pkg/client.js", ...srcFiles, "pkg/src/decode.js", "pkg/dist/error.js", snippet],
+  own: ["pkg/node.js", "pkg/browser.js", "pkg/client.js", ...srcFiles, "pkg/src/decode.js", "pkg/dist/error.js", snippet, nativeSnippet],
   browser: ["pkg/dist/tollgate_wasm_bg.wasm", "pkg/dist/browser.js", snippet],
   // `tollgate/client`: decode, expiry and the client, no wasm (issue #17).
   client: ["pkg/dist/client.js", snippet],
@@ -54,6 +60,7 @@ for (const path of new Set([files.wasm, files.glue, files.bundle, ...files.own, 
 const wasmSha = createHash("sha256").update(bytes.get(files.wasm)).digest("hex");
 
 const tollgate = await import(new URL("pkg/node.js", root).href);
+const tollgateRsa = await import(new URL("pkg/rsa-node.js", root).href);
 const tollgateClient = await import(new URL("pkg/client.js", root).href);
 const jose = await import("jose");
 const { jwtDecode } = await import("jwt-decode");
@@ -174,13 +181,53 @@ const groups = [
     fastJwt: { call: () => access(fjHs(hs.token)), reject: () => fjHs(tampered(hs.token)) },
   }),
   verifyGroup("eddsa", "EdDSA verify (Simple JWT access token, 360 B)", ed, {
-    tollgate: { label: "tollgate `Verifier.verify(token, { now })`", call: () => tgEd.verify(ed.token, { now: ed.now }), reject: () => tgEd.verify(tampered(ed.token), { now: ed.now }) },
+    tollgate: { label: `tollgate \`Verifier.verify(token, { now })\` (${nativeName} math)`, call: () => tgEd.verify(ed.token, { now: ed.now }), reject: () => tgEd.verify(tampered(ed.token), { now: ed.now }) },
+    wasm: wasmRow(tollgate, keys.ed25519.public_jwk, ed),
     jose: (token) => jose.jwtVerify(token, edKeyJose, { algorithms: ["EdDSA"], currentDate: edDate }),
     fastJwt: { call: () => access(fjEd(ed.token)), reject: () => fjEd(tampered(ed.token)) },
   }),
+  ...(await algorithmGroups()),
 ];
 
-function verifyGroup(id, title, v, { tollgate: tg, jose: joseVerify, fastJwt: fj }) {
+/** tollgate with `crypto: "wasm"` (the module's own math), for the asymmetric groups. */
+function wasmRow(entry, key, v) {
+  const verifier = new entry.Verifier(key, { algorithm: v.algorithm, type: "access", crypto: "wasm" });
+  return { call: () => verifier.verify(v.token, { now: v.now }), reject: () => verifier.verify(tampered(v.token), { now: v.now }) };
+}
+
+/** A group per remaining algorithm (HS384/512, ES256/384/512, RS*, PS*), each on gen-<alg>-access. */
+async function algorithmGroups() {
+  const list = [];
+  const keyName = { HS: "hmac", ES256: "es256", ES384: "es384", ES512: "es512", RS: "rsa", PS: "rsa" };
+  for (const alg of ["HS384", "HS512", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]) {
+    const v = vectors.get(`gen-${alg.toLowerCase()}-access`);
+    if (!v || v.expect_fail) throw new Error(`tests/vectors/generated.json: no valid gen-${alg.toLowerCase()}-access`);
+    const hmac = alg.startsWith("HS");
+    const entry = ["HS384", "HS512", "ES256"].includes(alg) ? tollgate : tollgateRsa;
+    const spec = keys[keyName[alg] ?? keyName[alg.slice(0, 2)]];
+    const tgKey = hmac ? spec.secret : spec.public_jwk;
+    const joseKey = hmac ? new TextEncoder().encode(spec.secret) : await jose.importJWK(spec.public_jwk, alg);
+    const verifier = new entry.Verifier(tgKey, { algorithm: alg, type: "access" });
+    const fj = fastJwt.createVerifier({ key: hmac ? spec.secret : spec.public_pem, algorithms: [alg], clockTimestamp: v.now * 1000 });
+    const date = new Date(v.now * 1000);
+    const where = entry === tollgate ? "tollgate " : "tollgate/rsa ";
+    list.push(verifyGroup(alg.toLowerCase(), `${alg} verify (Simple JWT access token, ${v.token.length} B)`, v, {
+      tollgate: {
+        label: `${where}\`Verifier.verify(token, { now })\`${hmac ? "" : ` (${nativeName} math)`}`,
+        call: () => verifier.verify(v.token, { now: v.now }),
+        reject: () => verifier.verify(tampered(v.token), { now: v.now }),
+      },
+      wasm: hmac ? undefined : wasmRow(entry, tgKey, v),
+      // ECDSA: verifyAsync() too, which takes WebCrypto where it beats node:crypto (Deno).
+      verifyAsync: alg.startsWith("ES") ? () => verifier.verifyAsync(v.token, { now: v.now }) : undefined,
+      jose: (token) => jose.jwtVerify(token, joseKey, { algorithms: [alg], currentDate: date }),
+      fastJwt: { call: () => access(fj(v.token)), reject: () => fj(tampered(v.token)) },
+    }));
+  }
+  return list;
+}
+
+function verifyGroup(id, title, v, { tollgate: tg, wasm, verifyAsync, jose: joseVerify, fastJwt: fj }) {
   const joseCall = async () => {
     const { payload, protectedHeader } = await joseVerify(v.token);
     access(payload);
@@ -192,6 +239,14 @@ function verifyGroup(id, title, v, { tollgate: tg, jose: joseVerify, fastJwt: fj
     baseline: `${id}-jose`,
     rows: [
       { id: `${id}-tollgate`, lib: "tollgate", label: tg.label, returns: "claims", call: tg.call, reject: tg.reject, check: (r) => deepStrictEqual(r, v.claims) },
+      ...(verifyAsync === undefined ? [] : [{
+        id: `${id}-tollgate-async`, lib: "tollgate", label: "the same Verifier, `await verifyAsync(token, { now })`, sequential", returns: "claims", async: true,
+        call: verifyAsync, check: (r) => deepStrictEqual(r, v.claims),
+      }]),
+      ...(wasm === undefined ? [] : [{
+        id: `${id}-tollgate-wasm`, lib: "tollgate", label: "the same with `crypto: \"wasm\"` (the module's math)", returns: "claims",
+        call: wasm.call, reject: wasm.reject, check: (r) => deepStrictEqual(r, v.claims),
+      }]),
       {
         id: `${id}-jose`, lib: "jose", label: "jose `await jwtVerify(...)`, sequential", returns: "payload + protectedHeader", async: true,
         call: joseCall, reject: () => joseVerify(tampered(v.token)),
@@ -245,10 +300,14 @@ const makeLoop = (row) =>
     : new Function("fn", "n", `/* ${row.id} */ let r; for (let i = 0; i < n; i++) r = fn(); return r;`);
 
 let sink = 0;
+let lastCpuUs = 0;
 async function timeLoop(row, n) {
+  const cpu0 = process.cpuUsage();
   const t0 = now();
   const r = await row.loop(row.call, n);
   const ns = Number(now() - t0);
+  const cpu = process.cpuUsage(cpu0);
+  lastCpuUs = cpu.user + cpu.system; // every thread of the process (jose's WebCrypto work runs on libuv's pool)
   sink ^= typeof r === "object" && r !== null ? 1 : 0;
   return ns;
 }
@@ -276,18 +335,20 @@ for (const group of groups) {
     row.loop = makeLoop(row);
     row.n = await calibrate(row);
     row.rates = [];
+    row.cpuRates = [];
   }
   for (let r = 0; r < plan.rounds; r++) {
     const order = group.rows.map((_, i) => group.rows[(i + r) % group.rows.length]);
     for (const row of order) {
       const ns = await timeLoop(row, row.n);
       row.rates.push((row.n * (row.perCall ?? 1) * 1e9) / ns);
+      row.cpuRates.push((row.n * (row.perCall ?? 1) * 1e6) / Math.max(1, lastCpuUs));
     }
   }
   const base = median(group.rows.find((row) => row.id === group.baseline).rates);
   for (const row of group.rows) {
     const ops = median(row.rates);
-    results.set(row.id, { ops, min: Math.min(...row.rates), max: Math.max(...row.rates), vsJose: ops / base });
+    results.set(row.id, { ops, cpuOps: median(row.cpuRates), min: Math.min(...row.rates), max: Math.max(...row.rates), vsJose: ops / base });
     console.error(`${group.id.padEnd(7)} ${row.label.padEnd(58)} ${Math.round(ops).toLocaleString("en-US").padStart(12)} ops/s`);
   }
 }
@@ -338,7 +399,7 @@ const gitHead = (() => {
 const r = (id) => results.get(id);
 const lines = [];
 lines.push(`Date: ${new Date().toISOString().slice(0, 10)}. Machine: ${availableParallelism()} cores (${cpuModel}), ${Math.round(totalmem() / 2 ** 30)} GiB;`);
-lines.push(`Node ${process.version}; tollgate ${versions.tollgate} (git ${gitHead}; wasm sha256 ${wasmSha.slice(0, 12)}),`);
+lines.push(`${runtime}; tollgate ${versions.tollgate} (git ${gitHead}; wasm sha256 ${wasmSha.slice(0, 12)}),`);
 lines.push(`jose ${versions.jose}, jwt-decode ${versions["jwt-decode"]}, fast-jwt ${versions["fast-jwt"]}.`);
 lines.push(`Command: \`${commandLine}\` (${quick ? "quick" : "full"} mode: ${plan.warmMs} ms warm-up per row, ${plan.rounds} interleaved rounds`);
 lines.push(`of about ${plan.roundMs} ms per row; the figure is the median round, the spread the slowest and fastest round).`);
@@ -394,6 +455,43 @@ lines.push("Goals (issue #17), from this run:");
 lines.push("");
 lines.push(`- the frontend entry \`tollgate/client\` at most 15 KB gzip for everything it loads: ${verdict(goals.client)} (${fmt(clientSize.gz)} B = ${kb(clientSize.gz)}).`);
 lines.push(`- the full validator (\`tollgate\` in a browser) at most 60 KB gzip for everything it loads: ${verdict(goals.validator)} (${fmt(browserSize.gz)} B = ${kb(browserSize.gz)}, of which the wasm ${fmt(sizes[0].gz)} B).`);
+
+// Issue #17 item 3: every algorithm at least as fast as jose (the better of its sequential
+// and 64-in-flight rows); HS256, EdDSA, ES256, RS256 at least as fast as fast-jwt.
+const ALGS = ["HS256", "HS384", "HS512", "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+const ratio = (x) => `${x.toFixed(x >= 10 ? 1 : 2)}×`;
+lines.push("");
+lines.push(`Every algorithm in ${runtime} (tollgate's default \`crypto: "native"\`: ${nativeName} does the asymmetric math). Each cell:`);
+lines.push("ops/s (median round, wall clock) / ops per CPU second (all the process's threads: jose's WebCrypto work runs");
+lines.push("on libuv's pool, so with 64 in flight it also uses the second core; on a loaded machine the CPU figure is the steadier one).");
+lines.push("");
+lines.push("| algorithm | tollgate | module's math (`crypto: \"wasm\"`) | jose, sequential | jose, 64 in flight | fast-jwt | tollgate vs best jose | tollgate vs fast-jwt |");
+lines.push("|---|---|---|---|---|---|---|---|");
+const misses = { jose: [], fastJwt: [], joseCpu: [], fastJwtCpu: [] };
+const both = (x) => (x === undefined ? "(same)" : `${fmt(x.ops)} / ${fmt(x.cpuOps)}`);
+for (const alg of ALGS) {
+  const id = alg.toLowerCase();
+  const sync = r(`${id}-tollgate`);
+  const viaAsync = results.get(`${id}-tollgate-async`);
+  // verifyAsync() where it is faster (Deno's ECDSA through WebCrypto), else verify().
+  const tg = viaAsync !== undefined && viaAsync.cpuOps > sync.cpuOps ? viaAsync : sync;
+  const [js, jp, fj] = [r(`${id}-jose`), r(`${id}-jose-parallel`), r(`${id}-fast-jwt`)];
+  const vsJose = tg.ops / Math.max(js.ops, jp.ops);
+  const vsJoseCpu = tg.cpuOps / Math.max(js.cpuOps, jp.cpuOps);
+  const vsFj = tg.ops / fj.ops;
+  const vsFjCpu = tg.cpuOps / fj.cpuOps;
+  if (vsJose < 1) misses.jose.push(`${alg} ${ratio(vsJose)}`);
+  if (vsJoseCpu < 1) misses.joseCpu.push(`${alg} ${ratio(vsJoseCpu)}`);
+  if (["HS256", "EdDSA", "ES256", "RS256"].includes(alg)) {
+    if (vsFj < 1) misses.fastJwt.push(`${alg} ${ratio(vsFj)}`);
+    if (vsFjCpu < 1) misses.fastJwtCpu.push(`${alg} ${ratio(vsFjCpu)}`);
+  }
+  lines.push(`| ${alg} | **${both(tg)}**${tg === viaAsync ? " (`verifyAsync`)" : ""} | ${both(results.get(`${id}-tollgate-wasm`))} | ${both(js)} | ${both(jp)} | ${both(fj)} | ${ratio(vsJose)} / ${ratio(vsJoseCpu)} | ${ratio(vsFj)} / ${ratio(vsFjCpu)} |`);
+}
+lines.push("");
+const listed = (xs) => (xs.length ? ` (below: ${xs.join(", ")})` : "");
+lines.push(`- every algorithm at least as fast as jose (its better row) in ${runtime.split(" ")[0]}: wall clock ${verdict(misses.jose.length === 0)}${listed(misses.jose)}; per CPU second ${verdict(misses.joseCpu.length === 0)}${listed(misses.joseCpu)}.`);
+lines.push(`- HS256, EdDSA, ES256, RS256 at least as fast as fast-jwt in ${runtime.split(" ")[0]}: wall clock ${verdict(misses.fastJwt.length === 0)}${listed(misses.fastJwt)}; per CPU second ${verdict(misses.fastJwtCpu.length === 0)}${listed(misses.fastJwtCpu)}.`);
 
 const report = lines.join("\n") + "\n";
 if (reportFile) writeFileSync(reportFile, report);

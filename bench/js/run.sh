@@ -2,15 +2,16 @@
 # Benchmark of the npm package tollgate in Node, side by side with jose, jwt-decode and
 # fast-jwt on the same tokens. Results: BENCHMARKS.md, section "npm package in Node".
 #
-#   bench/js/run.sh            full run (about a minute)
+#   bench/js/run.sh            full run (about four minutes)
 #   bench/js/run.sh --quick    smoke test (a fraction of a second per row, a few seconds)
 #   bench/js/run.sh --record   full run, then writes the results block into BENCHMARKS.md
 #
 # Installs the pinned packages of bench/js/package-lock.json (npm ci) if they are missing,
 # builds pkg/dist/ (./scripts/build-pkg.sh) if it is missing, then runs bench/js/bench.mjs:
-# decode (tollgate, jose, jwt-decode, fast-jwt), HS256 and EdDSA verify (tollgate, jose,
-# fast-jwt) of the tokens gen-hs256-access and gen-eddsa-access of
-# tests/vectors/generated.json at their `now`, and the package's size (raw and gzip -9).
+# decode (tollgate, jose, jwt-decode, fast-jwt), and verify of every algorithm (HS*, EdDSA,
+# ES*, RS*, PS*: tollgate, also with crypto: "wasm", jose sequential and 64 in flight,
+# fast-jwt) of the tokens gen-<alg>-access of tests/vectors/generated.json at their
+# `now`, and the package's size (raw and gzip -9).
 # Every call's result is checked once before timing; exits non-zero if one is wrong, or if
 # pkg/dist/ changed during the run.
 set -euo pipefail

@@ -409,18 +409,24 @@ fn ec_members(
 /// lexicographic order, without whitespace (every value here is base64url or a fixed
 /// name, so none needs escaping).
 fn thumbprint(key: &VerifyingInner) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"{");
+    Base64UrlUnpadded::encode_string(&Sha256::digest(members_json(key).as_bytes()))
+}
+
+/// The required JWK members of a key as JSON text, in lexicographic order without
+/// whitespace (RFC 7638's form; every value is base64url or a fixed name, so none needs
+/// escaping).
+fn members_json(key: &VerifyingInner) -> String {
+    let mut out = String::from("{");
     for (i, (name, value)) in public_jwk_members(key).iter().enumerate() {
         if i > 0 {
-            hasher.update(b",");
+            out.push(',');
         }
         for part in ["\"", name, "\":\"", value, "\""] {
-            hasher.update(part.as_bytes());
+            out.push_str(part);
         }
     }
-    hasher.update(b"}");
-    Base64UrlUnpadded::encode_string(&hasher.finalize())
+    out.push('}');
+    out
 }
 
 /// An ECDSA signing key from its big-endian scalar (exactly the curve's size).
@@ -764,9 +770,14 @@ impl VerifyingKey {
             }
             Algorithm::EdDsa => {
                 let raw: &[u8; 32] = bytes.try_into().map_err(|_| Error::KeyInvalid)?;
-                VerifyingInner::EdDsa(
-                    ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(invalid)?,
-                )
+                let key = ed25519_dalek::VerifyingKey::from_bytes(raw).map_err(invalid)?;
+                // A small-order point (8 of them, e.g. the identity) verifies forged
+                // signatures (R small-order, S = 0) in ed25519-dalek's `verify` and in
+                // OpenSSL alike: refused as a key, on every path.
+                if key.is_weak() {
+                    return Err(Error::WeakKey);
+                }
+                VerifyingInner::EdDsa(key)
             }
             Algorithm::Es256 => VerifyingInner::Es256(
                 p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
@@ -912,6 +923,62 @@ impl VerifyingKey {
             }
             #[cfg(feature = "rsa")]
             VerifyingInner::Rsa(alg, k) => rsa_verify(*alg, k, message, signature),
+        }
+    }
+}
+
+/// The group order of Ed25519, ℓ = 2^252 + 27742317777372353535851937790883648493,
+/// little-endian (as a signature's S is encoded).
+const ED25519_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+];
+
+impl VerifyingKey {
+    /// The public key as JWK JSON text of its required members only (`kty`, `crv`, `x`,
+    /// `y`, `n`, `e`: what a runtime's crypto imports), `None` for HMAC secrets. Far less
+    /// code than [`VerifyingKey::to_public_jwk`] in the WebAssembly module.
+    pub fn public_jwk_json(&self) -> Option<String> {
+        (!self.algorithm().is_hmac()).then(|| members_json(&self.inner))
+    }
+
+    /// Checks a raw JWS signature over `message` with this key (shape and math), as a
+    /// verifier does: for callers comparing other signature math against the core's.
+    pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verify(message, signature)
+    }
+
+    /// Whether `signature` has the shape this key's algorithm accepts, before any
+    /// signature math: what [`VerifyingKey::verify`] refuses without computing, so that a
+    /// verifier handing the math to other code (the npm package's native crypto,
+    /// `Verifier::verify_with_signature_math`) accepts exactly the same signatures.
+    /// - ES256/384/512: raw `r || s` of exactly twice the field size (no DER), with
+    ///   `0 < r, s < n` (high and low S both pass, as in `p256`/`p384`/`p521`).
+    /// - EdDSA: 64 bytes, S canonical (`S < ℓ`, as ed25519-dalek 2 requires).
+    /// - RS*/PS*: exactly the modulus's length and, as an integer, below the modulus.
+    /// - HMAC: the hash's length.
+    pub fn signature_well_formed(&self, signature: &[u8]) -> bool {
+        match &self.inner {
+            VerifyingInner::Hs256(_) => signature.len() == 32,
+            VerifyingInner::Hs384(_) => signature.len() == 48,
+            VerifyingInner::Hs512(_) => signature.len() == 64,
+            VerifyingInner::EdDsa(_) => {
+                let Some(s) = signature.get(32..64).filter(|_| signature.len() == 64) else {
+                    return false;
+                };
+                // S < ℓ, compared from the most significant byte down.
+                s.iter().rev().cmp(ED25519_ORDER.iter().rev()) == core::cmp::Ordering::Less
+            }
+            VerifyingInner::Es256(_) => p256::ecdsa::Signature::from_slice(signature).is_ok(),
+            #[cfg(feature = "es384")]
+            VerifyingInner::Es384(_) => p384::ecdsa::Signature::from_slice(signature).is_ok(),
+            #[cfg(feature = "es512")]
+            VerifyingInner::Es512(_) => p521::ecdsa::Signature::from_slice(signature).is_ok(),
+            #[cfg(feature = "rsa")]
+            VerifyingInner::Rsa(_, k) => {
+                let modulus = k.n().to_bytes_be();
+                signature.len() == modulus.len() && signature < modulus.as_slice()
+            }
         }
     }
 }

@@ -183,7 +183,8 @@ impl fmt::Display for Error {
             Self::ClaimMissing(claim) => write!(f, "Token has no '{claim}' claim"),
             Self::WeakKey => f.write_str(
                 "key is too weak (HMAC secrets need at least as many bytes as the hash output; \
-                 PEM text is not an HMAC secret)",
+                 PEM text is not an HMAC secret; RSA keys need 2048 bits; an Ed25519 key \
+                 must not be of small order)",
             ),
             Self::KeyInvalid => f.write_str("key material cannot be parsed"),
             Self::KeyAlgorithmMismatch => f.write_str("key does not belong to the algorithm"),

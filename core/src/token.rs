@@ -307,6 +307,9 @@ impl Verified {
     }
 }
 
+/// The signature check of one candidate key: `(index in keys(), key, message, signature)`.
+type SignatureCheck<'a> = dyn FnMut(usize, &VerifyingKey, &[u8], &[u8]) -> bool + 'a;
+
 /// Checks tokens against one configured algorithm and its keys.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -376,6 +379,34 @@ impl Verifier {
         pending.finish(listed)
     }
 
+    /// [`Verifier::verify`] with the signature math done by `signature_math(index,
+    /// message, signature)`: the runtime's native crypto in the npm package, for the key
+    /// `keys()[index]`. Everything else is this verifier's: the envelope, the header,
+    /// `alg`, the key picked by `kid` (or each key in turn), the signature's shape
+    /// ([`VerifyingKey::signature_well_formed`], checked before `signature_math` is
+    /// asked), then the claims, in the same order and with the same errors. HMAC keys
+    /// are always checked here (`signature_math` is not asked).
+    pub fn verify_with_signature_math(
+        &self,
+        token: &str,
+        expect: Expect,
+        now: u64,
+        is_blacklisted: impl FnOnce(&str) -> bool,
+        mut signature_math: impl FnMut(usize, &[u8], &[u8]) -> bool,
+    ) -> Result<Verified, Error> {
+        let token = Untrusted::parse(token)?;
+        let mut check = |index: usize, key: &VerifyingKey, message: &[u8], signature: &[u8]| {
+            if key.algorithm().is_hmac() {
+                return key.verify(message, signature);
+            }
+            key.signature_well_formed(signature) && signature_math(index, message, signature)
+        };
+        let checks = self.check_untrusted_with(&token, expect, now, &mut check)?;
+        let listed = checks.jti.as_deref().is_some_and(is_blacklisted);
+        let checked = checks.finish(listed)?;
+        Ok(checked.with_json(token.header_json, token.payload))
+    }
+
     /// [`Verifier::verify`] in two steps, for a blacklist the caller has to wait for
     /// (a database across a network): the signature and registered claims are checked
     /// here; [`Pending::finish`] takes the blacklist's answer about [`Pending::jti`] and
@@ -410,20 +441,41 @@ impl Verifier {
         expect: Expect,
         now: u64,
     ) -> Result<Checks, Error> {
+        self.check_untrusted_with(token, expect, now, &mut |_, key, message, signature| {
+            key.verify(message, signature)
+        })
+    }
+
+    /// [`Verifier::check_untrusted`] with `check(index, key, message, signature)` for the
+    /// signature of each candidate key.
+    fn check_untrusted_with(
+        &self,
+        token: &Untrusted<'_>,
+        expect: Expect,
+        now: u64,
+        check: &mut SignatureCheck<'_>,
+    ) -> Result<Checks, Error> {
         let s = &self.settings;
         if token.alg != s.algorithm.name() {
             return Err(Error::AlgorithmMismatch);
         }
         let message = token.signed.as_bytes();
+        let signature = &token.signature;
         let signed_ok = match token.kid() {
-            Some(kid) if s.keys.len() > 1 => s
+            Some(kid) if s.keys.len() > 1 => {
+                let index = s
+                    .keys
+                    .iter()
+                    .position(|k| k.kid() == kid)
+                    .ok_or(Error::KeyUnknown)?;
+                check(index, &s.keys[index], message, signature)
+            }
+            // One key (as Simple JWT, which ignores `kid`) or no `kid`: try each key.
+            _ => s
                 .keys
                 .iter()
-                .find(|k| k.kid() == kid)
-                .ok_or(Error::KeyUnknown)?
-                .verify(message, &token.signature),
-            // One key (as Simple JWT, which ignores `kid`) or no `kid`: try each key.
-            _ => s.keys.iter().any(|k| k.verify(message, &token.signature)),
+                .enumerate()
+                .any(|(index, k)| check(index, k, message, signature)),
         };
         if !signed_ok {
             return Err(Error::SignatureInvalid);

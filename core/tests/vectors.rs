@@ -130,6 +130,26 @@ fn run(verifier: &Verifier, v: &Vector) -> Result<tollgate_core::Verified, Error
         (Err(one), Err(two)) => assert_eq!(one.code(), two.code(), "{}", v.name),
         _ => panic!("{}: {one_step:?} but two steps gave {two_step:?}", v.name),
     }
+    // With the signature math handed out (the npm package's native crypto), and answered
+    // by the same keys' math: the same outcome; and math is only asked for well-formed
+    // signatures of the candidate keys.
+    let keys = verifier.keys();
+    let handed_out = verifier.verify_with_signature_math(
+        &v.token,
+        expect,
+        v.now,
+        blacklisted,
+        |index, message, signature| {
+            let key = &keys[index];
+            assert!(key.signature_well_formed(signature), "{}", v.name);
+            key.verify_signature(message, signature)
+        },
+    );
+    match (&one_step, &handed_out) {
+        (Ok(one), Ok(out)) => assert_eq!(one.payload_json(), out.payload_json(), "{}", v.name),
+        (Err(one), Err(out)) => assert_eq!(one, out, "{}", v.name),
+        _ => panic!("{}: {one_step:?} but handed out {handed_out:?}", v.name),
+    }
     let verified = one_step?;
     if sliding_refresh {
         verifier.check_refresh_exp(&verified, v.now)?;
@@ -224,6 +244,40 @@ fn every_vector_file_passes() {
     for code in Error::ALL_CODES.iter().filter(|c| c.starts_with("token_")) {
         assert!(outcomes.contains(*code), "no vector produces {code}");
     }
+}
+
+/// The malleability vectors (tests/vectors/native/, `gen/gen_malleable.mjs`): the core's
+/// verdicts the package's native signature math must match.
+#[test]
+fn native_malleability_vectors_pass() {
+    let keys = keys();
+    let path = vectors_dir().join("native/malleable.json");
+    let file: File = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(file.vectors.len() >= 40);
+    for v in &file.vectors {
+        check(&keys, &file.source, v);
+    }
+}
+
+/// An Ed25519 key of small order verifies forged signatures (R of small order, S = 0) in
+/// ed25519-dalek's `verify` and OpenSSL alike: it is refused as a key.
+#[test]
+fn small_order_ed25519_keys_are_weak() {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let order_two = {
+        let mut y = [0xff; 32];
+        y[0] = 0xec;
+        y[31] = 0x7f;
+        y
+    };
+    for point in [identity, [0; 32], order_two] {
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": Base64UrlUnpadded::encode_string(&point)});
+        let err = VerifyingKey::from_jwk(Algorithm::EdDsa, &jwk.to_string()).unwrap_err();
+        assert!(matches!(err, Error::WeakKey | Error::KeyInvalid), "{err:?}");
+    }
+    let err = VerifyingKey::from_raw(Algorithm::EdDsa, &identity).unwrap_err();
+    assert_eq!(err, Error::WeakKey);
 }
 
 /// What a decode tells a caller: the header and payload text and the expiry, or the error.

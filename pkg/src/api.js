@@ -12,6 +12,7 @@
 
 import { bindArgs } from "./args.js";
 import { bindBearer } from "./bearer.js";
+import { NATIVE_SLOT, nativeAlgorithm } from "./native.js";
 import { optionsArg } from "./options.js";
 import { ENSURE, KEYS_NOW, REFETCH, UNKNOWN_KID, bindRemote, tokenHeader, tokenKid } from "./remote.js";
 
@@ -33,9 +34,12 @@ const VERIFIER_OPTIONS = [
   "maxTokenAge",
   "maxLifetime",
   "clock",
+  "crypto",
 ];
 const CLAIM_NAMES = ["userId", "tokenType", "jti", "refreshExp"];
 const VERIFY_OPTIONS = ["now", "blacklist"];
+/** Who does the signature math of asymmetric tokens (see native.js). */
+const CRYPTO = ["native", "webcrypto", "wasm"];
 /** Names that belong to another entry point, or to other libraries. */
 const VERIFIER_HINTS = {
   now: "now is a verify() option: pass { now } to verify(), or a clock to the Verifier",
@@ -52,7 +56,13 @@ const decoder = new TextDecoder();
 /** A valid public key: a remote Verifier's options are checked with it at once. */
 const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_TYCXDw7hTTaE9K8" };
 
-export function bindApi(wasm, exports, TollgateError) {
+/**
+ * `providers`: the runtime's native crypto (native.js), `sync` (node:crypto: verify() and
+ * verifyAsync()) and `async` (WebCrypto: verifyAsync() only); either may be absent, and
+ * then the module does that math. `asyncFirst(algorithm)`: true where the runtime's
+ * WebCrypto beats its node:crypto, so that verifyAsync() takes WebCrypto (Deno's ECDSA).
+ */
+export function bindApi(wasm, exports, TollgateError, providers = {}) {
   const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
   const memory = exports.memory;
   const maxTokenLen = wasm.maxTokenLen();
@@ -132,6 +142,9 @@ export function bindApi(wasm, exports, TollgateError) {
       throw argument("options.requiredClaims must be an array of strings");
     }
     if (clock !== undefined && typeof clock !== "function") throw argument("options.clock must be a function giving epoch seconds");
+    if (options.crypto !== undefined && !CRYPTO.includes(options.crypto)) {
+      throw argument(`options.crypto must be ${CRYPTO.join(", ")}`);
+    }
     const names = optionsArg(argument, claims, CLAIM_NAMES, "options.claims");
     for (const name of CLAIM_NAMES) {
       if (names[name] !== undefined && typeof names[name] !== "string") throw argument(`options.claims.${name} must be a string`);
@@ -214,6 +227,47 @@ export function bindApi(wasm, exports, TollgateError) {
 
   const keyUnknown = () => new TollgateError("token_key_unknown", "Token is invalid");
 
+  // The native checks of each module verifier's keys, per provider: for a sync provider
+  // the handler nativeVerify calls, for an async one a promise of the key checks; null
+  // where the module does the math (HMAC, or a key the runtime could not import).
+  const nativeKeys = new WeakMap();
+  function nativeFor(inner, algorithm, provider) {
+    if (provider == null || !nativeAlgorithm(algorithm)) return null;
+    let byProvider = nativeKeys.get(inner);
+    if (byProvider === undefined) nativeKeys.set(inner, (byProvider = new Map()));
+    if (byProvider.has(provider)) return byProvider.get(provider);
+    let checks = [];
+    for (let i = 0; i < inner.keyCount; i++) {
+      const jwk = inner.publicJwk(i);
+      if (jwk === undefined) {
+        checks = null;
+        break;
+      }
+      checks.push(provider.importKey(algorithm, JSON.parse(jwk)));
+    }
+    const usable = (list) => (list !== null && list.every((check) => typeof check === "function") ? list : null);
+    let value;
+    if (provider.sync) {
+      const list = usable(checks);
+      value = list === null ? null : (index, message, signature) => index < list.length && list[index](message, signature);
+    } else {
+      value = checks === null ? null : Promise.all(checks).then(usable, () => null);
+    }
+    byProvider.set(provider, value);
+    return value;
+  }
+
+  /** One verification by the module: `handler` answers its native signature checks. */
+  function run(inner, len, when, revoked, handler) {
+    if (handler === null) return result(inner.verifyToken(len, when, revoked));
+    globalThis[NATIVE_SLOT] = handler;
+    try {
+      return result(inner.verifyTokenNative(len, when, revoked));
+    } finally {
+      globalThis[NATIVE_SLOT] = undefined;
+    }
+  }
+
   /**
    * A verifier of keys and options; verify() is synchronous. With several algorithms
    * (`algorithms`) there is one module verifier per algorithm, each with its own keys,
@@ -228,12 +282,14 @@ export function bindApi(wasm, exports, TollgateError) {
     #options; // algorithm -> options JSON
     #algorithms;
     #clock;
+    #crypto;
     #version = -1; // remote: the key set version last seen
     #slots = new Map(); // remote: algorithm -> { version, group, inner }
     constructor(key, options) {
       const { algorithms, json } = verifierOptions(options);
       this.#algorithms = algorithms;
       this.#clock = options.clock;
+      this.#crypto = options.crypto ?? "native";
       this.#options = new Map(algorithms.map((algorithm, i) => [algorithm, json[i]]));
       if (key instanceof remote.RemoteJwks) {
         for (const algorithm of algorithms) {
@@ -265,11 +321,10 @@ export function bindApi(wasm, exports, TollgateError) {
     }
 
     /** The module verifier for this token, or a thrown error (remote sources). */
-    #verifierFor(token) {
+    #verifierFor(token, algorithm = this.#algorithmFor(token)) {
       if (this.#remote === null) {
-        return this.#byAlg === null ? this.#inner : this.#byAlg.get(this.#algorithmFor(token));
+        return this.#byAlg === null ? this.#inner : this.#byAlg.get(algorithm);
       }
-      const algorithm = this.#algorithmFor(token);
       const { version, group } = this.#remote[KEYS_NOW](algorithm);
       this.#version = version;
       let slot = this.#slots.get(algorithm);
@@ -298,7 +353,68 @@ export function bindApi(wasm, exports, TollgateError) {
       const revoked = blacklistJson(blacklist);
       const when = nowArg(now, this.#clock);
       const len = putToken(token);
-      return result(this.#verifierFor(token).verifyToken(len, when, revoked));
+      const algorithm = this.#algorithmFor(token);
+      const inner = this.#verifierFor(token, algorithm);
+      const provider = this.#crypto === "native" ? providers.sync : null;
+      return run(inner, len, when, revoked, nativeFor(inner, algorithm, provider));
+    }
+
+    /**
+     * verify() with the signature math of an async provider (WebCrypto), in two passes of
+     * the module over the token: the first runs every check before the signature and
+     * collects the signature checks it asks for (answering "no"), the second, once
+     * WebCrypto answered them, replays the verification with those answers. Errors before
+     * the signature come from the first pass, every other from the second: the core's
+     * order and codes.
+     */
+    async #verifyOnce(token, options) {
+      const native = this.#crypto === "native";
+      const asyncFirst = native && providers.sync != null && providers.asyncFirst?.(this.#algorithmFor(token)) === true;
+      const provider = this.#crypto === "webcrypto" || (native && providers.sync == null) || asyncFirst ? providers.async : null;
+      if (provider == null) return this.verify(token, options);
+      const { now, blacklist } = optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
+      const revoked = blacklistJson(blacklist);
+      const when = nowArg(now, this.#clock);
+      putToken(token);
+      const algorithm = this.#algorithmFor(token);
+      const inner = this.#verifierFor(token, algorithm);
+      const pending = nativeFor(inner, algorithm, provider);
+      const checks = pending === null ? null : await pending;
+      // A remote key set may have changed while waiting: its module verifier is another.
+      const current = () => {
+        const len = putToken(token);
+        return this.#verifierFor(token, algorithm) === inner ? len : -1;
+      };
+      let len = current();
+      if (checks === null || len < 0) return run(this.#verifierFor(token, algorithm), putToken(token), when, revoked, null);
+      const asked = [];
+      const collect = (index, message, signature) => {
+        asked.push({ index, message: message.slice(), signature: signature.slice() });
+        return false;
+      };
+      // The first pass normally ends in token_signature_invalid (every check answered
+      // "no"): that error is dropped, so it is made without a stack trace, whose capture
+      // was a quarter of this path's CPU time. Any other outcome is rare and is remade
+      // with its stack by running the pass again.
+      const limit = Error.stackTraceLimit;
+      let outcome;
+      try {
+        Error.stackTraceLimit = 0;
+        outcome = run(inner, len, when, revoked, collect);
+      } catch (error) {
+        outcome = error;
+      } finally {
+        Error.stackTraceLimit = limit;
+      }
+      if (outcome?.code !== "token_signature_invalid" || asked.length === 0) {
+        asked.length = 0;
+        return run(inner, putToken(token), when, revoked, collect);
+      }
+      const verdicts = await Promise.all(asked.map(({ index, message, signature }) => checks[index](message, signature)));
+      const valid = new Set(asked.filter((_, i) => verdicts[i] === true).map(({ index }) => index));
+      len = current();
+      if (len < 0) return run(this.#verifierFor(token, algorithm), putToken(token), when, revoked, null);
+      return run(inner, len, when, revoked, (index) => valid.has(index));
     }
 
     /**
@@ -308,16 +424,16 @@ export function bindApi(wasm, exports, TollgateError) {
      */
     async verifyAsync(token, options) {
       optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
-      if (this.#remote === null) return this.verify(token, options);
+      if (this.#remote === null) return this.#verifyOnce(token, options);
       await this.#remote[ENSURE]();
       try {
-        return this.verify(token, options);
+        return await this.#verifyOnce(token, options);
       } catch (error) {
         const version = this.#version;
         const code = error?.code;
         const retry = code === "token_key_unknown" || (code === "token_signature_invalid" && tokenKid(token) === undefined);
         if (!retry || !(await this.#remote[REFETCH](version))) throw error;
-        return this.verify(token, options);
+        return this.#verifyOnce(token, options);
       }
     }
 

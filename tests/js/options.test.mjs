@@ -55,12 +55,12 @@ const noFetch = () => Promise.reject(new Error("no network in this test"));
 const ENTRY_POINTS = [
   {
     name: "new Verifier",
-    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock"],
+    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock", "crypto"],
     call: (o) => new Verifier(secret, { algorithm: "HS256", ...o }),
   },
   {
     name: "new Verifier(remoteJwks())",
-    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock"],
+    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock", "crypto"],
     call: (o) => new Verifier(remoteJwks("https://keys.example/jwks.json", { fetch: noFetch }), { algorithm: "EdDSA", ...o }),
   },
   {
@@ -73,7 +73,7 @@ const ENTRY_POINTS = [
   { name: "verifier.verifyAsync", names: ["now", "blacklist"], call: (o) => verifier.verifyAsync(hs.token, { now: NOW, ...o }) },
   {
     name: "verify()",
-    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock", "now", "blacklist"],
+    names: ["algorithm", "algorithms", "leeway", "audience", "issuer", "type", "requiredClaims", "claims", "maxTokenAge", "maxLifetime", "clock", "crypto", "now", "blacklist"],
     call: (o) => verify(hs.token, secret, { algorithm: "HS256", now: NOW, ...o }),
   },
   { name: "isExpired", names: ["leeway", "now"], call: (o) => isExpired(hs.token, o) },

@@ -8,35 +8,18 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import * as base from "tollgate";
 import * as full from "tollgate/rsa";
+import { keyFor as keyForIn, vectorOptions } from "../runtimes/native-paths.js";
 
 const dir = new URL("../vectors/", import.meta.url);
 const keys = JSON.parse(readFileSync(new URL("keys.json", dir), "utf8"));
 const files = readdirSync(dir).filter((f) => f.endsWith(".json") && f !== "keys.json").sort();
 
-/** The key spec of a vector as a user would pass it. */
-function keyFor(spec, algorithm) {
-  if (typeof spec === "object" && Array.isArray(spec.keys)) {
-    return { keys: spec.keys.map((member) => keyFor(member, algorithm)) };
-  }
-  if (typeof spec === "object") return spec;
-  const entry = keys[spec];
-  if (algorithm.startsWith("HS")) return entry.secret;
-  return entry.public_jwk;
-}
+const keyFor = (spec, algorithm) => keyForIn(keys, spec, algorithm);
 
 const BASE = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
 
 function check(vector, { Verifier, TollgateError }) {
-  const verifier = new Verifier(keyFor(vector.key, vector.algorithm), {
-    algorithm: vector.algorithm,
-    leeway: vector.leeway ?? 0,
-    audience: vector.audience ?? undefined,
-    issuer: vector.issuer ?? undefined,
-    type: vector.expect_type,
-    requiredClaims: vector.required_claims,
-    maxTokenAge: vector.max_token_age,
-    maxLifetime: vector.max_lifetime,
-  });
+  const verifier = new Verifier(keyFor(vector.key, vector.algorithm), vectorOptions(vector));
   try {
     const claims = verifier.verify(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] });
     assert.equal(vector.expect_fail, false, `${vector.name}: verified, expected ${vector.code}`);

@@ -45,6 +45,11 @@ step() { # step NAME COMMAND...: runs one runtime, prints its output only if it 
 step "node (ESM)" node jwks-server.mjs node cli.mjs
 step "bun" node jwks-server.mjs node_modules/.bin/bun cli.mjs
 step "deno" node jwks-server.mjs node_modules/.bin/deno run --allow-read --allow-net=127.0.0.1 --no-lock cli.mjs
+# Every vector through every signature path (module, node:crypto, WebCrypto): native-paths.js.
+step "signature paths agree on every vector: bun" node_modules/.bin/bun native-cli.mjs
+step "signature paths agree on every vector: deno" node_modules/.bin/deno run --allow-read --no-lock native-cli.mjs
+step "signature paths agree on every vector: workerd" node native.mjs workerd
+step "signature paths agree on every vector: chromium" node native.mjs chromium
 step "cloudflare workers (workerd)" node workerd.mjs smoke
 step "vercel edge runtime (edge-runtime)" node edge.mjs
 step "chromium: import map + esbuild bundle" node browser.mjs

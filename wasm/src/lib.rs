@@ -37,6 +37,14 @@ fn fail(err: Error) -> JsValue {
     tollgate_error(err.code(), &err.to_string())
 }
 
+#[wasm_bindgen(module = "/js/native.js")]
+extern "C" {
+    /// The runtime's native signature check for key `index` of the verifier being run
+    /// (see js/native.js); asked only after every check before the signature math passed.
+    #[wasm_bindgen(js_name = nativeVerify)]
+    fn native_verify(index: usize, message: &[u8], signature: &[u8]) -> bool;
+}
+
 fn invalid_argument(message: &str) -> JsValue {
     tollgate_error("argument_invalid", message)
 }
@@ -402,7 +410,24 @@ impl Verifier {
     /// Simple JWT checks its blacklist: after the signature, before exp/jti/type).
     #[wasm_bindgen(js_name = verifyToken)]
     pub fn verify_token(&self, len: usize, now: f64, blacklist_json: Option<String>) -> u32 {
-        length_or_failed(self.verify_inner(len, now, blacklist_json))
+        length_or_failed(self.verify_inner(len, now, blacklist_json, false))
+    }
+
+    /// [`Verifier::verify_token`] with the signature math of asymmetric keys done by the
+    /// runtime (`nativeVerify` of js/native.js, for the key's index; see
+    /// `tollgate_core::Verifier::verify_with_signature_math`): every other check, and
+    /// every error, is the core's.
+    #[wasm_bindgen(js_name = verifyTokenNative)]
+    pub fn verify_token_native(&self, len: usize, now: f64, blacklist_json: Option<String>) -> u32 {
+        length_or_failed(self.verify_inner(len, now, blacklist_json, true))
+    }
+
+    /// Key `index` as a public JWK (JSON text of its required members), for the runtime's
+    /// native crypto to import; undefined for HMAC secrets (never exported) and past the
+    /// last key.
+    #[wasm_bindgen(js_name = publicJwk)]
+    pub fn public_jwk(&self, index: usize) -> Option<String> {
+        self.inner.keys().get(index)?.public_jwk_json()
     }
 
     fn verify_inner(
@@ -410,6 +435,7 @@ impl Verifier {
         len: usize,
         now: f64,
         blacklist_json: Option<String>,
+        native: bool,
     ) -> Result<usize, JsValue> {
         let now = seconds(now, "now")?;
         let blacklist: Vec<String> = match blacklist_json {
@@ -420,9 +446,18 @@ impl Verifier {
                 .ok_or_else(|| invalid_argument("blacklist must be an array of jti strings"))?,
         };
         with_token(len, |token| {
-            let verified = self.inner.verify(token, self.expect, now, |jti| {
-                blacklist.iter().any(|b| b == jti)
-            })?;
+            let listed = |jti: &str| blacklist.iter().any(|b| b == jti);
+            let verified = if native {
+                self.inner.verify_with_signature_math(
+                    token,
+                    self.expect,
+                    now,
+                    listed,
+                    native_verify,
+                )?
+            } else {
+                self.inner.verify(token, self.expect, now, listed)?
+            };
             if self.sliding_refresh {
                 self.inner.check_refresh_exp(&verified, now)?;
             }

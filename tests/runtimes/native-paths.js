@@ -1,0 +1,124 @@
+// Every shared vector (tests/vectors/*.json) and every malleability vector
+// (tests/vectors/native/) through every signature path of the package, in one runtime:
+//   wasm        crypto: "wasm", verify(): the module's own math
+//   native      verify() as imported: node:crypto where the runtime has it, else the module
+//   async       verifyAsync() as imported: node:crypto, else WebCrypto
+//   webcrypto   crypto: "webcrypto", verifyAsync(): WebCrypto wherever it is
+// Each path must give the vector's verdict exactly (claims, or code and message), which
+// tollgate-core's tests hold the core to. Portable: no runtime imports; the caller passes
+// the package entries, keys.json and the vector files (tests/js/native.test.mjs in Node,
+// tests/runtimes/native-cli.mjs in Bun and Deno, and the workerd and Chromium steps).
+//
+// It also counts the native checks asked (a handler installed in the slot the module's
+// nativeVerify reads), so that a path silently falling back to the module shows.
+
+const SLOT = Symbol.for("tollgate.nativeVerify");
+const BASE = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
+
+/** The key spec of a vector as a user would pass it. */
+export function keyFor(keys, spec, algorithm) {
+  if (typeof spec === "object" && Array.isArray(spec.keys)) {
+    return { keys: spec.keys.map((member) => keyFor(keys, member, algorithm)) };
+  }
+  if (typeof spec === "object") return spec;
+  const entry = keys[spec];
+  return algorithm.startsWith("HS") ? entry.secret : entry.public_jwk;
+}
+
+/** A Verifier's options for a vector. */
+export function vectorOptions(vector) {
+  return {
+    algorithm: vector.algorithm,
+    leeway: vector.leeway ?? 0,
+    audience: vector.audience ?? undefined,
+    issuer: vector.issuer ?? undefined,
+    type: vector.expect_type,
+    requiredClaims: vector.required_claims,
+    maxTokenAge: vector.max_token_age,
+    maxLifetime: vector.max_lifetime,
+  };
+}
+
+function expected(vector) {
+  return vector.expect_fail ? { code: vector.code, message: vector.message } : { claims: vector.claims };
+}
+
+function same(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Sorted-key JSON, for comparing claims whatever their order. */
+function canonical(value) {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical(value[k])]));
+  }
+  return value;
+}
+
+const PATHS = [
+  { name: "wasm", crypto: "wasm", call: (v, token, o) => v.verify(token, o) },
+  { name: "native", crypto: undefined, call: (v, token, o) => v.verify(token, o) },
+  { name: "async", crypto: undefined, call: (v, token, o) => v.verifyAsync(token, o) },
+  { name: "webcrypto", crypto: "webcrypto", call: (v, token, o) => v.verifyAsync(token, o) },
+];
+
+/**
+ * Runs `files` ([{ name, vectors }]) through `full` (the tollgate/rsa entry) and, for
+ * HS*, EdDSA, ES256, through `base` (the default entry) too. Resolves to
+ * { total, runs, mismatches: [text], asked: { path: native checks asked } }.
+ */
+export async function comparePaths({ base, full, keys, files }) {
+  const mismatches = [];
+  const asked = Object.fromEntries(PATHS.map((p) => [p.name, 0]));
+  let current = null;
+  let installed;
+  const had = Object.getOwnPropertyDescriptor(globalThis, SLOT);
+  Object.defineProperty(globalThis, SLOT, {
+    configurable: true,
+    get: () => installed,
+    set(handler) {
+      installed =
+        typeof handler === "function"
+          ? (...args) => {
+              if (current !== null) asked[current]++;
+              return handler(...args);
+            }
+          : handler;
+    },
+  });
+  let total = 0;
+  let runs = 0;
+  try {
+    for (const file of files) {
+      for (const vector of file.vectors) {
+        total++;
+        const want = expected(vector);
+        const entries = BASE.includes(vector.algorithm) ? [["tollgate/rsa", full], ["tollgate", base]] : [["tollgate/rsa", full]];
+        for (const [entryName, entry] of entries) {
+          for (const path of PATHS) {
+            let got;
+            current = path.name;
+            try {
+              const options = { ...vectorOptions(vector), crypto: path.crypto };
+              const verifier = new entry.Verifier(keyFor(keys, vector.key, vector.algorithm), options);
+              const claims = await path.call(verifier, vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] });
+              got = { claims };
+            } catch (error) {
+              got = error instanceof entry.TollgateError ? { code: error.code, message: error.message } : { thrown: String(error?.stack ?? error) };
+            } finally {
+              current = null;
+            }
+            runs++;
+            const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
+            if (!ok) mismatches.push(`${file.name} ${vector.name} [${entryName}, ${path.name}]: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+          }
+        }
+      }
+    }
+  } finally {
+    if (had) Object.defineProperty(globalThis, SLOT, had);
+    else delete globalThis[SLOT];
+  }
+  return { total, runs, mismatches, asked };
+}

@@ -250,6 +250,30 @@ mod tests {
             }
         }
         walk(&doc, &doc);
+        // Links (schemathesis' stateful phase follows them) name operations that exist.
+        let operations: Vec<&Value> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .collect();
+        let ids: BTreeSet<&str> = operations
+            .iter()
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        assert_eq!(ids.len(), operations.len(), "operationIds are unique");
+        for op in &operations {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(ids.contains(target), "link to {target}");
+                }
+            }
+        }
     }
 
     #[test]

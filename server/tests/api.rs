@@ -1149,6 +1149,7 @@ async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
         ("algorithm", "EdDSA"),
         ("signing_key", own_key),
         ("jwk_url", &url),
+        ("session_id_claim", "sid"),
     ])
     .await;
     let outside = SigningKey::from_pem(
@@ -1164,7 +1165,9 @@ async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
             .with("exp", T0 + 3600)
             .with("iat", T0)
             .with("jti", jti)
-            .with("user_id", user_id);
+            .with("user_id", user_id)
+            // The outside issuer's session (OIDC's sid): not one of this server's.
+            .with("sid", "idp-session-1");
         let input = format!("{header}.{}", base64url(claims.to_json().as_bytes()));
         format!("{input}.{}", base64url(&outside.sign(input.as_bytes())))
     };

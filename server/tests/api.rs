@@ -1234,6 +1234,33 @@ async fn the_openapi_document_and_its_page() {
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
     assert!(page.raw.contains("fetch(\"/api/schema/\""));
+    // The document follows the configuration: the login field, the Bearer header, the
+    // refresh cookie's name.
+    let configured = harness(&[
+        ("username_field", "email"),
+        ("auth_header_name", "HTTP_X_ACCESS_TOKEN"),
+        ("refresh_transport", "cookie"),
+        ("refresh_cookie_name", "rt"),
+        ("refresh_cookie_secure", "false"),
+    ])
+    .await;
+    let doc = configured.get("/api/schema/", None).await.body;
+    let components = &doc["components"];
+    assert_eq!(
+        components["schemas"]["Credentials"]["required"],
+        json!(["email", "password"])
+    );
+    assert!(components["schemas"]["Credentials"]["properties"]["email"].is_object());
+    assert_eq!(components["securitySchemes"]["bearer"]["in"], "header");
+    assert_eq!(
+        components["securitySchemes"]["bearer"]["name"],
+        "x-access-token"
+    );
+    assert_eq!(components["securitySchemes"]["refreshCookie"]["name"], "rt");
+    assert_eq!(
+        r.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let wrong = h.post("/api/schema/", json!({})).await;
     check(
         &wrong,

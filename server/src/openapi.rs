@@ -95,6 +95,53 @@ pub fn document() -> Option<&'static Bytes> {
         .as_ref()
 }
 
+/// The document for this server's configuration: the embedded one, with what the
+/// configuration changes in the API laid over it (the login field's name with
+/// `username_field = "email"`, the Bearer header with `auth_header_name` or other
+/// `auth_header_types`, the refresh cookie's name in cookie mode). `None` as
+/// [`document`].
+pub fn document_for(config: &crate::config::Config) -> Option<Bytes> {
+    let document = document()?;
+    let field = config.username_field.name();
+    let header = &config.auth_header_name;
+    let default_header =
+        *header == http::header::AUTHORIZATION && config.auth_header_types == ["Bearer"];
+    let cookie = match &config.refresh_transport {
+        crate::config::RefreshTransport::Cookie(cookie) => Some(cookie.name.as_str()),
+        crate::config::RefreshTransport::Json => None,
+    };
+    if field == "username" && default_header && cookie.is_none_or(|c| c == "tollgate_refresh") {
+        return Some(document.clone());
+    }
+    let mut doc: Value = serde_json::from_slice(document).ok()?;
+    let schemas = &mut doc["components"]["schemas"];
+    if field != "username" {
+        let credentials = &mut schemas["Credentials"];
+        if let Some(properties) = credentials["properties"].as_object_mut() {
+            if let Some(login) = properties.remove("username") {
+                properties.insert(field.to_string(), login);
+            }
+        }
+        credentials["required"] = serde_json::json!([field, "password"]);
+    }
+    let schemes = &mut doc["components"]["securitySchemes"];
+    if !default_header {
+        schemes["bearer"] = serde_json::json!({
+            "type": "apiKey",
+            "in": "header",
+            "name": header.as_str(),
+            "description": format!(
+                "`{header}: <scheme> <access token>`, the scheme one of {:?} (`auth_header_name`, `auth_header_types`).",
+                config.auth_header_types
+            ),
+        });
+    }
+    if let Some(name) = cookie {
+        schemes["refreshCookie"]["name"] = Value::from(name);
+    }
+    Some(Bytes::from(doc.to_string()))
+}
+
 /// The docs page and its `Content-Security-Policy`: the style and script are inlined
 /// and allowed by their SHA-256 alone (nothing else runs; the script may fetch the
 /// document from this origin only).
@@ -266,6 +313,30 @@ mod tests {
             }
         }
         walk(&doc, &doc);
+        // Links (schemathesis' stateful phase follows them) name operations that exist.
+        let operations: Vec<&Value> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .collect();
+        let ids: BTreeSet<&str> = operations
+            .iter()
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        assert_eq!(ids.len(), operations.len(), "operationIds are unique");
+        for op in &operations {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(ids.contains(target), "link to {target}");
+                }
+            }
+        }
     }
 
     #[test]

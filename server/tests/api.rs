@@ -1149,6 +1149,7 @@ async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
         ("algorithm", "EdDSA"),
         ("signing_key", own_key),
         ("jwk_url", &url),
+        ("session_id_claim", "sid"),
     ])
     .await;
     let outside = SigningKey::from_pem(
@@ -1164,7 +1165,9 @@ async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
             .with("exp", T0 + 3600)
             .with("iat", T0)
             .with("jti", jti)
-            .with("user_id", user_id);
+            .with("user_id", user_id)
+            // The outside issuer's session (OIDC's sid): not one of this server's.
+            .with("sid", "idp-session-1");
         let input = format!("{header}.{}", base64url(claims.to_json().as_bytes()));
         format!("{input}.{}", base64url(&outside.sign(input.as_bytes())))
     };
@@ -1231,6 +1234,33 @@ async fn the_openapi_document_and_its_page() {
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.starts_with("default-src 'none'"), "{csp}");
     assert!(page.raw.contains("fetch(\"/api/schema/\""));
+    // The document follows the configuration: the login field, the Bearer header, the
+    // refresh cookie's name.
+    let configured = harness(&[
+        ("username_field", "email"),
+        ("auth_header_name", "HTTP_X_ACCESS_TOKEN"),
+        ("refresh_transport", "cookie"),
+        ("refresh_cookie_name", "rt"),
+        ("refresh_cookie_secure", "false"),
+    ])
+    .await;
+    let doc = configured.get("/api/schema/", None).await.body;
+    let components = &doc["components"];
+    assert_eq!(
+        components["schemas"]["Credentials"]["required"],
+        json!(["email", "password"])
+    );
+    assert!(components["schemas"]["Credentials"]["properties"]["email"].is_object());
+    assert_eq!(components["securitySchemes"]["bearer"]["in"], "header");
+    assert_eq!(
+        components["securitySchemes"]["bearer"]["name"],
+        "x-access-token"
+    );
+    assert_eq!(components["securitySchemes"]["refreshCookie"]["name"], "rt");
+    assert_eq!(
+        r.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     let wrong = h.post("/api/schema/", json!({})).await;
     check(
         &wrong,

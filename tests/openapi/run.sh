@@ -58,7 +58,7 @@ run() {
     --url "$base" \
     --header "Authorization: Bearer $access" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --phases examples,coverage,fuzzing \
+    --phases examples,coverage,fuzzing,stateful \
     --max-examples "$n" \
     --workers 2 \
     --suppress-health-check all \

@@ -70,10 +70,12 @@ pub fn metrics(app: &App) -> Reply {
     reply
 }
 
-/// `GET /api/schema/`: the OpenAPI 3.1 document (`crate::openapi`).
-pub fn schema() -> Result<Reply, ApiError> {
-    let document = crate::openapi::document().ok_or(ApiError::Internal("schema_invalid"))?;
-    let mut reply = Response::new(document.clone());
+/// `GET /api/schema/`: the OpenAPI 3.1 document (`crate::openapi`), for this
+/// configuration.
+pub fn schema(app: &App) -> Result<Reply, ApiError> {
+    let document =
+        crate::openapi::document_for(&app.config).ok_or(ApiError::Internal("schema_invalid"))?;
+    let mut reply = Response::new(document);
     reply.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/vnd.oai.openapi+json"),

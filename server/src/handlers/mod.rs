@@ -87,7 +87,7 @@ pub async fn dispatch(app: &App, req: &Request, route: Route) -> Result<Reply, A
         Route::Jwks => Ok(meta::jwks(app, req)),
         Route::Healthz => Ok(meta::healthz()),
         Route::Metrics => Ok(meta::metrics(app)),
-        Route::Schema => meta::schema(),
+        Route::Schema => meta::schema(app),
         Route::SchemaDocs => Ok(meta::schema_docs()),
         Route::OtherApi | Route::Static => {
             let config = &app.config;

@@ -36,15 +36,15 @@ impl Tokens {
         let mut found = None;
         for kind in classes {
             match self.bearer_token(token, *kind).await {
-                Ok(verified) => {
-                    found = Some(verified);
+                Ok(checked) => {
+                    found = Some(checked);
                     break;
                 }
                 Err(Denied::Token(err)) => errors.push((*kind, err)),
                 Err(other) => return Err(other),
             }
         }
-        let Some(verified) = found else {
+        let Some((verified, outside)) = found else {
             return Err(Denied::AccessToken(errors));
         };
         let Some(raw) = verified.user_id() else {
@@ -65,9 +65,10 @@ impl Tokens {
         if self.config.check_revoke_token && issued_ms(&verified) < user.access_revoked_before_ms {
             return Err(Denied::PasswordChanged);
         }
+        // An outside issuer's session claim (OIDC's `sid`) names none of ours.
         let session = match &self.config.session_id_claim {
-            Some(claim) => self.live_session(&verified, claim, user.id).await?,
-            None => None,
+            Some(claim) if !outside => self.live_session(&verified, claim, user.id).await?,
+            _ => None,
         };
         Ok(Authenticated { user, session })
     }
@@ -75,7 +76,8 @@ impl Tokens {
     /// A Bearer token checked as a token of `kind`. An access token is stateless; a
     /// sliding token is asked about in the store on every request (its jti's blacklist
     /// entry, and its user's logout-all), so logging out ends a sliding session at once.
-    async fn bearer_token(&self, token: &str, kind: TokenKind) -> Result<Verified, Denied> {
+    /// `true` beside it: signed by a key of `jwk_url`'s (an outside issuer's token).
+    async fn bearer_token(&self, token: &str, kind: TokenKind) -> Result<(Verified, bool), Denied> {
         if kind != TokenKind::Sliding {
             let in_force = self.keys.in_force();
             let verifier = in_force.verifier(token);
@@ -83,18 +85,20 @@ impl Tokens {
                 if let Some(outside) = self.outside_verifier(remote, verifier, token).await? {
                     return outside
                         .verify(token, Expect::Kind(kind), self.now(), |_| false)
+                        .map(|verified| (verified, true))
                         .map_err(Denied::Token);
                 }
             }
             return verifier
                 .verify(token, Expect::Kind(kind), self.now(), |_| false)
+                .map(|verified| (verified, false))
                 .map_err(Denied::Token);
         }
         let (verified, stored) = self.verify_stored(token, TokenKind::Sliding).await?;
         if let Some(user) = &stored.user {
             self.live_sliding(&verified, token, user, stored.outstanding)?;
         }
-        Ok(verified)
+        Ok((verified, false))
     }
 
     /// With `jwk_url`: for a token whose `kid` none of the keys in force has, a verifier

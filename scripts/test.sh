@@ -123,6 +123,9 @@ cargo build -q --locked -p tollgate-server --bin tollgate
 step "the README's curl tour, as written, against a fresh server"
 ./scripts/readme-tour.sh target/debug/tollgate
 
+step "the OpenAPI document: openapi-spec-validator, then schemathesis against a fresh server (no 5xx, every answer as documented)"
+tests/openapi/run.sh target/debug/tollgate
+
 step "beside a real Django 5.2 + Simple JWT 5.5.1 site on PostgreSQL: the README recipe, the schema fixture, bad input (tests/django/beside.sh)"
 ./tests/django/beside.sh target/debug/tollgate
 

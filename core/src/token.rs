@@ -462,7 +462,14 @@ impl Verifier {
             return Err(Error::ClaimInvalid);
         }
         let jti = optional_string(claims, &names.jti)?;
-        let token_type = optional_string(claims, &names.token_type)?;
+        // A type claim that is not a usable string is a wrong type where a type is
+        // expected (Simple JWT compares it with the class's type: "Token has wrong
+        // type"), and not a canonical token where none is.
+        let token_type = match (optional_string(claims, &names.token_type), expect) {
+            (Ok(token_type), _) => Ok(token_type),
+            (Err(_), Expect::Kind(_)) => Err(Error::WrongType),
+            (Err(err), Expect::Untyped) => return Err(err),
+        };
         let user_id = user_id(claims, &names.user_id)?;
 
         // Then Simple JWT's `Token.verify`: blacklist (the caller's, in `Checks::finish`),
@@ -473,11 +480,12 @@ impl Verifier {
         } else if jti.is_none() {
             Some(Error::NoId)
         } else {
-            let type_error = match (expect, token_type.as_deref()) {
+            let type_error = match (expect, &token_type) {
                 (Expect::Untyped, _) => None,
-                (Expect::Kind(_), None) => Some(Error::NoType),
-                (Expect::Kind(kind), Some(t)) if t != kind.name() => Some(Error::WrongType),
-                (Expect::Kind(_), Some(_)) => None,
+                (Expect::Kind(_), Err(wrong)) => Some(wrong.clone()),
+                (Expect::Kind(_), Ok(None)) => Some(Error::NoType),
+                (Expect::Kind(kind), Ok(Some(t))) if t != kind.name() => Some(Error::WrongType),
+                (Expect::Kind(_), Ok(Some(_))) => None,
             };
             type_error.or_else(|| {
                 s.required
@@ -487,7 +495,11 @@ impl Verifier {
             })
         };
         Ok(Checks {
-            kind: token_type.as_deref().and_then(TokenKind::from_name),
+            kind: token_type
+                .ok()
+                .flatten()
+                .as_deref()
+                .and_then(TokenKind::from_name),
             jti,
             user_id,
             exp: exp.unwrap_or(0),

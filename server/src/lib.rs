@@ -15,6 +15,8 @@ pub mod handlers;
 pub mod http;
 pub mod keyset;
 pub mod metrics;
+pub mod openapi;
+pub mod remote_jwks;
 pub mod store;
 pub mod tokens;
 pub mod users;

@@ -155,6 +155,19 @@ impl Harness {
         )
     }
 
+    /// `POST /api/logout/` with `token` as Bearer.
+    async fn logout_with(&self, token: &str, body: Value) -> Resp {
+        self.send(
+            warp::test::request()
+                .method("POST")
+                .path("/api/logout/")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
     async fn me(&self, access: &str) -> Resp {
         self.get("/api/me/", Some(&format!("Bearer {access}")))
             .await
@@ -596,16 +609,7 @@ async fn no_successor_is_handed_out_again_once_it_was_logged_out_or_revoked() {
     let (refresh, access) = h.login("alice", "alice-password").await;
     let first = h.refresh(&refresh).await;
     assert_eq!(first.status, 200);
-    let r = h
-        .send(
-            warp::test::request()
-                .method("POST")
-                .path("/api/logout/")
-                .header("authorization", format!("Bearer {access}"))
-                .header("content-type", "application/json")
-                .body(json!({"all": "1"}).to_string()),
-        )
-        .await;
+    let r = h.logout_with(&access, json!({"all": "1"})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     h.advance_ms(1);
     let r = h.refresh(&refresh).await;
@@ -878,6 +882,360 @@ async fn sliding_tokens() {
             .await,
         401,
         json!({"detail": "No active account found for the given token."}),
+    );
+}
+
+/// Simple JWT's body for a Bearer token that failed as each class, in order.
+fn classes_error(messages: &[(&str, &str)]) -> Value {
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|(kind, message)| {
+            let class = format!("{}{}Token", kind[..1].to_uppercase(), &kind[1..]);
+            json!({"token_class": class, "token_type": kind, "message": message})
+        })
+        .collect();
+    json!({
+        "detail": "Given token not valid for any token type",
+        "code": "token_not_valid",
+        "messages": messages
+    })
+}
+
+/// `auth_token_classes = ["sliding"]` (Simple JWT's `AUTH_TOKEN_CLASSES = SlidingToken`):
+/// a sliding session authenticates, and logging it out (blacklisting its token) ends it
+/// at once, which Simple JWT's gotchas say it cannot: the blacklist is asked on every
+/// request.
+#[tokio::test]
+async fn a_sliding_session_authenticates_and_logs_out() {
+    let h = harness(&[("auth_token_classes", "sliding")]).await;
+    let r = h
+        .post(
+            "/api/token/sliding/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    let token = r.body["token"].as_str().unwrap().to_string();
+    check(
+        &h.me(&token).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    // Access tokens no longer authenticate.
+    let (_, access) = h.login("alice", "alice-password").await;
+    check(
+        &h.me(&access).await,
+        401,
+        classes_error(&[("sliding", "Token has wrong type")]),
+    );
+    // A slid token is the same session (same jti) and authenticates too.
+    h.advance(100);
+    let slid = h
+        .post("/api/token/sliding/refresh/", json!({"token": token}))
+        .await;
+    let slid = slid.body["token"].as_str().unwrap().to_string();
+    check(
+        &h.me(&slid).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    // Logout with the sliding token as Bearer and as the token to blacklist.
+    let logout = h.logout_with(&slid, json!({"refresh_token": slid})).await;
+    check(&logout, 200, json!({"status": "OK, goodbye"}));
+    let blacklisted = classes_error(&[("sliding", "Token is blacklisted")]);
+    check(&h.me(&slid).await, 401, blacklisted.clone());
+    check(&h.me(&token).await, 401, blacklisted.clone());
+    // The blacklist endpoint keeps Simple JWT's rule: refresh tokens only.
+    let other = h
+        .post(
+            "/api/token/sliding/",
+            json!({"username": "alice", "password": "alice-password"}),
+        )
+        .await;
+    let other = other.body["token"].as_str().unwrap().to_string();
+    check(
+        &h.post("/api/token/blacklist/", json!({"refresh": other}))
+            .await,
+        401,
+        token_error("Token has wrong type"),
+    );
+    check(
+        &h.me(&other).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    // Logout-all (every refresh and sliding token of the user) ends it too.
+    let all = h.logout_with(&other, json!({"all": "1"})).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    check(&h.me(&other).await, 401, blacklisted);
+}
+
+/// Both classes: each is tried in order, and a token that fails both gets both messages.
+#[tokio::test]
+async fn access_and_sliding_both_authenticate() {
+    let h = harness(&[("auth_token_classes", "access,sliding")]).await;
+    let (refresh, access) = h.login("alice", "alice-password").await;
+    check(
+        &h.me(&access).await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    let r = h
+        .post(
+            "/api/token/sliding/",
+            json!({"username": "carol", "password": "carol-password"}),
+        )
+        .await;
+    let sliding = r.body["token"].as_str().unwrap().to_string();
+    check(
+        &h.me(&sliding).await,
+        200,
+        json!({"id": 42, "username": "carol"}),
+    );
+    check(
+        &h.me(&refresh).await,
+        401,
+        classes_error(&[
+            ("access", "Token has wrong type"),
+            ("sliding", "Token has wrong type"),
+        ]),
+    );
+    check(
+        &h.get("/api/me/", Some("Bearer garbage")).await,
+        401,
+        classes_error(&[
+            ("access", "Token is invalid"),
+            ("sliding", "Token is invalid"),
+        ]),
+    );
+    // An access token still cannot be blacklisted by logout.
+    let logout = h
+        .logout_with(&sliding, json!({"refresh_token": access}))
+        .await;
+    check(&logout, 401, token_error("Token has wrong type"));
+}
+
+/// `auth_header_name` (Simple JWT's `AUTH_HEADER_NAME = "HTTP_X_ACCESS_TOKEN"`): the token
+/// comes in that header, `Authorization` is ignored, and CORS lets browsers send it.
+#[tokio::test]
+async fn auth_header_name_moves_the_token() {
+    let h = harness(&[
+        ("auth_header_name", "HTTP_X_ACCESS_TOKEN"),
+        ("cors_allowed_origins", "https://app.example.com"),
+    ])
+    .await;
+    let (_, access) = h.login("alice", "alice-password").await;
+    let with = |name: &str, value: String| {
+        warp::test::request()
+            .method("GET")
+            .path("/api/me/")
+            .header(name, value)
+    };
+    check(
+        &h.send(with("x-access-token", format!("Bearer {access}")))
+            .await,
+        200,
+        json!({"id": 1, "username": "alice"}),
+    );
+    check(
+        &h.send(with("authorization", format!("Bearer {access}")))
+            .await,
+        401,
+        json!({"detail": "Authentication credentials were not provided."}),
+    );
+    check(
+        &h.send(with("X-Access-Token", "Bearer".into())).await,
+        401,
+        json!({"detail": "Authorization header must contain two space-delimited values", "code": "bad_authorization_header"}),
+    );
+    let preflight = h
+        .send(
+            warp::test::request()
+                .method("OPTIONS")
+                .path("/api/me/")
+                .header("origin", "https://app.example.com")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "x-access-token"),
+        )
+        .await;
+    assert_eq!(preflight.status, 200);
+    assert_eq!(
+        preflight.headers["access-control-allow-headers"],
+        "authorization, content-type, tollgate-csrf, x-access-token"
+    );
+}
+
+/// A `token_type` claim that is not a string is Simple JWT's "Token has wrong type"
+/// wherever a type is expected (its classes compare it with their own), not "Token is
+/// invalid".
+#[tokio::test]
+async fn a_token_type_that_is_not_a_string_is_a_wrong_type() {
+    let h = harness(&[]).await;
+    for (n, token_type) in [
+        json!(1),
+        json!(["access"]),
+        json!(null),
+        json!({"t": "access"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let claims = |kind: &str| {
+            Claims::new()
+                .with("token_type", token_type.clone())
+                .with("exp", T0 + 100)
+                .with("jti", format!("{kind}{n}"))
+                .with("user_id", "1")
+        };
+        check(
+            &h.me(&forge(claims("a"))).await,
+            401,
+            access_error("Token has wrong type"),
+        );
+        check(
+            &h.post(
+                "/api/token/refresh/",
+                json!({"refresh": forge(claims("r"))}),
+            )
+            .await,
+            401,
+            token_error("Token has wrong type"),
+        );
+    }
+}
+
+/// A JWKS endpoint on 127.0.0.1 serving whatever `body` holds (with `Cache-Control:
+/// max-age=60`), counting its requests.
+fn jwks_endpoint(body: Arc<std::sync::Mutex<String>>, hits: Arc<AtomicU64>) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            hits.fetch_add(1, Ordering::SeqCst);
+            let body = body.lock().unwrap().clone();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: public, max-age=60\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+/// `jwk_url` (Simple JWT's `JWK_URL`): a token an outside issuer signed, with a key its
+/// JWKS serves, authenticates its user (who must exist here); once the key leaves the
+/// JWKS and the cache has refreshed, the token is refused. The server's own tokens never
+/// ask the endpoint, and an unknown kid refetches at most once per cooldown.
+#[tokio::test]
+async fn tokens_signed_by_a_key_from_jwk_url_authenticate() {
+    let keys: Value = serde_json::from_str(include_str!("../../tests/vectors/keys.json")).unwrap();
+    let public = |name: &str, kid: &str| {
+        let mut jwk = keys[name]["public_jwk"].clone();
+        jwk["kid"] = json!(kid);
+        json!({"keys": [jwk]}).to_string()
+    };
+    let body = Arc::new(std::sync::Mutex::new(public("ed25519", "outside-1")));
+    let hits = Arc::new(AtomicU64::new(0));
+    let url = jwks_endpoint(Arc::clone(&body), Arc::clone(&hits));
+    let own_key = keys["ed25519-other"]["private_pem"].as_str().unwrap();
+    let h = harness(&[
+        ("algorithm", "EdDSA"),
+        ("signing_key", own_key),
+        ("jwk_url", &url),
+    ])
+    .await;
+    let outside = SigningKey::from_pem(
+        Algorithm::EdDsa,
+        keys["ed25519"]["private_pem"].as_str().unwrap(),
+    )
+    .unwrap();
+    let sign = |kid: &str, user_id: &str, jti: &str| {
+        let header =
+            base64url(format!(r#"{{"alg":"EdDSA","typ":"JWT","kid":"{kid}"}}"#).as_bytes());
+        let claims = Claims::new()
+            .with("token_type", "access")
+            .with("exp", T0 + 3600)
+            .with("iat", T0)
+            .with("jti", jti)
+            .with("user_id", user_id);
+        let input = format!("{header}.{}", base64url(claims.to_json().as_bytes()));
+        format!("{input}.{}", base64url(&outside.sign(input.as_bytes())))
+    };
+    let alice = json!({"id": 1, "username": "alice"});
+    // The server's own tokens verify with its own key, without a fetch.
+    let (_, own) = h.login("alice", "alice-password").await;
+    check(&h.me(&own).await, 200, alice.clone());
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    let token = sign("outside-1", "1", "o1");
+    check(&h.me(&token).await, 200, alice.clone());
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    check(
+        &h.me(&sign("outside-1", "999", "o2")).await,
+        401,
+        json!({"detail": "User not found", "code": "user_not_found"}),
+    );
+    // A kid the JWKS lacks: refused; within the cooldown no refetch.
+    let invalid = access_error("Token is invalid");
+    check(
+        &h.me(&sign("outside-9", "1", "o3")).await,
+        401,
+        invalid.clone(),
+    );
+    check(
+        &h.me(&sign("outside-9", "1", "o4")).await,
+        401,
+        invalid.clone(),
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // The key leaves the JWKS: still cached (max-age=60), then refused after the refresh.
+    *body.lock().unwrap() = public("ed25519-other", "outside-2");
+    h.advance(30);
+    check(&h.me(&token).await, 200, alice.clone());
+    h.advance(31);
+    check(&h.me(&token).await, 401, invalid.clone());
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // An HMAC key served by the endpoint is never taken: the JWKS is invalid, the cached
+    // keys stay (up to the stale limit).
+    *body.lock().unwrap() =
+        json!({"keys": [{"kty": "oct", "k": "c2VjcmV0LXNlY3JldA", "kid": "outside-1"}]})
+            .to_string();
+    h.advance(61);
+    check(&h.me(&token).await, 401, invalid);
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    check(&h.me(&own).await, 200, alice);
+}
+
+/// `/api/schema/` serves the assembled OpenAPI document, `/api/schema/docs/` the page
+/// that renders it, under a policy that runs its own style and script only.
+#[tokio::test]
+async fn the_openapi_document_and_its_page() {
+    let h = harness(&[]).await;
+    let r = h.get("/api/schema/", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers["content-type"],
+        "application/vnd.oai.openapi+json"
+    );
+    assert_eq!(r.body["openapi"], "3.1.0");
+    assert!(r.body["paths"]["/api/token/"]["post"].is_object());
+    let page = h.get("/api/schema/docs/", None).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    assert!(page.raw.contains("fetch(\"/api/schema/\""));
+    let wrong = h.post("/api/schema/", json!({})).await;
+    check(
+        &wrong,
+        405,
+        json!({"detail": "Method \"POST\" not allowed."}),
     );
 }
 

@@ -100,6 +100,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("jti_claim", Kind::Str),
     ("sliding_token_refresh_exp_claim", Kind::Str),
     ("auth_header_types", Kind::List),
+    ("auth_header_name", Kind::Str),
+    ("auth_token_classes", Kind::List),
+    ("jwk_url", Kind::Str),
     ("check_user_is_active", Kind::Bool),
     ("check_revoke_token", Kind::Bool),
     ("reuse_detection", Kind::Bool),
@@ -177,6 +180,9 @@ struct Raw {
     jti_claim: Option<String>,
     sliding_token_refresh_exp_claim: Option<String>,
     auth_header_types: Option<OneOrMany>,
+    auth_header_name: Option<String>,
+    auth_token_classes: Option<OneOrMany>,
+    jwk_url: Option<String>,
     check_user_is_active: Option<bool>,
     check_revoke_token: Option<bool>,
     reuse_detection: Option<bool>,
@@ -251,6 +257,15 @@ pub struct Config {
     /// (the default) keeps Simple JWT's exact payload.
     pub session_id_claim: Option<String>,
     pub auth_header_types: Vec<String>,
+    /// `auth_header_name` (Simple JWT's `AUTH_HEADER_NAME`): the request header the
+    /// Bearer token comes in (default `Authorization`).
+    pub auth_header_name: http::HeaderName,
+    /// `auth_token_classes` (Simple JWT's `AUTH_TOKEN_CLASSES`): the token types that
+    /// authenticate Bearer requests, tried in this order (default: access alone).
+    pub auth_token_classes: Vec<tollgate_core::TokenKind>,
+    /// `jwk_url` (Simple JWT's `JWK_URL`): a JWKS whose keys also verify Bearer tokens
+    /// (those whose `kid` none of the server's keys has), read as `algorithm`'s keys.
+    pub jwk_url: Option<(crate::remote_jwks::JwkUrl, String)>,
     pub username_field: UsernameField,
     pub token_claims: Vec<String>,
     pub pbkdf2_iterations: u32,
@@ -459,6 +474,71 @@ fn list(raw: Option<OneOrMany>, default: &[&str]) -> Vec<String> {
     }
 }
 
+/// `auth_header_name` as Simple JWT users write it: Django's `META` key
+/// (`HTTP_X_ACCESS_TOKEN`: `HTTP_`, upper case, `-` as `_`) or the header's own name
+/// (`X-Access-Token`). Both name the header `x-access-token`.
+fn auth_header_name(raw: Option<&str>) -> Result<http::HeaderName, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(http::header::AUTHORIZATION);
+    };
+    let name = match raw.strip_prefix("HTTP_") {
+        Some(meta) => meta.replace('_', "-"),
+        None => raw.to_string(),
+    };
+    // Headers a proxy or the server itself owns would never carry a token of the client's.
+    const RESERVED: &[&str] = &[
+        "host",
+        "cookie",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "origin",
+        "tollgate-csrf",
+    ];
+    http::HeaderName::from_bytes(name.as_bytes())
+        .ok()
+        .filter(|name| !name.as_str().is_empty() && !RESERVED.contains(&name.as_str()))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "auth_header_name",
+                format!("{raw:?}: use a header name like \"HTTP_X_ACCESS_TOKEN\" (Django's META spelling) or \"X-Access-Token\""),
+            )
+        })
+}
+
+/// `auth_token_classes`: `access`, `sliding`, or Simple JWT's class paths
+/// (`rest_framework_simplejwt.tokens.SlidingToken`).
+fn auth_token_classes(
+    raw: Option<OneOrMany>,
+) -> Result<Vec<tollgate_core::TokenKind>, ConfigError> {
+    use tollgate_core::TokenKind;
+    let mut classes = Vec::new();
+    for name in list(raw, &["access"]) {
+        let class = name.rsplit('.').next().unwrap_or_default();
+        let kind = match class {
+            "access" | "AccessToken" => TokenKind::Access,
+            "sliding" | "SlidingToken" => TokenKind::Sliding,
+            _ => {
+                return Err(ConfigError::new(
+                    "auth_token_classes",
+                    format!("{name:?}: use \"access\", \"sliding\" or both (refresh tokens never authenticate requests)"),
+                ))
+            }
+        };
+        if !classes.contains(&kind) {
+            classes.push(kind);
+        }
+    }
+    if classes.is_empty() {
+        return Err(ConfigError::new(
+            "auth_token_classes",
+            "at least one of \"access\" and \"sliding\"",
+        ));
+    }
+    Ok(classes)
+}
+
 fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
     let algorithm_name = raw.algorithm.clone().unwrap_or_else(|| "HS256".into());
     let algorithm = Algorithm::from_name(&algorithm_name)
@@ -639,6 +719,26 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
             "one or more words like \"Bearer\"",
         ));
     }
+    let auth_header_name = auth_header_name(raw.auth_header_name.as_deref())?;
+    let auth_token_classes = auth_token_classes(raw.auth_token_classes)?;
+    let jwk_url = match raw.jwk_url.filter(|url| !url.is_empty()) {
+        None => None,
+        Some(_) if algorithm.is_hmac() => {
+            return Err(ConfigError::new(
+                "jwk_url",
+                format!("keys from a URL are public keys, never HMAC secrets: set algorithm to the outside issuer's (EdDSA, ES256, RS256, ...), not {}", algorithm.name()),
+            ))
+        }
+        Some(url) => match crate::remote_jwks::JwkUrl::parse(&url) {
+            Ok(parsed) => Some((parsed, url)),
+            Err(why) => {
+                return Err(ConfigError::new(
+                    "jwk_url",
+                    format!("{url:?}: {why}"),
+                ))
+            }
+        },
+    };
     let username_field = match raw.username_field.as_deref().unwrap_or("username") {
         "username" => UsernameField::Username,
         "email" => UsernameField::Email,
@@ -751,6 +851,9 @@ fn validate(raw: Raw, generate_key: bool) -> Result<Config, ConfigError> {
         refresh_reuse_interval,
         session_id_claim,
         auth_header_types,
+        auth_header_name,
+        auth_token_classes,
+        jwk_url,
         username_field,
         token_claims,
         pbkdf2_iterations,
@@ -825,6 +928,59 @@ mod tests {
         assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
         assert!(matches!(c.key_source, KeySource::DataDir(_)));
         assert_eq!(c.auth_header_types, ["Bearer"]);
+    }
+
+    #[test]
+    fn auth_header_name_and_token_classes() {
+        use tollgate_core::TokenKind::{Access, Sliding};
+        let c = load(&[]).unwrap();
+        assert_eq!(c.auth_header_name, http::header::AUTHORIZATION);
+        assert_eq!(c.auth_token_classes, [Access]);
+        for (raw, header) in [
+            ("HTTP_X_ACCESS_TOKEN", "x-access-token"),
+            ("X-Access-Token", "x-access-token"),
+            ("HTTP_AUTHORIZATION", "authorization"),
+        ] {
+            let c = load(&[("auth_header_name", raw)]).unwrap();
+            assert_eq!(c.auth_header_name.as_str(), header, "{raw}");
+        }
+        for bad in ["", "HTTP_", "X Token", "HTTP_COOKIE", "Host", "x:y", "é"] {
+            let err = load(&[("auth_header_name", bad)]).unwrap_err();
+            assert_eq!(err.setting, "auth_header_name", "{bad:?}");
+            assert_eq!(err.code(), "config_invalid");
+        }
+        let classes =
+            |raw: &str| load(&[("auth_token_classes", raw)]).map(|c| c.auth_token_classes);
+        assert_eq!(classes("sliding").unwrap(), [Sliding]);
+        assert_eq!(classes("access,sliding").unwrap(), [Access, Sliding]);
+        assert_eq!(
+            classes("rest_framework_simplejwt.tokens.SlidingToken,AccessToken").unwrap(),
+            [Sliding, Access]
+        );
+        for bad in ["refresh", "RefreshToken", "Access", "", ","] {
+            let err = classes(bad).unwrap_err();
+            assert_eq!(err.setting, "auth_token_classes", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn jwk_url_needs_a_public_key_algorithm_and_a_url() {
+        let url = "https://idp.example.com/.well-known/jwks.json";
+        let c = load(&[("jwk_url", url), ("algorithm", "EdDSA")]).unwrap();
+        assert_eq!(c.jwk_url.unwrap().1, url);
+        assert!(load(&[]).unwrap().jwk_url.is_none());
+        let err = load(&[("jwk_url", url)]).unwrap_err();
+        assert_eq!(err.setting, "jwk_url");
+        assert!(err.message.contains("never HMAC"), "{err}");
+        for bad in [
+            "idp.example.com",
+            "ftp://x/",
+            "http://u:p@x/",
+            "http://x:0/",
+        ] {
+            let err = load(&[("jwk_url", bad), ("algorithm", "EdDSA")]).unwrap_err();
+            assert_eq!(err.setting, "jwk_url", "{bad}");
+        }
     }
 
     #[test]

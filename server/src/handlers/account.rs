@@ -17,7 +17,12 @@ use crate::{
 /// Simple JWT's `JWTAuthentication`: the user of the request's Bearer access token (and
 /// its session, with `session_id_claim`).
 pub(super) async fn authenticate(app: &App, req: &Request) -> Result<Authenticated, ApiError> {
-    let token = bearer::token_of(&req.headers, &app.config.auth_header_types)?;
+    let config = &app.config;
+    let token = bearer::token_of(
+        &req.headers,
+        &config.auth_header_name,
+        &config.auth_header_types,
+    )?;
     app.tokens
         .authenticate(&token)
         .await
@@ -64,7 +69,7 @@ pub async fn logout(app: &App, req: &Request) -> Result<Reply, ApiError> {
     }
     let token = one_string(&fields, "refresh_token")?;
     app.tokens
-        .blacklist(&token)
+        .logout(&token)
         .await
         .map_err(|err| denied(app, err))?;
     Ok(reply::json(200, &json!({"status": "OK, goodbye"})))

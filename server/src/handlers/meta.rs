@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::{
     app::App,
     http::{
+        errors::ApiError,
         reply::{self, Reply},
         request::Request,
     },
@@ -66,5 +67,32 @@ pub fn metrics(app: &App) -> Reply {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
+    reply
+}
+
+/// `GET /api/schema/`: the OpenAPI 3.1 document (`crate::openapi`).
+pub fn schema() -> Result<Reply, ApiError> {
+    let document = crate::openapi::document().ok_or(ApiError::Internal("schema_invalid"))?;
+    let mut reply = Response::new(document.clone());
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.oai.openapi+json"),
+    );
+    Ok(reply)
+}
+
+/// `GET /api/schema/docs/`: the document rendered for people, under a policy that lets
+/// its own style and script run and nothing else.
+pub fn schema_docs() -> Reply {
+    let (html, csp) = crate::openapi::docs_page();
+    let mut reply = Response::new(html.clone());
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     reply
 }

@@ -87,6 +87,8 @@ pub async fn dispatch(app: &App, req: &Request, route: Route) -> Result<Reply, A
         Route::Jwks => Ok(meta::jwks(app, req)),
         Route::Healthz => Ok(meta::healthz()),
         Route::Metrics => Ok(meta::metrics(app)),
+        Route::Schema => meta::schema(),
+        Route::SchemaDocs => Ok(meta::schema_docs()),
         Route::OtherApi | Route::Static => {
             let config = &app.config;
             let (www, pkg) = (config.www_dir.as_deref(), config.pkg_dir.as_deref());

@@ -1,18 +1,24 @@
-//! The `Authorization` header as Simple JWT's `JWTAuthentication` reads it.
+//! The `Authorization` header (or `auth_header_name`'s) as Simple JWT's
+//! `JWTAuthentication` reads it.
 
 use std::borrow::Cow;
 
-use http::{header, HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::errors::ApiError;
 
 /// Authorization headers over this are refused before parsing.
 pub const MAX_AUTH_HEADER: usize = 8 * 1024;
 
-/// The Bearer token of a request's `Authorization` header(s), or why there is none.
-/// Repeated headers are joined as WSGI servers do, so they never authenticate.
-pub fn token_of<'h>(headers: &'h HeaderMap, types: &[String]) -> Result<Cow<'h, [u8]>, ApiError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+/// The Bearer token of a request's `name` header(s) (`Authorization` unless
+/// `auth_header_name` says otherwise), or why there is none. Repeated headers are joined
+/// as WSGI servers do, so they never authenticate.
+pub fn token_of<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+    types: &[String],
+) -> Result<Cow<'h, [u8]>, ApiError> {
+    let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (None, _) => check(None, types).map(Cow::Borrowed),
         (Some(one), None) => check(Some(one.as_bytes()), types).map(Cow::Borrowed),

@@ -10,9 +10,18 @@ use super::{reply, reply::Reply, request::Request, route::Route};
 /// tells a client that its refresh was refused as a replay.
 const EXPOSE_HEADERS: &str = "Tollgate-Refresh-Reuse";
 
+/// Request headers a script on a listed origin may send.
+const ALLOW_HEADERS: &str = "authorization, content-type, tollgate-csrf";
+
 /// CORS headers: only listed origins get them; credentials, and the response headers a
-/// script may read, only for explicitly listed ones (never for `*`).
-pub fn add_headers(origins: &[String], req: &Request, reply: &mut Reply) {
+/// script may read, only for explicitly listed ones (never for `*`). A preflight may
+/// send `auth_header` (`auth_header_name`) too.
+pub fn add_headers(
+    origins: &[String],
+    auth_header: &header::HeaderName,
+    req: &Request,
+    reply: &mut Reply,
+) {
     let Some(origin) = req
         .headers
         .get(header::ORIGIN)
@@ -50,10 +59,13 @@ pub fn add_headers(origins: &[String], req: &Request, reply: &mut Reply) {
             header::ACCESS_CONTROL_ALLOW_METHODS,
             HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
         );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type, tollgate-csrf"),
-        );
+        let allow = if auth_header == header::AUTHORIZATION {
+            HeaderValue::from_static(ALLOW_HEADERS)
+        } else {
+            HeaderValue::from_str(&format!("{ALLOW_HEADERS}, {auth_header}"))
+                .unwrap_or(HeaderValue::from_static(ALLOW_HEADERS))
+        };
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow);
         h.insert(
             header::ACCESS_CONTROL_MAX_AGE,
             HeaderValue::from_static("600"),

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::{
     http::drf::Reject,
     store::StoreError,
-    tokens::Denied,
+    tokens::{ClassErrors, Denied},
     users::{throttle::throttled_body, LoginDenied},
 };
 
@@ -33,8 +33,8 @@ pub enum ApiError {
     NotAuthenticated,
     /// `Bearer` alone or with more than one value.
     BadAuthorizationHeader,
-    /// The Bearer token failed as an access token.
-    AccessToken(tollgate_core::Error),
+    /// The Bearer token failed as an access token (as each of `auth_token_classes`).
+    AccessToken(ClassErrors),
     /// A valid access token without a user id claim (or a non-canonical one).
     NoUserIdentification,
     UserNotFound,
@@ -179,18 +179,27 @@ impl ApiError {
                     "code": "bad_authorization_header"
                 }),
             ),
-            Self::AccessToken(err) => (
-                401,
-                json!({
-                    "detail": "Given token not valid for any token type",
-                    "code": "token_not_valid",
-                    "messages": [{
-                        "token_class": "AccessToken",
-                        "token_type": "access",
-                        "message": err.to_string()
-                    }]
-                }),
-            ),
+            Self::AccessToken(errors) => {
+                let messages: Vec<Value> = errors
+                    .iter()
+                    .map(|(kind, err)| {
+                        let class = match kind {
+                            tollgate_core::TokenKind::Access => "AccessToken",
+                            tollgate_core::TokenKind::Refresh => "RefreshToken",
+                            tollgate_core::TokenKind::Sliding => "SlidingToken",
+                        };
+                        json!({"token_class": class, "token_type": kind.name(), "message": err.to_string()})
+                    })
+                    .collect();
+                (
+                    401,
+                    json!({
+                        "detail": "Given token not valid for any token type",
+                        "code": "token_not_valid",
+                        "messages": messages
+                    }),
+                )
+            }
             Self::NoUserIdentification => (
                 401,
                 json!({
@@ -323,7 +332,10 @@ impl ApiError {
             Self::VerifyBlacklisted,
             Self::NotAuthenticated,
             Self::BadAuthorizationHeader,
-            Self::AccessToken(tollgate_core::Error::WrongType),
+            Self::AccessToken(vec![(
+                tollgate_core::TokenKind::Access,
+                tollgate_core::Error::WrongType,
+            )]),
             Self::NoUserIdentification,
             Self::UserNotFound,
             Self::UserInactive,

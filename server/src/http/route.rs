@@ -25,6 +25,10 @@ pub enum Route {
     Jwks,
     Healthz,
     Metrics,
+    /// `GET /api/schema/`: the OpenAPI document (`crate::openapi`).
+    Schema,
+    /// `GET /api/schema/docs/`: the document rendered for people.
+    SchemaDocs,
     /// Another path under `/api/`: 404.
     OtherApi,
     /// Anything else: the demo page and the npm package, if configured.
@@ -57,6 +61,8 @@ impl Route {
             "/.well-known/jwks.json" => Self::Jwks,
             "/healthz" => Self::Healthz,
             "/metrics" => Self::Metrics,
+            "/api/schema/" => Self::Schema,
+            "/api/schema/docs/" => Self::SchemaDocs,
             p if p.starts_with("/api/") => Self::OtherApi,
             _ => Self::Static,
         }
@@ -80,6 +86,8 @@ impl Route {
             Self::Jwks => "jwks",
             Self::Healthz => "healthz",
             Self::Metrics => "metrics",
+            Self::Schema => "schema",
+            Self::SchemaDocs => "schema_docs",
             Self::OtherApi => "other",
             Self::Static => "static",
         }
@@ -96,7 +104,13 @@ impl Route {
             | Self::TokenSlidingRefresh
             | Self::Logout
             | Self::SessionsRevokeOthers => POST,
-            Self::Me | Self::Sessions | Self::Jwks | Self::Healthz | Self::Metrics => GET,
+            Self::Me
+            | Self::Sessions
+            | Self::Jwks
+            | Self::Healthz
+            | Self::Metrics
+            | Self::Schema
+            | Self::SchemaDocs => GET,
             Self::Session => DELETE,
             Self::Admin | Self::OtherApi | Self::Static => None,
         }

@@ -54,7 +54,13 @@ async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Repl
                 .insert(header::ALLOW, HeaderValue::from_static(allow));
         }
     }
-    cors::add_headers(&app.config.cors_allowed_origins, &req, &mut reply);
+    let config = &app.config;
+    cors::add_headers(
+        &config.cors_allowed_origins,
+        &config.auth_header_name,
+        &req,
+        &mut reply,
+    );
     let h = reply.headers_mut();
     h.insert(
         "x-content-type-options",

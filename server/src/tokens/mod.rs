@@ -24,6 +24,9 @@ pub use access::Authenticated;
 pub use issue::Issued;
 pub use refresh::{Refreshed, Rotated};
 
+/// What a Bearer token failed as each token class that may authenticate requests.
+pub type ClassErrors = Vec<(tollgate_core::TokenKind, tollgate_core::Error)>;
+
 /// Why a token operation was refused (or could not be carried out).
 #[derive(Debug)]
 #[non_exhaustive]
@@ -37,8 +40,9 @@ pub enum Denied {
     NoActiveAccountForToken,
     /// `verify` of a blacklisted token.
     VerifyBlacklisted,
-    /// The Bearer token failed as an access token.
-    AccessToken(tollgate_core::Error),
+    /// The Bearer token failed as every class of `auth_token_classes` (an access token
+    /// by default): each class's failure, in order.
+    AccessToken(ClassErrors),
     /// A valid access token without a (canonical) user id claim.
     NoUserIdentification,
     UserNotFound,
@@ -82,6 +86,8 @@ pub struct Tokens {
     clock: Clock,
     /// The keys in force: the configured ones, or the store's key set.
     keys: Arc<LiveKeys>,
+    /// `jwk_url`'s keys, for Bearer tokens none of the keys in force signed.
+    remote: Option<crate::remote_jwks::RemoteJwks>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -103,11 +109,15 @@ impl Tokens {
             config.allowed_algorithms.clone(),
             store.clone(),
         ));
+        let remote = config.jwk_url.as_ref().map(|(url, shown)| {
+            crate::remote_jwks::RemoteJwks::new(url.clone(), shown, config.tokens.algorithm())
+        });
         Self {
             config,
             store,
             clock,
             keys,
+            remote,
         }
     }
 

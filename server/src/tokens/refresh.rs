@@ -314,6 +314,22 @@ impl Tokens {
         }
     }
 
+    /// The record of a sliding token of `user` (and whether the store knows it), unless
+    /// the user logged out everywhere (or was revoked) since it was issued.
+    pub(super) fn live_sliding(
+        &self,
+        verified: &Verified,
+        token: &str,
+        user: &User,
+        stored: Option<Outstanding>,
+    ) -> Result<(Outstanding, bool), Denied> {
+        let (record, known) = self.record_of(verified, token, user.id, StoredKind::Sliding, stored);
+        if user.refresh_revoked(record.created_at_ms) {
+            return Err(Denied::Token(TokenError::Blacklisted));
+        }
+        Ok((record, known))
+    }
+
     /// `POST /api/token/sliding/refresh/`: the same sliding token with a new `exp`.
     pub async fn refresh_sliding(&self, token: &str) -> Result<String, Denied> {
         let (verified, stored) = self.verify_stored(token, TokenKind::Sliding).await?;
@@ -323,16 +339,7 @@ impl Tokens {
             .check_refresh_exp(&verified, self.now())
             .map_err(Denied::Token)?;
         let user = self.token_user(&verified, stored.user)?;
-        let (record, known) = self.record_of(
-            &verified,
-            token,
-            user.id,
-            StoredKind::Sliding,
-            stored.outstanding,
-        );
-        if user.refresh_revoked(record.created_at_ms) {
-            return Err(Denied::Token(TokenError::Blacklisted));
-        }
+        let (record, known) = self.live_sliding(&verified, token, &user, stored.outstanding)?;
         let slid = settings.refresh_sliding(&verified, self.now())?;
         if !known {
             self.store.adopt(&record).await?;

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The OpenAPI document against a live server: openapi-spec-validator checks
+# /api/schema/, Chromium renders /api/schema/docs/, then schemathesis generates requests for every operation and checks every
+# answer against the document (no 5xx; status, content type, headers and body as
+# documented). A fresh server on 127.0.0.1 with a throwaway data folder, stopped at the
+# end. Usage: tests/openapi/run.sh path/to/tollgate
+#   OPENAPI_VENV   the venv (default: <repo>/.venv-openapi), made or updated by
+#                           scripts/ensure-venv.sh from tests/openapi/requirements.txt
+#   OPENAPI_EXAMPLES  examples per operation and phase (default: 100)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+binary="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+venv="${OPENAPI_VENV:-$root/.venv-openapi}"
+examples="${OPENAPI_EXAMPLES:-100}"
+bash "$root/scripts/ensure-venv.sh" "$venv" "$root/tests/openapi/requirements.txt"
+
+work="$(mktemp -d)"
+cleanup() { if [ -n "${pid:-}" ]; then kill "$pid" 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# One server, one schemathesis run. MODE names it; the rest are `TOLLGATE_*` settings.
+# Fast hashing and no login throttle (schemathesis logs in thousands of times; the 429 is
+# documented and tested elsewhere); everything else is the default configuration.
+run() {
+  local mode="$1" dir="$work/$1" n="$2"
+  shift 2
+  mkdir -p "$dir"
+  local log="$dir/server.log"
+  (cd "$dir" && exec env TOLLGATE_PBKDF2_ITERATIONS=1000 TOLLGATE_LOGIN_THROTTLE_USERNAME=1000000/min \
+    TOLLGATE_LOGIN_THROTTLE_IP=1000000/min "$@" "$binary" serve --bind 127.0.0.1:0 >"$log" 2>&1) &
+  pid=$!
+  for _ in $(seq 200); do
+    grep -q "tollgate listening on" "$log" 2>/dev/null && break
+    sleep 0.05
+  done
+  local base
+  base="$(sed -n 's/^tollgate listening on \(http:[^ ]*\)\/$/\1/p' "$log")"
+  [ -n "$base" ] || { cat "$log" >&2; exit 1; }
+
+  if [ "$mode" = json ]; then
+    curl -fsS "$base/api/schema/" -o "$work/openapi.json"
+    "$venv/bin/openapi-spec-validator" "$work/openapi.json"
+    # The page for people, in Chromium (playwright-core from tests/runtimes).
+    node "$root/tests/openapi/docs-page.mjs" "$base" "$dir"
+  fi
+
+  # The demo user's access token, so the Bearer operations answer 200 too (logout and
+  # the session operations it drives leave access tokens valid: they are stateless).
+  local access
+  access="$(curl -fsS -H 'content-type: application/json' -H 'tollgate-csrf: 1' \
+    -d '{"username":"demo","password":"tollgate-demo"}' "$base/api/token/" |
+    "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["access"])')"
+
+  local report="$dir/junit.xml" status
+  set +e
+  # From the throwaway folder: schemathesis keeps a cache of what it found in ./.schemathesis.
+  (cd "$dir" && exec "$venv/bin/schemathesis" run "$base/api/schema/" \
+    --url "$base" \
+    --header "Authorization: Bearer $access" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$n" \
+    --workers 2 \
+    --suppress-health-check all \
+    --no-color \
+    --report junit --report-junit-path "$report") >"$dir/schemathesis.out" 2>&1
+  status=$?
+  set -e
+  echo "== $mode mode"
+  sed -n '/^Test cases:/,/^$/p' "$dir/schemathesis.out"
+  [ "$status" -eq 0 ] || tail -n 80 "$dir/schemathesis.out"
+  "$venv/bin/python" - "$report" "$status" "$mode" <<'PY'
+import sys, xml.etree.ElementTree as ET
+report, status, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+cases = ET.parse(report).getroot().findall(".//testcase")
+failed = [c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None]
+print(f"schemathesis ({mode} mode): {len(cases)} operations, {len(failed)} failed ({', '.join(failed) or 'none'}), exit {status}")
+sys.exit(1 if failed or status else 0)
+PY
+  # Nothing of the server's own went wrong meanwhile either.
+  if grep -q 'ERROR\|panicked' "$log"; then grep 'ERROR\|panicked' "$log" >&2; exit 1; fi
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+}
+
+run json "$examples"
+# Cookie mode (refresh token in an HttpOnly cookie, CSRF header required), which the
+# document describes too: fewer examples, the same checks.
+run cookie "$((examples / 4 + 1))" TOLLGATE_REFRESH_TRANSPORT=cookie TOLLGATE_REFRESH_COOKIE_SECURE=false

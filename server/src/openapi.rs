@@ -20,6 +20,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("account", include_str!("../openapi/account.json")),
     ("sessions", include_str!("../openapi/sessions.json")),
     ("meta", include_str!("../openapi/meta.json")),
+    ("admin", include_str!("../openapi/admin.json")),
 ];
 
 const BASE: &str = include_str!("../openapi/base.json");
@@ -148,6 +149,7 @@ mod tests {
             Route::Metrics,
             Route::Schema,
             Route::SchemaDocs,
+            Route::Admin,
         ];
         for route in all {
             match route {
@@ -166,7 +168,8 @@ mod tests {
                 | Route::Healthz
                 | Route::Metrics
                 | Route::Schema
-                | Route::SchemaDocs => {}
+                | Route::SchemaDocs
+                | Route::Admin => {}
                 // Not endpoints: 404 under /api/, static files elsewhere.
                 Route::OtherApi | Route::Static => unreachable!(),
             }
@@ -177,11 +180,17 @@ mod tests {
     /// A concrete path for a document path (`{id}` filled in).
     fn concrete(path: &str) -> String {
         path.replace("{id}", "0190a1b2-c3d4-7e5f-8a9b-0123456789ab")
+            .replace("{jti}", "0190a1b2c3d4")
+            .replace("{kid}", "k-1")
     }
 
-    fn methods_of(route: Route) -> BTreeSet<String> {
-        route
-            .allow()
+    fn methods_of(route: Route, path: &str) -> BTreeSet<String> {
+        // The admin API routes its own paths (`handlers::admin::allow`).
+        let allow = match route {
+            Route::Admin => crate::handlers::admin::allow(path),
+            _ => route.allow(),
+        };
+        allow
             .unwrap_or_default()
             .split(", ")
             .filter(|m| *m != "OPTIONS" && *m != "HEAD")
@@ -208,7 +217,7 @@ mod tests {
                 .filter(|k| *k != "parameters")
                 .cloned()
                 .collect();
-            assert_eq!(methods, methods_of(route), "{path}");
+            assert_eq!(methods, methods_of(route, &concrete(path)), "{path}");
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
                 if route.authenticated() {
@@ -283,6 +292,8 @@ mod tests {
             }
         }
         emitted.insert("refresh_cookie_too_large");
+        // The admin API's own checks and the admin commands' failures it passes on.
+        emitted.extend(crate::handlers::admin::CODES.iter().copied());
         emitted.insert("schema_invalid");
         assert_eq!(listed, emitted);
     }

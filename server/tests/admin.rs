@@ -308,6 +308,14 @@ async fn input_errors_have_stable_codes() {
             400,
             "before_invalid",
         ),
+        ("GET", "/api/admin/keys/?all=1", None, 400, "query_unknown"),
+        (
+            "POST",
+            "/api/admin/tokens/0123/blacklist/",
+            Some(json!({"why": "x"})),
+            400,
+            "field_unknown",
+        ),
         (
             "POST",
             "/api/admin/users/",

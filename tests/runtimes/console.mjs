@@ -26,7 +26,7 @@ const env = {
 mkdirSync(out, { recursive: true });
 const cookieData = mkdtempSync(join(tmpdir(), "tollgate-console-cookie-"));
 // The accounts, added on the stores before the servers hold them.
-for (const [name, flags] of [["root", ["--staff", "--superuser"]], ["erin", []], ["nobody", []]]) {
+for (const [name, flags] of [["root", ["--staff", "--superuser"]], ["sam", ["--staff"]], ["erin", []], ["nobody", []]]) {
   for (const dir of [data, cookieData]) {
     await run(tollgate, ["users", "add", name, ...flags, "--password-stdin"], { env: { ...env, TOLLGATE_DATA_DIR: dir }, input: `${name}-password\n` });
   }
@@ -75,6 +75,18 @@ try {
   const refused = await json("/api/admin/users/", { headers: { Authorization: `Bearer ${nobody.access}` } });
   assert.deepEqual(refused, { status: 403, body: { detail: "You do not have permission to perform this action.", code: "permission_denied" } });
   console.log("  ok a user without staff is refused: a message, no data (403 permission_denied)");
+
+  // Staff but not a superuser: looks, with no change controls.
+  await page.locator("#username").fill("sam");
+  await page.locator("#password").fill("sam-password");
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+  await page.locator("#readonly").waitFor();
+  await page.locator("#user-table tbody tr", { hasText: "erin" }).click();
+  await page.locator("#user-title", { hasText: "erin" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Deactivate", exact: true }).isVisible(), false);
+  assert.equal(await page.getByRole("button", { name: /^Revoke session/ }).first().isVisible(), false);
+  await Promise.all([page.waitForEvent("load"), page.getByRole("button", { name: "Sign out", exact: true }).click()]);
+  console.log("  ok staff without superuser: read-only (no change controls)");
 
   // A superuser signs in and finds erin.
   await page.locator("#username").fill("root");
@@ -153,7 +165,7 @@ try {
   ]);
   // The users added on the command line before the server started are there too.
   assert.deepEqual(rows.slice(3).map((r) => [r[1], r[2], r[3]]), [
-    ["cli", "users.add", "nobody"], ["cli", "users.add", "erin"], ["cli", "users.add", "root"],
+    ["cli", "users.add", "nobody"], ["cli", "users.add", "erin"], ["cli", "users.add", "sam"], ["cli", "users.add", "root"],
   ]);
   console.log("  ok the audit trail shows the three actions (who, what, when) and the CLI's");
 

@@ -156,6 +156,11 @@ async function signIn(event) {
     return;
   }
   me = username;
+  // Staff who are not superusers can look but not change: the change controls go.
+  const self = await api("GET", `users/?${query({ username })}`).catch(() => null);
+  const superuser = self?.results?.[0]?.is_superuser === true;
+  document.body.classList.toggle("readonly", !superuser);
+  $("readonly").hidden = superuser;
   $("who-name").textContent = `Signed in as ${username}`;
   $("who").hidden = false;
   $("sign-in").hidden = true;

@@ -171,10 +171,12 @@ pub async fn respond(app: &App, req: &Request) -> Result<Reply, ApiError> {
         (Method::Get, ["users"]) => users(app, req).await,
         (Method::Post, ["users"]) => create_user(app, &caller, req).await,
         (Method::Get, ["users", id]) => {
+            query(req, &[])?;
             let user = user_by_id(app, id).await?;
             Ok(reply::json(200, &user_json(&user)))
         }
         (Method::Get, ["users", id, "sessions"]) => {
+            query(req, &[])?;
             let user = user_by_id(app, id).await?;
             let now = app.now_ms() / 1000;
             let sessions = app.store.sessions(user.id, now).await?;
@@ -201,11 +203,15 @@ pub async fn respond(app: &App, req: &Request) -> Result<Reply, ApiError> {
             Ok(reply::json(200, &json!({"detail": detail})))
         }
         (Method::Post, ["tokens", jti, "blacklist"]) => {
+            no_more_fields(&json_body(req)?)?;
             let cmd = TokensCommand::Revoke { jti: (*jti).into() };
             let detail = run(app, &caller, AdminCommand::Tokens(cmd), Input::default()).await?;
             Ok(reply::json(200, &json!({"detail": detail})))
         }
-        (Method::Get, ["keys"]) => keys(app).await,
+        (Method::Get, ["keys"]) => {
+            query(req, &[])?;
+            keys(app).await
+        }
         (Method::Post, ["keys"]) => {
             let mut body = json_body(req)?;
             let algorithm = optional_string(&mut body, "algorithm", 16)?;
@@ -219,6 +225,7 @@ pub async fn respond(app: &App, req: &Request) -> Result<Reply, ApiError> {
             keys_changed(app, &caller, KeysCommand::Rotate { now }).await
         }
         (Method::Post, ["keys", kid, "revoke"]) => {
+            no_more_fields(&json_body(req)?)?;
             let cmd = KeysCommand::Revoke { kid: (*kid).into() };
             keys_changed(app, &caller, cmd).await
         }

@@ -42,13 +42,8 @@ impl SledStore {
         )
             .transaction(
                 |(tokens, families, family_tokens, user_families, expiry, users)| {
-                    let trees = TokenTrees {
-                        tokens,
-                        families,
-                        family_tokens,
-                        user_families,
-                        expiry,
-                    };
+                    let trees =
+                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
                     let added = trees.insert_outstanding(token, seen, None, None, None)?;
                     let key = user_key(token.user_id);
                     // A user deleted since the password check: the token is recorded
@@ -134,13 +129,8 @@ impl SledStore {
         )
             .transaction(
                 |(tokens, families, family_tokens, user_families, expiry, users)| {
-                    let trees = TokenTrees {
-                        tokens,
-                        families,
-                        family_tokens,
-                        user_families,
-                        expiry,
-                    };
+                    let trees =
+                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
                     let mut delta = Delta::default();
                     let existing = tx_record(tokens, &old.jti)?;
                     let stored = existing.as_ref().filter(|r| r.outstanding);
@@ -291,13 +281,7 @@ impl SledStore {
             &i.expiry,
         )
             .transaction(|(tokens, families, family_tokens, user_families, expiry)| {
-                let trees = TokenTrees {
-                    tokens,
-                    families,
-                    family_tokens,
-                    user_families,
-                    expiry,
-                };
+                let trees = TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
                 let mut delta = Delta::default();
                 let existing = tx_record(tokens, &token.jti)?;
                 if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {

@@ -74,7 +74,23 @@ pub(super) struct TokenTrees<'a> {
     pub expiry: &'a TransactionalTree,
 }
 
-impl TokenTrees<'_> {
+impl<'a> TokenTrees<'a> {
+    pub fn of(
+        tokens: &'a TransactionalTree,
+        families: &'a TransactionalTree,
+        family_tokens: &'a TransactionalTree,
+        user_families: &'a TransactionalTree,
+        expiry: &'a TransactionalTree,
+    ) -> Self {
+        Self {
+            tokens,
+            families,
+            family_tokens,
+            user_families,
+            expiry,
+        }
+    }
+
     /// Records an outstanding token (`listed`: blacklisted at once) in its family;
     /// creates the family (`seen` as the login) or extends it (`seen` as the last
     /// refresh). `existing` is the token's record if the caller read it (`None`: read

@@ -15,7 +15,7 @@ use std::{
 use common::{token_records, tollgate};
 use serde_json::{json, Value};
 
-const TOKENS: u64 = 20_000;
+const TOKENS: u64 = 40_000;
 
 /// The jti of token `n`: 32 hex digits, as tollgate's and Simple JWT's.
 fn jti(n: u64) -> String {
@@ -23,7 +23,9 @@ fn jti(n: u64) -> String {
 }
 
 /// Writes a format 1 store: user 1, `TOKENS` tokens in families of two (the first of
-/// each blacklisted as rotated into the second), every index format 1 kept.
+/// each blacklisted as rotated into the second), every index format 1 kept. 80,000
+/// records in all: the upgrade flushes and stores its cursor every 20,000, so a kill at
+/// 40% comes after at least one.
 fn write_v1(data: &Path) {
     std::fs::create_dir_all(data).unwrap();
     let db = sled::open(data.join("db")).unwrap();
@@ -122,14 +124,14 @@ fn a_format_1_folder_is_upgraded_and_a_killed_upgrade_resumes() {
     for line in stderr.lines() {
         let line = line.unwrap();
         said.push(line.clone());
-        if line.starts_with("upgrading: 20%") {
+        if line.starts_with("upgrading: 40%") {
             first.kill().unwrap();
             break;
         }
     }
     first.wait().unwrap();
     assert!(
-        said.iter().any(|l| l.starts_with("upgrading: 20%")),
+        said.iter().any(|l| l.starts_with("upgrading: 40%")),
         "no progress before the kill: {said:?}"
     );
     assert!(

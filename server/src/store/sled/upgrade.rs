@@ -35,7 +35,7 @@ pub(super) const V1_TREES: [&str; 6] = [
     "expiry",
 ];
 /// Records written between two flushes (and cursor updates).
-const BATCH: usize = 5_000;
+const BATCH: usize = 20_000;
 
 const STAGE_TOKENS: u8 = 1;
 const STAGE_LISTED: u8 = 2;
@@ -55,7 +55,7 @@ pub(super) fn upgrade(db: &Db, v2: &V2<'_>) -> Result<(), StoreError> {
     let outstanding = db.open_tree("outstanding")?;
     let blacklist = db.open_tree("blacklist")?;
     let families = db.open_tree("families")?;
-    let total = outstanding.len() + families.len();
+    let total = outstanding.len() + blacklist.len() + families.len();
     let mut progress = Progress::new(total);
     let (mut stage, mut after) = match db.get(CURSOR_KEY)? {
         Some(cursor) if !cursor.is_empty() => (cursor[0], Some(cursor[1..].to_vec())),
@@ -219,7 +219,7 @@ struct Progress {
 impl Progress {
     fn new(total: usize) -> Self {
         eprintln!(
-            "upgrading the data folder's store to format 2 ({total} token and family records; resumable if stopped)"
+            "upgrading the data folder's store to format 2 ({total} token, blacklist and family records; resumable if stopped)"
         );
         Self {
             total,

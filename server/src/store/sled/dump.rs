@@ -1,32 +1,32 @@
 //! The whole sled database read out for `tollgate store copy` ([`crate::store::copy`]).
 
-use super::{format::decode, SledStore};
-use crate::store::{copy::Dump, Blacklisted, Family, Outstanding, StoreError};
+use super::{
+    record::{decode_family, Reader},
+    SledStore,
+};
+use crate::store::{copy::Dump, StoreError};
 
 impl SledStore {
     /// Every user, token, blacklist entry, family and signing key, and the clock floor.
     pub fn dump(&self) -> Result<Dump, StoreError> {
         let i = &self.inner()?;
-        let tokens = i
-            .outstanding
-            .iter()
-            .map(|item| decode::<Outstanding>(&item?.1))
-            .collect::<Result<_, _>>()?;
-        let blacklist = i
-            .blacklist
-            .iter()
-            .map(|item| decode::<Blacklisted>(&item?.1))
-            .collect::<Result<_, _>>()?;
-        let families = i
+        let mut records = self.all_records(i)?;
+        records.sort_by(|a, b| a.token.jti.cmp(&b.token.jti));
+        let blacklist = records.iter().filter_map(|r| r.blacklisted()).collect();
+        let tokens = records
+            .into_iter()
+            .filter_map(|r| r.outstanding())
+            .collect();
+        let mut families: Vec<_> = i
             .families
             .iter()
             .map(|item| {
                 let (key, value) = item?;
-                let id = String::from_utf8(key.to_vec())
-                    .map_err(|_| StoreError::Decode("family id".into()))?;
-                Ok((id, decode::<Family>(&value)?))
+                let id = Reader::new(&key).id()?;
+                Ok((id, decode_family(&value)?.0))
             })
             .collect::<Result<_, StoreError>>()?;
+        families.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Dump {
             users: self.users()?,
             tokens,

@@ -1,5 +1,7 @@
-//! sled's record format: tree keys, the format marker and the stored values (JSON
-//! records). An existing `tollgate-data` folder is read with exactly these.
+//! sled's record format: the format marker, the database's own keys and the JSON
+//! records that format 2 kept (users, the signing keys, the counts). Token records and
+//! their keys are in [`super::record`]; a format 1 folder is upgraded on its first
+//! open ([`super::upgrade`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +14,10 @@ use crate::store::StoreError;
 pub(super) const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 pub(super) const FORMAT_KEY: &[u8] = b"format";
-pub(super) const FORMAT: &[u8] = b"tollgate-store-1";
+/// Format 2: binary token records, one per token ([`super::record`]).
+pub(super) const FORMAT: &[u8] = b"tollgate-store-2";
+/// Format 1: JSON token records, blacklist entries apart (upgraded at open).
+pub(super) const FORMAT_V1: &[u8] = b"tollgate-store-1";
 /// `[users, outstanding, blacklisted]`, written on a clean close, removed on open.
 pub(super) const COUNTS_KEY: &[u8] = b"counts";
 /// The stored clock floor (see [`crate::store::Store::clock_floor_ms`]), big-endian milliseconds.
@@ -37,41 +42,6 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, St
 pub(super) fn user_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
 }
-
-/// `user id ++ jti`: every token ever issued to a user.
-pub(super) fn user_token_key(user_id: u64, jti: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(8 + jti.len());
-    key.extend_from_slice(&user_id.to_be_bytes());
-    key.extend_from_slice(jti.as_bytes());
-    key
-}
-
-/// `len(family) ++ family ++ jti`: every token of a family.
-pub(super) fn family_token_key(family: &str, jti: &str) -> Vec<u8> {
-    let mut key = family_prefix(family);
-    key.extend_from_slice(jti.as_bytes());
-    key
-}
-
-pub(super) fn family_prefix(family: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(1 + family.len() + 32);
-    // jti values are at most 255 bytes (tollgate-core's MAX_ID_LEN).
-    key.push(u8::try_from(family.len()).unwrap_or(u8::MAX));
-    key.extend_from_slice(family.as_bytes());
-    key
-}
-
-/// `expires_at ++ kind ++ id`: what to delete, in expiry order.
-pub(super) fn expiry_key(expires_at: u64, kind: u8, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + id.len());
-    key.extend_from_slice(&expires_at.to_be_bytes());
-    key.push(kind);
-    key.extend_from_slice(id.as_bytes());
-    key
-}
-
-pub(super) const EXPIRY_TOKEN: u8 = 0;
-pub(super) const EXPIRY_FAMILY: u8 = 1;
 
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> Self {

@@ -13,10 +13,12 @@ mod commit;
 mod dump;
 mod format;
 mod keys;
+mod record;
 #[cfg(test)]
 mod tests;
 mod tokens;
 mod tx;
+mod upgrade;
 mod users;
 
 use std::{
@@ -74,11 +76,16 @@ struct Inner {
     users: Tree,
     usernames: Tree,
     emails: Tree,
-    outstanding: Tree,
-    blacklist: Tree,
+    /// Format 2 ([`record`]): a token's record, its blacklist state included, by jti.
+    tokens: Tree,
+    /// Family records, by family id.
     families: Tree,
-    user_tokens: Tree,
+    /// `family ++ jti`: the tokens of a family.
     family_tokens: Tree,
+    /// `user id ++ family`: the families of a user.
+    user_families: Tree,
+    /// `time ++ kind ++ id`: one entry per family (and per blacklist entry kept alone)
+    /// for the flush of expired records.
     expiry: Tree,
     commit: GroupCommit,
     counts: Counters,
@@ -126,6 +133,20 @@ impl Drop for Inner {
             let _ = self.db.flush();
         }
     }
+}
+
+/// `[users, outstanding, blacklisted]` counted (after a crash): a walk of the token
+/// records.
+fn count_records(inner: &Inner) -> Result<[u64; 3], StoreError> {
+    let mut counts = [inner.users.len() as u64, 0, 0];
+    for item in inner.tokens.iter() {
+        let (key, value) = item?;
+        let jti = record::Reader::new(&key).id()?;
+        let record = record::TokenRecord::decode(&jti, &value)?;
+        counts[1] += u64::from(record.outstanding);
+        counts[2] += u64::from(record.listed.is_some());
+    }
+    Ok(counts)
 }
 
 impl fmt::Debug for SledStore {
@@ -180,8 +201,26 @@ impl SledStore {
                 }
                 other => StoreError::from(other),
             })?;
+        let tree = |name: &str| db.open_tree(name);
+        let (tokens, families, family_tokens, user_families, expiry) = (
+            tree("v2.tokens")?,
+            tree("v2.families")?,
+            tree("v2.family_tokens")?,
+            tree("v2.user_families")?,
+            tree("v2.expiry")?,
+        );
         match db.get(FORMAT_KEY)? {
-            Some(format) if format.as_ref() == FORMAT => {}
+            Some(format) if format.as_ref() == FORMAT => upgrade::drop_v1_trees(&db)?,
+            Some(format) if upgrade::is_v1(&format) => {
+                let v2 = upgrade::V2 {
+                    tokens: &tokens,
+                    families: &families,
+                    family_tokens: &family_tokens,
+                    user_families: &user_families,
+                    expiry: &expiry,
+                };
+                upgrade::upgrade(&db, &v2)?;
+            }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
                     "unknown format {:?}",
@@ -196,7 +235,6 @@ impl SledStore {
                 db.flush()?;
             }
         }
-        let tree = |name: &str| db.open_tree(name);
         let stored_counts = match db.remove(COUNTS_KEY)? {
             Some(bytes) => {
                 // Removed durably before any other write: after a crash, the next open
@@ -210,19 +248,18 @@ impl SledStore {
             users: tree("users")?,
             usernames: tree("usernames")?,
             emails: tree("emails")?,
-            outstanding: tree("outstanding")?,
-            blacklist: tree("blacklist")?,
-            families: tree("families")?,
-            user_tokens: tree("user_tokens")?,
-            family_tokens: tree("family_tokens")?,
-            expiry: tree("expiry")?,
+            tokens,
+            families,
+            family_tokens,
+            user_families,
+            expiry,
             commit: GroupCommit::new(),
             counts: Counters::default(),
             db,
         };
         let [users, outstanding, blacklisted] = match stored_counts {
             Some(counts) => counts,
-            None => [&inner.users, &inner.outstanding, &inner.blacklist].map(|t| t.len() as u64),
+            None => count_records(&inner)?,
         };
         for (counter, n) in [
             (&inner.counts.users, users),

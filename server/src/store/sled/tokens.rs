@@ -1,17 +1,21 @@
 //! The sled backend's token use cases: outstanding tokens, the blacklist, families,
-//! revocations and the flush of expired records.
+//! revocations and the flush of expired records (format 2: see [`super::record`]).
 
-use std::{collections::BTreeMap, sync::atomic::Ordering};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::atomic::Ordering,
+};
 
 use sled::Transactional;
 
 use super::{
-    format::{
-        decode, encode, expiry_key, family_prefix, family_token_key, user_key, user_token_key,
-        EXPIRY_FAMILY, EXPIRY_TOKEN,
+    format::user_key,
+    record::{
+        decode_family, encode_family, expiry_key, family_token_key, id_key, user_family_key,
+        Listed, Reader, TokenRecord, EXPIRY_FAMILY, EXPIRY_LISTED,
     },
-    tx::{get, insert_outstanding, tx_blacklisted, tx_decode, tx_stored},
-    Delta, SledStore,
+    tx::{record, tx, tx_decode, tx_family, tx_record, TokenTrees},
+    Delta, Inner, SledStore,
 };
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation,
@@ -29,31 +33,25 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let i = &self.inner()?;
         let added = (
-            &i.outstanding,
+            &i.tokens,
             &i.families,
-            &i.user_tokens,
             &i.family_tokens,
+            &i.user_families,
             &i.expiry,
             &i.users,
         )
             .transaction(
-                |(outstanding, families, user_tokens, family_tokens, expiry, users)| {
-                    let added = insert_outstanding(
-                        outstanding,
-                        families,
-                        user_tokens,
-                        family_tokens,
-                        expiry,
-                        token,
-                        seen,
-                    )?;
+                |(tokens, families, family_tokens, user_families, expiry, users)| {
+                    let trees =
+                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
+                    let added = trees.insert_outstanding(token, seen, None, None, None)?;
                     let key = user_key(token.user_id);
                     // A user deleted since the password check: the token is recorded
                     // (and refused at its first refresh), no user is brought back.
                     if let (Some(at), Some(bytes)) = (last_login, users.get(key)?) {
                         let mut user: User = tx_decode(&bytes)?;
                         user.last_login = Some(at);
-                        users.insert(&key, encode(&user))?;
+                        users.insert(&key, super::format::encode(&user))?;
                     }
                     Ok(added)
                 },
@@ -65,41 +63,53 @@ impl SledStore {
         Ok(())
     }
 
+    fn token_record(&self, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.watch(self.inner().and_then(|i| record(&i.tokens, jti)))
+    }
+
     /// The outstanding record of a jti.
     pub fn outstanding(&self, jti: &str) -> Result<Option<Outstanding>, StoreError> {
-        self.watch(
-            self.inner()
-                .and_then(|i| get(&i.outstanding, jti.as_bytes())),
-        )
+        Ok(self.token_record(jti)?.and_then(TokenRecord::outstanding))
     }
 
     /// The blacklist entry of a jti.
     pub fn blacklisted(&self, jti: &str) -> Result<Option<Blacklisted>, StoreError> {
-        self.watch(self.inner().and_then(|i| get(&i.blacklist, jti.as_bytes())))
+        Ok(self.token_record(jti)?.and_then(|r| r.blacklisted()))
     }
 
-    /// A presented token's blacklist entry, user and record: three reads (sled's pages
-    /// are in memory).
+    /// A presented token's blacklist entry, user and record: two reads (the blacklist
+    /// state is in the token's record).
     pub fn presented(&self, jti: &str, user_id: Option<u64>) -> Result<Stored, StoreError> {
+        let record = self.token_record(jti)?;
         Ok(Stored {
-            blacklisted: self.blacklisted(jti)?,
-            user: user_id.map(|id| self.user(id)).transpose()?.flatten(),
-            outstanding: self.outstanding(jti)?,
+            blacklisted: record.as_ref().and_then(TokenRecord::blacklisted),
+            user: match user_id {
+                Some(id) => self.user_shared(id)?.map(|u| User::clone(&u)),
+                None => None,
+            },
+            outstanding: record.and_then(TokenRecord::outstanding),
         })
     }
 
     /// A family record.
     pub fn family(&self, family: &str) -> Result<Option<Family>, StoreError> {
-        self.watch(
-            self.inner()
-                .and_then(|i| get(&i.families, family.as_bytes())),
-        )
+        let read = |i: std::sync::Arc<Inner>| {
+            i.families
+                .get(id_key(family))?
+                .map(|bytes| decode_family(&bytes).map(|(f, _)| f))
+                .transpose()
+        };
+        self.watch(self.inner().and_then(read))
     }
 
     /// Rotates `old` into `new` in one transaction: of any number of concurrent
     /// rotations of one token, exactly one gets [`Rotation::Done`]. `old` is recorded
     /// first if the store has never seen it (a migrated token). Also says whether
     /// anything was written (the rotation, or that record alone).
+    ///
+    /// Reads the old token's record (its blacklist state with it), its user and its
+    /// family; writes the old record (blacklisted), the new one, its family membership
+    /// and the family: four writes in four trees (format 1: nine in seven).
     pub(super) fn rotate_tx(
         &self,
         old: &Outstanding,
@@ -110,36 +120,39 @@ impl SledStore {
     ) -> Result<(Rotation, bool), StoreError> {
         let i = &self.inner()?;
         let (rotation, delta) = (
-            &i.outstanding,
-            &i.blacklist,
+            &i.tokens,
             &i.families,
-            &i.user_tokens,
             &i.family_tokens,
+            &i.user_families,
             &i.expiry,
             &i.users,
         )
             .transaction(
-                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry, users)| {
+                |(tokens, families, family_tokens, user_families, expiry, users)| {
+                    let trees =
+                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
                     let mut delta = Delta::default();
-                    let (known, stored) = tx_stored(outstanding, old)?;
+                    let existing = tx_record(tokens, &old.jti)?;
+                    let stored = existing.as_ref().filter(|r| r.outstanding);
+                    let known = stored.map_or(old, |r| &r.token);
                     // Read the user inside the transaction: a revocation (logout-all,
                     // password change, deactivation) stamps the user before it lists
                     // the user's tokens, so a rotation either commits before the stamp
                     // (and its token is listed) or sees the stamp here and stops.
-                    let user: Option<User> = match users.get(user_key(known.user_id))? {
-                        Some(bytes) => Some(tx_decode(&bytes)?),
+                    let user = match users.get(user_key(known.user_id))? {
+                        Some(bytes) => Some(tx(self.decoded_user(known.user_id, &bytes))?),
                         None => None,
                     };
                     let active = user
                         .as_ref()
                         .is_some_and(|u| u.is_active || !rule.require_active);
-                    if let Some(reason) = tx_blacklisted(blacklist, &old.jti)? {
+                    if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
                         // A rotated-out token's answer (the reuse interval) is its
                         // user's too: it needs an active user.
-                        if reason == BlacklistReason::Rotated && !active {
+                        if listed.reason == BlacklistReason::Rotated && !active {
                             return Ok((Rotation::NoActiveUser, delta));
                         }
-                        return Ok((Rotation::AlreadyBlacklisted(reason), delta));
+                        return Ok((Rotation::AlreadyBlacklisted(listed.reason), delta));
                     }
                     let Some(user) = user.filter(|_| active) else {
                         return Ok((Rotation::NoActiveUser, delta));
@@ -147,44 +160,55 @@ impl SledStore {
                     if user.refresh_revoked(known.created_at_ms) {
                         return Ok((Rotation::UserRevoked, delta));
                     }
-                    if !stored {
-                        delta.outstanding += insert_outstanding(
-                            outstanding,
-                            families,
-                            user_tokens,
-                            family_tokens,
-                            expiry,
+                    let known = known.clone();
+                    let was_stored = stored.is_some();
+                    let listed = rule.blacklist_old.then(|| Listed {
+                        reason: BlacklistReason::Rotated,
+                        at: now,
+                        successor: Some(new.jti.clone()),
+                    });
+                    let family = tx_family(families, &known.family)?;
+                    if family.as_ref().is_some_and(|(f, _)| f.revoked_at.is_some()) {
+                        if !was_stored {
+                            delta.outstanding += trees.insert_outstanding(
+                                old,
+                                None,
+                                None,
+                                Some(existing),
+                                Some(family),
+                            )?;
+                        }
+                        return Ok((Rotation::FamilyRevoked, delta));
+                    }
+                    // The family as the new token's recording finds it: as read above,
+                    // unless recording `old` here just wrote it.
+                    let family = if was_stored {
+                        if let Some(listed) = listed {
+                            let record = TokenRecord {
+                                outstanding: true,
+                                token: known.clone(),
+                                listed: Some(listed),
+                            };
+                            tokens.insert(id_key(&known.jti), record.encode())?;
+                            delta.blacklisted += 1;
+                        }
+                        Some(family)
+                    } else {
+                        let blacklisted = listed.is_some();
+                        delta.outstanding += trees.insert_outstanding(
                             old,
                             None,
+                            listed,
+                            Some(existing),
+                            Some(family),
                         )?;
-                    }
-                    if let Some(family) = families.get(known.family.as_bytes())? {
-                        if tx_decode::<Family>(&family)?.revoked_at.is_some() {
-                            return Ok((Rotation::FamilyRevoked, delta));
-                        }
-                    }
-                    if rule.blacklist_old {
-                        let entry = Blacklisted {
-                            jti: known.jti.clone(),
-                            blacklisted_at: now,
-                            reason: BlacklistReason::Rotated,
-                            expires_at: known.expires_at,
-                            successor: Some(new.jti.clone()),
-                        };
-                        let previous = blacklist.insert(known.jti.as_bytes(), encode(&entry))?;
-                        delta.blacklisted += i64::from(previous.is_none());
-                    }
+                        delta.blacklisted += i64::from(blacklisted);
+                        None
+                    };
                     let mut new = new.clone();
-                    new.family = known.family.clone();
-                    delta.outstanding += insert_outstanding(
-                        outstanding,
-                        families,
-                        user_tokens,
-                        family_tokens,
-                        expiry,
-                        &new,
-                        seen,
-                    )?;
+                    new.family = known.family;
+                    delta.outstanding +=
+                        trees.insert_outstanding(&new, seen, None, Some(None), family)?;
                     Ok((Rotation::Done, delta))
                 },
             )?;
@@ -204,29 +228,28 @@ impl SledStore {
         interval_ms: u64,
     ) -> Result<Option<Outstanding>, StoreError> {
         let i = &self.inner()?;
-        let found = (&i.blacklist, &i.outstanding, &i.families, &i.users).transaction(
-            |(blacklist, outstanding, families, users)| {
-                let Some(bytes) = blacklist.get(jti.as_bytes())? else {
+        let found =
+            (&i.tokens, &i.families, &i.users).transaction(|(tokens, families, users)| {
+                let Some(entry) = tx_record(tokens, jti)?.and_then(|r| r.listed) else {
                     return Ok(None);
                 };
-                let entry: Blacklisted = tx_decode(&bytes)?;
                 let successor = match entry.successor {
                     Some(s) if entry.reason == BlacklistReason::Rotated => s,
                     _ => return Ok(None),
                 };
-                // Rotated, logged out or revoked since: the successor was used.
-                if blacklist.get(successor.as_bytes())?.is_some() {
-                    return Ok(None);
-                }
-                let Some(bytes) = outstanding.get(successor.as_bytes())? else {
+                let Some(record) = tx_record(tokens, &successor)? else {
                     return Ok(None);
                 };
-                let record: Outstanding = tx_decode(&bytes)?;
+                // Rotated, logged out or revoked since: the successor was used.
+                if record.listed.is_some() || !record.outstanding {
+                    return Ok(None);
+                }
+                let record = record.token;
                 if now_ms.saturating_sub(record.created_at_ms) >= interval_ms {
                     return Ok(None);
                 }
-                if let Some(bytes) = families.get(record.family.as_bytes())? {
-                    if tx_decode::<Family>(&bytes)?.revoked_at.is_some() {
+                if let Some((family, _)) = tx_family(families, &record.family)? {
+                    if family.revoked_at.is_some() {
                         return Ok(None);
                     }
                 }
@@ -238,8 +261,7 @@ impl SledStore {
                     return Ok(None);
                 }
                 Ok(Some(record))
-            },
-        )?;
+            })?;
         Ok(found)
     }
 
@@ -252,45 +274,68 @@ impl SledStore {
     ) -> Result<Blacklisting, StoreError> {
         let i = &self.inner()?;
         let (outcome, delta) = (
-            &i.outstanding,
-            &i.blacklist,
+            &i.tokens,
             &i.families,
-            &i.user_tokens,
             &i.family_tokens,
+            &i.user_families,
             &i.expiry,
         )
-            .transaction(
-                |(outstanding, blacklist, families, user_tokens, family_tokens, expiry)| {
-                    let mut delta = Delta::default();
-                    if let Some(reason) = tx_blacklisted(blacklist, &token.jti)? {
-                        return Ok((Blacklisting::AlreadyBlacklisted(reason), delta));
+            .transaction(|(tokens, families, family_tokens, user_families, expiry)| {
+                let trees = TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
+                let mut delta = Delta::default();
+                let existing = tx_record(tokens, &token.jti)?;
+                if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
+                    return Ok((Blacklisting::AlreadyBlacklisted(listed.reason), delta));
+                }
+                let listed = Listed {
+                    reason,
+                    at: now,
+                    successor: None,
+                };
+                match existing {
+                    Some(record) if record.outstanding => {
+                        let record = TokenRecord {
+                            listed: Some(listed),
+                            ..record
+                        };
+                        tokens.insert(id_key(&token.jti), record.encode())?;
                     }
-                    let (known, stored) = tx_stored(outstanding, token)?;
-                    if !stored {
-                        delta.outstanding += insert_outstanding(
-                            outstanding,
-                            families,
-                            user_tokens,
-                            family_tokens,
-                            expiry,
+                    existing => {
+                        delta.outstanding += trees.insert_outstanding(
                             token,
+                            None,
+                            Some(listed),
+                            Some(existing),
                             None,
                         )?;
                     }
-                    let entry = Blacklisted {
-                        jti: token.jti.clone(),
-                        blacklisted_at: now,
-                        reason,
-                        expires_at: known.expires_at,
-                        successor: None,
-                    };
-                    let previous = blacklist.insert(token.jti.as_bytes(), encode(&entry))?;
-                    delta.blacklisted += i64::from(previous.is_none());
-                    Ok((Blacklisting::Done, delta))
-                },
-            )?;
+                }
+                delta.blacklisted += 1;
+                Ok((Blacklisting::Done, delta))
+            })?;
         i.counts.add(delta);
         Ok(outcome)
+    }
+
+    /// The jtis of a family's tokens.
+    fn family_jtis(i: &Inner, family: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = id_key(family);
+        let mut jtis = Vec::new();
+        for item in i.family_tokens.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            jtis.push(Reader::new(&key[prefix.len()..]).id()?);
+        }
+        Ok(jtis)
+    }
+
+    /// The families a user's tokens are in.
+    fn user_family_ids(i: &Inner, user_id: u64) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for item in i.user_families.scan_prefix(user_id.to_be_bytes()) {
+            let (key, _) = item?;
+            ids.push(Reader::new(&key[8..]).id()?);
+        }
+        Ok(ids)
     }
 
     /// Revokes a family (after a replay): marks it revoked, so no rotation can extend it
@@ -303,23 +348,17 @@ impl SledStore {
     ) -> Result<usize, StoreError> {
         let i = &self.inner()?;
         i.families.transaction(|families| {
-            if let Some(bytes) = families.get(family.as_bytes())? {
-                let mut record: Family = tx_decode(&bytes)?;
+            if let Some((mut record, flush_at)) = tx_family(families, family)? {
                 if record.revoked_at.is_none() {
                     record.revoked_at = Some(now);
-                    families.insert(family.as_bytes(), encode(&record))?;
+                    families.insert(id_key(family), encode_family(&record, flush_at))?;
                 }
             }
             Ok(())
         })?;
         // Rotations commit before the mark (and are listed below) or see it and stop.
-        let mut jtis = Vec::new();
-        for item in i.family_tokens.scan_prefix(family_prefix(family)) {
-            let (key, _) = item?;
-            let jti = &key[1 + family.len()..];
-            jtis.push(String::from_utf8_lossy(jti).into_owned());
-        }
-        self.blacklist_all(&jtis, reason, now)
+        let jtis = Self::family_jtis(i, family)?;
+        self.blacklist_all(&jtis, reason, now, None)
     }
 
     /// Revokes every refresh and sliding token ever issued to a user, rotated ones
@@ -337,43 +376,52 @@ impl SledStore {
             change(user);
             user.stamp_revocation(why, stamp);
         })?;
+        let i = &self.inner()?;
         let mut jtis = Vec::new();
-        for item in self.inner()?.user_tokens.scan_prefix(user_id.to_be_bytes()) {
-            let (key, _) = item?;
-            jtis.push(String::from_utf8_lossy(&key[8..]).into_owned());
+        for family in Self::user_family_ids(i, user_id)? {
+            jtis.extend(Self::family_jtis(i, &family)?);
         }
-        self.blacklist_all(&jtis, BlacklistReason::User, now)
+        self.blacklist_all(&jtis, BlacklistReason::User, now, Some(user_id))
     }
 
+    /// Blacklists each outstanding token of `jtis` not blacklisted yet (of `user` only,
+    /// when given); one compare-and-swap each (sled's transactions exclude every other
+    /// write while they commit, so a rotation sees each either before or after).
     pub(super) fn blacklist_all(
         &self,
         jtis: &[String],
         reason: BlacklistReason,
         now: u64,
+        user: Option<u64>,
     ) -> Result<usize, StoreError> {
         let i = &self.inner()?;
         let mut count = 0;
         for jti in jtis {
-            let added =
-                (&i.outstanding, &i.blacklist).transaction(|(outstanding, blacklist)| {
-                    if blacklist.get(jti.as_bytes())?.is_some() {
-                        return Ok(false);
-                    }
-                    let Some(bytes) = outstanding.get(jti.as_bytes())? else {
-                        return Ok(false);
-                    };
-                    let record: Outstanding = tx_decode(&bytes)?;
-                    let entry = Blacklisted {
-                        jti: jti.clone(),
-                        blacklisted_at: now,
-                        reason,
-                        expires_at: record.expires_at,
-                        successor: None,
-                    };
-                    blacklist.insert(jti.as_bytes(), encode(&entry))?;
-                    Ok(true)
-                })?;
-            count += usize::from(added);
+            let key = id_key(jti);
+            loop {
+                let Some(before) = i.tokens.get(&key)? else {
+                    break;
+                };
+                let mut record = TokenRecord::decode(jti, &before)?;
+                if record.listed.is_some()
+                    || !record.outstanding
+                    || user.is_some_and(|u| u != record.token.user_id)
+                {
+                    break;
+                }
+                record.listed = Some(Listed {
+                    reason,
+                    at: now,
+                    successor: None,
+                });
+                let swapped =
+                    i.tokens
+                        .compare_and_swap(&key, Some(before), Some(record.encode()))?;
+                if swapped.is_ok() {
+                    count += 1;
+                    break;
+                }
+            }
         }
         i.counts.add(Delta {
             outstanding: 0,
@@ -383,7 +431,7 @@ impl SledStore {
     }
 
     /// The live sessions of a user (see [`crate::store::Store::sessions`]): the user's
-    /// tokens walked once, grouped by family.
+    /// families, each with a token that is live.
     pub fn sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
         let listed = self.list_sessions(user_id, now);
         self.watch(listed)
@@ -391,35 +439,43 @@ impl SledStore {
 
     fn list_sessions(&self, user_id: u64, now: u64) -> Result<Vec<Session>, StoreError> {
         let i = &self.inner()?;
-        let mut live = BTreeMap::new();
-        for item in i.user_tokens.scan_prefix(user_id.to_be_bytes()) {
-            let (key, _) = item?;
-            let jti = &key[8..];
-            let Some(record) = get::<Outstanding>(&i.outstanding, jti)? else {
+        let mut sessions = Vec::new();
+        for id in Self::user_family_ids(i, user_id)? {
+            let Some(bytes) = i.families.get(id_key(&id))? else {
                 continue;
             };
-            if record.expires_at <= now
-                || live.contains_key(&record.family)
-                || i.blacklist.contains_key(jti)?
-            {
+            let (family, _) = decode_family(&bytes)?;
+            if family.revoked_at.is_some() || family.user_id != user_id {
                 continue;
             }
-            live.insert(record.family, ());
-        }
-        let mut sessions = Vec::new();
-        for id in live.into_keys() {
-            match get::<Family>(&i.families, id.as_bytes())? {
-                Some(family) if family.revoked_at.is_none() && family.user_id == user_id => {
-                    sessions.push(Session { id, family });
+            let mut live = false;
+            for jti in Self::family_jtis(i, &id)? {
+                let Some(record) = record(&i.tokens, &jti)? else {
+                    continue;
+                };
+                if record.outstanding
+                    && record.listed.is_none()
+                    && record.token.user_id == user_id
+                    && record.token.expires_at > now
+                {
+                    live = true;
+                    break;
                 }
-                _ => {}
+            }
+            if live {
+                sessions.push(Session { id, family });
             }
         }
-        sessions.sort_by_key(|s| std::cmp::Reverse(s.family.created_at_ms));
+        sessions.sort_by(|a, b| {
+            b.family
+                .created_at_ms
+                .cmp(&a.family.created_at_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(sessions)
     }
 
-    /// Tokens of one user (or all), with their blacklist entries.
+    /// Tokens of one user (or all), with their blacklist entries, by jti.
     pub fn tokens(
         &self,
         user_id: Option<u64>,
@@ -433,28 +489,43 @@ impl SledStore {
         user_id: Option<u64>,
     ) -> Result<Vec<(Outstanding, Option<Blacklisted>)>, StoreError> {
         let i = &self.inner()?;
-        let records: Vec<Outstanding> = match user_id {
+        let mut records: Vec<TokenRecord> = match user_id {
             Some(id) => {
+                let mut jtis = BTreeSet::new();
+                for family in Self::user_family_ids(i, id)? {
+                    jtis.extend(Self::family_jtis(i, &family)?);
+                }
                 let mut out = Vec::new();
-                for item in i.user_tokens.scan_prefix(id.to_be_bytes()) {
-                    let (key, _) = item?;
-                    if let Some(bytes) = i.outstanding.get(&key[8..])? {
-                        out.push(decode(&bytes)?);
+                for jti in jtis {
+                    if let Some(record) = record(&i.tokens, &jti)? {
+                        if record.token.user_id == id {
+                            out.push(record);
+                        }
                     }
                 }
                 out
             }
-            None => i
-                .outstanding
-                .iter()
-                .map(|item| decode(&item?.1))
-                .collect::<Result<_, _>>()?,
+            None => self.all_records(i)?,
         };
-        records
+        records.retain(|r| r.outstanding);
+        records.sort_by(|a, b| a.token.jti.cmp(&b.token.jti));
+        Ok(records
             .into_iter()
-            .map(|record| {
-                let entry = self.blacklisted(&record.jti)?;
-                Ok((record, entry))
+            .map(|r| {
+                let entry = r.blacklisted();
+                (r.token, entry)
+            })
+            .collect())
+    }
+
+    /// Every token record (outstanding or blacklisted), in key order.
+    pub(super) fn all_records(&self, i: &Inner) -> Result<Vec<TokenRecord>, StoreError> {
+        i.tokens
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                let jti = Reader::new(&key).id()?;
+                TokenRecord::decode(&jti, &value)
             })
             .collect()
     }
@@ -465,6 +536,11 @@ impl SledStore {
     /// whatever the clock does later, so the clock floor is first raised to `now`,
     /// durably: a clock stepped back afterwards cannot make a forgotten (say, logged
     /// out) token valid again. `now` is itself never before the floor.
+    ///
+    /// The expiry index holds one entry per family, at or before the earliest expiry of
+    /// its tokens: each entry due is a family whose tokens are walked; the expired ones
+    /// go, and the entry moves to the earliest expiry left (or the family goes with its
+    /// last token).
     pub(super) fn delete_expired(&self, now: u64, leeway: u64) -> Result<Flushed, StoreError> {
         let cutoff = now.saturating_sub(leeway);
         let i = &self.inner()?;
@@ -477,30 +553,96 @@ impl SledStore {
             .collect::<Result<_, _>>()?;
         for key in keys {
             let kind = key.get(8).copied();
-            let id = String::from_utf8_lossy(&key[9.min(key.len())..]).into_owned();
+            let id = Reader::new(key.get(9..).unwrap_or_default()).id()?;
             match kind {
-                Some(EXPIRY_TOKEN) => {
-                    if let Some(bytes) = i.outstanding.remove(id.as_bytes())? {
-                        let record: Outstanding = decode(&bytes)?;
-                        i.user_tokens.remove(user_token_key(record.user_id, &id))?;
-                        i.family_tokens
-                            .remove(family_token_key(&record.family, &id))?;
-                        flushed.outstanding += 1;
-                        i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
+                Some(EXPIRY_FAMILY) => self.flush_family(i, &id, cutoff, &mut flushed)?,
+                Some(EXPIRY_LISTED) => {
+                    if let Some(record) = record(&i.tokens, &id)? {
+                        if !record.outstanding && record.token.expires_at <= cutoff {
+                            i.tokens.remove(id_key(&id))?;
+                            flushed.blacklisted += 1;
+                            i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
+                        }
                     }
-                    if i.blacklist.remove(id.as_bytes())?.is_some() {
-                        flushed.blacklisted += 1;
-                        i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
-                    }
-                }
-                Some(EXPIRY_FAMILY) if i.families.remove(id.as_bytes())?.is_some() => {
-                    flushed.families += 1;
                 }
                 _ => {}
             }
             i.expiry.remove(&key)?;
         }
         Ok(flushed)
+    }
+
+    /// One family's part of [`SledStore::delete_expired`].
+    fn flush_family(
+        &self,
+        i: &Inner,
+        id: &str,
+        cutoff: u64,
+        flushed: &mut Flushed,
+    ) -> Result<(), StoreError> {
+        let mut earliest: Option<u64> = None;
+        let prefix = id_key(id);
+        for item in i.family_tokens.scan_prefix(&prefix) {
+            let (key, _) = item?;
+            let jti = Reader::new(&key[prefix.len()..]).id()?;
+            match record(&i.tokens, &jti)? {
+                Some(r) if r.token.expires_at > cutoff => {
+                    earliest =
+                        Some(earliest.map_or(r.token.expires_at, |e| e.min(r.token.expires_at)));
+                }
+                Some(r) => {
+                    i.tokens.remove(id_key(&jti))?;
+                    i.family_tokens.remove(&key)?;
+                    if r.outstanding {
+                        flushed.outstanding += 1;
+                        i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    if r.listed.is_some() {
+                        flushed.blacklisted += 1;
+                        i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    i.family_tokens.remove(&key)?;
+                }
+            }
+        }
+        // The family record: removed with its last token, else its entry moves (a
+        // compare-and-swap: a rotation may change the record meanwhile).
+        loop {
+            let Some(before) = i.families.get(&prefix)? else {
+                return Ok(());
+            };
+            let (family, flush_at) = decode_family(&before)?;
+            let next = match earliest {
+                Some(e) if flush_at > cutoff => e.min(flush_at),
+                Some(e) => e,
+                None if family.expires_at <= cutoff => {
+                    let swapped =
+                        i.families
+                            .compare_and_swap(&prefix, Some(before), None::<&[u8]>)?;
+                    if swapped.is_err() {
+                        continue;
+                    }
+                    i.user_families
+                        .remove(user_family_key(family.user_id, id))?;
+                    flushed.families += 1;
+                    return Ok(());
+                }
+                None => family.expires_at,
+            };
+            if next == flush_at && flush_at > cutoff {
+                return Ok(());
+            }
+            i.expiry.insert(expiry_key(next, EXPIRY_FAMILY, id), &[])?;
+            let after = encode_family(&family, next);
+            if i.families
+                .compare_and_swap(&prefix, Some(before), Some(after))?
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
     }
 
     /// Writes token records with every index and family record that [`SledStore::record`]
@@ -518,43 +660,87 @@ impl SledStore {
         blacklisted: &[Blacklisted],
     ) -> Result<(), StoreError> {
         let i = &self.inner()?;
-        let mut families: BTreeMap<&str, Family> = BTreeMap::new();
+        let listed: BTreeMap<&str, &Blacklisted> =
+            blacklisted.iter().map(|b| (b.jti.as_str(), b)).collect();
+        let mut families: BTreeMap<&str, (Family, u64)> = BTreeMap::new();
+        let mut seen_tokens = BTreeSet::new();
         for token in tokens {
-            if i.outstanding
-                .insert(token.jti.as_bytes(), encode(token))?
-                .is_none()
-            {
+            let existing = record(&i.tokens, &token.jti)?;
+            let mut record = TokenRecord::new(token.clone());
+            record.listed = match listed.get(token.jti.as_str()) {
+                Some(entry) => Some(Listed {
+                    reason: entry.reason,
+                    at: entry.blacklisted_at,
+                    successor: entry.successor.clone(),
+                }),
+                None => existing.as_ref().and_then(|r| r.listed.clone()),
+            };
+            if !existing.as_ref().is_some_and(|r| r.outstanding) {
                 i.counts.outstanding.fetch_add(1, Ordering::Relaxed);
             }
-            i.user_tokens
-                .insert(user_token_key(token.user_id, &token.jti), &[])?;
+            if record.listed.is_some() && existing.as_ref().is_none_or(|r| r.listed.is_none()) {
+                i.counts.blacklisted.fetch_add(1, Ordering::Relaxed);
+            }
+            seen_tokens.insert(token.jti.as_str());
+            i.tokens.insert(id_key(&token.jti), record.encode())?;
             i.family_tokens
                 .insert(family_token_key(&token.family, &token.jti), &[])?;
-            i.expiry
-                .insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
-            let family = families.entry(&token.family).or_insert_with(|| Family {
-                user_id: token.user_id,
-                created_at_ms: token.created_at_ms,
-                expires_at: token.expires_at,
-                revoked_at: None,
-                login: None,
-                last_refresh: None,
+            let (family, flush_at) = families.entry(&token.family).or_insert_with(|| {
+                let family = Family {
+                    user_id: token.user_id,
+                    created_at_ms: token.created_at_ms,
+                    expires_at: token.expires_at,
+                    revoked_at: None,
+                    login: None,
+                    last_refresh: None,
+                };
+                (family, token.expires_at)
             });
             family.created_at_ms = family.created_at_ms.min(token.created_at_ms);
             family.expires_at = family.expires_at.max(token.expires_at);
-        }
-        for (id, family) in &families {
-            i.families.insert(id.as_bytes(), encode(family))?;
-            i.expiry
-                .insert(expiry_key(family.expires_at, EXPIRY_FAMILY, id), &[])?;
-        }
-        for entry in blacklisted {
-            if i.blacklist
-                .insert(entry.jti.as_bytes(), encode(entry))?
-                .is_none()
-            {
-                i.counts.blacklisted.fetch_add(1, Ordering::Relaxed);
+            *flush_at = (*flush_at).min(token.expires_at);
+            if token.user_id != family.user_id {
+                i.user_families
+                    .insert(user_family_key(token.user_id, &token.family), &[])?;
             }
+        }
+        for (id, (family, flush_at)) in &families {
+            i.families
+                .insert(id_key(id), encode_family(family, *flush_at))?;
+            i.expiry
+                .insert(expiry_key(*flush_at, EXPIRY_FAMILY, id), &[])?;
+            i.user_families
+                .insert(user_family_key(family.user_id, id), &[])?;
+        }
+        // Blacklist entries of tokens not loaded here.
+        for entry in blacklisted {
+            if seen_tokens.contains(entry.jti.as_str()) {
+                continue;
+            }
+            let existing = record(&i.tokens, &entry.jti)?;
+            let listed = Listed {
+                reason: entry.reason,
+                at: entry.blacklisted_at,
+                successor: entry.successor.clone(),
+            };
+            let record = match existing {
+                Some(record) => {
+                    if record.listed.is_none() {
+                        i.counts.blacklisted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    TokenRecord {
+                        listed: Some(listed),
+                        ..record
+                    }
+                }
+                None => {
+                    i.counts.blacklisted.fetch_add(1, Ordering::Relaxed);
+                    i.expiry
+                        .insert(expiry_key(entry.expires_at, EXPIRY_LISTED, &entry.jti), &[])?;
+                    TokenRecord::listed_alone(entry)
+                }
+            };
+            i.tokens.insert(id_key(&entry.jti), record.encode())?;
         }
         Ok(())
     }

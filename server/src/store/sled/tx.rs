@@ -6,10 +6,14 @@ use sled::{
     Tree,
 };
 
-use super::format::{
-    decode, encode, expiry_key, family_token_key, user_token_key, EXPIRY_FAMILY, EXPIRY_TOKEN,
+use super::{
+    format::decode,
+    record::{
+        decode_family, encode_family, expiry_key, family_token_key, id_key, user_family_key, IdKey,
+        Listed, TokenRecord, EXPIRY_FAMILY,
+    },
 };
-use crate::store::{BlacklistReason, Blacklisted, Family, Outstanding, Seen, StoreError};
+use crate::store::{Family, Outstanding, Seen, StoreError};
 
 pub(super) type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -17,7 +21,12 @@ pub(super) fn tx_decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> TxResult<
     decode(bytes).map_err(ConflictableTransactionError::Abort)
 }
 
-/// A decoded record, if the key is there.
+/// Any decoding error as a transaction's abort.
+pub(super) fn tx<T>(result: Result<T, StoreError>) -> TxResult<T> {
+    result.map_err(ConflictableTransactionError::Abort)
+}
+
+/// A decoded (JSON) record, if the key is there.
 pub(super) fn get<T: for<'de> Deserialize<'de>>(
     tree: &Tree,
     key: &[u8],
@@ -25,26 +34,30 @@ pub(super) fn get<T: for<'de> Deserialize<'de>>(
     tree.get(key)?.map(|bytes| decode(&bytes)).transpose()
 }
 
-/// Inside a transaction: why `jti` is blacklisted, if it is.
-pub(super) fn tx_blacklisted(
-    blacklist: &TransactionalTree,
-    jti: &str,
-) -> TxResult<Option<BlacklistReason>> {
-    match blacklist.get(jti.as_bytes())? {
-        Some(bytes) => Ok(Some(tx_decode::<Blacklisted>(&bytes)?.reason)),
+/// A token's record (outstanding, blacklisted or both), if the store has one.
+pub(super) fn record(tokens: &Tree, jti: &str) -> Result<Option<TokenRecord>, StoreError> {
+    tokens
+        .get(IdKey::new(jti))?
+        .map(|bytes| TokenRecord::decode(jti, &bytes))
+        .transpose()
+}
+
+/// Inside a transaction: a token's record.
+pub(super) fn tx_record(tokens: &TransactionalTree, jti: &str) -> TxResult<Option<TokenRecord>> {
+    match tokens.get(IdKey::new(jti).as_ref())? {
+        Some(bytes) => Ok(Some(tx(TokenRecord::decode(jti, &bytes))?)),
         None => Ok(None),
     }
 }
 
-/// Inside a transaction: the stored record of `token`, or `token` itself and `false`
-/// when the store has never seen it (a migrated token, to be recorded).
-pub(super) fn tx_stored(
-    outstanding: &TransactionalTree,
-    token: &Outstanding,
-) -> TxResult<(Outstanding, bool)> {
-    match outstanding.get(token.jti.as_bytes())? {
-        Some(bytes) => Ok((tx_decode(&bytes)?, true)),
-        None => Ok((token.clone(), false)),
+/// Inside a transaction: a family's record and the time of its expiry entry.
+pub(super) fn tx_family(
+    families: &TransactionalTree,
+    family: &str,
+) -> TxResult<Option<(Family, u64)>> {
+    match families.get(id_key(family))? {
+        Some(bytes) => Ok(Some(tx(decode_family(&bytes))?)),
+        None => Ok(None),
     }
 }
 
@@ -52,49 +65,102 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-/// Inserts an outstanding record with its indexes; creates its family (`seen` as the
-/// login) or extends it (`seen` as the last refresh). Returns 1 if the record is new,
-/// else 0 (for [`Counters`]).
-pub(super) fn insert_outstanding(
-    outstanding: &TransactionalTree,
-    families: &TransactionalTree,
-    user_tokens: &TransactionalTree,
-    family_tokens: &TransactionalTree,
-    expiry: &TransactionalTree,
-    token: &Outstanding,
-    seen: Option<&Seen>,
-) -> TxResult<i64> {
-    let previous = outstanding.insert(token.jti.as_bytes(), encode(token))?;
-    user_tokens.insert(user_token_key(token.user_id, &token.jti), &[])?;
-    family_tokens.insert(family_token_key(&token.family, &token.jti), &[])?;
-    expiry.insert(expiry_key(token.expires_at, EXPIRY_TOKEN, &token.jti), &[])?;
-    let family = match families.get(token.family.as_bytes())? {
-        Some(bytes) => {
-            let mut family: Family = tx_decode(&bytes)?;
-            if token.expires_at > family.expires_at {
-                expiry.remove(expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family))?;
-                family.expires_at = token.expires_at;
-            }
-            if seen.is_some() {
-                family.last_refresh = seen.cloned();
-            }
-            family
+/// The trees a token's recording writes.
+pub(super) struct TokenTrees<'a> {
+    pub tokens: &'a TransactionalTree,
+    pub families: &'a TransactionalTree,
+    pub family_tokens: &'a TransactionalTree,
+    pub user_families: &'a TransactionalTree,
+    pub expiry: &'a TransactionalTree,
+}
+
+impl<'a> TokenTrees<'a> {
+    pub fn of(
+        tokens: &'a TransactionalTree,
+        families: &'a TransactionalTree,
+        family_tokens: &'a TransactionalTree,
+        user_families: &'a TransactionalTree,
+        expiry: &'a TransactionalTree,
+    ) -> Self {
+        Self {
+            tokens,
+            families,
+            family_tokens,
+            user_families,
+            expiry,
         }
-        None => Family {
-            user_id: token.user_id,
-            created_at_ms: token.created_at_ms,
-            expires_at: token.expires_at,
-            revoked_at: None,
-            login: seen.cloned(),
-            last_refresh: None,
-        },
-    };
-    expiry.insert(
-        expiry_key(family.expires_at, EXPIRY_FAMILY, &token.family),
-        &[],
-    )?;
-    families.insert(token.family.as_bytes(), encode(&family))?;
-    Ok(i64::from(previous.is_none()))
+    }
+
+    /// Records an outstanding token (`listed`: blacklisted at once) in its family;
+    /// creates the family (`seen` as the login) or extends it (`seen` as the last
+    /// refresh). `existing` is the token's record if the caller read it (`None`: read
+    /// here); a blacklist state it held is kept. `family`: the family's record if the
+    /// caller read it. Returns 1 if the token was not outstanding before, else 0.
+    ///
+    /// The expiry index holds one entry per family, at or before the earliest expiry
+    /// of its tokens (`flush_at` in the family record): a token that expires later than
+    /// that, the usual case, writes no index entry.
+    pub fn insert_outstanding(
+        &self,
+        token: &Outstanding,
+        seen: Option<&Seen>,
+        listed: Option<Listed>,
+        existing: Option<Option<TokenRecord>>,
+        family: Option<Option<(Family, u64)>>,
+    ) -> TxResult<i64> {
+        let existing = match existing {
+            Some(known) => known,
+            None => tx_record(self.tokens, &token.jti)?,
+        };
+        let was_outstanding = existing.as_ref().is_some_and(|r| r.outstanding);
+        let mut record = TokenRecord::new(token.clone());
+        record.listed = listed.or_else(|| existing.and_then(|r| r.listed));
+        self.tokens.insert(id_key(&token.jti), record.encode())?;
+        self.family_tokens
+            .insert(family_token_key(&token.family, &token.jti), &[])?;
+        let family = match family {
+            Some(read) => read,
+            None => tx_family(self.families, &token.family)?,
+        };
+        let (family, flush_at) = match family {
+            Some((mut family, mut flush_at)) => {
+                family.expires_at = family.expires_at.max(token.expires_at);
+                if token.expires_at < flush_at {
+                    flush_at = token.expires_at;
+                    self.expiry
+                        .insert(expiry_key(flush_at, EXPIRY_FAMILY, &token.family), &[])?;
+                }
+                if seen.is_some() {
+                    family.last_refresh = seen.cloned();
+                }
+                if family.user_id != token.user_id {
+                    self.user_families
+                        .insert(user_family_key(token.user_id, &token.family), &[])?;
+                }
+                (family, flush_at)
+            }
+            None => {
+                self.expiry.insert(
+                    expiry_key(token.expires_at, EXPIRY_FAMILY, &token.family),
+                    &[],
+                )?;
+                self.user_families
+                    .insert(user_family_key(token.user_id, &token.family), &[])?;
+                let family = Family {
+                    user_id: token.user_id,
+                    created_at_ms: token.created_at_ms,
+                    expires_at: token.expires_at,
+                    revoked_at: None,
+                    login: seen.cloned(),
+                    last_refresh: None,
+                };
+                (family, token.expires_at)
+            }
+        };
+        self.families
+            .insert(id_key(&token.family), encode_family(&family, flush_at))?;
+        Ok(i64::from(!was_outstanding))
+    }
 }
 
 impl From<TransactionError<StoreError>> for StoreError {

@@ -62,37 +62,45 @@ impl SledStore {
     pub fn user_shared(&self, id: u64) -> Result<Option<Arc<User>>, StoreError> {
         let read = |i: Arc<super::Inner>| Ok(i.users.get(user_key(id))?);
         let stored = self.watch(self.inner().and_then(read))?;
-        let lock = || {
-            self.slot
-                .decoded_users
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-        };
         let Some(bytes) = stored else {
             // Gone: nothing of it (its password hash included) stays in memory.
-            lock().remove(&id);
+            self.decoded_users().remove(&id);
             return Ok(None);
         };
-        if let Some(known) = lock().get(&id).filter(|d| *d.bytes == *bytes) {
-            return Ok(Some(Arc::clone(&known.value)));
+        self.decoded_user(id, &bytes).map(Some)
+    }
+
+    fn decoded_users(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Decoded<User>>> {
+        self.slot
+            .decoded_users
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The user stored as `bytes`, decoded, or shared from the last decoding of the
+    /// same bytes (see [`SledStore::user_shared`]; a rotation reads its user too).
+    pub(super) fn decoded_user(&self, id: u64, bytes: &[u8]) -> Result<Arc<User>, StoreError> {
+        if let Some(known) = self.decoded_users().get(&id).filter(|d| *d.bytes == *bytes) {
+            return Ok(Arc::clone(&known.value));
         }
-        let value = Arc::new(decode::<User>(&bytes)?);
-        let mut decoded = lock();
+        let value = Arc::new(decode::<User>(bytes)?);
+        let mut decoded = self.decoded_users();
         if decoded.len() >= DECODED_USERS && !decoded.contains_key(&id) {
             // Full: one entry makes room (any one: the map's order is arbitrary).
             if let Some(other) = decoded.keys().next().copied() {
                 decoded.remove(&other);
             }
         }
-        let bytes = bytes.to_vec().into_boxed_slice();
         decoded.insert(
             id,
             Decoded {
-                bytes,
+                bytes: bytes.to_vec().into_boxed_slice(),
                 value: Arc::clone(&value),
             },
         );
-        Ok(Some(value))
+        Ok(value)
     }
 
     /// A user by username, exactly as stored (case-sensitive, as Django's default).

@@ -1,0 +1,526 @@
+//! Format 2's token records and keys: a compact binary encoding (a leading version byte,
+//! fixed-width big-endian numbers, ids of 32 lowercase hex digits as their 16 bytes)
+//! instead of format 1's JSON, and one record per token that holds its blacklist state
+//! too (format 1 kept a second record in a second tree).
+//!
+//! A token record (tree `v2.tokens`, key [`id_key`] of the jti):
+//!
+//! ```text
+//! 1                  record version
+//! flags              bit 0: outstanding (else a blacklist entry alone), bit 1: sliding
+//! user_id            u64
+//! created_at_ms      u64
+//! expires_at         u64
+//! token_sha256       hex (see `put_hex`)
+//! family             id
+//! reason             0 not blacklisted, 1 rotated, 2 logout, 3 user, 4 reuse
+//! [blacklisted_at    u64                      when reason != 0]
+//! [successor         0, or 1 and an id        when reason != 0]
+//! ```
+//!
+//! A family record (tree `v2.families`, key [`id_key`] of the family): version 1,
+//! user_id, created_at_ms, expires_at, flush_at (the time of its entry in the expiry
+//! index, see [`super::tokens`]), revoked_at (0 or 1 and u64), login and last refresh
+//! (0, or 1 and `at_ms`, user agent and address as strings).
+
+use crate::store::{
+    BlacklistReason, Blacklisted, Family, Outstanding, Seen, StoreError, StoredKind,
+};
+
+const VERSION: u8 = 1;
+const OUTSTANDING: u8 = 1;
+const SLIDING: u8 = 2;
+
+/// An id (jti, family) as a key: `0 ++ 16 bytes` for 32 lowercase hex digits (every
+/// tollgate and Simple JWT jti), else `1 ++ len ++ bytes` (ids are at most 255 bytes).
+/// Prefix-free, so an id followed by another is a key too.
+pub(super) fn id_key(id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(18);
+    put_id(&mut out, id);
+    out
+}
+
+/// [`id_key`] without an allocation, for reads.
+pub(super) struct IdKey {
+    bytes: [u8; 257],
+    len: usize,
+}
+
+impl IdKey {
+    pub(super) fn new(id: &str) -> Self {
+        let mut bytes = [0u8; 257];
+        let len = if let Some(raw) = compact_hex::<16>(id) {
+            bytes[1..17].copy_from_slice(&raw);
+            17
+        } else {
+            let raw = &id.as_bytes()[..id.len().min(255)];
+            bytes[0] = 1;
+            bytes[1] = raw.len() as u8;
+            bytes[2..2 + raw.len()].copy_from_slice(raw);
+            2 + raw.len()
+        };
+        Self { bytes, len }
+    }
+}
+
+impl AsRef<[u8]> for IdKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+fn put_id(out: &mut Vec<u8>, id: &str) {
+    if let Some(raw) = compact_hex::<16>(id) {
+        out.push(0);
+        out.extend_from_slice(&raw);
+    } else {
+        let bytes = &id.as_bytes()[..id.len().min(255)];
+        out.push(1);
+        out.push(bytes.len() as u8);
+        out.extend_from_slice(bytes);
+    }
+}
+
+/// A hash kept as hex: its bytes when it is `2 * N` lowercase hex digits.
+fn put_hex(out: &mut Vec<u8>, hex: &str) {
+    if let Some(raw) = compact_hex::<32>(hex) {
+        out.push(0);
+        out.extend_from_slice(&raw);
+    } else {
+        out.push(1);
+        put_str(out, hex);
+    }
+}
+
+fn compact_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    let b = hex.as_bytes();
+    if b.len() != 2 * N {
+        return None;
+    }
+    let mut raw = [0u8; N];
+    for (i, pair) in b.chunks_exact(2).enumerate() {
+        raw[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(raw)
+}
+
+fn to_hex(raw: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(raw.len() * 2);
+    for b in raw {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_be_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len as usize]);
+}
+
+fn put_seen(out: &mut Vec<u8>, seen: Option<&Seen>) {
+    match seen {
+        None => out.push(0),
+        Some(seen) => {
+            out.push(1);
+            put_u64(out, seen.at_ms);
+            put_str(out, &seen.user_agent);
+            put_str(out, &seen.ip);
+        }
+    }
+}
+
+/// Reads what the `put_*` functions wrote; any shortfall is a decode error.
+pub(super) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.bytes.len() < n {
+            return Err(StoreError::Decode("a stored record is cut short".into()));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        let b = self.take(8)?;
+        Ok(u64::from_be_bytes(b.try_into().unwrap_or_default()))
+    }
+
+    fn string(&mut self, bytes: &[u8]) -> Result<String, StoreError> {
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| StoreError::Decode("a stored id is not UTF-8".into()))
+    }
+
+    pub(super) fn id(&mut self) -> Result<String, StoreError> {
+        match self.u8()? {
+            0 => Ok(to_hex(self.take(16)?)),
+            1 => {
+                let len = usize::from(self.u8()?);
+                let bytes = self.take(len)?;
+                self.string(bytes)
+            }
+            _ => Err(StoreError::Decode("unknown id tag".into())),
+        }
+    }
+
+    fn hex(&mut self) -> Result<String, StoreError> {
+        match self.u8()? {
+            0 => Ok(to_hex(self.take(32)?)),
+            1 => self.str(),
+            _ => Err(StoreError::Decode("unknown hash tag".into())),
+        }
+    }
+
+    fn str(&mut self) -> Result<String, StoreError> {
+        let len = u32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default());
+        let bytes = self.take(len as usize)?;
+        self.string(bytes)
+    }
+
+    fn seen(&mut self) -> Result<Option<Seen>, StoreError> {
+        Ok(match self.u8()? {
+            0 => None,
+            _ => Some(Seen {
+                at_ms: self.u64()?,
+                user_agent: self.str()?,
+                ip: self.str()?,
+            }),
+        })
+    }
+
+    fn version(&mut self) -> Result<(), StoreError> {
+        match self.u8()? {
+            VERSION => Ok(()),
+            other => Err(StoreError::Decode(format!(
+                "unknown record version {other}"
+            ))),
+        }
+    }
+}
+
+/// A token's blacklist state inside its record.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Listed {
+    pub reason: BlacklistReason,
+    pub at: u64,
+    pub successor: Option<String>,
+}
+
+/// One token's record: what format 1 kept as an outstanding record and a blacklist entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct TokenRecord {
+    /// Outstanding (else only blacklisted: a blacklist entry whose token record a
+    /// store it was copied from did not have).
+    pub outstanding: bool,
+    pub token: Outstanding,
+    pub listed: Option<Listed>,
+}
+
+fn reason_byte(reason: BlacklistReason) -> u8 {
+    match reason {
+        BlacklistReason::Rotated => 1,
+        BlacklistReason::Logout => 2,
+        BlacklistReason::User => 3,
+        BlacklistReason::Reuse => 4,
+    }
+}
+
+impl TokenRecord {
+    pub(super) fn new(token: Outstanding) -> Self {
+        Self {
+            outstanding: true,
+            token,
+            listed: None,
+        }
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let t = &self.token;
+        let mut out = Vec::with_capacity(96);
+        out.push(VERSION);
+        let mut flags = 0;
+        if self.outstanding {
+            flags |= OUTSTANDING;
+        }
+        if t.kind == StoredKind::Sliding {
+            flags |= SLIDING;
+        }
+        out.push(flags);
+        put_u64(&mut out, t.user_id);
+        put_u64(&mut out, t.created_at_ms);
+        put_u64(&mut out, t.expires_at);
+        put_hex(&mut out, &t.token_sha256);
+        put_id(&mut out, &t.family);
+        match &self.listed {
+            None => out.push(0),
+            Some(listed) => {
+                out.push(reason_byte(listed.reason));
+                put_u64(&mut out, listed.at);
+                match &listed.successor {
+                    None => out.push(0),
+                    Some(s) => {
+                        out.push(1);
+                        put_id(&mut out, s);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub(super) fn decode(jti: &str, bytes: &[u8]) -> Result<Self, StoreError> {
+        let mut r = Reader::new(bytes);
+        r.version()?;
+        let flags = r.u8()?;
+        let token = Outstanding {
+            jti: jti.to_string(),
+            user_id: r.u64()?,
+            created_at_ms: r.u64()?,
+            expires_at: r.u64()?,
+            token_sha256: r.hex()?,
+            family: r.id()?,
+            kind: if flags & SLIDING == 0 {
+                StoredKind::Refresh
+            } else {
+                StoredKind::Sliding
+            },
+        };
+        let reason = match r.u8()? {
+            0 => None,
+            1 => Some(BlacklistReason::Rotated),
+            2 => Some(BlacklistReason::Logout),
+            3 => Some(BlacklistReason::User),
+            4 => Some(BlacklistReason::Reuse),
+            _ => return Err(StoreError::Decode("unknown blacklist reason".into())),
+        };
+        let listed = match reason {
+            None => None,
+            Some(reason) => Some(Listed {
+                reason,
+                at: r.u64()?,
+                successor: match r.u8()? {
+                    0 => None,
+                    _ => Some(r.id()?),
+                },
+            }),
+        };
+        Ok(Self {
+            outstanding: flags & OUTSTANDING != 0,
+            token,
+            listed,
+        })
+    }
+
+    /// A blacklist entry whose token the store has no record of (copied from another
+    /// store): kept in a record of its own, in no family.
+    pub(super) fn listed_alone(entry: &Blacklisted) -> Self {
+        Self {
+            outstanding: false,
+            token: Outstanding {
+                jti: entry.jti.clone(),
+                user_id: 0,
+                kind: StoredKind::Refresh,
+                family: entry.jti.clone(),
+                created_at_ms: 0,
+                expires_at: entry.expires_at,
+                token_sha256: String::new(),
+            },
+            listed: Some(Listed {
+                reason: entry.reason,
+                at: entry.blacklisted_at,
+                successor: entry.successor.clone(),
+            }),
+        }
+    }
+
+    /// The token's blacklist entry, if it is blacklisted.
+    pub(super) fn blacklisted(&self) -> Option<Blacklisted> {
+        self.listed.as_ref().map(|listed| Blacklisted {
+            jti: self.token.jti.clone(),
+            blacklisted_at: listed.at,
+            reason: listed.reason,
+            expires_at: self.token.expires_at,
+            successor: listed.successor.clone(),
+        })
+    }
+
+    pub(super) fn outstanding(self) -> Option<Outstanding> {
+        self.outstanding.then_some(self.token)
+    }
+}
+
+/// A family record, and the time its entry in the expiry index is at.
+pub(super) fn encode_family(family: &Family, flush_at: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(VERSION);
+    put_u64(&mut out, family.user_id);
+    put_u64(&mut out, family.created_at_ms);
+    put_u64(&mut out, family.expires_at);
+    put_u64(&mut out, flush_at);
+    match family.revoked_at {
+        None => out.push(0),
+        Some(at) => {
+            out.push(1);
+            put_u64(&mut out, at);
+        }
+    }
+    put_seen(&mut out, family.login.as_ref());
+    put_seen(&mut out, family.last_refresh.as_ref());
+    out
+}
+
+pub(super) fn decode_family(bytes: &[u8]) -> Result<(Family, u64), StoreError> {
+    let mut r = Reader::new(bytes);
+    r.version()?;
+    let user_id = r.u64()?;
+    let created_at_ms = r.u64()?;
+    let expires_at = r.u64()?;
+    let flush_at = r.u64()?;
+    let revoked_at = match r.u8()? {
+        0 => None,
+        _ => Some(r.u64()?),
+    };
+    let family = Family {
+        user_id,
+        created_at_ms,
+        expires_at,
+        revoked_at,
+        login: r.seen()?,
+        last_refresh: r.seen()?,
+    };
+    Ok((family, flush_at))
+}
+
+/// `id(family) ++ id(jti)`: the tokens of a family.
+pub(super) fn family_token_key(family: &str, jti: &str) -> Vec<u8> {
+    let mut key = id_key(family);
+    put_id(&mut key, jti);
+    key
+}
+
+/// `user id ++ id(family)`: the families of a user.
+pub(super) fn user_family_key(user_id: u64, family: &str) -> Vec<u8> {
+    let mut key = user_id.to_be_bytes().to_vec();
+    put_id(&mut key, family);
+    key
+}
+
+/// `expires_at ++ kind ++ id`: what the flush of expired records visits, in time order.
+pub(super) fn expiry_key(at: u64, kind: u8, id: &str) -> Vec<u8> {
+    let mut key = at.to_be_bytes().to_vec();
+    key.push(kind);
+    put_id(&mut key, id);
+    key
+}
+
+/// An entry of the expiry index for a family (its tokens, itself).
+pub(super) const EXPIRY_FAMILY: u8 = 1;
+/// An entry for a blacklist entry alone (no token record, no family).
+pub(super) const EXPIRY_LISTED: u8 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(jti: &str, family: &str, sha: &str) -> Outstanding {
+        Outstanding {
+            jti: jti.into(),
+            user_id: 7,
+            kind: StoredKind::Sliding,
+            family: family.into(),
+            created_at_ms: 1_700_000_000_123,
+            expires_at: 1_800_000_000,
+            token_sha256: sha.into(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_stay_small() {
+        let hex = "0193a0b1c2d37e4f8a9b0c1d2e3f4a5b";
+        let sha = "ab".repeat(32);
+        for (jti, family, sha) in [
+            (hex, hex, sha.as_str()),
+            ("a", "Ab-1", ""),
+            ("", "x", "ABCD"),
+            ("0193A0B1C2D37E4F8A9B0C1D2E3F4A5B", hex, "zz"),
+        ] {
+            for listed in [
+                None,
+                Some(Listed {
+                    reason: BlacklistReason::Rotated,
+                    at: 5,
+                    successor: Some(hex.into()),
+                }),
+                Some(Listed {
+                    reason: BlacklistReason::Reuse,
+                    at: 6,
+                    successor: None,
+                }),
+            ] {
+                let record = TokenRecord {
+                    outstanding: listed.is_none(),
+                    token: token(jti, family, sha),
+                    listed,
+                };
+                let bytes = record.encode();
+                assert_eq!(TokenRecord::decode(jti, &bytes).unwrap(), record);
+                for cut in 0..bytes.len() {
+                    assert!(TokenRecord::decode(jti, &bytes[..cut]).is_err());
+                }
+            }
+        }
+        let record = TokenRecord::new(token(hex, hex, &sha));
+        assert_eq!(record.encode().len(), 2 + 24 + 33 + 17 + 1);
+        let family = Family {
+            user_id: 7,
+            created_at_ms: 1,
+            expires_at: 2,
+            revoked_at: Some(3),
+            login: Some(Seen::new(4, "curl/8", "127.0.0.1".into())),
+            last_refresh: None,
+        };
+        assert_eq!(
+            decode_family(&encode_family(&family, 9)).unwrap(),
+            (family, 9)
+        );
+    }
+
+    #[test]
+    fn keys_are_prefix_free() {
+        let hex = "0193a0b1c2d37e4f8a9b0c1d2e3f4a5b";
+        for id in [hex, "a", "", &"x".repeat(255)] {
+            assert_eq!(IdKey::new(id).as_ref(), id_key(id).as_slice());
+        }
+        assert_eq!(id_key(hex).len(), 17);
+        assert_ne!(family_token_key("a", "bc"), family_token_key("ab", "c"));
+        let key = family_token_key(hex, "x");
+        let mut r = Reader::new(&key);
+        assert_eq!(r.id().unwrap(), hex);
+        assert_eq!(r.id().unwrap(), "x");
+    }
+}

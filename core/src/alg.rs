@@ -28,7 +28,7 @@ use self::es512::NonceStream;
 #[cfg(feature = "rsa-sign")]
 pub(crate) use self::rsa::rsa_public;
 #[cfg(feature = "rsa")]
-use self::rsa::rsa_verify;
+use self::rsa::{rsa_signature_well_formed, rsa_verify};
 use self::rsa::{rsa_signer, rsa_verifier, RsaSource};
 use crate::Error;
 
@@ -975,10 +975,7 @@ impl VerifyingKey {
             #[cfg(feature = "es512")]
             VerifyingInner::Es512(_) => p521::ecdsa::Signature::from_slice(signature).is_ok(),
             #[cfg(feature = "rsa")]
-            VerifyingInner::Rsa(_, k) => {
-                let modulus = k.n().to_bytes_be();
-                signature.len() == modulus.len() && signature < modulus.as_slice()
-            }
+            VerifyingInner::Rsa(_, k) => rsa_signature_well_formed(k, signature),
         }
     }
 }

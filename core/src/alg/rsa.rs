@@ -47,10 +47,23 @@ pub(super) fn rsa_verify(
     signature: &[u8],
 ) -> bool {
     let modulus = key.n().to_bytes_be();
-    if signature.len() != modulus.len() || signature >= modulus.as_slice() {
+    if !in_range(&modulus, signature) {
         return false;
     }
     rsa_check(alg, key, &modulus, message, signature)
+}
+
+#[cfg(feature = "rsa")]
+/// The shape [`rsa_verify`] requires of a signature before any arithmetic: exactly the
+/// modulus's length and below it (for the runtime's native math, which is handed only
+/// signatures of this shape).
+pub(super) fn rsa_signature_well_formed(key: &RsaPublicKey, signature: &[u8]) -> bool {
+    in_range(&key.n().to_bytes_be(), signature)
+}
+
+#[cfg(feature = "rsa")]
+fn in_range(modulus: &[u8], signature: &[u8]) -> bool {
+    signature.len() == modulus.len() && signature < modulus
 }
 
 /// The signature check of [`rsa_verify`] by ring, where it is compiled in (the server): the

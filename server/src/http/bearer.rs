@@ -58,7 +58,7 @@ pub fn bearer<'a>(header: Option<&'a [u8]>, types: &[String]) -> Bearer<'a> {
     };
     // (limits) The usual header, `<scheme> <token>` with one space and no other
     // whitespace, without splitting byte by byte: every separator is at or below the
-    // space, so two runs of bytes above it are the two parts. (About 1,800 instructions
+    // space, so two runs of bytes above it are the two parts. (About 1,500 instructions
     // less per request: BENCHMARKS.md, "tollgate against a bare warp route".)
     if let Some(space) = header.iter().position(|&b| b == b' ') {
         let (scheme, token) = (&header[..space], &header[space + 1..]);

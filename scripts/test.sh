@@ -135,6 +135,9 @@ step "the README's replicas recipe, as written: three replicas on one PostgreSQL
 step "load benchmark beside Simple JWT and with a seeded store, quick smoke mode (figures not recorded; bench/load.sh for the real run)"
 bench/load.sh --quick
 
+step "tollgate beside a bare warp route, quick smoke mode: every answer a 2xx, instructions and system calls per answer counted (figures not recorded; bench/limits.sh for the real run)"
+bench/limits.sh --quick
+
 step "the server on sled and on PostgreSQL (1 and 2 replicas) under load, quick smoke mode: every answer a 2xx (figures not recorded; bench/postgres.sh for the real run)"
 bench/postgres.sh --quick
 

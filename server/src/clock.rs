@@ -33,6 +33,13 @@ pub fn monotonic(wall: Clock, store: Store) -> Clock {
     let latest = AtomicU64::new(0);
     Arc::new(move || {
         let t = wall().max(store.clock_floor_ms());
+        // Read first: within a millisecond every call but the first finds the time
+        // already there, and a load keeps the line shared between the cores where a
+        // read-modify-write on every request would move it back and forth.
+        let seen = latest.load(Ordering::SeqCst);
+        if t <= seen {
+            return seen;
+        }
         latest.fetch_max(t, Ordering::SeqCst).max(t)
     })
 }

@@ -74,7 +74,9 @@ impl Default for Metrics {
     }
 }
 
-fn route_index(route: &str) -> usize {
+/// The index of `route` in [`ROUTES`] (`other` for a name not there), for
+/// [`Metrics::observe`]; the request path looks it up once per route, not per request.
+pub fn route_index(route: &str) -> usize {
     ROUTES
         .iter()
         .position(|r| *r == route)
@@ -82,17 +84,18 @@ fn route_index(route: &str) -> usize {
 }
 
 impl Metrics {
-    /// Counts one request.
-    pub fn observe(&self, route: &str, status: u16, seconds: f64) {
-        let r = route_index(route);
+    /// Counts one request on the route [`route_index`] gave. Four relaxed atomic
+    /// additions: the request's status, its latency bucket (the smallest bound it is
+    /// under; [`Metrics::render`] sums them into Prometheus's cumulative buckets), the
+    /// latency sum and count.
+    pub fn observe(&self, route: usize, status: u16, seconds: f64) {
+        let r = route.min(ROUTES.len() - 1);
         match STATUSES.iter().position(|s| *s == status) {
             Some(s) => self.requests[r * STATUSES.len() + s].fetch_add(1, Ordering::Relaxed),
             None => self.other_status[r].fetch_add(1, Ordering::Relaxed),
         };
-        for (b, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                self.latency[r * BUCKETS.len() + b].fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(b) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.latency[r * BUCKETS.len() + b].fetch_add(1, Ordering::Relaxed);
         }
         let micros = (seconds * 1e6) as u64;
         self.latency_sum_us[r].fetch_add(micros, Ordering::Relaxed);
@@ -131,8 +134,9 @@ impl Metrics {
             if count == 0 {
                 continue;
             }
+            let mut n = 0;
             for (b, bound) in BUCKETS.iter().enumerate() {
-                let n = load(&self.latency[r * BUCKETS.len() + b]);
+                n += load(&self.latency[r * BUCKETS.len() + b]);
                 let _ = writeln!(out, "tollgate_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
             }
             let _ = writeln!(
@@ -250,9 +254,9 @@ mod tests {
     #[test]
     fn renders_counters_and_histograms() {
         let m = Metrics::default();
-        m.observe("token_refresh", 200, 0.002);
-        m.observe("token_refresh", 401, 0.0001);
-        m.observe("nonsense", 418, 3.0);
+        m.observe(route_index("token_refresh"), 200, 0.002);
+        m.observe(route_index("token_refresh"), 401, 0.0001);
+        m.observe(route_index("nonsense"), 418, 3.0);
         m.reuse_detections.fetch_add(1, Ordering::Relaxed);
         let text = m.render(
             Counts {

@@ -1185,3 +1185,62 @@ async fn odd_session_ids_bodies_and_user_agents() {
     let r = server.send(&get("/api/sessions/")).await;
     assert_eq!(r.json().as_array().unwrap().len(), 1);
 }
+
+/// Every answer's head, byte for byte but the date: the status line, the headers in the
+/// order they are sent (the security headers on every answer, `Allow` on endpoints, CORS
+/// for none here) and the body's length. The request path (`http::serve`) writes them; a
+/// change there must not move a header.
+#[tokio::test]
+async fn answer_heads_are_exact() {
+    let server = start(&[]).await;
+    let (_, access) = server.login().await;
+    let bearer = format!("Authorization: Bearer {access}").into_bytes();
+    let verify = json!({ "token": access }).to_string();
+    let common = "x-content-type-options: nosniff\r\nx-frame-options: DENY\r\nreferrer-policy: same-origin\r\nvary: Accept, Origin\r\n";
+    let get_allow = "allow: GET, HEAD, OPTIONS\r\n";
+    let post_allow = "allow: POST, OPTIONS\r\n";
+    let json_type = "content-type: application/json\r\n";
+    let rows: Vec<(&str, Vec<u8>, String)> = vec![
+        (
+            "GET /api/me/",
+            request("GET", "/api/me/", &[&bearer], b""),
+            format!("HTTP/1.1 200 OK\r\n{json_type}{get_allow}{common}connection: close\r\ncontent-length: 27\r\n"),
+        ),
+        (
+            "HEAD /api/me/",
+            request("HEAD", "/api/me/", &[&bearer], b""),
+            format!("HTTP/1.1 200 OK\r\n{json_type}{get_allow}{common}connection: close\r\ncontent-length: 27\r\n"),
+        ),
+        (
+            "verify",
+            request("POST", "/api/token/verify/", &[b"Content-Type: application/json"], verify.as_bytes()),
+            format!("HTTP/1.1 200 OK\r\n{json_type}{post_allow}{common}connection: close\r\ncontent-length: 2\r\n"),
+        ),
+        (
+            "GET /api/me/ without credentials",
+            request("GET", "/api/me/", &[], b""),
+            format!("HTTP/1.1 401 Unauthorized\r\n{json_type}www-authenticate: Bearer realm=\"api\"\r\n{get_allow}{common}connection: close\r\ncontent-length: 58\r\n"),
+        ),
+        (
+            "an unknown path under /api/",
+            request("GET", "/api/nothing/", &[], b""),
+            format!("HTTP/1.1 404 Not Found\r\n{json_type}{common}connection: close\r\ncontent-length: 23\r\n"),
+        ),
+    ];
+    for (name, raw, expected) in rows {
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream.write_all(&raw).await.unwrap();
+        let answer = read_raw(&mut stream).await;
+        let end = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("{name}: no head"));
+        let head = String::from_utf8_lossy(&answer[..end + 2]);
+        let without_date: String = head
+            .split_inclusive("\r\n")
+            .filter(|line| !line.starts_with("date: "))
+            .collect();
+        assert_eq!(without_date, expected, "{name}");
+        assert!(head.contains("\r\ndate: "), "{name}: no date");
+    }
+}

@@ -29,11 +29,18 @@ pub(super) async fn authenticate(app: &App, req: &Request) -> Result<Authenticat
         .map_err(|err| denied(app, err))
 }
 
-/// `GET /api/me/`.
+/// `GET /api/me/`: `{"id":…,"username":…}`, written straight into its buffer (the
+/// bytes `reply::json_ordered` writes for the same two fields, without a JSON value).
 pub async fn me(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let user = authenticate(app, req).await?.user;
-    let body = json!({"id": user.id, "username": user.username});
-    Ok(reply::json_ordered(200, &body, &["id", "username"]))
+    let mut body = Vec::with_capacity(32 + user.username.len());
+    body.extend_from_slice(b"{\"id\":");
+    // Writing a number or a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut body, &user.id);
+    body.extend_from_slice(b",\"username\":");
+    let _ = serde_json::to_writer(&mut body, &user.username);
+    body.push(b'}');
+    Ok(reply::json_bytes(200, body))
 }
 
 /// `POST /api/logout/`: one refresh token, or with `all` every token of the user. In

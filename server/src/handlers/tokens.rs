@@ -3,6 +3,7 @@
 
 use std::{net::IpAddr, sync::atomic::Ordering};
 
+use bytes::Bytes;
 use http::HeaderValue;
 use serde_json::json;
 use tollgate_core::TokenKind;
@@ -151,7 +152,7 @@ pub async fn verify(app: &App, req: &Request) -> Result<Reply, ApiError> {
         .verify(&token)
         .await
         .map_err(|err| denied(app, err))?;
-    Ok(reply::json(200, &json!({})))
+    Ok(reply::json_bytes(200, Bytes::from_static(b"{}")))
 }
 
 /// `POST /api/token/blacklist/`. In cookie mode the token comes from the cookie (the

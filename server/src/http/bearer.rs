@@ -62,6 +62,21 @@ pub fn bearer<'a>(header: Option<&'a [u8]>, types: &[String]) -> Bearer<'a> {
     let Some(header) = header else {
         return Bearer::Missing;
     };
+    // (limits) The usual header, `<scheme> <token>` with one space and no other
+    // whitespace, without splitting byte by byte: every separator is at or below the
+    // space, so two runs of bytes above it are the two parts. (About 1,500 instructions
+    // less per request: BENCHMARKS.md, "tollgate against a bare warp route".)
+    if let Some(space) = header.iter().position(|&b| b == b' ') {
+        let (scheme, token) = (&header[..space], &header[space + 1..]);
+        let above_space = |part: &[u8]| part.iter().fold(true, |all, &b| all & (b > b' '));
+        if !scheme.is_empty() && !token.is_empty() && above_space(scheme) && above_space(token) {
+            return if types.iter().any(|t| t.as_bytes() == scheme) {
+                Bearer::Token(token)
+            } else {
+                Bearer::Missing
+            };
+        }
+    }
     let mut parts = header
         .split(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
         .filter(|part| !part.is_empty());

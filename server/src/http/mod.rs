@@ -15,5 +15,5 @@ mod serve;
 pub mod static_files;
 
 pub use bearer::MAX_AUTH_HEADER;
-pub use request::{ClientAddr, Request, MAX_BODY};
+pub use request::{Request, MAX_BODY};
 pub use serve::{routes, serve, Endpoints};

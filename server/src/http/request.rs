@@ -15,10 +15,6 @@ use super::{
 /// Request bodies over this are refused before parsing.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// The peer address of a connection, set by the accept loop on every request.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
 /// A request with its body read. Its `Debug` shows neither headers nor body: they carry
 /// Bearer tokens and passwords.
 pub struct Request {
@@ -78,7 +74,7 @@ impl Request {
 pub async fn read_body(
     timeout: Duration,
     headers: &HeaderMap,
-    stream: impl futures_util::Stream<Item = Result<impl warp::Buf, warp::Error>>,
+    stream: impl futures_util::Stream<Item = Result<impl warp::Buf, impl std::error::Error>>,
 ) -> Result<Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)

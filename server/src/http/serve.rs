@@ -1,13 +1,22 @@
-//! The accept loop and the one warp filter: every request read within its limits,
-//! routed once, checked for its method, handed to the [`Endpoints`] (`crate::handlers`
-//! implements them), and answered with the headers every reply carries.
+//! The accept loop (hyper's connections, no warp filter on the way) and the one warp
+//! filter for `warp::test`: every request read within its limits, routed once, checked
+//! for its method, handed to the [`Endpoints`] (`crate::handlers` implements them), and
+//! answered with the headers every reply carries.
 //!
 //! Requests are routed by hand rather than with warp's path filters so that 404, 405
 //! (with `Allow`), 413 and 415 come out exactly as DRF writes them.
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
 
-use http::{header, HeaderMap, HeaderValue, Method};
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use warp::Filter;
 
 use super::{
@@ -15,10 +24,10 @@ use super::{
     errors::ApiError,
     idle::{self, Activity},
     reply::{self, Reply},
-    request::{read_body, ClientAddr, Request},
+    request::{read_body, Request},
     route::Route,
 };
-use crate::app::App;
+use crate::{app::App, metrics};
 
 /// What answers a request once it is routed and its method checked: the endpoints.
 /// `crate::handlers` implements it; this layer knows nothing of what they do.
@@ -38,6 +47,11 @@ pub trait Endpoints: Clone + Send + Sync + 'static {
         req: &'a Request,
     ) -> impl Future<Output = Result<(), ApiError>> + Send + 'a;
 }
+
+/// Headers on every answer: built once, not parsed from text per request.
+static X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+static X_FRAME_OPTIONS: HeaderName = HeaderName::from_static("x-frame-options");
+static REFERRER_POLICY: HeaderName = HeaderName::from_static("referrer-policy");
 
 /// Answers one request.
 async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Reply {
@@ -63,14 +77,17 @@ async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Repl
     );
     let h = reply.headers_mut();
     h.insert(
-        "x-content-type-options",
+        X_CONTENT_TYPE_OPTIONS.clone(),
         HeaderValue::from_static("nosniff"),
     );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(X_FRAME_OPTIONS.clone(), HeaderValue::from_static("DENY"));
+    h.insert(
+        REFERRER_POLICY.clone(),
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(header::VARY, HeaderValue::from_static("Accept, Origin"));
     app.metrics.observe(
-        route.name(),
+        metrics::route_index(route.name()),
         reply.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -104,12 +121,16 @@ async fn respond(
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish. warp's own server has no limit on how long a connection may sit without
+/// finish. Each connection is hyper's, and each request goes straight to [`handle`]:
+/// warp's filter chain ([`routes`], which `warp::test` uses) would add a boxed request
+/// body, a boxed reply body, a copy of the header map and its thread-local route to
+/// every request, for nothing this API uses (BENCHMARKS.md, "tollgate against a bare
+/// warp route"). warp's own server has no limit on how long a connection may sit without
 /// asking anything, so a client that stops halfway through its request line or headers
 /// would hold its connection forever; here [`idle::watch`] closes a connection that has
 /// not started a request within the idle timeout of its accept or its last answer (and
 /// [`read_body`] answers 408 after the body timeout). Each request carries its peer
-/// address as [`ClientAddr`].
+/// address in [`Request::remote`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
@@ -121,7 +142,6 @@ pub async fn serve(
         server::{conn::auto::Builder, graceful::GracefulShutdown},
     };
     let idle_timeout = app.idle_timeout;
-    let filter = routes(app, endpoints);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -138,17 +158,31 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let activity = Activity::new();
-        let service = warp::service(filter.clone());
         let service = {
             let activity = Arc::clone(&activity);
-            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            let app = Arc::clone(&app);
+            let endpoints = endpoints.clone();
+            hyper::service::service_fn(move |req: http::Request<Incoming>| {
                 let busy = activity.begin();
-                req.extensions_mut().insert(ClientAddr(peer));
-                let mut service = service.clone();
+                let app = Arc::clone(&app);
+                let endpoints = endpoints.clone();
                 async move {
-                    let reply = tower_service::Service::call(&mut service, req).await;
+                    let (head, body) = req.into_parts();
+                    let body = if body.is_end_stream() {
+                        Ok(Bytes::new())
+                    } else {
+                        read_body(app.body_timeout, &head.headers, frames(body)).await
+                    };
+                    let req = Request {
+                        method: head.method,
+                        path: head.uri.path().to_string(),
+                        headers: head.headers,
+                        remote: Some(peer),
+                        body,
+                    };
+                    let reply = handle(app, &endpoints, req).await;
                     drop(busy);
-                    reply
+                    Ok::<_, Infallible>(reply.map(OneChunk::new))
                 }
             })
         };
@@ -176,7 +210,8 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
-/// The whole API as one warp filter.
+/// The whole API as one warp filter, for `warp::test` and embedding; [`serve`] hands
+/// hyper's requests to the same [`handle`] without warp's filter chain.
 pub fn routes(
     app: Arc<App>,
     endpoints: impl Endpoints,
@@ -186,7 +221,6 @@ pub fn routes(
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
-        .and(warp::ext::optional::<ClientAddr>())
         .and(warp::body::stream())
         .then(
             move |method: Method,
@@ -194,7 +228,6 @@ pub fn routes(
                   query: String,
                   headers: HeaderMap,
                   remote: Option<SocketAddr>,
-                  client: Option<ClientAddr>,
                   stream| {
                 let app = Arc::clone(&app);
                 let endpoints = endpoints.clone();
@@ -205,11 +238,59 @@ pub fn routes(
                         path: path.as_str().to_string(),
                         query,
                         headers,
-                        remote: client.map(|c| c.0).or(remote),
+                        remote,
                         body,
                     };
                     handle(app, &endpoints, req).await
                 }
             },
         )
+}
+
+/// A request body's data frames as a stream (trailers are skipped), for [`read_body`].
+fn frames(
+    mut body: Incoming,
+) -> impl futures_util::Stream<Item = Result<Bytes, hyper::Error>> + Send {
+    futures_util::stream::poll_fn(move |cx| loop {
+        match Pin::new(&mut body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => return Poll::Ready(Some(Ok(data))),
+                Err(_trailers) => continue,
+            },
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        }
+    })
+}
+
+/// A reply's body for hyper: its one chunk, or none (then hyper writes
+/// `content-length: 0`, or nothing for a 204 or 304), its length known up front.
+#[derive(Debug)]
+pub struct OneChunk(Option<Bytes>);
+
+impl OneChunk {
+    fn new(bytes: Bytes) -> Self {
+        Self((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+impl hyper::body::Body for OneChunk {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.take().map(|bytes| Ok(Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
+    }
 }

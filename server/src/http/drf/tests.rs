@@ -271,3 +271,51 @@ fn no_panics_on_noise() {
         let _ = sanitize_file_name(&header);
     }
 }
+
+/// The one-member fast path gives what the full path gives (the full path is reached
+/// with `; charset=utf-8`, which decodes the same), and leaves alone what it must.
+#[test]
+fn one_plain_member_is_the_full_path() {
+    let bodies: &[&[u8]] = &[
+        b"{\"token\":\"eyJhbGciOiJIUzI1NiJ9.eyJ4IjoxfQ.c2lnbmF0dXJl\"}",
+        b"{\"token\": \"abc-DEF_09.x\"}",
+        b"{\"refresh\":\"\"}",
+        b"{\"\":\"x\"}",
+        b"{\"token\":\"a b\"}",
+        b"{\"token\":\"a\\\"b\"}",
+        b"{\"token\":\"\\u0041\"}",
+        b"{\"token\":\"a\",\"token\":\"b\"}",
+        b"{\"token\":\"a\",\"x\":\"b\"}",
+        b"{\"token\" : \"a\"}",
+        b"{\"token\":\"\xc3\xa9\"}",
+        b"{\"token\":1}",
+        b"{\"token\":\"a\"} ",
+        b"\xef\xbb\xbf{\"token\":\"a\"}",
+        b"{\"token\":\"a\"",
+    ];
+    for body in bodies {
+        let fast = one_plain_member(body);
+        let full = parse(Some("application/json; charset=utf-8"), body);
+        match (&fast, &full) {
+            (Some(fast), Ok(full)) => assert_eq!(
+                format!("{fast:?}"),
+                format!("{full:?}"),
+                "{}",
+                String::from_utf8_lossy(body)
+            ),
+            (None, _) => {}
+            (Some(_), Err(_)) => panic!("fast path on a refused body: {body:?}"),
+        }
+        assert_eq!(
+            format!("{:?}", parse(Some("application/json"), body)),
+            format!("{full:?}"),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    let taken = bodies
+        .iter()
+        .filter(|b| one_plain_member(b).is_some())
+        .count();
+    assert_eq!(taken, 4, "the plain bodies take the fast path");
+}

@@ -176,6 +176,7 @@ pub async fn serve(
                     let req = Request {
                         method: head.method,
                         path: head.uri.path().to_string(),
+                        query: head.uri.query().unwrap_or_default().to_string(),
                         headers: head.headers,
                         remote: Some(peer),
                         body,

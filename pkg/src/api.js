@@ -270,6 +270,20 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     }
   }
 
+  /** run() kept for later: `answer()` returns its claims or throws its error. */
+  function attempt(inner, token, when, revoked, handler) {
+    try {
+      const claims = run(inner, putToken(token), when, revoked, handler);
+      return { answer: () => claims };
+    } catch (error) {
+      return {
+        answer: () => {
+          throw error;
+        },
+      };
+    }
+  }
+
   /**
    * A verifier of keys and options; verify() is synchronous. With several algorithms
    * (`algorithms`) there is one module verifier per algorithm, each with its own keys,
@@ -400,18 +414,8 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
         verdict = checks[index](message, signature);
         return true;
       };
-      let outcome;
-      let failed = false;
-      try {
-        outcome = run(inner, putToken(token), when, revoked, handOff);
-      } catch (error) {
-        outcome = error;
-        failed = true;
-      }
-      if (verdict === null || (await verdict) === true) {
-        if (failed) throw outcome;
-        return outcome;
-      }
+      const outcome = attempt(inner, token, when, revoked, handOff);
+      if (verdict === null || (await verdict) === true) return outcome.answer();
       return this.#signatureRefused(token, algorithm, inner, checks, asked, when, revoked);
     }
 
@@ -429,18 +433,8 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
       };
       // With one candidate key (a single key, or the one the kid names) nothing else is
       // asked and this pass's token_signature_invalid is the answer.
-      let outcome;
-      let failed = false;
-      try {
-        outcome = run(inner, putToken(token), when, revoked, collect);
-      } catch (error) {
-        outcome = error;
-        failed = true;
-      }
-      if (asked.length === 0) {
-        if (failed) throw outcome;
-        return outcome;
-      }
+      const outcome = attempt(inner, token, when, revoked, collect);
+      if (asked.length === 0) return outcome.answer();
       const valid = new Set((await Promise.all(asked)).filter((index) => index !== false));
       // A remote key set may have changed while waiting: its module verifier is another.
       const current = this.#verifierFor(token, algorithm);

@@ -9,7 +9,7 @@
 //
 //   node bench/js/workerd.mjs            every algorithm (a few minutes)
 //   node bench/js/workerd.mjs --quick    ES256 and EdDSA, a few small rounds (a smoke test)
-//   node bench/js/workerd.mjs --algs=ES256,EdDSA    those algorithms only
+//   node bench/js/workerd.mjs --algs=ES256,EdDSA --rounds=9    those algorithms, 9 rounds
 //
 // Needs tests/runtimes/node_modules (workerd, esbuild), bench/js/node_modules (jose) and
 // pkg/dist (scripts/build-pkg.sh); bench/js/run.sh --workerd runs it after the Node run.
@@ -29,7 +29,7 @@ const ALGS = only ?? (quick
   ? ["ES256", "EdDSA"]
   : ["HS256", "HS384", "HS512", "EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"]);
 const ROWS = ["verifyAsync", "verifyAsync-64", "verify", "jose", "jose-64"];
-const ROUNDS = quick ? 2 : 5;
+const ROUNDS = Number(process.argv.find((arg) => arg.startsWith("--rounds="))?.slice(9) ?? (quick ? 2 : 5));
 const TARGET_MS = quick ? 20 : 150; // wall time per request, from a calibration
 const keyName = { HS: "hmac", EdDSA: "ed25519", ES256: "es256", ES384: "es384", ES512: "es512", RS: "rsa", PS: "rsa" };
 

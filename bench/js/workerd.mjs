@@ -81,12 +81,14 @@ try {
       for (const row of order) {
         const empty = await request("empty", n[row]);
         const got = await request(row, n[row]);
-        per[row].cpu.push(Math.max(got.cpu - empty.cpu, 1e-3) / n[row]);
-        per[row].wall.push(Math.max(got.wall - empty.wall, 1e-3) / n[row]);
+        // A difference at or below zero (the empty request was the slower, under load) is
+        // no reading: left out, and a row without readings is shown as "–".
+        if (got.cpu > empty.cpu) per[row].cpu.push((got.cpu - empty.cpu) / n[row]);
+        if (got.wall > empty.wall) per[row].wall.push((got.wall - empty.wall) / n[row]);
         per[row].inside.push(got.inside);
       }
     }
-    const median = (list) => [...list].sort((a, b) => a - b)[list.length >> 1];
+    const median = (list) => (list.length === 0 ? NaN : [...list].sort((a, b) => a - b)[list.length >> 1]);
     const row = { alg };
     for (const name of ROWS) {
       row[name] = {
@@ -96,14 +98,16 @@ try {
       };
     }
     results.push(row);
-    const fmt = (r) => `${Math.round(r.wallOps).toLocaleString("en")} / ${Math.round(r.cpuOps).toLocaleString("en")}`;
+    const ops = (value) => (Number.isFinite(value) ? Math.round(value).toLocaleString("en") : "–");
+    const ratio = (value) => (Number.isFinite(value) ? `${value.toFixed(2)}×` : "–");
+    const fmt = (r) => `${ops(r.wallOps)} / ${ops(r.cpuOps)}`;
     const best = Math.max(row.jose.cpuOps, row["jose-64"].cpuOps);
     const bestWall = Math.max(row.jose.wallOps, row["jose-64"].wallOps);
     const ours = row.verifyAsync;
     const ours64 = row["verifyAsync-64"];
     console.log(
       `| ${alg} | **${fmt(ours)}** | ${fmt(ours64)} | ${fmt(row.verify)} | ${fmt(row.jose)} | ${fmt(row["jose-64"])} | ` +
-        `${(Math.max(ours.wallOps, ours64.wallOps) / bestWall).toFixed(2)}× / ${(Math.max(ours.cpuOps, ours64.cpuOps) / best).toFixed(2)}× |` +
+        `${ratio(Math.max(ours.wallOps, ours64.wallOps) / bestWall)} / ${ratio(Math.max(ours.cpuOps, ours64.cpuOps) / best)} |` +
         ` ${row.verifyAsync.insideMs.toFixed(1)} ms |`,
     );
   }

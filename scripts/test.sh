@@ -77,7 +77,7 @@ step "npm package in Node (node:test): shared vectors, API, interop with jose"
 step "npm package in every runtime: Node, Bun, Deno, workerd, edge-runtime, Chromium; the edge-worker example; the demo page and the staff console in Chromium"
 tests/runtimes/run.sh
 
-step "npm package benchmark against jose, jwt-decode, fast-jwt: quick smoke mode (figures not recorded)"
+step "npm package benchmark against jose, jwt-decode, fast-jwt in Node, and beside jose in workerd: quick smoke mode (figures not recorded)"
 bench/js/run.sh --quick
 
 step "npm package types: tsc --noEmit of a usage file"

@@ -5,6 +5,8 @@
 #   bench/js/run.sh            full run (about four minutes)
 #   bench/js/run.sh --quick    smoke test (a fraction of a second per row, a few seconds)
 #   bench/js/run.sh --record   full run, then writes the results block into BENCHMARKS.md
+#   bench/js/run.sh --workerd  also verify beside jose inside workerd (bench/js/workerd.mjs,
+#                              full; --quick runs its quick mode whenever workerd is there)
 #
 # Installs the pinned packages of bench/js/package-lock.json (npm ci) if they are missing,
 # builds pkg/dist/ (./scripts/build-pkg.sh) if it is missing, then runs bench/js/bench.mjs:
@@ -19,13 +21,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 here="$root/bench/js"
 cd "$root"
 
-mode=full record=false
+mode=full record=false workerd=false
 for arg in "$@"; do
   case "$arg" in
     --quick) mode=quick ;;
     --record) record=true ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: bench/js/run.sh [--quick] [--record]" >&2; exit 2 ;;
+    --workerd) workerd=true ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: bench/js/run.sh [--quick] [--record] [--workerd]" >&2; exit 2 ;;
   esac
 done
 if [[ $mode == quick && $record == true ]]; then
@@ -66,4 +69,18 @@ if [[ $record == true ]]; then
   record_block BENCHMARKS.md '<!-- bench/js/run.sh --record: begin -->' \
     '<!-- bench/js/run.sh --record: end -->' "$report"
   echo "== recorded in BENCHMARKS.md" >&2
+fi
+
+# --- workerd: tollgate beside jose inside Cloudflare Workers' runtime -------------------
+# Its packages (workerd, esbuild) are tests/runtimes' (tests/runtimes/run.sh installs them).
+if [[ $workerd == true || $mode == quick ]]; then
+  if [[ -x tests/runtimes/node_modules/.bin/workerd && -d tests/runtimes/node_modules/esbuild ]]; then
+    echo "== workerd: bench/js/workerd.mjs ($mode)" >&2
+    node "$here/workerd.mjs" "${flags[@]}"
+  elif [[ $workerd == true ]]; then
+    echo "bench/js/run.sh --workerd: tests/runtimes/node_modules has no workerd (run tests/runtimes/run.sh once)" >&2
+    exit 1
+  else
+    echo "== workerd skipped: tests/runtimes/node_modules has no workerd (tests/runtimes/run.sh installs it)" >&2
+  fi
 fi

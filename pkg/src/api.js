@@ -251,7 +251,9 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
       const list = usable(checks);
       value = list === null ? null : (index, message, signature) => index < list.length && list[index](message, signature);
     } else {
+      // Replaced by the resolved list (or null) once imported: later calls need no await.
       value = checks === null ? null : Promise.all(checks).then(usable, () => null);
+      value?.then((list) => byProvider.set(provider, list));
     }
     byProvider.set(provider, value);
     return value;
@@ -265,6 +267,20 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
       return result(inner.verifyTokenNative(len, when, revoked));
     } finally {
       globalThis[NATIVE_SLOT] = undefined;
+    }
+  }
+
+  /** run() kept for later: `answer()` returns its claims or throws its error. */
+  function attempt(inner, token, when, revoked, handler) {
+    try {
+      const claims = run(inner, putToken(token), when, revoked, handler);
+      return { answer: () => claims };
+    } catch (error) {
+      return {
+        answer: () => {
+          throw error;
+        },
+      };
     }
   }
 
@@ -360,12 +376,16 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     }
 
     /**
-     * verify() with the signature math of an async provider (WebCrypto), in two passes of
-     * the module over the token: the first runs every check before the signature and
-     * collects the signature checks it asks for (answering "no"), the second, once
-     * WebCrypto answered them, replays the verification with those answers. Errors before
-     * the signature come from the first pass, every other from the second: the core's
-     * order and codes.
+     * verify() with the signature math of an async provider (WebCrypto), in one pass of the
+     * module over the token: every check before the signature runs, the signature check
+     * the module asks for is handed to WebCrypto (which copies the message and signature
+     * views before it returns, as the WebCrypto spec requires) and answered "valid" for
+     * now, so that the same pass also runs every claim check and gives the outcome of a
+     * valid signature. If WebCrypto confirms, that outcome (claims or the core's claim
+     * error) is the answer; if not, the core's answer for a bad signature is made by
+     * #signatureRefused (the other keys asked as well, when the token has no kid). A pass
+     * that asked nothing (an error before the signature, or HMAC) needed no math: its
+     * outcome is final. Every verdict and error is the core's, in the core's order.
      */
     async #verifyOnce(token, options) {
       const native = this.#crypto === "native";
@@ -375,46 +395,51 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
       const { now, blacklist } = optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       const revoked = blacklistJson(blacklist);
       const when = nowArg(now, this.#clock);
-      putToken(token);
       const algorithm = this.#algorithmFor(token);
-      const inner = this.#verifierFor(token, algorithm);
-      const pending = nativeFor(inner, algorithm, provider);
-      const checks = pending === null ? null : await pending;
-      // A remote key set may have changed while waiting: its module verifier is another.
-      const current = () => {
-        const len = putToken(token);
-        return this.#verifierFor(token, algorithm) === inner ? len : -1;
+      let inner = this.#verifierFor(token, algorithm);
+      let checks = nativeFor(inner, algorithm, provider);
+      if (checks !== null && !Array.isArray(checks)) {
+        // The keys' first import: a remote key set may have changed while waiting.
+        checks = await checks;
+        if (this.#verifierFor(token, algorithm) !== inner) checks = null;
+        inner = this.#verifierFor(token, algorithm);
+      }
+      if (checks === null) return run(inner, putToken(token), when, revoked, null);
+      let asked = -1;
+      let verdict = null;
+      const handOff = (index, message, signature) => {
+        // The first "valid" ends the module's search over keys: one question per pass.
+        if (verdict !== null) return false;
+        asked = index;
+        verdict = checks[index](message, signature);
+        return true;
       };
-      let len = current();
-      if (checks === null || len < 0) return run(this.#verifierFor(token, algorithm), putToken(token), when, revoked, null);
+      const outcome = attempt(inner, token, when, revoked, handOff);
+      if (verdict === null || (await verdict) === true) return outcome.answer();
+      return this.#signatureRefused(token, algorithm, inner, checks, asked, when, revoked);
+    }
+
+    /**
+     * The core's answer once WebCrypto refused the signature for key `refused`: the
+     * module's pass with every other signature check it asks for answered by WebCrypto
+     * (collected with "no", then replayed with WebCrypto's answers), so that a token
+     * without kid is checked against each key, as the core does.
+     */
+    async #signatureRefused(token, algorithm, inner, checks, refused, when, revoked) {
       const asked = [];
       const collect = (index, message, signature) => {
-        asked.push({ index, message: message.slice(), signature: signature.slice() });
+        if (index !== refused) asked.push(checks[index](message, signature).then((valid) => valid && index));
         return false;
       };
-      // The first pass normally ends in token_signature_invalid (every check answered
-      // "no"): that error is dropped, so it is made without a stack trace, whose capture
-      // was a quarter of this path's CPU time. Any other outcome is rare and is remade
-      // with its stack by running the pass again.
-      const limit = Error.stackTraceLimit;
-      let outcome;
-      try {
-        Error.stackTraceLimit = 0;
-        outcome = run(inner, len, when, revoked, collect);
-      } catch (error) {
-        outcome = error;
-      } finally {
-        Error.stackTraceLimit = limit;
-      }
-      if (outcome?.code !== "token_signature_invalid" || asked.length === 0) {
-        asked.length = 0;
-        return run(inner, putToken(token), when, revoked, collect);
-      }
-      const verdicts = await Promise.all(asked.map(({ index, message, signature }) => checks[index](message, signature)));
-      const valid = new Set(asked.filter((_, i) => verdicts[i] === true).map(({ index }) => index));
-      len = current();
-      if (len < 0) return run(this.#verifierFor(token, algorithm), putToken(token), when, revoked, null);
-      return run(inner, len, when, revoked, (index) => valid.has(index));
+      // With one candidate key (a single key, or the one the kid names) nothing else is
+      // asked and this pass's token_signature_invalid is the answer.
+      const outcome = attempt(inner, token, when, revoked, collect);
+      if (asked.length === 0) return outcome.answer();
+      const valid = new Set((await Promise.all(asked)).filter((index) => index !== false));
+      // A remote key set may have changed while waiting: its module verifier is another.
+      const current = this.#verifierFor(token, algorithm);
+      if (current !== inner) return run(current, putToken(token), when, revoked, null);
+      return run(inner, putToken(token), when, revoked, (index) => valid.has(index));
     }
 
     /**
@@ -422,9 +447,13 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
      * cooldown) for a key it does not know: a kid not cached, or, for a token without
      * kid, a signature no cached key matches.
      */
-    async verifyAsync(token, options) {
-      optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
+    verifyAsync(token, options) {
       if (this.#remote === null) return this.#verifyOnce(token, options);
+      return this.#verifyRemote(token, options);
+    }
+
+    async #verifyRemote(token, options) {
+      optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       await this.#remote[ENSURE]();
       try {
         return await this.#verifyOnce(token, options);

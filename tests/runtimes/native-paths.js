@@ -116,6 +116,38 @@ export async function comparePaths({ base, full, keys, files }) {
         }
       }
     }
+    // WebCrypto with every vector in flight at once, twice (the keys' first import, then
+    // imported keys): verifyAsync() hands WebCrypto views of the module's memory, which
+    // the next token overwrites at once, so a runtime reading them after subtle.verify
+    // returned, or answers crossing between verifications, would show here.
+    const all = files.flatMap((file) => file.vectors.map((vector) => ({ file, vector })));
+    const verifiers = all.map(({ vector }) => {
+      try {
+        return new full.Verifier(keyFor(keys, vector.key, vector.algorithm), { ...vectorOptions(vector), crypto: "webcrypto" });
+      } catch (error) {
+        return error;
+      }
+    });
+    for (const round of ["first import", "imported"]) {
+      const results = await Promise.all(
+        all.map(({ vector }, i) => {
+          const verifier = verifiers[i];
+          if (!(verifier instanceof full.Verifier)) return verifier;
+          return verifier.verifyAsync(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] }).then(
+            (claims) => ({ claims }),
+            (error) => error,
+          );
+        }),
+      );
+      results.forEach((result, i) => {
+        const { file, vector } = all[i];
+        const want = expected(vector);
+        const got = result?.claims ? result : result instanceof full.TollgateError ? { code: result.code, message: result.message } : { thrown: String(result?.stack ?? result) };
+        runs++;
+        const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
+        if (!ok) mismatches.push(`${file.name} ${vector.name} [tollgate/rsa, webcrypto all in flight, ${round}]: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+      });
+    }
   } finally {
     if (had) Object.defineProperty(globalThis, SLOT, had);
     else delete globalThis[SLOT];

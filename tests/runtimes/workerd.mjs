@@ -11,7 +11,7 @@ import { startJwksServer } from "./jwks-server.mjs";
 
 /**
  * Bundles `entry` into out/<name>/ and starts workerd on a free port. `bindings`: text
- * bindings ({ NAME: "value" }). Resolves to { url, stop }.
+ * bindings ({ NAME: "value" }). Resolves to { url, stop, log, pid } (pid: workerd's).
  */
 export async function runWorker(entry, name, bindings = {}) {
   const dir = `${out}${name}/`;
@@ -53,7 +53,7 @@ ${wasm.join("\n")}
   await Promise.race([fetchRetry(url), proc.exited.then((code) => {
     throw new Error(`workerd exited (${code})\n${proc.log()}`);
   })]);
-  return { url, stop: proc.stop, log: proc.log };
+  return { url, stop: proc.stop, log: proc.log, pid: proc.child.pid };
 }
 
 if (process.argv[2] === "smoke") {

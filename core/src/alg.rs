@@ -31,6 +31,8 @@ pub(crate) use self::rsa::rsa_public;
 use self::rsa::rsa_verify;
 use self::rsa::{rsa_signer, rsa_verifier, RsaSource};
 use crate::Error;
+#[cfg(feature = "rsa")]
+use ::rsa::traits::PublicKeyParts as _;
 
 #[cfg(feature = "es512")]
 mod es512;

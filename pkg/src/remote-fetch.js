@@ -1,5 +1,6 @@
-// The network half of remoteJwks (remote.js): one request to a JWKS endpoint, its body
-// bounded, its keys checked. A module of its own, imported on the first fetch, so that a
+// The fetching half of remoteJwks (remote.js): one request to a JWKS endpoint, its body
+// bounded, its keys checked, and when to fetch (cold, expired, an unknown kid; cooldown,
+// stale keys, the persistent cache). A module of its own, imported on the first fetch, so that a
 // browser bundle (scripts/bundle-pkg.mjs, esbuild's code splitting) loads it only when a
 // remoteJwks() key source actually fetches: BENCHMARKS.md, "the validator's size".
 
@@ -26,7 +27,7 @@ function jwkAlgorithms(jwk, allowed) {
  * `error(code, message, cause)` makes a TollgateError, `checkKeys(alg, keys)` asks the
  * module whether keys parse, `isWorkers()` tells workerd apart.
  */
-export function bindFetch({ error, checkKeys, isWorkers }) {
+export function bindFetch({ TollgateError, error, notLoaded, checkKeys, isWorkers }) {
   const decoder = new TextDecoder();
 
   /** The usable keys of a parsed JWKS, grouped by algorithm; throws jwks_invalid. */
@@ -153,5 +154,119 @@ export function bindFetch({ error, checkKeys, isWorkers }) {
     }
   }
 
-  return { validate, request };
+  function lifetime(o, maxAge) {
+    return Math.min(Math.max(maxAge ?? o.maxAge, o.minAge), o.maxAge) * 1000;
+  }
+
+  function adopt(entry, { jwks, groups, ttl, fetchedAt, etag }) {
+    Object.assign(entry, { jwks, groups, ttl, fetchedAt, etag: etag ?? null, lastError: null });
+    entry.version += 1;
+  }
+
+  /** Fetches now (the caller checked the cooldown); never throws: the error is kept. */
+  function refetch(entry, o) {
+    entry.lastAttempt = Date.now();
+    entry.fetches += 1;
+    const run = (async () => {
+      try {
+        const got = await request(entry, o);
+        const ttl = lifetime(o, got.maxAge);
+        if (got.notModified) {
+          Object.assign(entry, { fetchedAt: Date.now(), ttl, lastError: null });
+        } else {
+          adopt(entry, { ...got, ttl, fetchedAt: Date.now() });
+        }
+        if (o.cache) {
+          const value = { jwks: entry.jwks, fetchedAt: entry.fetchedAt, ttl: entry.ttl, etag: entry.etag };
+          await Promise.resolve(o.cache.set(entry.url, value)).catch(() => {});
+        }
+      } catch (e) {
+        entry.lastError = e instanceof TollgateError ? e : error("jwks_fetch_failed", `${entry.url}: ${e?.message ?? e}`, e);
+      } finally {
+        if (entry.inflight === run) entry.inflight = null;
+      }
+    })();
+    entry.inflight = run;
+    return run;
+  }
+
+  /** A warm start from the persistent cache, once per entry; a bad value is ignored. */
+  async function fromCache(entry, o) {
+    if (!o.cache || entry.cacheTried) return;
+    entry.cacheTried = true;
+    try {
+      const value = await o.cache.get(entry.url);
+      if (!value || entry.groups || typeof value.fetchedAt !== "number" || typeof value.ttl !== "number") return;
+      const groups = validate(entry.url, value.jwks, o.algorithms);
+      adopt(entry, { jwks: value.jwks, groups, ttl: value.ttl, fetchedAt: value.fetchedAt, etag: value.etag });
+    } catch {
+      // A cache that fails or holds junk is as good as an empty one.
+    }
+  }
+
+  const share = (o) => o.shareFetches;
+  const cooled = (e, o, now) => now - e.lastAttempt >= o.cooldown * 1000;
+  /** The failure onStale was last called for, per key source. */
+  const reported = new WeakMap();
+
+  /** Calls onStale once per failure of the endpoint while stale keys serve. */
+  function flagStale(source, e, o) {
+    if (source.stale && o.onStale && reported.get(source) !== e.lastError) {
+      reported.set(source, e.lastError);
+      try {
+        o.onStale(e.lastError, source);
+      } catch {
+        // a throwing callback must not fail verification
+      }
+    }
+  }
+
+  /** The key group of `algorithm` usable now, synchronously; throws when none. */
+  function keysNow(source, e, o, algorithm) {
+    const now = Date.now();
+    if (e.groups === null) throw notLoaded(e);
+    if (now >= e.fetchedAt + e.ttl) {
+      if (share(o) && e.inflight === null && cooled(e, o, now)) refetch(e, o);
+      if (now >= e.fetchedAt + e.ttl + o.staleMax * 1000) {
+        const last = e.lastError;
+        const message = `keys of ${e.url} expired ${Math.round((now - e.fetchedAt - e.ttl) / 1000)} s ago`;
+        throw last
+          ? error(last.code, `${message} and the endpoint fails: ${last.message}`, last)
+          : error("keys_not_loaded", `${message}; await verifyAsync() or ready() to refetch`);
+      }
+      flagStale(source, e, o);
+    }
+    return { version: e.version, group: e.groups.get(algorithm) ?? null };
+  }
+
+  /** A token named a kid that is not cached: refetch in the background if allowed. */
+  function unknownKid(e, o) {
+    if (share(o) && e.inflight === null && cooled(e, o, Date.now())) refetch(e, o);
+  }
+
+  /**
+   * After an unknown kid: waits for a refetch (one in flight, where sharing is allowed,
+   * or a new one if the cooldown allows); true when the keys changed.
+   */
+  async function refetchFor(e, o, version) {
+    if (e.inflight !== null && share(o)) await e.inflight;
+    else if (cooled(e, o, Date.now())) await refetch(e, o);
+    return e.version !== version;
+  }
+
+  /** Loads keys when cold, refetches when expired (once per cooldown while failing). */
+  async function ensure(source, e, o) {
+    if (e.groups !== null && Date.now() < e.fetchedAt + e.ttl) return;
+    await fromCache(e, o);
+    const now = Date.now();
+    if (e.groups !== null && now < e.fetchedAt + e.ttl) return;
+    if (e.inflight !== null && share(o)) await e.inflight;
+    else if (e.lastError === null || cooled(e, o, now)) await refetch(e, o);
+    if (e.groups === null && e.lastError !== null) {
+      throw error(e.lastError.code, `keys of ${e.url} could not be loaded: ${e.lastError.message}`, e.lastError);
+    }
+    keysNow(source, e, o, o.algorithms[0]); // throws when nothing usable
+  }
+
+  return { keysNow, unknownKid, refetchFor, ensure };
 }

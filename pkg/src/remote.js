@@ -11,8 +11,10 @@
 // entry's in-flight fetch is never awaited by another request and nothing is fetched in
 // the background; `verifyAsync` fetches inline for its own request.
 //
-// The request itself, the body's bounds and the JWKS's checks are in remote-fetch.js,
-// imported on the first fetch (browsers load it only when a key source fetches).
+// Here: the options' checks and the key source a Verifier reads. The request itself, the
+// body's bounds, the JWKS's checks and the freshness rules (cooldown, staleness, refetch)
+// are in remote-fetch.js, imported on the first fetch (browsers load it only when a key
+// source fetches; until then no key set can be loaded, so none is read).
 
 const DEFAULTS = { minAge: 30, maxAge: 600, cooldown: 30, staleMax: 3600, timeout: 5, maxBytes: 65536 };
 const entries = new Map();
@@ -62,6 +64,18 @@ export function tokenKid(token) {
   return tokenHeader(token).kid;
 }
 
+// The fetching half (remote-fetch.js: the request, the JWKS's checks, the freshness rules),
+// imported on the first fetch, so browsers load it only when a remoteJwks() source fetches.
+// Each caller awaits its own import() until the module is held (no promise is shared:
+// workerd forbids settling one request's promise from another).
+let fetchModule = null;
+async function loadFetch() {
+  if (fetchModule === null) {
+    const module = await import("./remote-fetch.js");
+    fetchModule ??= module;
+  }
+}
+
 export function bindRemote({ TollgateError, argument, checkKeys, optionsArg, available }) {
   /** The module's asymmetric algorithms: the default allow-list, and all it may hold. */
   const ALGORITHMS = available.filter((a) => !a.startsWith("HS"));
@@ -70,72 +84,28 @@ export function bindRemote({ TollgateError, argument, checkKeys, optionsArg, ava
     if (cause !== undefined) e.cause = cause;
     return e;
   };
-  // The fetching half (remote-fetch.js), imported on the first fetch: browsers load it
-  // only when a remoteJwks() source fetches. Each caller awaits its own import() until the
-  // module is held here (no promise is shared: workerd forbids that across requests).
-  let fetching = null;
+  /** keys_not_loaded for an entry without keys (with its last failure, if any). */
+  function notLoaded(e) {
+    const why = e.lastError ? `: ${e.lastError.message}` : "; await verifyAsync() or ready() first";
+    return error("keys_not_loaded", `keys of ${e.url} are not loaded${why}`, e.lastError ?? undefined);
+  }
+  // The fetching half (remote-fetch.js), bound to this entry point's module and error
+  // class once the file is loaded.
+  let bound = null;
+  const fetched = () => (bound ??= fetchModule.bindFetch({ TollgateError, error, notLoaded, checkKeys, isWorkers }));
   async function fetcher() {
-    if (fetching === null) {
-      const { bindFetch } = await import("./remote-fetch.js");
-      fetching ??= bindFetch({ error, checkKeys, isWorkers });
-    }
-    return fetching;
+    await loadFetch();
+    return fetched();
   }
 
-  function lifetime(o, maxAge) {
-    return Math.min(Math.max(maxAge ?? o.maxAge, o.minAge), o.maxAge) * 1000;
-  }
-
-  function adopt(entry, { jwks, groups, ttl, fetchedAt, etag }) {
-    Object.assign(entry, { jwks, groups, ttl, fetchedAt, etag: etag ?? null, lastError: null });
-    entry.version += 1;
-  }
-
-  /** Fetches now (the caller checked the cooldown); never throws: the error is kept. */
-  function refetch(entry, o) {
-    entry.lastAttempt = Date.now();
-    entry.fetches += 1;
-    const run = (async () => {
-      try {
-        const got = await (await fetcher()).request(entry, o);
-        const ttl = lifetime(o, got.maxAge);
-        if (got.notModified) {
-          Object.assign(entry, { fetchedAt: Date.now(), ttl, lastError: null });
-        } else {
-          adopt(entry, { ...got, ttl, fetchedAt: Date.now() });
-        }
-        if (o.cache) {
-          const value = { jwks: entry.jwks, fetchedAt: entry.fetchedAt, ttl: entry.ttl, etag: entry.etag };
-          await Promise.resolve(o.cache.set(entry.url, value)).catch(() => {});
-        }
-      } catch (e) {
-        entry.lastError = e instanceof TollgateError ? e : error("jwks_fetch_failed", `${entry.url}: ${e?.message ?? e}`, e);
-      } finally {
-        if (entry.inflight === run) entry.inflight = null;
-      }
-    })();
-    entry.inflight = run;
-    return run;
-  }
-
-  /** A warm start from the persistent cache, once per entry; a bad value is ignored. */
-  async function fromCache(entry, o) {
-    if (!o.cache || entry.cacheTried) return;
-    entry.cacheTried = true;
-    try {
-      const value = await o.cache.get(entry.url);
-      if (!value || entry.groups || typeof value.fetchedAt !== "number" || typeof value.ttl !== "number") return;
-      const groups = (await fetcher()).validate(entry.url, value.jwks, o.algorithms);
-      adopt(entry, { jwks: value.jwks, groups, ttl: value.ttl, fetchedAt: value.fetchedAt, etag: value.etag });
-    } catch {
-      // A cache that fails or holds junk is as good as an empty one.
-    }
-  }
-
+  /**
+   * A key source: what a Verifier reads synchronously lives in its cache entry; the
+   * fetching and the freshness rules are remote-fetch.js's, which holds keys only once it
+   * is loaded (before that, every key set is empty: keys_not_loaded).
+   */
   class RemoteJwks {
     #entry;
     #o;
-    #reported = null; // the failure onStale was last called for
     constructor(entry, o) {
       this.#entry = entry;
       this.#o = o;
@@ -164,77 +134,27 @@ export function bindRemote({ TollgateError, argument, checkKeys, optionsArg, ava
       return this.#entry.lastError;
     }
 
-    #share() {
-      return this.#o.shareFetches;
-    }
-    #cooled(now) {
-      return now - this.#entry.lastAttempt >= this.#o.cooldown * 1000;
-    }
-    /** Calls onStale once per failure of the endpoint while stale keys serve. */
-    #flagStale() {
-      if (this.stale && this.#o.onStale && this.#reported !== this.#entry.lastError) {
-        this.#reported = this.#entry.lastError;
-        try {
-          this.#o.onStale(this.#entry.lastError, this);
-        } catch {
-          // a throwing callback must not fail verification
-        }
-      }
-    }
-
     /** The key group of `algorithm` usable now, synchronously; throws when none. */
     [KEYS_NOW](algorithm) {
       const e = this.#entry;
-      const now = Date.now();
-      if (e.groups === null) {
-        const why = e.lastError ? `: ${e.lastError.message}` : "; await verifyAsync() or ready() first";
-        throw error("keys_not_loaded", `keys of ${e.url} are not loaded${why}`, e.lastError ?? undefined);
-      }
-      if (now >= e.fetchedAt + e.ttl) {
-        if (this.#share() && e.inflight === null && this.#cooled(now)) refetch(e, this.#o);
-        if (now >= e.fetchedAt + e.ttl + this.#o.staleMax * 1000) {
-          const last = e.lastError;
-          const message = `keys of ${e.url} expired ${Math.round((now - e.fetchedAt - e.ttl) / 1000)} s ago`;
-          throw last
-            ? error(last.code, `${message} and the endpoint fails: ${last.message}`, last)
-            : error("keys_not_loaded", `${message}; await verifyAsync() or ready() to refetch`);
-        }
-        this.#flagStale();
-      }
-      return { version: e.version, group: e.groups.get(algorithm) ?? null };
+      if (e.groups === null || fetchModule === null) throw notLoaded(e);
+      return fetched().keysNow(this, e, this.#o, algorithm);
     }
 
     /** A token named a kid that is not cached: refetch in the background if allowed. */
     [UNKNOWN_KID]() {
-      const e = this.#entry;
-      if (this.#share() && e.inflight === null && this.#cooled(Date.now())) refetch(e, this.#o);
+      if (fetchModule !== null) fetched().unknownKid(this.#entry, this.#o);
     }
 
-    /**
-     * After an unknown kid: waits for a refetch (one in flight, where sharing is
-     * allowed, or a new one if the cooldown allows); true when the keys changed.
-     */
+    /** After an unknown kid: waits for a refetch if allowed; true when the keys changed. */
     async [REFETCH](version) {
-      const e = this.#entry;
-      if (e.inflight !== null && this.#share()) await e.inflight;
-      else if (this.#cooled(Date.now())) await refetch(e, this.#o);
-      return e.version !== version;
+      return (await fetcher()).refetchFor(this.#entry, this.#o, version);
     }
 
     /** Loads keys when cold, refetches when expired (once per cooldown while failing). */
     async [ENSURE]() {
       const e = this.#entry;
-      const o = this.#o;
-      if (e.groups !== null && Date.now() < e.fetchedAt + e.ttl) return this;
-      await fromCache(e, o);
-      const now = Date.now();
-      if (e.groups !== null && now < e.fetchedAt + e.ttl) return this;
-      if (e.inflight !== null && this.#share()) await e.inflight;
-      else if (e.lastError === null || this.#cooled(now)) await refetch(e, o);
-      if (e.groups === null && e.lastError !== null) {
-        throw error(e.lastError.code, `keys of ${e.url} could not be loaded: ${e.lastError.message}`, e.lastError);
-      }
-      this[KEYS_NOW](o.algorithms[0]); // throws when nothing usable
+      if (e.groups === null || Date.now() >= e.fetchedAt + e.ttl) await (await fetcher()).ensure(this, e, this.#o);
       return this;
     }
 

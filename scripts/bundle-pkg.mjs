@@ -5,7 +5,10 @@
 // for the JS instead of nine. The readable sources stay in git and are what Node, Deno,
 // Bun and edge workers import (their own bundlers minify, and they read files from disk).
 //
-// Two things stay outside the bundles:
+// Three things stay outside the bundles:
+// - the fetching half of remoteJwks (src/remote-fetch.js), which remote.js imports with
+//   import() on a key source's first fetch: minified on its own into dist/remote-fetch.js
+//   (no imports of its own), so a browser loads it only when remoteJwks() fetches;
 // - the wasm-bindgen error snippet (dist/snippets/*/js/error.js): every entry and the
 //   glue import that one file, so TollgateError is one class however many entries an app
 //   imports (`instanceof` holds across `tollgate` and `tollgate/client`); the native-math
@@ -28,6 +31,9 @@ const distPaths = {
   name: "tollgate-dist-paths",
   setup(build) {
     build.onResolve({ filter: /^\.\/snippets\/.*\/error\.js$/ }, (args) => ({ path: args.path, external: true }));
+    // remote.js's import("./remote-fetch.js"): the file bundled on its own below, next to
+    // the entries in dist/.
+    build.onResolve({ filter: /^\.\/remote-fetch\.js$/ }, (args) => ({ path: args.path, external: true }));
     build.onLoad({ filter: /\.js$/ }, (args) => {
       let contents = readFileSync(args.path, "utf8");
       if (entries.some((entry) => args.path === join(pkg, entry))) {
@@ -40,9 +46,10 @@ const distPaths = {
   },
 };
 
-for (const entry of entries) {
+// `src/remote-fetch.js` is minified on its own and stays outside the entries' bundles.
+for (const [source, entry] of [...entries.map((e) => [e, e]), ["src/remote-fetch.js", "remote-fetch.js"]]) {
   const result = await esbuild.build({
-    entryPoints: [join(pkg, entry)],
+    entryPoints: [join(pkg, source)],
     outfile: join(pkg, "dist", entry),
     bundle: true,
     minify: true,

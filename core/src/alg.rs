@@ -909,8 +909,20 @@ impl VerifyingKey {
             VerifyingInner::Hs256(k) => check(Hs256, k, message, signature),
             VerifyingInner::Hs384(k) => check(Hs384, k, message, signature),
             VerifyingInner::Hs512(k) => check(Hs512, k, message, signature),
-            VerifyingInner::EdDsa(k) => check(Ed25519, k, message, signature),
-            VerifyingInner::Es256(k) => check(Es256, k, message, signature),
+            // What jwt-compact's `Ed25519`/`Es256` do, without their `try_from_slice`, whose
+            // `anyhow::Error` links anyhow's and the curves' `Debug`/`Display` into the
+            // WebAssembly module (BENCHMARKS.md, "the validator's size, second round").
+            VerifyingInner::EdDsa(k) => {
+                use ed25519_dalek::{Signature, Verifier as _};
+                Signature::from_slice(signature).is_ok_and(|sig| k.verify(message, &sig).is_ok())
+            }
+            VerifyingInner::Es256(k) => {
+                use p256::ecdsa::{signature::DigestVerifier as _, Signature};
+                Signature::from_slice(signature).is_ok_and(|sig| {
+                    k.verify_digest(Sha256::new_with_prefix(message), &sig)
+                        .is_ok()
+                })
+            }
             #[cfg(feature = "es384")]
             VerifyingInner::Es384(k) => {
                 use p384::ecdsa::{signature::Verifier as _, Signature};

@@ -8,7 +8,7 @@
 // (c) the `tollgate/client` entry (no wasm, dist/client.js) through an import map.
 // The first two also run the remoteJwks checks against jwks-server.mjs (`?jwks=`); the
 // failures those checks provoke on purpose are not page errors. Screenshots go to out/.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -16,6 +16,10 @@ import { bundle, chromiumOptions, here, out, report, serveFiles } from "./lib.mj
 import { startJwksServer } from "./jwks-server.mjs";
 
 const pkg = join(here, "../../pkg/");
+for (const entry of ["browser.js", "rsa-browser.js"]) {
+  // The entries leave remoteJwks()'s fetching half to dist/remote-fetch.js (loaded on use).
+  if (readFileSync(`${pkg}dist/${entry}`, "utf8").includes("HMAC (oct) key")) throw new Error(`dist/${entry} bundles remote-fetch.js`);
+}
 mkdirSync(`${out}bundle`, { recursive: true });
 await bundle(`${here}pages/bundle-entry.js`, `${out}bundle/app.js`, { conditions: ["browser"], platform: "browser" });
 for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) copyFileSync(`${pkg}dist/${wasm}`, `${out}bundle/${wasm}`);
@@ -37,12 +41,19 @@ try {
     page.on("pageerror", (error) => errors.push(String(error)));
     page.on("console", (msg) => msg.type() === "error" && !fromJwks(msg.location()?.url) && errors.push(msg.text()));
     page.on("response", (r) => r.status() >= 400 && !fromJwks(r.url()) && errors.push(`HTTP ${r.status()} ${r.url()}`));
+    const requested = [];
+    page.on("request", (r) => requested.push(r.url()));
     try {
       await page.goto(`${base}/pages/${name}.html?jwks=${encodeURIComponent(jwks.url)}`);
       await page.waitForFunction(() => window.result !== undefined, null, { timeout: 10000 })
         .catch(() => { throw new Error(`no result: ${errors.join("\n") || "(no page errors)"}`); });
       await page.screenshot({ path: `${out}browser-${name}.png` });
       report(await page.evaluate(() => window.result));
+      // remoteJwks()'s fetching half is a file of its own (dist/remote-fetch.js), imported
+      // on a key source's first fetch: served, loaded once the page's remote checks fetched.
+      if (name === "import-map" && !requested.some((url) => url.endsWith("/dist/remote-fetch.js"))) {
+        errors.push("dist/remote-fetch.js was never loaded, though the page fetched a JWKS");
+      }
       if (errors.length) throw new Error(`page errors: ${errors.join("\n")}`);
     } catch (error) {
       failed++;

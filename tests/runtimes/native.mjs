@@ -38,14 +38,10 @@ if (where === "workerd") {
 } else if (where === "chromium") {
   const { chromium } = await import("playwright-core");
   const pkg = join(here, "../../pkg/");
-  mkdirSync(`${out}native-page/dist`, { recursive: true });
+  mkdirSync(`${out}native-page`, { recursive: true });
   await bundle(`${here}native-entry.js`, `${out}native-page/app.js`, { conditions: ["browser"], platform: "browser" });
-  // The browser entries are minified bundles in pkg/dist that load the .wasm beside
-  // themselves, which the page's bundle makes beside app.js; the unbundled sources look in dist/.
-  for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) {
-    copyFileSync(`${pkg}dist/${wasm}`, `${out}native-page/dist/${wasm}`);
-    copyFileSync(`${pkg}dist/${wasm}`, `${out}native-page/${wasm}`);
-  }
+  // Next to the bundle: the browser entries (dist/*.js) look for the .wasm beside them.
+  for (const wasm of ["tollgate_wasm_bg.wasm", "tollgate_rsa_bg.wasm"]) copyFileSync(`${pkg}dist/${wasm}`, `${out}native-page/${wasm}`);
   writeFileSync(`${out}native-page/index.html`, `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="app.js"></script>\n`);
   const server = await serveFiles();
   const profile = mkdtempSync(join(tmpdir(), "tollgate-chromium-"));

@@ -212,13 +212,8 @@ impl SledStore {
         match db.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => upgrade::drop_v1_trees(&db)?,
             Some(format) if upgrade::is_v1(&format) => {
-                let v2 = upgrade::V2 {
-                    tokens: &tokens,
-                    families: &families,
-                    family_tokens: &family_tokens,
-                    user_families: &user_families,
-                    expiry: &expiry,
-                };
+                let v2 =
+                    upgrade::V2::of(&tokens, &families, &family_tokens, &user_families, &expiry);
                 upgrade::upgrade(&db, &v2)?;
             }
             Some(other) => {

@@ -65,22 +65,23 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-/// The trees a token's recording writes.
-pub(super) struct TokenTrees<'a> {
-    pub tokens: &'a TransactionalTree,
-    pub families: &'a TransactionalTree,
-    pub family_tokens: &'a TransactionalTree,
-    pub user_families: &'a TransactionalTree,
-    pub expiry: &'a TransactionalTree,
+/// The five trees of format 2 a token's recording writes: plain trees for the upgrade
+/// (`Trees<'_, Tree>`), transactional ones inside a transaction ([`TokenTrees`]).
+pub(super) struct Trees<'a, T> {
+    pub tokens: &'a T,
+    pub families: &'a T,
+    pub family_tokens: &'a T,
+    pub user_families: &'a T,
+    pub expiry: &'a T,
 }
 
-impl<'a> TokenTrees<'a> {
+impl<'a, T> Trees<'a, T> {
     pub fn of(
-        tokens: &'a TransactionalTree,
-        families: &'a TransactionalTree,
-        family_tokens: &'a TransactionalTree,
-        user_families: &'a TransactionalTree,
-        expiry: &'a TransactionalTree,
+        tokens: &'a T,
+        families: &'a T,
+        family_tokens: &'a T,
+        user_families: &'a T,
+        expiry: &'a T,
     ) -> Self {
         Self {
             tokens,
@@ -90,7 +91,12 @@ impl<'a> TokenTrees<'a> {
             expiry,
         }
     }
+}
 
+/// The trees a token's recording writes, inside a transaction.
+pub(super) type TokenTrees<'a> = Trees<'a, TransactionalTree>;
+
+impl TokenTrees<'_> {
     /// Records an outstanding token (`listed`: blacklisted at once) in its family;
     /// creates the family (`seen` as the login) or extends it (`seen` as the last
     /// refresh). `existing` is the token's record if the caller read it (`None`: read

@@ -42,13 +42,7 @@ const STAGE_LISTED: u8 = 2;
 const STAGE_FAMILIES: u8 = 3;
 
 /// The trees format 2 writes.
-pub(super) struct V2<'a> {
-    pub tokens: &'a Tree,
-    pub families: &'a Tree,
-    pub family_tokens: &'a Tree,
-    pub user_families: &'a Tree,
-    pub expiry: &'a Tree,
-}
+pub(super) type V2<'a> = super::tx::Trees<'a, Tree>;
 
 /// Upgrades `db` to format 2 if it holds format 1 (its marker is `marker`).
 pub(super) fn upgrade(db: &Db, v2: &V2<'_>) -> Result<(), StoreError> {

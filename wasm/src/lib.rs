@@ -34,7 +34,7 @@ extern "C" {
 
 /// The one conversion from a core error to what JS sees.
 fn fail(err: Error) -> JsValue {
-    tollgate_error(err.code(), &err.to_string())
+    tollgate_error(err.code(), &err.message())
 }
 
 #[wasm_bindgen(module = "/js/native.js")]

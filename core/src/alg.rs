@@ -35,6 +35,8 @@ use crate::Error;
 #[cfg(feature = "es512")]
 mod es512;
 mod rsa;
+#[cfg(feature = "rsa-sign")]
+mod rsa_sign;
 
 /// A signing algorithm. The verifier's configuration picks exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +193,7 @@ enum SigningInner {
     #[cfg(feature = "es512")]
     Es512(p521::ecdsa::SigningKey),
     #[cfg(feature = "rsa-sign")]
-    Rsa(Algorithm, alloc::sync::Arc<crate::rsa_sign::RsaSigner>),
+    Rsa(Algorithm, alloc::sync::Arc<self::rsa_sign::RsaSigner>),
 }
 
 /// A key that verifies tokens: the HMAC secret, or an Ed25519 / ECDSA / RSA public key.

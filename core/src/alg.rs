@@ -205,9 +205,9 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum VerifyingInner {
-    Hs256(Hs256Key),
-    Hs384(Hs384Key),
-    Hs512(Hs512Key),
+    Hs256(HmacSecret),
+    Hs384(HmacSecret),
+    Hs512(HmacSecret),
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(P256Key),
     #[cfg(feature = "es384")]
@@ -217,6 +217,33 @@ enum VerifyingInner {
     /// Boxed: the big integers are large beside the other variants.
     #[cfg(feature = "rsa")]
     Rsa(Algorithm, alloc::boxed::Box<::rsa::RsaPublicKey>),
+}
+
+/// An HMAC secret as a verifying key holds it: zeroized on drop, as jwt-compact's keys
+/// are, but a plain `Vec` rather than their `SmallVec`, whose code and `Debug` stay out of
+/// the WebAssembly module then (BENCHMARKS.md, "the validator's size, third round").
+#[derive(Clone)]
+struct HmacSecret(zeroize::Zeroizing<Vec<u8>>);
+
+impl HmacSecret {
+    fn new(secret: &[u8]) -> Self {
+        Self(zeroize::Zeroizing::new(secret.to_vec()))
+    }
+
+    /// Whether `signature` is the HMAC of `message` under this secret, compared in
+    /// constant time (as jwt-compact's `verify_signature`); a signature of another length
+    /// is refused.
+    fn verify<M: hmac::Mac + hmac::digest::KeyInit>(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(&self.0) else {
+            return false;
+        };
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    }
 }
 
 /// An ES256 public key: p256's key and its point's `x || y` (big-endian, 32 bytes each),
@@ -412,9 +439,9 @@ impl Jwk {
 fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
     let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
     match key {
-        VerifyingInner::Hs256(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
-        VerifyingInner::Hs384(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
-        VerifyingInner::Hs512(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
+        VerifyingInner::Hs256(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
+        VerifyingInner::Hs384(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
+        VerifyingInner::Hs512(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
         VerifyingInner::EdDsa(k) => alloc::vec![
             ("crv", "Ed25519".into()),
             ("kty", "OKP".into()),
@@ -651,9 +678,9 @@ impl SigningKey {
     /// The key that verifies this key's signatures (for HMAC, the same secret).
     pub fn verifying_key(&self) -> VerifyingKey {
         let inner = match &self.inner {
-            SigningInner::Hs256(k) => VerifyingInner::Hs256(k.clone()),
-            SigningInner::Hs384(k) => VerifyingInner::Hs384(k.clone()),
-            SigningInner::Hs512(k) => VerifyingInner::Hs512(k.clone()),
+            SigningInner::Hs256(k) => VerifyingInner::Hs256(HmacSecret::new(k.as_ref())),
+            SigningInner::Hs384(k) => VerifyingInner::Hs384(HmacSecret::new(k.as_ref())),
+            SigningInner::Hs512(k) => VerifyingInner::Hs512(HmacSecret::new(k.as_ref())),
             SigningInner::EdDsa(k) => VerifyingInner::EdDsa(k.verifying_key()),
             SigningInner::Es256(k) => {
                 let point = k.verifying_key().to_encoded_point(false);
@@ -787,9 +814,9 @@ impl VerifyingKey {
         // SEC1 encoding of its public keys) the WebAssembly validator then leaves out.
         check_hmac_secret(alg, secret)?;
         Ok(Self::with_default_kid(match alg {
-            Algorithm::Hs256 => VerifyingInner::Hs256(Hs256Key::new(secret)),
-            Algorithm::Hs384 => VerifyingInner::Hs384(Hs384Key::new(secret)),
-            _ => VerifyingInner::Hs512(Hs512Key::new(secret)),
+            Algorithm::Hs256 => VerifyingInner::Hs256(HmacSecret::new(secret)),
+            Algorithm::Hs384 => VerifyingInner::Hs384(HmacSecret::new(secret)),
+            _ => VerifyingInner::Hs512(HmacSecret::new(secret)),
         }))
     }
 
@@ -955,25 +982,10 @@ impl VerifyingKey {
 
     /// Checks a raw JWS signature over `message`. Never panics on odd lengths.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        fn check<A: JwtAlgorithm>(
-            alg: A,
-            key: &A::VerifyingKey,
-            message: &[u8],
-            signature: &[u8],
-        ) -> bool {
-            // jwt-compact's HMAC `try_from_slice` panics on a wrong length: check first.
-            if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
-                return false;
-            }
-            match A::Signature::try_from_slice(signature) {
-                Ok(sig) => alg.verify_signature(&sig, key, message),
-                Err(_) => false,
-            }
-        }
         match &self.inner {
-            VerifyingInner::Hs256(k) => check(Hs256, k, message, signature),
-            VerifyingInner::Hs384(k) => check(Hs384, k, message, signature),
-            VerifyingInner::Hs512(k) => check(Hs512, k, message, signature),
+            VerifyingInner::Hs256(k) => k.verify::<hmac::Hmac<Sha256>>(message, signature),
+            VerifyingInner::Hs384(k) => k.verify::<hmac::Hmac<sha2::Sha384>>(message, signature),
+            VerifyingInner::Hs512(k) => k.verify::<hmac::Hmac<sha2::Sha512>>(message, signature),
             // What jwt-compact's `Ed25519`/`Es256` do, without their `try_from_slice`, whose
             // `anyhow::Error` links anyhow's and the curves' `Debug`/`Display` into the
             // WebAssembly module (BENCHMARKS.md, "the validator's size, second round").

@@ -855,7 +855,8 @@ impl VerifyingKey {
     }
 
     /// Raw public key bytes: the 32-byte Ed25519 point, a SEC1 P-256, P-384 or P-521
-    /// point, or for RSA a PKCS#1 `RSAPublicKey` in DER.
+    /// point (uncompressed `04 x y` or compressed `02 x`/`03 x`), or for RSA a PKCS#1
+    /// `RSAPublicKey` in DER.
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, Error> {
         let invalid = |_| Error::KeyInvalid;
         let inner = match alg {

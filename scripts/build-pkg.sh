@@ -41,6 +41,14 @@ build_module() { # build_module NAME [CARGO_FEATURES]
 }
 build_module tollgate_rsa rsa,es384,es512
 build_module tollgate_wasm
+# The default module must not hold sec1's `expect("invalid tag")`: it keeps sec1's, der's
+# and const-oid's Debug formatting alive (4 KB gzip). The core builds its P-256 points so
+# that the optimizer removes it (core/src/alg.rs, P256Key::from_sec1); a compiler or
+# dependency change that brings it back should be seen, not shipped.
+if grep -qa "invalid tag" pkg/dist/tollgate_wasm_bg.wasm; then
+  echo "build-pkg: pkg/dist/tollgate_wasm_bg.wasm holds sec1's 'invalid tag' expect again (+4 KB gzip of Debug formatting): see P256Key::from_sec1 in core/src/alg.rs" >&2
+  exit 1
+fi
 
 # The error class lives in a wasm-bindgen snippet folder whose name carries a hash.
 snippets=(pkg/dist/snippets/*/js/error.js)

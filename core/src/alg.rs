@@ -260,14 +260,18 @@ impl P256Key {
     /// the identity).
     ///
     /// Read here rather than by p256's `from_sec1_bytes`: every read of sec1's
-    /// `EncodedPoint` goes through an `expect` that keeps the `Debug` formatting of sec1's,
-    /// der's and const-oid's errors in the WebAssembly module (about 4 KB gzip; BENCHMARKS.md,
-    /// "the validator's size, third round"). The keys accepted are the same, except p256's
-    /// non-standard compact form (`05 x`), which OpenSSL, WebCrypto and JWKs never produce.
+    /// `EncodedPoint` goes through an `expect` on its tag byte that keeps the `Debug`
+    /// formatting of sec1's, der's and const-oid's errors in the WebAssembly module (about
+    /// 4 KB gzip; BENCHMARKS.md, "the validator's size, third round"). Here the point p256
+    /// reads is built in place from the checked coordinates, its tag the constant `04`, so
+    /// the optimizer drops that `expect` (`scripts/build-pkg.sh` fails if the default
+    /// module holds its message again) and no square root is taken for an uncompressed
+    /// key. The keys accepted are the same, except p256's non-standard compact form
+    /// (`05 x`), which OpenSSL, WebCrypto and JWKs never produce.
     fn from_sec1(bytes: &[u8]) -> Result<Self, Error> {
         use p256::{
-            elliptic_curve::{point::DecompressPoint as _, subtle::ConstantTimeEq as _},
-            AffinePoint, FieldElement,
+            elliptic_curve::{sec1::FromEncodedPoint as _, subtle::ConstantTimeEq as _},
+            FieldElement,
         };
         /// The curve's b (y² = x³ - 3x + b), big-endian.
         const B: [u8; 32] = [
@@ -292,9 +296,13 @@ impl P256Key {
                 }
                 _ => return None,
             };
-            let affine: AffinePoint =
-                Option::from(AffinePoint::decompress(&x.to_bytes(), y.is_odd()))?;
-            let key = p256::ecdsa::VerifyingKey::from_affine(affine).ok()?;
+            let encoded =
+                p256::EncodedPoint::from_affine_coordinates(&x.to_bytes(), &y.to_bytes(), false);
+            // (Not `VerifyingKey::from_affine`: its identity check compares projective
+            // points, two field inversions.)
+            let public: p256::PublicKey =
+                Option::from(p256::PublicKey::from_encoded_point(&encoded))?;
+            let key = p256::ecdsa::VerifyingKey::from(public);
             let mut xy = [0; 64];
             xy[..32].copy_from_slice(&x.to_bytes());
             xy[32..].copy_from_slice(&y.to_bytes());

@@ -205,9 +205,8 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum VerifyingInner {
-    Hs256(HmacSecret),
-    Hs384(HmacSecret),
-    Hs512(HmacSecret),
+    /// HS256, HS384 or HS512 (one variant: one copy of the secret's code).
+    Hmac(Algorithm, HmacSecret),
     EdDsa(ed25519_dalek::VerifyingKey),
     Es256(P256Key),
     #[cfg(feature = "es384")]
@@ -447,9 +446,7 @@ impl Jwk {
 fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
     let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
     match key {
-        VerifyingInner::Hs256(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
-        VerifyingInner::Hs384(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
-        VerifyingInner::Hs512(k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
+        VerifyingInner::Hmac(_, k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
         VerifyingInner::EdDsa(k) => alloc::vec![
             ("crv", "Ed25519".into()),
             ("kty", "OKP".into()),
@@ -686,9 +683,15 @@ impl SigningKey {
     /// The key that verifies this key's signatures (for HMAC, the same secret).
     pub fn verifying_key(&self) -> VerifyingKey {
         let inner = match &self.inner {
-            SigningInner::Hs256(k) => VerifyingInner::Hs256(HmacSecret::new(k.as_ref())),
-            SigningInner::Hs384(k) => VerifyingInner::Hs384(HmacSecret::new(k.as_ref())),
-            SigningInner::Hs512(k) => VerifyingInner::Hs512(HmacSecret::new(k.as_ref())),
+            SigningInner::Hs256(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs256, HmacSecret::new(k.as_ref()))
+            }
+            SigningInner::Hs384(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs384, HmacSecret::new(k.as_ref()))
+            }
+            SigningInner::Hs512(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs512, HmacSecret::new(k.as_ref()))
+            }
             SigningInner::EdDsa(k) => VerifyingInner::EdDsa(k.verifying_key()),
             SigningInner::Es256(k) => {
                 let point = k.verifying_key().to_encoded_point(false);
@@ -821,11 +824,10 @@ impl VerifyingKey {
         // Built here rather than through `SigningKey`, whose code (signing, and the
         // SEC1 encoding of its public keys) the WebAssembly validator then leaves out.
         check_hmac_secret(alg, secret)?;
-        Ok(Self::with_default_kid(match alg {
-            Algorithm::Hs256 => VerifyingInner::Hs256(HmacSecret::new(secret)),
-            Algorithm::Hs384 => VerifyingInner::Hs384(HmacSecret::new(secret)),
-            _ => VerifyingInner::Hs512(HmacSecret::new(secret)),
-        }))
+        Ok(Self::with_default_kid(VerifyingInner::Hmac(
+            alg,
+            HmacSecret::new(secret),
+        )))
     }
 
     /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`), as `openssl pkey -pubout` writes,
@@ -954,9 +956,7 @@ impl VerifyingKey {
     /// The algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         match self.inner {
-            VerifyingInner::Hs256(_) => Algorithm::Hs256,
-            VerifyingInner::Hs384(_) => Algorithm::Hs384,
-            VerifyingInner::Hs512(_) => Algorithm::Hs512,
+            VerifyingInner::Hmac(alg, _) => alg,
             VerifyingInner::EdDsa(_) => Algorithm::EdDsa,
             VerifyingInner::Es256(_) => Algorithm::Es256,
             #[cfg(feature = "es384")]
@@ -992,9 +992,13 @@ impl VerifyingKey {
     /// Checks a raw JWS signature over `message`. Never panics on odd lengths.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match &self.inner {
-            VerifyingInner::Hs256(k) => k.verify::<hmac::Hmac<Sha256>>(message, signature),
-            VerifyingInner::Hs384(k) => k.verify::<hmac::Hmac<sha2::Sha384>>(message, signature),
-            VerifyingInner::Hs512(k) => k.verify::<hmac::Hmac<sha2::Sha512>>(message, signature),
+            VerifyingInner::Hmac(Algorithm::Hs256, k) => {
+                k.verify::<hmac::Hmac<Sha256>>(message, signature)
+            }
+            VerifyingInner::Hmac(Algorithm::Hs384, k) => {
+                k.verify::<hmac::Hmac<sha2::Sha384>>(message, signature)
+            }
+            VerifyingInner::Hmac(_, k) => k.verify::<hmac::Hmac<sha2::Sha512>>(message, signature),
             // What jwt-compact's `Ed25519`/`Es256` do, without their `try_from_slice`, whose
             // `anyhow::Error` links anyhow's and the curves' `Debug`/`Display` into the
             // WebAssembly module (BENCHMARKS.md, "the validator's size, second round").
@@ -1058,9 +1062,8 @@ impl VerifyingKey {
     /// - HMAC: the hash's length.
     pub fn signature_well_formed(&self, signature: &[u8]) -> bool {
         match &self.inner {
-            VerifyingInner::Hs256(_) => signature.len() == 32,
-            VerifyingInner::Hs384(_) => signature.len() == 48,
-            VerifyingInner::Hs512(_) => signature.len() == 64,
+            // The hash's output size, which is also the shortest secret accepted.
+            VerifyingInner::Hmac(alg, _) => signature.len() == alg.min_hmac_secret_len(),
             VerifyingInner::EdDsa(_) => {
                 let Some(s) = signature.get(32..64).filter(|_| signature.len() == 64) else {
                     return false;

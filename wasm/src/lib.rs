@@ -394,7 +394,8 @@ impl Verifier {
     /// `kid` picks among them.
     pub fn jwks(jwks_json: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
-        let mut value = tollgate_core::parse_json(jwks_json).ok_or(fail(Error::KeyInvalid))?;
+        let mut value =
+            tollgate_core::parse_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
         let members = match value.get_mut("keys") {
             Some(Value::Array(keys)) => core::mem::take(keys),
             _ => vec![value],

@@ -251,7 +251,12 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     let value;
     if (provider.sync) {
       const list = usable(checks);
-      value = list === null ? null : (index, message, signature) => index < list.length && list[index](message, signature);
+      if (list === null) value = null;
+      else if (list.length === 1) {
+        // One key (the common case): no lookup per call.
+        const [check] = list;
+        value = (index, message, signature) => index === 0 && check(message, signature);
+      } else value = (index, message, signature) => index < list.length && list[index](message, signature);
     } else if (provider.syncImport) {
       // Asynchronous checks of keys imported at once (node:crypto's pool).
       value = usable(checks);

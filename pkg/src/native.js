@@ -60,9 +60,16 @@ function nodeKey(crypto, algorithm, jwk) {
   return { hash, options };
 }
 
-/** node:crypto (Node, Bun, Deno): synchronous `crypto.verify`, for verify(). */
-export function nodeProvider(crypto) {
-  return nodeChecks(crypto, false);
+/**
+ * node:crypto (Node, Bun, Deno), synchronous, for verify(). With `stream` (Node), RS*,
+ * PS* and ES* use a Verify object (createVerify) rather than the one-shot crypto.verify,
+ * which builds a SignJob (an async-capable job object) per call even when synchronous:
+ * the same OpenSSL check (the digest, then EVP_PKEY_verify with the same padding, salt
+ * length and DER conversion of r||s), about 1 µs less a call in Node, not in Bun
+ * (BENCHMARKS.md, "npm package in Node"). Ed25519 has no streaming form.
+ */
+export function nodeProvider(crypto, { stream = false } = {}) {
+  return nodeChecks(crypto, stream ? "stream" : "one-shot");
 }
 
 /**
@@ -76,10 +83,12 @@ export function nodeProvider(crypto) {
  * catch a runtime that would). Keys import synchronously (`syncImport`).
  */
 export function nodePoolProvider(crypto) {
-  return nodeChecks(crypto, true);
+  return nodeChecks(crypto, "pool");
 }
 
-function nodeChecks(crypto, pool) {
+/** `mode`: "one-shot" or "stream" (synchronous), or "pool" (asynchronous). */
+function nodeChecks(crypto, mode) {
+  const pool = mode === "pool";
   return {
     sync: !pool,
     syncImport: pool,
@@ -98,6 +107,15 @@ function nodeChecks(crypto, pool) {
             }
           });
       }
+      if (mode === "stream" && hash !== null && typeof crypto.createVerify === "function") {
+        return (message, signature) => {
+          try {
+            return crypto.createVerify(hash).update(message).verify(options, signature) === true;
+          } catch {
+            return false;
+          }
+        };
+      }
       return (message, signature) => {
         try {
           return crypto.verify(hash, message, options, signature) === true;
@@ -112,7 +130,7 @@ function nodeChecks(crypto, pool) {
 /** The providers object of the Node, Bun and Deno entries (node.js, rsa-node.js). */
 export function nodeProviders(crypto) {
   return {
-    sync: nodeProvider(crypto),
+    sync: nodeProvider(crypto, { stream: inNode() }),
     async: webProvider(globalThis.crypto?.subtle),
     pool: nodePoolProvider(crypto),
     asyncFirst,
@@ -180,5 +198,10 @@ export function asyncFirst(algorithm) {
  */
 const POOL = new Set(["EdDSA", "ES256", "ES384", "ES512"]);
 export function poolFirst(algorithm) {
-  return globalThis.Deno === undefined && globalThis.Bun === undefined && POOL.has(algorithm);
+  return inNode() && POOL.has(algorithm);
+}
+
+/** Node itself, not Bun or Deno (whose node:crypto is their own). */
+function inNode() {
+  return globalThis.Deno === undefined && globalThis.Bun === undefined;
 }

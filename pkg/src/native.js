@@ -192,9 +192,10 @@ export function asyncFirst(algorithm) {
  * Where verifyAsync() hands the math to node:crypto's pool (nodePoolProvider) rather than
  * calling node:crypto synchronously: in Node (Bun's asynchronous crypto.verify gave no
  * second core, Deno's ECDSA goes to WebCrypto), for EdDSA and ECDSA, whose math (0.1 to
- * 1.8 ms) dwarfs the hop to the pool and back (10-20 µs of CPU). RS* and PS* verify in 35 µs:
- * there the hop cost 25-60% more CPU per token, so they stay synchronous (BENCHMARKS.md,
- * "npm package in Node").
+ * 1.8 ms) dwarfs the hop to the pool and back (up to 25 µs of CPU when calls come one at a
+ * time, a few µs with many in flight). RS* and PS* verify in 35 µs: there the hop cost
+ * 23-55% more CPU per token, so they stay synchronous (BENCHMARKS.md, "npm package in
+ * Node").
  */
 const POOL = new Set(["EdDSA", "ES256", "ES384", "ES512"]);
 export function poolFirst(algorithm) {

@@ -1,7 +1,8 @@
 // The package's signature paths agree on every vector (issue #17): the module's math
 // (crypto: "wasm"), node:crypto through verify() (synchronous) and verifyAsync() (its
-// asynchronous form, on libuv's pool), and WebCrypto (crypto: "webcrypto") give each shared vector (tests/vectors/*.json) and each
-// malleability vector (tests/vectors/native/malleable.json) exactly the core's verdict.
+// asynchronous form, on libuv's pool, for EdDSA and ES*), and WebCrypto (crypto:
+// "webcrypto") give each shared vector (tests/vectors/*.json) and each malleability
+// vector (tests/vectors/native/malleable.json) exactly the core's verdict.
 // The same check runs in Bun, Deno, workerd and Chromium (tests/runtimes/).
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -2,7 +2,8 @@
 // (tests/vectors/native/) through every signature path of the package, in one runtime:
 //   wasm        crypto: "wasm", verify(): the module's own math
 //   native      verify() as imported: node:crypto where the runtime has it, else the module
-//   async       verifyAsync() as imported: node:crypto, else WebCrypto
+//   async       verifyAsync() as imported: node:crypto (in Node, its asynchronous form on
+//               libuv's pool for EdDSA and ES*), else WebCrypto
 //   webcrypto   crypto: "webcrypto", verifyAsync(): WebCrypto wherever it is
 // Each path must give the vector's verdict exactly (claims, or code and message), which
 // tollgate-core's tests hold the core to. Portable: no runtime imports; the caller passes

@@ -32,8 +32,10 @@ build_module() { # build_module NAME [CARGO_FEATURES]
     ${features:+--features "$features"}
   wasm-bindgen --target web --out-dir pkg/dist --out-name "$name" --no-typescript \
     "$target_dir/wasm32-unknown-unknown/wasm-release/tollgate_wasm.wasm"
-  tests/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals \
+  # -Oz until nothing shrinks (--converge), without the producers and target-features
+  # custom sections (nothing reads them at run time): 0.35 KB gzip (BENCHMARKS.md).
+  tests/node_modules/.bin/wasm-opt -Oz --converge --strip-producers --strip-target-features \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     "pkg/dist/${name}_bg.wasm" -o "pkg/dist/${name}_bg.wasm"
   echo "pkg/dist/${name}_bg.wasm: $(wc -c < "pkg/dist/${name}_bg.wasm") bytes, $(gzip -9 -c "pkg/dist/${name}_bg.wasm" | wc -c) gzip"
 }

@@ -725,11 +725,16 @@ impl<'a> Object<'a> {
 
     /// The value of member `key` (keys compared decoded).
     pub(crate) fn get(&self, key: &str) -> Option<Json<'a>> {
-        let entry = self
-            .entries
-            .as_slice()
-            .iter()
-            .find(|e| self.key(e).eq_str(key))?;
+        let text = self.text.as_bytes();
+        let entry = self.entries.as_slice().iter().find(|e| {
+            if e.escaped {
+                return self.key(e).eq_str(key);
+            }
+            // The lengths first: most keys differ there. Then byte by byte: claim names
+            // are short, shorter than a call to memcmp.
+            e.key.1.wrapping_sub(e.key.0) as usize == key.len()
+                && e.key(text).iter().eq(key.as_bytes())
+        })?;
         // Sliced with `get`: a `str` index would link core's char-boundary panic and its
         // formatting into the WebAssembly module (BENCHMARKS.md, "The validator's size").
         self.text

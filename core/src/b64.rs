@@ -21,13 +21,37 @@ const DECODE: [u8; 256] = {
     table
 };
 
+/// The length of the bytes `text` decodes to (6 bits per character, whole bytes).
+pub(crate) fn decoded_len(text: &[u8]) -> usize {
+    text.len() / 4 * 3 + (text.len() % 4) * 3 / 4
+}
+
 /// Decodes canonical unpadded base64url; `None` for anything else.
+#[cfg(test)]
 pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
-    if text.len() % 4 == 1 {
+    let mut out = Vec::new();
+    decode_append(text, &mut out)?;
+    Some(out)
+}
+
+/// Decodes canonical unpadded base64url after the end of `out` (left as it was on
+/// failure); `None` for anything else.
+pub(crate) fn decode_append(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
+    out.resize(start + decoded_len(text), 0);
+    let decoded = out.get_mut(start..).and_then(|tail| decode_to(text, tail));
+    if decoded.is_none() {
+        out.truncate(start);
+    }
+    decoded
+}
+
+/// Decodes canonical unpadded base64url into `out`, exactly [`decoded_len`] bytes long;
+/// `None` for anything else.
+pub(crate) fn decode_to(text: &[u8], out: &mut [u8]) -> Option<()> {
+    if text.len() % 4 == 1 || out.len() != decoded_len(text) {
         return None;
     }
-    // Exactly the decoded length: 6 bits per character, whole bytes.
-    let mut out = alloc::vec![0u8; text.len() * 3 / 4];
     let (full, rest) = text.split_at(text.len() / 4 * 4);
     // INVALID has the top bits set and every sextet has them clear, so one OR over all
     // characters tells whether any was outside the alphabet.
@@ -43,29 +67,45 @@ pub(crate) fn decode(text: &[u8]) -> Option<Vec<u8>> {
         *value = DECODE[usize::from(*x)];
         seen |= *value;
     }
-    if seen & 0xc0 != 0 {
+    if seen & 0xc0 != 0 || !last_bits_clear(rest.len(), values) {
         return None;
     }
-    let tail = &mut out[full.len() / 4 * 3..];
-    match rest.len() {
-        0 => {}
-        2 => {
-            // 12 bits for 8: the low 4 bits must be zero.
-            if values[1] & 0x0f != 0 {
-                return None;
-            }
-            tail[0] = values[0] << 2 | values[1] >> 4;
-        }
-        _ => {
-            // 18 bits for 16: the low 2 bits must be zero.
-            if values[2] & 0x03 != 0 {
-                return None;
-            }
-            tail[0] = values[0] << 2 | values[1] >> 4;
-            tail[1] = values[1] << 4 | values[2] >> 2;
-        }
+    let tail = out.get_mut(full.len() / 4 * 3..)?;
+    if let [first, ..] = tail {
+        *first = values[0] << 2 | values[1] >> 4;
     }
-    Some(out)
+    if let [_, second] = tail {
+        *second = values[1] << 4 | values[2] >> 2;
+    }
+    Some(())
+}
+
+/// Whether the bits of the last character that fall outside whole bytes are zero (12
+/// bits for 8: the low 4; 18 for 16: the low 2), `values` being the sextets of the
+/// `rest` characters after the last full group of four.
+fn last_bits_clear(rest: usize, values: [u8; 3]) -> bool {
+    match rest {
+        2 => values[1] & 0x0f == 0,
+        3 => values[2] & 0x03 == 0,
+        _ => true,
+    }
+}
+
+/// Whether `text` is canonical unpadded base64url ([`decode_to`] would accept it),
+/// decoding nothing.
+pub(crate) fn is_canonical(text: &[u8]) -> bool {
+    if text.len() % 4 == 1 {
+        return false;
+    }
+    let seen = text
+        .iter()
+        .fold(0u8, |seen, &c| seen | DECODE[usize::from(c)]);
+    let rest = &text[text.len() / 4 * 4..];
+    let mut values = [0u8; 3];
+    for (value, x) in values.iter_mut().zip(rest) {
+        *value = DECODE[usize::from(*x)];
+    }
+    seen & 0xc0 == 0 && last_bits_clear(rest.len(), values)
 }
 
 /// Appends the unpadded base64url encoding of `bytes` to `out`.
@@ -98,6 +138,7 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use base64ct::{Base64UrlUnpadded, Encoding as _};
 
     #[test]
@@ -113,6 +154,7 @@ mod tests {
                 Base64UrlUnpadded::encode_string(bytes)
             );
             assert_eq!(decode(&ours).as_deref(), Some(bytes));
+            assert!(is_canonical(&ours));
         }
     }
 
@@ -131,6 +173,7 @@ mod tests {
             b"AAB", // low 2 bits set
         ] {
             assert_eq!(decode(bad), None, "{bad:?}");
+            assert!(!is_canonical(bad), "{bad:?}");
             assert!(
                 Base64UrlUnpadded::decode_vec(core::str::from_utf8(bad).unwrap_or("\u{0}"))
                     .is_err(),
@@ -139,5 +182,30 @@ mod tests {
         }
         assert_eq!(decode(b"AA"), Some(alloc::vec![0]));
         assert_eq!(decode(b""), Some(alloc::vec![]));
+    }
+
+    #[test]
+    fn is_canonical_agrees_with_decode() {
+        // Every string of up to 3 characters over the alphabet and a few bytes outside
+        // it, and each behind a full group: the check-only path and the decoder agree.
+        let chars: Vec<u8> = ALPHABET.iter().copied().chain(*b"=+/ .\x00\xff").collect();
+        let mut cases: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=3 {
+            let mut next = Vec::new();
+            for case in cases.iter().filter(|c| c.len() == len - 1) {
+                for &c in &chars {
+                    let mut longer = case.clone();
+                    longer.push(c);
+                    next.push(longer);
+                }
+            }
+            cases.extend(next);
+        }
+        for case in &cases {
+            for prefix in [&b""[..], b"QUJD", b"QU=D"] {
+                let text = [prefix, case.as_slice()].concat();
+                assert_eq!(is_canonical(&text), decode(&text).is_some(), "{text:?}");
+            }
+        }
     }
 }

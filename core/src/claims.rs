@@ -9,7 +9,7 @@ use alloc::{string::String, vec::Vec};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use crate::json;
+use crate::json::{self, Json};
 
 /// The latest time a token may carry: 9999-12-31T23:59:59Z, the end of Python's datetime.
 pub const MAX_TIME: u64 = 253_402_300_799;
@@ -122,7 +122,7 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Claims {
 }
 
 /// An integer from 0 to [`MAX_TIME`]; floats, negatives, strings and larger values are not.
-pub(crate) fn canonical_time(value: &Value) -> Option<u64> {
+pub(crate) fn canonical_time(value: Json<'_>) -> Option<u64> {
     value.as_u64().filter(|t| *t <= MAX_TIME)
 }
 
@@ -149,8 +149,16 @@ mod tests {
 
     #[test]
     fn canonical_times() {
-        assert_eq!(canonical_time(&json!(0)), Some(0));
-        assert_eq!(canonical_time(&json!(MAX_TIME)), Some(MAX_TIME));
+        // Read in place, exactly as the built value's `as_u64` up to MAX_TIME.
+        let time = |value: &Value| {
+            let text = alloc::format!(r#"{{"t":{value}}}"#);
+            let object = json::Object::scan(&text).expect("an object");
+            let found = canonical_time(object.get("t").expect("t"));
+            assert_eq!(found, value.as_u64().filter(|t| *t <= MAX_TIME), "{value}");
+            found
+        };
+        assert_eq!(time(&json!(0)), Some(0));
+        assert_eq!(time(&json!(MAX_TIME)), Some(MAX_TIME));
         for bad in [
             json!(MAX_TIME + 1),
             json!(-1),
@@ -161,8 +169,10 @@ mod tests {
             json!(null),
             json!([1]),
             json!(u64::MAX),
+            json!(-0.0),
+            json!(1e3),
         ] {
-            assert_eq!(canonical_time(&bad), None, "{bad}");
+            assert_eq!(time(&bad), None, "{bad}");
         }
     }
 }

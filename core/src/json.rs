@@ -10,13 +10,21 @@
 //! because serde's deserializer machinery was over a quarter of the WebAssembly
 //! validator's size; `tests::matches_serde_json` checks the two agree.
 //!
+//! Checking: a token's header and payload are read by [`Object::scan`], the same grammar
+//! and the same verdicts (duplicate keys refused at every depth) without building a
+//! `Value` or allocating: it keeps where the top-level members' keys and values sit, and
+//! a check reads the one claim it needs in place ([`Json`]: a number as u64, a string
+//! compared or decoded only if it has escapes, an array's items). `Value`s are built only
+//! for callers that ask for the claims as a map (`Verified::claims`, minting).
+//! `tests::checking_reader_matches_*` run both readers on every vector and edge case.
+//!
 //! Writing: Simple JWT serializes claims with `json.dumps(payload, separators=(",", ":"))`,
 //! which escapes every non-ASCII character (and DEL) as `\uXXXX` and prints floats with
 //! Python's `repr`. [`write_python_object`] reproduces those bytes, so a token minted here is
 //! byte-for-byte the token Simple JWT would mint.
 
 use alloc::{borrow::Cow, format, string::String, vec::Vec};
-use core::{fmt, ops::Range};
+use core::fmt;
 
 use serde_json::{Map, Number, Value};
 
@@ -38,50 +46,7 @@ pub const MAX_DEPTH: usize = 127;
 
 /// Parses a JSON object into its entries in document order, rejecting duplicate keys.
 pub(crate) fn parse_object(bytes: &[u8]) -> Option<Vec<(String, Value)>> {
-    let members = Reader::new(core::str::from_utf8(bytes).ok()?).top_object::<true>()?;
-    Some(
-        members
-            .into_iter()
-            .map(|m| (m.key.into_owned(), m.value))
-            .collect(),
-    )
-}
-
-/// A JSON object checked exactly as [`parse_object`] checks it, without building values:
-/// its top-level members' keys and where their values sit, each value read on demand.
-pub(crate) struct Object<'a> {
-    text: &'a str,
-    members: Vec<Member<'a>>,
-}
-
-impl<'a> Object<'a> {
-    /// `None` if `text` is not one JSON object that [`parse_object`] would accept.
-    pub(crate) fn scan(text: &'a str) -> Option<Self> {
-        let members = Reader::new(text).top_object::<false>()?;
-        Some(Self { text, members })
-    }
-
-    fn member(&self, key: &str) -> Option<&Member<'a>> {
-        self.members.iter().find(|m| m.key == key)
-    }
-
-    /// Whether the object has the member `key`.
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        self.member(key).is_some()
-    }
-
-    /// The value of member `key`, built now.
-    pub(crate) fn get(&self, key: &str) -> Option<Value> {
-        // The scan checked this text with the same grammar, so it parses. (Sliced as bytes:
-        // a `str` slice would link core's char-boundary panic and its formatting into the
-        // WebAssembly module, BENCHMARKS.md "The validator's size".)
-        parse(self.text.as_bytes().get(self.member(key)?.span.clone())?)
-    }
-
-    /// The members' keys, in document order.
-    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
-        self.members.iter().map(|m| m.key.as_ref())
-    }
+    Reader::new(core::str::from_utf8(bytes).ok()?).top_object()
 }
 
 /// Parses any JSON value (duplicate keys rejected at every depth). `None` if `text` is
@@ -89,21 +54,13 @@ impl<'a> Object<'a> {
 pub fn parse(text: &[u8]) -> Option<Value> {
     let mut reader = Reader::new(core::str::from_utf8(text).ok()?);
     reader.skip_ws();
-    let value = reader.value::<true>(0)?;
+    let value = reader.value(0)?;
     reader.end()?;
     Some(value)
 }
 
-/// An object member as read: with `BUILD` its value, otherwise `Value::Null`.
-pub(crate) struct Member<'a> {
-    pub(crate) key: Cow<'a, str>,
-    value: Value,
-    /// Where the value's text sits in the input.
-    pub(crate) span: Range<usize>,
-}
-
-/// The reader. `BUILD = false` checks the same grammar without building values or
-/// allocating (except for the keys of nested objects and escaped strings).
+/// The reader that builds values ([`parse`], [`parse_object`]); [`Object::scan`] runs
+/// the same grammar through its methods without building anything.
 struct Reader<'a> {
     /// The whole input, checked as UTF-8 once: strings are then sliced out of it
     /// between ASCII quotes, which are always character boundaries.
@@ -142,56 +99,40 @@ impl<'a> Reader<'a> {
     }
 
     /// The whole input as one object, its keys unique.
-    fn top_object<const BUILD: bool>(mut self) -> Option<Vec<Member<'a>>> {
+    fn top_object(mut self) -> Option<Vec<(String, Value)>> {
         self.skip_ws();
         if self.peek() != Some(b'{') {
             return None;
         }
-        let members = self.members::<BUILD>(0)?;
+        let members = self.members(0)?;
         self.end()?;
         (!has_duplicate_keys(&members)).then_some(members)
     }
 
-    fn literal(&mut self, word: &[u8], value: Value) -> Option<Value> {
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
         let rest = self.bytes.get(self.pos..)?;
-        rest.starts_with(word).then(|| {
-            self.pos += word.len();
-            value
-        })
+        rest.starts_with(word).then(|| self.pos += word.len())
     }
 
     /// A value at nesting `depth` (the number of arrays and objects around it).
-    fn value<const BUILD: bool>(&mut self, depth: usize) -> Option<Value> {
+    fn value(&mut self, depth: usize) -> Option<Value> {
         match self.peek()? {
             b'{' => {
-                let members = self.members::<BUILD>(depth)?;
-                if !BUILD {
-                    return (!has_duplicate_keys(&members)).then_some(Value::Null);
-                }
+                let members = self.members(depth)?;
                 let mut map = Map::new();
-                for m in members {
-                    if map.insert(m.key.into_owned(), m.value).is_some() {
+                for (key, value) in members {
+                    if map.insert(key, value).is_some() {
                         return None;
                     }
                 }
                 Some(Value::Object(map))
             }
-            b'[' => self.array::<BUILD>(depth),
-            b'"' => {
-                let text = self.string()?;
-                Some(if BUILD {
-                    Value::String(text.into_owned())
-                } else {
-                    Value::Null
-                })
-            }
-            b'n' => self.literal(b"null", Value::Null),
-            b't' => self.literal(b"true", Value::Bool(true)),
-            b'f' => self.literal(b"false", Value::Bool(false)),
-            b'-' | b'0'..=b'9' => {
-                self.number()
-                    .map(|n| if BUILD { Value::Number(n) } else { Value::Null })
-            }
+            b'[' => self.array(depth),
+            b'"' => Some(Value::String(self.string()?.into_owned())),
+            b'n' => self.literal(b"null").map(|()| Value::Null),
+            b't' => self.literal(b"true").map(|()| Value::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Value::Bool(false)),
+            b'-' | b'0'..=b'9' => self.number().map(Value::Number),
             _ => None,
         }
     }
@@ -220,29 +161,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array<const BUILD: bool>(&mut self, depth: usize) -> Option<Value> {
+    fn array(&mut self, depth: usize) -> Option<Value> {
         let depth = self.open(depth)?;
         let mut items = Vec::new();
         if self.eat(b']').is_none() {
             loop {
-                let item = self.value::<BUILD>(depth)?;
-                if BUILD {
-                    items.push(item);
-                }
+                items.push(self.value(depth)?);
                 if !self.next_or_close(b']')? {
                     break;
                 }
             }
         }
-        Some(if BUILD {
-            Value::Array(items)
-        } else {
-            Value::Null
-        })
+        Some(Value::Array(items))
     }
 
     /// The members of an object, in order; the caller checks for duplicate keys.
-    fn members<const BUILD: bool>(&mut self, depth: usize) -> Option<Vec<Member<'a>>> {
+    fn members(&mut self, depth: usize) -> Option<Vec<(String, Value)>> {
         let depth = self.open(depth)?;
         let mut members = Vec::with_capacity(if depth == 1 { 12 } else { 4 });
         if self.eat(b'}').is_some() {
@@ -252,17 +186,12 @@ impl<'a> Reader<'a> {
             if self.peek()? != b'"' {
                 return None;
             }
-            let key = self.string()?;
+            let key = self.string()?.into_owned();
             self.skip_ws();
             self.eat(b':')?;
             self.skip_ws();
-            let start = self.pos;
-            let value = self.value::<BUILD>(depth)?;
-            members.push(Member {
-                key,
-                value,
-                span: start..self.pos,
-            });
+            let value = self.value(depth)?;
+            members.push((key, value));
             if !self.next_or_close(b'}')? {
                 return Some(members);
             }
@@ -300,24 +229,13 @@ impl<'a> Reader<'a> {
                     self.pos += 1;
                     let c = *bytes.get(self.pos)?;
                     self.pos += 1;
-                    let short = match c {
-                        b'"' => b'"',
-                        b'\\' => b'\\',
-                        b'/' => b'/',
-                        b'b' => 8,
-                        b'f' => 12,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'u' => {
-                            let ch = self.unicode_escape()?;
-                            let mut buf = [0u8; 4];
-                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                            continue;
-                        }
-                        _ => return None,
-                    };
-                    out.push(short);
+                    if c == b'u' {
+                        let ch = self.unicode_escape()?;
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        continue;
+                    }
+                    out.push(short_escape(c)?);
                 }
                 0..=0x1f => return None,
                 b => {
@@ -328,18 +246,37 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn hex4(&mut self) -> Option<u16> {
-        let digits = self.bytes.get(self.pos..self.pos + 4)?;
-        let mut n = 0u16;
-        for &d in digits {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
+    /// A string at `"`, checked exactly as [`Reader::string`] reads it, without building
+    /// it: whether it has escapes.
+    fn skip_string(&mut self) -> Option<bool> {
+        self.pos += 1;
+        let mut escaped = false;
+        loop {
+            let rest = self.bytes.get(self.pos..)?;
+            self.pos += rest.iter().position(|&b| STRING_STOP[usize::from(b)])?;
+            match *self.bytes.get(self.pos)? {
+                b'"' => {
+                    self.pos += 1;
+                    return Some(escaped);
+                }
+                b'\\' => {
+                    escaped = true;
+                    let c = *self.bytes.get(self.pos + 1)?;
+                    self.pos += 2;
+                    if c == b'u' {
+                        self.unicode_escape()?;
+                    } else {
+                        short_escape(c)?;
+                    }
+                }
+                // A control character.
                 _ => return None,
-            };
-            n = (n << 4) | u16::from(v);
+            }
         }
+    }
+
+    fn hex4(&mut self) -> Option<u16> {
+        let n = hex4(self.bytes.get(self.pos..)?)?;
         self.pos += 4;
         Some(n)
     }
@@ -430,6 +367,548 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The byte a two-character escape (`\n`, `\"`, ...) stands for; `None` for any other
+/// character after the backslash (`u` included: four hex digits follow it).
+fn short_escape(c: u8) -> Option<u8> {
+    Some(match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'/' => b'/',
+        b'b' => 8,
+        b'f' => 12,
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        _ => return None,
+    })
+}
+
+/// Four hex digits at the start of `digits`.
+fn hex4(digits: &[u8]) -> Option<u16> {
+    let mut n = 0u16;
+    for &d in digits.get(..4)? {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return None,
+        };
+        n = (n << 4) | u16::from(v);
+    }
+    Some(n)
+}
+
+// The checking reader: [`Object::scan`] accepts exactly the objects [`parse_object`]
+// accepts, with duplicate keys refused at every depth, and builds nothing: what it keeps
+// is where each top-level member's key and value sit in the text, in a few hundred bytes
+// on the stack (a heap vector only past `INLINE` keys in the objects open at once). A
+// string is decoded only when a caller asks for it and it has escapes; keys with escapes
+// are compared by their decoded bytes, so `"a"` and `"\u0061"` are the same key.
+
+/// Where one member of an object sits in the text: its key between the quotes (escapes
+/// not decoded) and its value. Offsets are u32: [`Object::scan`] refuses longer texts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    key: (u32, u32),
+    value: (u32, u32),
+    escaped: bool,
+}
+
+impl Entry {
+    fn key<'t>(&self, text: &'t [u8]) -> &'t [u8] {
+        text.get(self.key.0 as usize..self.key.1 as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// Members kept inline; more (in the objects open at once) move to the heap.
+const INLINE: usize = 24;
+
+/// A stack of entries: those of the document's own object at the bottom, above them the
+/// members of the nested objects being read (dropped once each is checked).
+#[derive(Debug)]
+struct Entries {
+    inline: [Entry; INLINE],
+    len: usize,
+    /// All the entries once there were more than `INLINE`.
+    spill: Vec<Entry>,
+}
+
+impl Entries {
+    fn new() -> Self {
+        Self {
+            inline: [Entry::default(); INLINE],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        if self.spill.is_empty() {
+            self.len
+        } else {
+            self.spill.len()
+        }
+    }
+
+    fn push(&mut self, entry: Entry) {
+        if self.spill.is_empty() {
+            if self.len < INLINE {
+                self.inline[self.len] = entry;
+                self.len += 1;
+                return;
+            }
+            self.spill.reserve(2 * INLINE);
+            self.spill.extend_from_slice(&self.inline);
+        }
+        self.spill.push(entry);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+        self.spill.truncate(len);
+    }
+
+    fn as_slice(&self) -> &[Entry] {
+        if self.spill.is_empty() {
+            self.inline.get(..self.len).unwrap_or_default()
+        } else {
+            &self.spill
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [Entry] {
+        if self.spill.is_empty() {
+            self.inline.get_mut(..self.len).unwrap_or_default()
+        } else {
+            &mut self.spill
+        }
+    }
+}
+
+/// The bytes of a checked string's text (between its quotes) with escapes decoded.
+#[derive(Debug, Clone)]
+struct Unescaped<'a> {
+    raw: &'a [u8],
+    /// The rest of a `\u` escape's UTF-8 encoding.
+    pending: [u8; 4],
+    from: u8,
+    to: u8,
+}
+
+impl<'a> Unescaped<'a> {
+    fn new(raw: &'a [u8]) -> Self {
+        Self {
+            raw,
+            pending: [0; 4],
+            from: 0,
+            to: 0,
+        }
+    }
+
+    /// After `\u`: the code point (a surrogate pair, checked by the scan, is one).
+    fn code_point(&mut self) -> Option<char> {
+        let first = u32::from(hex4(self.raw)?);
+        self.raw = self.raw.get(4..)?;
+        let code = if (0xd800..0xdc00).contains(&first) {
+            let second = u32::from(hex4(self.raw.get(2..)?)?);
+            self.raw = self.raw.get(6..)?;
+            0x10000 + ((first - 0xd800) << 10) + second.checked_sub(0xdc00)?
+        } else {
+            first
+        };
+        char::from_u32(code)
+    }
+}
+
+impl Iterator for Unescaped<'_> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        if self.from < self.to {
+            let byte = self.pending.get(usize::from(self.from)).copied();
+            self.from += 1;
+            return byte;
+        }
+        let (&b, rest) = self.raw.split_first()?;
+        self.raw = rest;
+        if b != b'\\' {
+            return Some(b);
+        }
+        let (&c, rest) = self.raw.split_first()?;
+        self.raw = rest;
+        if c != b'u' {
+            return short_escape(c);
+        }
+        let ch = self.code_point()?;
+        let mut utf8 = [0u8; 4];
+        let len = ch.encode_utf8(&mut utf8).len();
+        self.pending = utf8;
+        (self.from, self.to) = (1, len as u8);
+        Some(utf8[0])
+    }
+}
+
+fn same_key(text: &[u8], a: &Entry, b: &Entry) -> bool {
+    let (x, y) = (a.key(text), b.key(text));
+    if a.escaped || b.escaped {
+        Unescaped::new(x).eq(Unescaped::new(y))
+    } else {
+        x == y
+    }
+}
+
+fn key_before(text: &[u8], a: &Entry, b: &Entry) -> bool {
+    let (x, y) = (a.key(text), b.key(text));
+    if a.escaped || b.escaped {
+        Unescaped::new(x).lt(Unescaped::new(y))
+    } else {
+        x < y
+    }
+}
+
+/// Whether two of an object's members have the same key. Members are few in a token; a
+/// quadratic scan beats anything else there, and past 16 an in-place heapsort keeps
+/// hostile inputs at n log n without allocating (it reorders the entries: lookups by
+/// name do not care).
+fn has_duplicate_entries(text: &[u8], entries: &mut [Entry]) -> bool {
+    if entries.len() <= 16 {
+        return entries
+            .iter()
+            .enumerate()
+            .any(|(i, e)| entries[..i].iter().any(|other| same_key(text, e, other)));
+    }
+    heapsort(entries, |a, b| key_before(text, a, b));
+    entries.windows(2).any(|w| same_key(text, &w[0], &w[1]))
+}
+
+/// Sorts `v` in place (a few lines of code, where `sort_unstable` would add kilobytes to
+/// the WebAssembly module).
+fn heapsort<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    let sift_down = |v: &mut [T], mut node: usize| loop {
+        let mut child = 2 * node + 1;
+        if child >= v.len() {
+            break;
+        }
+        if child + 1 < v.len() && less(&v[child], &v[child + 1]) {
+            child += 1;
+        }
+        if !less(&v[node], &v[child]) {
+            break;
+        }
+        v.swap(node, child);
+        node = child;
+    };
+    for node in (0..v.len() / 2).rev() {
+        sift_down(v, node);
+    }
+    for end in (1..v.len()).rev() {
+        v.swap(0, end);
+        sift_down(&mut v[..end], 0);
+    }
+}
+
+/// The checking reader's state: the building reader's cursor, and the entries.
+struct Scan<'a> {
+    reader: Reader<'a>,
+    entries: Entries,
+}
+
+impl Scan<'_> {
+    /// A value at nesting `depth`, checked as [`Reader::value`] reads it.
+    fn value(&mut self, depth: usize) -> Option<()> {
+        let r = &mut self.reader;
+        match r.peek()? {
+            b'{' => self.object(depth),
+            b'[' => {
+                let depth = r.open(depth)?;
+                if r.eat(b']').is_none() {
+                    loop {
+                        self.value(depth)?;
+                        if !self.reader.next_or_close(b']')? {
+                            break;
+                        }
+                    }
+                }
+                Some(())
+            }
+            b'"' => r.skip_string().map(drop),
+            b'n' => r.literal(b"null"),
+            b't' => r.literal(b"true"),
+            b'f' => r.literal(b"false"),
+            b'-' | b'0'..=b'9' => r.number().map(drop),
+            _ => None,
+        }
+    }
+
+    /// An object at `{`: its members are pushed, checked for duplicate keys and, unless
+    /// it is the document itself (`depth` 0), dropped again.
+    fn object(&mut self, depth: usize) -> Option<()> {
+        let inner = self.reader.open(depth)?;
+        let base = self.entries.len();
+        if self.reader.eat(b'}').is_none() {
+            loop {
+                let r = &mut self.reader;
+                if r.peek()? != b'"' {
+                    return None;
+                }
+                let key_start = r.pos + 1;
+                let escaped = r.skip_string()?;
+                let key_end = r.pos - 1;
+                r.skip_ws();
+                r.eat(b':')?;
+                r.skip_ws();
+                let value_start = r.pos;
+                self.value(inner)?;
+                // The text is at most u32::MAX bytes long (checked by `Object::scan`).
+                let at = |pos: usize| pos as u32;
+                self.entries.push(Entry {
+                    key: (at(key_start), at(key_end)),
+                    value: (at(value_start), at(self.reader.pos)),
+                    escaped,
+                });
+                if !self.reader.next_or_close(b'}')? {
+                    break;
+                }
+            }
+        }
+        let members = self.entries.as_mut_slice().get_mut(base..)?;
+        if has_duplicate_entries(self.reader.bytes, members) {
+            return None;
+        }
+        if depth > 0 {
+            self.entries.truncate(base);
+        }
+        Some(())
+    }
+}
+
+/// A JSON object checked exactly as [`parse_object`] checks it, without building values
+/// or allocating: where its top-level members' keys and values sit, each value read on
+/// demand ([`Json`]).
+#[derive(Debug)]
+pub(crate) struct Object<'a> {
+    text: &'a str,
+    entries: Entries,
+}
+
+impl<'a> Object<'a> {
+    /// `None` if `text` is not one JSON object that [`parse_object`] would accept (or is
+    /// longer than 4 GiB: only token segments, at most 8 KiB, are read this way).
+    pub(crate) fn scan(text: &'a str) -> Option<Self> {
+        u32::try_from(text.len()).ok()?;
+        let mut scan = Scan {
+            reader: Reader::new(text),
+            entries: Entries::new(),
+        };
+        scan.reader.skip_ws();
+        if scan.reader.peek() != Some(b'{') {
+            return None;
+        }
+        scan.object(0)?;
+        scan.reader.end()?;
+        Some(Self {
+            text,
+            entries: scan.entries,
+        })
+    }
+
+    fn key(&self, entry: &Entry) -> JsonStr<'a> {
+        JsonStr {
+            raw: self
+                .text
+                .get(entry.key.0 as usize..entry.key.1 as usize)
+                .unwrap_or_default(),
+            escaped: entry.escaped,
+        }
+    }
+
+    /// The value of member `key` (keys compared decoded).
+    pub(crate) fn get(&self, key: &str) -> Option<Json<'a>> {
+        let text = self.text.as_bytes();
+        let entry = self.entries.as_slice().iter().find(|e| {
+            if e.escaped {
+                return self.key(e).eq_str(key);
+            }
+            // The lengths first: most keys differ there. Then byte by byte: claim names
+            // are short, shorter than a call to memcmp.
+            e.key.1.wrapping_sub(e.key.0) as usize == key.len()
+                && e.key(text).iter().eq(key.as_bytes())
+        })?;
+        // Sliced with `get`: a `str` index would link core's char-boundary panic and its
+        // formatting into the WebAssembly module (BENCHMARKS.md, "The validator's size").
+        self.text
+            .get(entry.value.0 as usize..entry.value.1 as usize)
+            .map(Json)
+    }
+
+    /// Whether the object has the member `key`.
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The members' keys (in document order up to 16 members; any order beyond).
+    pub(crate) fn keys(&self) -> impl Iterator<Item = JsonStr<'a>> + '_ {
+        self.entries.as_slice().iter().map(|e| self.key(e))
+    }
+}
+
+/// The text of one value inside a checked document.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Json<'a>(&'a str);
+
+impl<'a> Json<'a> {
+    /// The value's JSON text.
+    pub(crate) fn text(self) -> &'a str {
+        self.0
+    }
+
+    /// A string value.
+    pub(crate) fn as_str(self) -> Option<JsonStr<'a>> {
+        let raw = self.0.strip_prefix('"')?.strip_suffix('"')?;
+        Some(JsonStr {
+            raw,
+            escaped: raw.as_bytes().contains(&b'\\'),
+        })
+    }
+
+    /// A number that is a non-negative integer within u64 (as `Value::as_u64`: the
+    /// reader makes exactly those a u64; `-0`, fractions, exponents and larger integers
+    /// are floats or negative).
+    pub(crate) fn as_u64(self) -> Option<u64> {
+        let digits = self.0.as_bytes();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        digits.iter().try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+    }
+
+    /// Whether the value is a number.
+    pub(crate) fn is_number(self) -> bool {
+        matches!(self.0.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
+    }
+
+    /// The items of an array value.
+    pub(crate) fn items(self) -> Option<Items<'a>> {
+        self.0.starts_with('[').then_some(Items {
+            text: self.0,
+            pos: 1,
+        })
+    }
+}
+
+/// The items of a checked array, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Items<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Json<'a>;
+
+    fn next(&mut self) -> Option<Json<'a>> {
+        let bytes = self.text.as_bytes();
+        while let Some(b' ' | b'\n' | b'\t' | b'\r' | b',') = bytes.get(self.pos) {
+            self.pos += 1;
+        }
+        if *bytes.get(self.pos)? == b']' {
+            return None;
+        }
+        let end = skip_value(bytes, self.pos)?;
+        let item = self.text.get(self.pos..end)?;
+        self.pos = end;
+        Some(Json(item))
+    }
+}
+
+/// The end of the checked value at `start`.
+fn skip_value(bytes: &[u8], start: usize) -> Option<usize> {
+    let skip_string = |mut at: usize| loop {
+        at += 1;
+        match *bytes.get(at)? {
+            b'\\' => at += 1,
+            b'"' => return Some(at + 1),
+            _ => {}
+        }
+    };
+    match *bytes.get(start)? {
+        b'"' => skip_string(start),
+        b'{' | b'[' => {
+            let (mut at, mut depth) = (start, 0usize);
+            loop {
+                match *bytes.get(at)? {
+                    b'"' => {
+                        at = skip_string(at)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        _ => {
+            let len = bytes
+                .get(start..)?
+                .iter()
+                .position(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\n' | b'\t' | b'\r'));
+            Some(len.map_or(bytes.len(), |len| start + len))
+        }
+    }
+}
+
+/// A string inside a checked document: its text between the quotes, escapes not yet
+/// decoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonStr<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+impl<'a> JsonStr<'a> {
+    /// The string itself when it has no escapes.
+    pub(crate) fn as_plain(self) -> Option<&'a str> {
+        (!self.escaped).then_some(self.raw)
+    }
+
+    /// Whether the decoded string is `other`.
+    pub(crate) fn eq_str(self, other: &str) -> bool {
+        if self.escaped {
+            Unescaped::new(self.raw.as_bytes()).eq(other.bytes())
+        } else {
+            self.raw == other
+        }
+    }
+
+    /// The decoded length in bytes.
+    pub(crate) fn len(self) -> usize {
+        if self.escaped {
+            Unescaped::new(self.raw.as_bytes()).count()
+        } else {
+            self.raw.len()
+        }
+    }
+
+    /// The decoded string: borrowed without escapes, else built.
+    pub(crate) fn decode(self) -> Cow<'a, str> {
+        if !self.escaped {
+            return Cow::Borrowed(self.raw);
+        }
+        // Decoding a checked string of UTF-8 text gives UTF-8 text.
+        let bytes: Vec<u8> = Unescaped::new(self.raw.as_bytes()).collect();
+        Cow::Owned(String::from_utf8(bytes).unwrap_or_default())
+    }
+}
+
 /// A JSON number (already checked against the grammar) as the nearest f64: with the
 /// `std` feature (the server, which re-serializes claims) by core's correctly rounded
 /// parser.
@@ -457,9 +936,9 @@ fn parse_float(text: &[u8]) -> Option<f64> {
     };
     // Up to 19 significant digits, the decimal exponent adjusted for the rest.
     let (mut mantissa, mut digits, mut exp10) = (0u64, 0u32, 0i64);
-    let mut iter = text.iter().peekable();
+    let mut at = 0;
     let mut fraction = false;
-    while let Some(&&c) = iter.peek() {
+    while let Some(&c) = text.get(at) {
         match c {
             b'0'..=b'9' => {
                 let leading_zero = mantissa == 0 && c == b'0';
@@ -477,14 +956,14 @@ fn parse_float(text: &[u8]) -> Option<f64> {
             b'.' => fraction = true,
             _ => break,
         }
-        iter.next();
+        at += 1;
     }
-    if let Some(b'e' | b'E') = iter.next() {
-        let rest: Vec<u8> = iter.copied().collect();
+    if let Some(b'e' | b'E') = text.get(at) {
+        let rest = text.get(at + 1..)?;
         let (sign, digits) = match rest.split_first()? {
             (b'-', d) => (-1, d),
             (b'+', d) => (1, d),
-            _ => (1, &rest[..]),
+            _ => (1, rest),
         };
         let e = digits
             .iter()
@@ -533,7 +1012,7 @@ fn parse_float(text: &[u8]) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-fn has_duplicate_keys(members: &[Member<'_>]) -> bool {
+fn has_duplicate_keys(members: &[(String, Value)]) -> bool {
     // Claims are few; a quadratic scan beats allocating for the common case, and the
     // 8 KiB token cap bounds the worst case. Beyond that, a map (the one the reader
     // already uses for nested objects, so no more code) keeps hostile inputs at
@@ -542,13 +1021,12 @@ fn has_duplicate_keys(members: &[Member<'_>]) -> bool {
         return members
             .iter()
             .enumerate()
-            .any(|(i, m)| members[..i].iter().any(|other| other.key == m.key));
+            .any(|(i, (key, _))| members[..i].iter().any(|(other, _)| other == key));
     }
     let mut seen = Map::new();
-    !members.iter().all(|m| {
-        seen.insert(String::from(m.key.as_ref()), Value::Null)
-            .is_none()
-    })
+    !members
+        .iter()
+        .all(|(key, _)| seen.insert(key.clone(), Value::Null).is_none())
 }
 
 /// Writes JSON exactly as Python's `json.dumps(value, separators=(",", ":"))` does:
@@ -802,16 +1280,72 @@ mod tests {
         }
     }
 
+    /// The checking reader reads every member of `scanned` as the building reader built
+    /// it into `object`, at every depth.
+    fn assert_same_reading(object: &[(String, Value)], scanned: &Object<'_>) {
+        // The same keys (as a set: past 16 members the scan's entries are sorted).
+        let mut keys: Vec<String> = scanned.keys().map(|k| k.decode().into_owned()).collect();
+        let mut expected: Vec<String> = object.iter().map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        expected.sort();
+        assert_eq!(keys, expected);
+        for (key, value) in object {
+            let json = scanned.get(key).expect("a member the builder found");
+            assert!(scanned.contains(key));
+            assert_same_value(json, value);
+        }
+        assert!(scanned.get("\u{0}no such key").is_none());
+    }
+
+    /// A value read in place is the value built.
+    fn assert_same_value(json: Json<'_>, value: &Value) {
+        // Its text is exactly that value's.
+        assert_eq!(parse(json.text().as_bytes()).as_ref(), Some(value));
+        assert_eq!(json.as_u64(), value.as_u64(), "{value}");
+        assert_eq!(json.is_number(), value.is_number(), "{value}");
+        let string = json.as_str();
+        assert_eq!(
+            string.map(|s| s.decode().into_owned()).as_deref(),
+            value.as_str()
+        );
+        if let (Some(string), Some(built)) = (string, value.as_str()) {
+            assert_eq!(string.len(), built.len());
+            assert!(string.eq_str(built));
+            assert_eq!(string.as_plain().is_some(), !json.text().contains('\\'));
+        }
+        match (json.items(), value) {
+            (Some(items), Value::Array(built)) => {
+                let items: Vec<Json<'_>> = items.collect();
+                assert_eq!(items.len(), built.len(), "{value}");
+                for (item, built) in items.iter().zip(built) {
+                    assert_same_value(*item, built);
+                }
+            }
+            (None, Value::Array(_)) => panic!("an array not read as one: {value}"),
+            (Some(_), _) => panic!("read as an array: {value}"),
+            (None, _) => {}
+        }
+        if let Value::Object(built) = value {
+            let nested = Object::scan(json.text()).expect("a nested object scans");
+            let built: Vec<(String, Value)> =
+                built.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_same_reading(&built, &nested);
+        }
+    }
+
     fn check_against_oracle(input: &[u8]) {
-        // The checking-only mode accepts exactly the objects the building mode does.
+        // The checking reader accepts exactly the objects the building reader does, and
+        // reads the same members.
         let object = parse_object(input);
         let scanned = core::str::from_utf8(input).ok().and_then(Object::scan);
-        assert_eq!(object.is_some(), scanned.is_some(), "{input:?}");
+        assert_eq!(
+            object.is_some(),
+            scanned.is_some(),
+            "{:?}",
+            alloc::string::String::from_utf8_lossy(input)
+        );
         if let (Some(object), Some(scanned)) = (object, scanned) {
-            assert!(object.iter().map(|(k, _)| k.as_str()).eq(scanned.keys()));
-            for (key, value) in &object {
-                assert_eq!(scanned.get(key).as_ref(), Some(value));
-            }
+            assert_same_reading(&object, &scanned);
         }
         let ours = parse(input);
         let theirs = oracle::parse(input);
@@ -993,6 +1527,134 @@ mod tests {
             check_against_oracle(doc.as_bytes());
             assert!(parse(doc.as_bytes()).is_some(), "{doc}");
         }
+    }
+
+    /// Objects at the edges of the checking reader: duplicate keys at every depth and
+    /// spelled with escapes, more members than it keeps inline (at one level and over
+    /// the nested levels open at once), nesting at the limit, numbers at the edges of
+    /// u64, i64 and f64, lone surrogates.
+    #[test]
+    fn checking_reader_matches_on_object_edge_cases() {
+        let mut cases: Vec<String> = [
+            r#"{"a":1,"\u0061":2}"#,
+            r#"{"\u0061":1,"a":2}"#,
+            r#"{"\u0061":1,"\u0061":2}"#,
+            r#"{"\u0061":1,"\u0062":2}"#,
+            r#"{"\/":1,"/":2}"#,
+            r#"{"\ud83c\udf89":1,"🎉":2}"#,
+            r#"{"é":1,"\u00e9":2}"#,
+            r#"{"é":1,"\u00E9":2,"x":3}"#,
+            r#"{"a\"b":1,"a\u0022b":2}"#,
+            r#"{"\n":1,"\u000a":2}"#,
+            r#"{"\b\f\n\r\t":1}"#,
+            r#"{"x":{"a":1,"\u0061":2}}"#,
+            r#"{"x":[{"a":1},{"a":1}]}"#,
+            r#"{"x":[{"a":1,"b":{"c":1,"c":2}}]}"#,
+            r#"{"x":{"a":1},"y":{"a":1},"a":{"a":{"a":1}}}"#,
+            r#"{"a":"\ud83c"}"#,
+            r#"{"a":"\udf89"}"#,
+            r#"{"\ud83c":1}"#,
+            r#"{"a":"\ud83c\u0041"}"#,
+            r#"{"a":18446744073709551615}"#,
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":-9223372036854775808}"#,
+            r#"{"a":-9223372036854775809}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":0}"#,
+            r#"{"a":1e400}"#,
+            r#"{"a":-1e400}"#,
+            r#"{"a":1.7976931348623157e308}"#,
+            r#"{"a":1.7976931348623159e308}"#,
+            r#"{"a":253402300799,"b":253402300800,"c":1.0,"d":1e2,"e":"1"}"#,
+            r#"{"aud":["a","\u0062",1,null,[],{}],"x":[[1,[2]],"]",",","\"]"]}"#,
+            r#"{"a" : [ 1 , "x" , { "b" : [ ] } ] , "c" : { } }"#,
+            "{\"a\":\n[\t1\r,2 ]\n}",
+            r#"{"":1,"":2}"#,
+            r#"{"":1,"\u0000":2}"#,
+            "{\"a\":1,\"a\u{0}\":2}",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        // Around 16 (the quadratic check's limit) and 24 (the entries kept inline), with
+        // and without a duplicate, plain or escaped, first or last.
+        for n in [15, 16, 17, 23, 24, 25, 26, 40, 100, 400] {
+            let keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+            let all = keys.join(",");
+            cases.push(format!("{{{all}}}"));
+            cases.push(format!("{{{all},\"k0\":1}}"));
+            cases.push(format!("{{\"k{}\":1,{all}}}", n - 1));
+            cases.push(format!("{{{all},\"\\u006b{}\":1}}", n / 2));
+            cases.push(format!("{{{all},\"\\u006b{n}\":1}}"));
+            // The same members nested, beside and inside one another.
+            cases.push(format!("{{\"x\":{{{all}}},{all}}}"));
+            cases.push(format!("{{{all},\"x\":{{{all},\"y\":{{{all}}}}}}}"));
+            cases.push(format!("{{{all},\"x\":{{{all},\"k1\":0}}}}"));
+            cases.push(format!("{{\"x\":[{{{all}}},{{{all}}}],\"y\":{{{all}}}}}"));
+        }
+        for depth in [1, 2, 125, 126, 127, 128, 129, 300] {
+            // Objects and arrays nested `depth` deep in all (the document is one level).
+            cases.push(format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth)));
+            cases.push(format!(
+                "{{\"a\":{}{}}}",
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            ));
+            cases.push(format!(
+                "{}{{\"a\":1,\"a\":2}}{}",
+                "{\"a\":".repeat(depth),
+                "}".repeat(depth)
+            ));
+        }
+        for case in &cases {
+            check_against_oracle(case.as_bytes());
+            // Each also cut short at every byte: the readers refuse the same prefixes.
+            if case.len() < 200 {
+                for end in 0..case.len() {
+                    check_against_oracle(&case.as_bytes()[..end]);
+                }
+            }
+        }
+    }
+
+    /// Every header and payload of the shared vectors (tollgate's own, PyJWT's, Simple
+    /// JWT's, jose's, the hostile and malleable sets): both readers, the same verdict and
+    /// the same members.
+    #[test]
+    fn checking_reader_matches_on_every_vector() {
+        fn tokens<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+            match value {
+                Value::String(s) if s.matches('.').count() == 2 => out.push(s),
+                Value::Array(items) => items.iter().for_each(|v| tokens(v, out)),
+                Value::Object(members) => members.values().for_each(|v| tokens(v, out)),
+                _ => {}
+            }
+        }
+        let files = [
+            include_str!("../../tests/vectors/generated.json"),
+            include_str!("../../tests/vectors/pyjwt.json"),
+            include_str!("../../tests/vectors/simplejwt.json"),
+            include_str!("../../tests/vectors/jose.json"),
+            include_str!("../../tests/vectors/native/malleable.json"),
+        ];
+        let (mut segments, mut accepted) = (0, 0);
+        for file in files {
+            let vectors: Value = serde_json::from_str(file).expect("a vector file");
+            let mut found = Vec::new();
+            tokens(&vectors, &mut found);
+            for token in found {
+                for segment in token.split('.').take(2) {
+                    let Some(bytes) = crate::b64::decode(segment.as_bytes()) else {
+                        continue;
+                    };
+                    segments += 1;
+                    accepted += usize::from(parse_object(&bytes).is_some());
+                    check_against_oracle(&bytes);
+                }
+            }
+        }
+        // Most segments are well-formed; the hostile ones are not.
+        assert!(segments > 1_000 && accepted > 900 && accepted < segments);
     }
 
     #[test]

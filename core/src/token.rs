@@ -6,16 +6,16 @@
 //! jti present, token type. Claims of a token are only reachable from [`Verified`] (or,
 //! deliberately named, from [`Decoded`] for clients that just display them).
 
-use alloc::{
-    string::{String, ToString as _},
-    vec::Vec,
-};
+use alloc::{string::String, vec::Vec};
 
 use serde_json::Value;
 
 use crate::{
-    claims::canonical_time, json::Object, settings::VerifierSettings, Algorithm, Claims, Error,
-    Settings, VerifyingKey,
+    b64,
+    claims::canonical_time,
+    json::{Json, JsonStr, Object},
+    settings::VerifierSettings,
+    Algorithm, Audience, Claims, Error, Settings, VerifyingKey,
 };
 
 /// Tokens longer than this are refused before any parsing (Simple JWT has no limit).
@@ -147,19 +147,51 @@ impl Jti {
     }
 }
 
+/// A string read from a token's JSON: where it sits in the token's decoded text (its
+/// header's JSON followed by its payload's), or decoded when it had escapes (the only
+/// case that allocates).
+#[derive(Debug, Clone)]
+enum Text {
+    At(u32, u32),
+    Decoded(String),
+}
+
+impl Text {
+    /// `value`, a slice of `base`.
+    fn at(base: &str, value: &str) -> Self {
+        // A token's text is at most 8 KiB: the offsets fit.
+        let start = (value.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        Self::At(start as u32, (start + value.len()) as u32)
+    }
+
+    /// A string of `base`'s JSON.
+    fn of(base: &str, value: JsonStr<'_>) -> Self {
+        match value.as_plain() {
+            Some(plain) => Self::at(base, plain),
+            None => Self::Decoded(value.decode().into_owned()),
+        }
+    }
+
+    fn get<'t>(&'t self, base: &'t str) -> &'t str {
+        match self {
+            Self::At(start, end) => base.get(*start as usize..*end as usize).unwrap_or_default(),
+            Self::Decoded(text) => text,
+        }
+    }
+}
+
 /// A token whose envelope parsed; nothing in it is trusted yet.
 #[derive(Debug)]
 pub struct Untrusted<'a> {
     signed: &'a str,
-    header_json: String,
-    alg: String,
-    kid: Option<String>,
-    payload: Vec<u8>,
-    signature: Vec<u8>,
-}
-
-fn b64(segment: &str) -> Result<Vec<u8>, Error> {
-    crate::b64::decode(segment.as_bytes()).ok_or(Error::TokenMalformed)
+    /// The signature's base64url (checked canonical), decoded when it is checked.
+    signature: &'a str,
+    /// The header's JSON, then the payload's when it is UTF-8 (`payload_utf8`).
+    text: String,
+    header_len: usize,
+    payload_utf8: bool,
+    alg: Text,
+    kid: Option<Text>,
 }
 
 /// The three segments of a compact JWS within the size limit, or an error.
@@ -175,42 +207,50 @@ fn segments(token: &str) -> Result<(&str, &str, &str), Error> {
     Ok((h, p, s))
 }
 
-/// A header segment that passed [`check_header`].
-struct Header {
-    json: String,
-    alg: String,
-    kid: Option<String>,
+/// Decodes a base64url segment after the end of `out`.
+fn b64_append(segment: &str, out: &mut Vec<u8>) -> Result<(), Error> {
+    b64::decode_append(segment.as_bytes(), out).ok_or(Error::TokenMalformed)
 }
 
-/// Decodes and checks a header segment without building it (claims are built only
-/// for a verified token, or on request from a decoded one).
-fn check_header(segment: &str) -> Result<Header, Error> {
-    let json = String::from_utf8(b64(segment)?).map_err(|_| Error::TokenMalformed)?;
-    let header = Object::scan(&json).ok_or(Error::TokenMalformed)?;
+/// What the checks need of a header: its `alg` and `kid`, within `base`.
+struct Header {
+    alg: Text,
+    kid: Option<Text>,
+}
+
+/// Checks a decoded header, the text of `base` from `start` on, without building it
+/// (claims are built only for a verified token, or on request from a decoded one).
+fn check_header(base: &str, start: usize) -> Result<Header, Error> {
+    let json = base.get(start..).ok_or(Error::TokenMalformed)?;
+    let header = Object::scan(json).ok_or(Error::TokenMalformed)?;
     let get = |name: &str| header.get(name);
-    let alg = match get("alg") {
-        Some(Value::String(alg)) => alg,
-        _ => return Err(Error::TokenMalformed),
-    };
-    let kid = match get("kid") {
+    let alg = get("alg")
+        .and_then(Json::as_str)
+        .ok_or(Error::TokenMalformed)?;
+    let kid = match get("kid").map(Json::as_str) {
         None => None,
-        Some(Value::String(kid)) if kid.len() <= MAX_ID_LEN => Some(kid),
+        Some(Some(kid)) if kid.len() <= MAX_ID_LEN => Some(kid),
         Some(_) => return Err(Error::TokenMalformed),
     };
-    match get("typ") {
+    match get("typ").map(Json::as_str) {
         None => {}
-        Some(Value::String(typ)) if typ.eq_ignore_ascii_case("JWT") => {}
+        Some(Some(typ)) if typ.decode().eq_ignore_ascii_case("JWT") => {}
         Some(_) => return Err(Error::HeaderUnsupported),
     }
     // `crit` asks for extensions we do not implement; `b64`, `cty`, `zip`, `enc` change
     // what the signature or payload means. `jku`, `jwk`, `x5u`, `x5c` are ignored:
     // keys come from configuration only.
     let unsupported = ["crit", "b64", "cty", "zip", "enc"];
-    if header.keys().any(|key| unsupported.contains(&key)) {
+    if header
+        .keys()
+        .any(|key| unsupported.iter().any(|name| key.eq_str(name)))
+    {
         return Err(Error::HeaderUnsupported);
     }
-    drop(header);
-    Ok(Header { json, alg, kid })
+    Ok(Header {
+        alg: Text::of(base, alg),
+        kid: kid.map(|kid| Text::of(base, kid)),
+    })
 }
 
 impl<'a> Untrusted<'a> {
@@ -218,29 +258,59 @@ impl<'a> Untrusted<'a> {
     /// and the header. Does not look at the claims.
     pub fn parse(token: &'a str) -> Result<Self, Error> {
         let (h, p, s) = segments(token)?;
-        let header = check_header(h)?;
+        // One buffer for the header's and the payload's JSON: the only allocation of a
+        // token without escaped strings.
+        let header_len = b64::decoded_len(h.as_bytes());
+        let mut text = Vec::with_capacity(header_len + b64::decoded_len(p.as_bytes()));
+        b64_append(h, &mut text)?;
+        let header = check_header(
+            core::str::from_utf8(&text).map_err(|_| Error::TokenMalformed)?,
+            0,
+        )?;
+        b64_append(p, &mut text)?;
+        if !b64::is_canonical(s.as_bytes()) {
+            return Err(Error::TokenMalformed);
+        }
+        // A payload that is not UTF-8 fails where the claims are read, after the
+        // signature (as before this buffer): only the header is kept.
+        let (text, payload_utf8) = match String::from_utf8(text) {
+            Ok(text) => (text, true),
+            Err(err) => {
+                let mut header = err.into_bytes();
+                header.truncate(header_len);
+                (String::from_utf8(header).unwrap_or_default(), false)
+            }
+        };
         Ok(Self {
             // Up to the second '.', a character boundary; `get` rather than indexing keeps
             // core's char-boundary panic out of the WebAssembly module.
             signed: token
                 .get(..h.len() + 1 + p.len())
                 .ok_or(Error::TokenMalformed)?,
-            header_json: header.json,
+            signature: s,
+            text,
+            header_len,
+            payload_utf8,
             alg: header.alg,
             kid: header.kid,
-            payload: b64(p)?,
-            signature: b64(s)?,
         })
     }
 
     /// The `alg` the token claims (not trusted; the verifier's configuration decides).
     pub fn alg(&self) -> &str {
-        &self.alg
+        self.alg.get(&self.text)
     }
 
     /// The `kid` the token names, if any.
     pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
+        self.kid.as_ref().map(|kid| kid.get(&self.text))
+    }
+
+    /// The payload's JSON text (not yet checked), if it is UTF-8.
+    fn payload(&self) -> Option<&str> {
+        self.text
+            .get(self.header_len..)
+            .filter(|_| self.payload_utf8)
     }
 }
 
@@ -251,18 +321,19 @@ impl<'a> Untrusted<'a> {
 /// request needs no more than the user id.
 #[derive(Debug, Clone)]
 pub struct Verified {
-    header_json: String,
-    payload_json: String,
+    /// The header's JSON, then the payload's.
+    text: String,
+    header_len: usize,
     kind: Option<TokenKind>,
-    jti: Option<String>,
-    user_id: Option<String>,
+    jti: Text,
+    user_id: Option<Text>,
     exp: u64,
 }
 
 impl Verified {
     /// The header parameters (built on each call).
     pub fn header(&self) -> Claims {
-        let header = Claims::parse(self.header_json.as_bytes());
+        let header = Claims::parse(self.header_json().as_bytes());
         // The text passed the same reader's checks when the token was verified.
         debug_assert!(header.is_some());
         header.unwrap_or_default()
@@ -270,20 +341,20 @@ impl Verified {
 
     /// The claims, in the token's order (built on each call).
     pub fn claims(&self) -> Claims {
-        let claims = Claims::parse(self.payload_json.as_bytes());
+        let claims = Claims::parse(self.payload_json().as_bytes());
         debug_assert!(claims.is_some());
         claims.unwrap_or_default()
     }
 
     /// The header exactly as signed: JSON text that passed the strict reader.
     pub fn header_json(&self) -> &str {
-        &self.header_json
+        self.text.get(..self.header_len).unwrap_or_default()
     }
 
     /// The payload exactly as signed: JSON text that passed the strict reader (so it
     /// means what [`Verified::claims`] says), for handing on without re-serializing.
     pub fn payload_json(&self) -> &str {
-        &self.payload_json
+        self.text.get(self.header_len..).unwrap_or_default()
     }
 
     /// The token kind named by its type claim.
@@ -293,12 +364,12 @@ impl Verified {
 
     /// The jti (always present after verification).
     pub fn jti(&self) -> &str {
-        self.jti.as_deref().unwrap_or_default()
+        self.jti.get(&self.text)
     }
 
     /// The user id claim, if present (a string; its meaning is the caller's).
     pub fn user_id(&self) -> Option<&str> {
-        self.user_id.as_deref()
+        self.user_id.as_ref().map(|id| id.get(&self.text))
     }
 
     /// `exp`, epoch seconds (always present after verification).
@@ -402,9 +473,9 @@ impl Verifier {
             key.signature_well_formed(signature) && signature_math(index, message, signature)
         };
         let checks = self.check_untrusted_with(&token, expect, now, &mut check)?;
-        let listed = checks.jti.as_deref().is_some_and(is_blacklisted);
+        let listed = checks.jti(&token.text).is_some_and(is_blacklisted);
         let checked = checks.finish(listed)?;
-        Ok(checked.with_json(token.header_json, token.payload))
+        Ok(checked.with_text(token.text, token.header_len))
     }
 
     /// [`Verifier::verify`] in two steps, for a blacklist the caller has to wait for
@@ -416,8 +487,8 @@ impl Verifier {
         let checks = self.check_untrusted(&token, expect, now)?;
         Ok(Pending {
             checks,
-            header_json: token.header_json,
-            payload: token.payload,
+            text: token.text,
+            header_len: token.header_len,
         })
     }
 
@@ -430,9 +501,9 @@ impl Verifier {
         is_blacklisted: impl FnOnce(&str) -> bool,
     ) -> Result<Verified, Error> {
         let checks = self.check_untrusted(token, expect, now)?;
-        let listed = checks.jti.as_deref().is_some_and(is_blacklisted);
+        let listed = checks.jti(&token.text).is_some_and(is_blacklisted);
         let checked = checks.finish(listed)?;
-        Ok(checked.with_json(token.header_json.clone(), token.payload.clone()))
+        Ok(checked.with_text(token.text.clone(), token.header_len))
     }
 
     fn check_untrusted(
@@ -456,11 +527,25 @@ impl Verifier {
         check: &mut SignatureCheck<'_>,
     ) -> Result<Checks, Error> {
         let s = &self.settings;
-        if token.alg != s.algorithm.name() {
+        if token.alg() != s.algorithm.name() {
             return Err(Error::AlgorithmMismatch);
         }
         let message = token.signed.as_bytes();
-        let signature = &token.signature;
+        // Decoded on the stack: no accepted signature is longer (RSA-4096's 512 bytes);
+        // a longer one, which every key refuses, on the heap, so that it is refused by
+        // the same checks as before.
+        let encoded = token.signature.as_bytes();
+        let len = b64::decoded_len(encoded);
+        let (mut stack, mut heap) = ([0u8; 512], Vec::new());
+        let signature: &mut [u8] = match stack.get_mut(..len) {
+            Some(out) => out,
+            None => {
+                heap.resize(len, 0);
+                &mut heap
+            }
+        };
+        b64::decode_to(encoded, signature).ok_or(Error::TokenMalformed)?;
+        let signature = &*signature;
         let signed_ok = match token.kid() {
             Some(kid) if s.keys.len() > 1 => {
                 let index = s
@@ -480,12 +565,19 @@ impl Verifier {
         if !signed_ok {
             return Err(Error::SignatureInvalid);
         }
-        let payload = core::str::from_utf8(&token.payload).map_err(|_| Error::TokenMalformed)?;
+        let payload = token.payload().ok_or(Error::TokenMalformed)?;
         let claims = Object::scan(payload).ok_or(Error::TokenMalformed)?;
-        self.check(&claims, expect, now)
+        self.check(&claims, &token.text, expect, now)
     }
 
-    fn check(&self, claims: &Object<'_>, expect: Expect, now: u64) -> Result<Checks, Error> {
+    /// The claims' checks; the strings kept are located within `base`, the token's text.
+    fn check(
+        &self,
+        claims: &Object<'_>,
+        base: &str,
+        expect: Expect,
+        now: u64,
+    ) -> Result<Checks, Error> {
         let s = &self.settings;
         let names = &s.claims;
         let leeway = s.leeway;
@@ -508,7 +600,7 @@ impl Verifier {
         self.check_lifetime(claims, exp, now)?;
         let iss = optional_string(claims, "iss")?;
         if let Some(expected) = &s.issuer {
-            if iss.as_ref() != Some(expected) {
+            if !iss.is_some_and(|iss| iss.eq_str(expected)) {
                 return Err(Error::IssuerMismatch);
             }
         }
@@ -526,7 +618,7 @@ impl Verifier {
             (Err(_), Expect::Kind(_)) => Err(Error::WrongType),
             (Err(err), Expect::Untyped) => return Err(err),
         };
-        let user_id = user_id(claims, &names.user_id)?;
+        let user_id = user_id(claims, base, &names.user_id)?;
 
         // Then Simple JWT's `Token.verify`: blacklist (the caller's, in `Checks::finish`),
         // exp, jti, type. Those after the blacklist are made now and their first failure
@@ -540,7 +632,9 @@ impl Verifier {
                 (Expect::Untyped, _) => None,
                 (Expect::Kind(_), Err(wrong)) => Some(wrong.clone()),
                 (Expect::Kind(_), Ok(None)) => Some(Error::NoType),
-                (Expect::Kind(kind), Ok(Some(t))) if t != kind.name() => Some(Error::WrongType),
+                (Expect::Kind(kind), Ok(Some(t))) if !t.eq_str(kind.name()) => {
+                    Some(Error::WrongType)
+                }
                 (Expect::Kind(_), Ok(Some(_))) => None,
             };
             type_error.or_else(|| {
@@ -551,12 +645,12 @@ impl Verifier {
             })
         };
         Ok(Checks {
-            kind: token_type
-                .ok()
-                .flatten()
-                .as_deref()
-                .and_then(TokenKind::from_name),
-            jti,
+            kind: token_type.ok().flatten().and_then(|t| {
+                [TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding]
+                    .into_iter()
+                    .find(|kind| t.eq_str(kind.name()))
+            }),
+            jti: jti.map(|jti| Text::of(base, jti)),
             user_id,
             exp: exp.unwrap_or(0),
             deferred,
@@ -607,7 +701,7 @@ impl Verifier {
     /// `check_exp("refresh_exp")`.
     pub fn check_refresh_exp(&self, token: &Verified, now: u64) -> Result<(), Error> {
         let name = &self.settings.claims.refresh_exp;
-        let payload = Object::scan(&token.payload_json).ok_or(Error::TokenMalformed)?;
+        let payload = Object::scan(token.payload_json()).ok_or(Error::TokenMalformed)?;
         let refresh_exp = match get_time(&payload, name) {
             None => return Err(Error::NoRefreshExp(name.clone())),
             Some(t) => t.map_err(|()| Error::ClaimInvalid)?,
@@ -619,11 +713,11 @@ impl Verifier {
     }
 }
 
-/// What [`Verifier::check`] found in a token's claims; the JSON texts come after.
+/// What [`Verifier::check`] found in a token's claims; the JSON text comes after.
 struct Checked {
     kind: Option<TokenKind>,
-    jti: String,
-    user_id: Option<String>,
+    jti: Text,
+    user_id: Option<Text>,
     exp: u64,
 }
 
@@ -632,13 +726,18 @@ struct Checked {
 #[derive(Debug)]
 struct Checks {
     kind: Option<TokenKind>,
-    jti: Option<String>,
-    user_id: Option<String>,
+    jti: Option<Text>,
+    user_id: Option<Text>,
     exp: u64,
     deferred: Option<Error>,
 }
 
 impl Checks {
+    /// The jti, within the token's text `base`.
+    fn jti<'t>(&'t self, base: &'t str) -> Option<&'t str> {
+        self.jti.as_ref().map(|jti| jti.get(base))
+    }
+
     /// Simple JWT's order: a blacklisted jti first, then the deferred failure.
     fn finish(self, blacklisted: bool) -> Result<Checked, Error> {
         if blacklisted && self.jti.is_some() {
@@ -650,7 +749,7 @@ impl Checks {
         Ok(Checked {
             kind: self.kind,
             // Present: its absence is a deferred failure.
-            jti: self.jti.unwrap_or_default(),
+            jti: self.jti.unwrap_or(Text::At(0, 0)),
             user_id: self.user_id,
             exp: self.exp,
         })
@@ -662,15 +761,15 @@ impl Checks {
 #[derive(Debug)]
 pub struct Pending {
     checks: Checks,
-    header_json: String,
-    payload: Vec<u8>,
+    text: String,
+    header_len: usize,
 }
 
 impl Pending {
     /// The jti to look up in the blacklist (absent: nothing to look up, and
     /// [`Pending::finish`] fails with [`Error::NoId`] or an earlier check).
     pub fn jti(&self) -> Option<&str> {
-        self.checks.jti.as_deref()
+        self.checks.jti(&self.text)
     }
 
     /// Whether [`Pending::finish`] succeeds unless the blacklist holds the jti: every
@@ -683,7 +782,7 @@ impl Pending {
     /// The user id claim, if the token has a valid one: with [`Pending::jti`], what a
     /// caller may read from its store in the same lookup as the blacklist.
     pub fn user_id(&self) -> Option<&str> {
-        self.checks.user_id.as_deref()
+        self.checks.user_id.as_ref().map(|id| id.get(&self.text))
     }
 
     /// The verified token, given whether the blacklist holds [`Pending::jti`]; else
@@ -691,19 +790,19 @@ impl Pending {
     /// required claims).
     pub fn finish(self, blacklisted: bool) -> Result<Verified, Error> {
         let checked = self.checks.finish(blacklisted)?;
-        Ok(checked.with_json(self.header_json, self.payload))
+        Ok(checked.with_text(self.text, self.header_len))
     }
 }
 
 impl Checked {
-    /// The verified token, `payload` being the bytes the strict reader accepted.
-    fn with_json(self, header_json: String, payload: Vec<u8>) -> Verified {
+    /// The verified token, `text` being its header's and payload's JSON, which the
+    /// strict reader accepted.
+    fn with_text(self, text: String, header_len: usize) -> Verified {
         Verified {
-            header_json,
-            // The strict reader accepted these bytes, so they are UTF-8.
-            payload_json: String::from_utf8(payload).unwrap_or_default(),
+            text,
+            header_len,
             kind: self.kind,
-            jti: Some(self.jti),
+            jti: self.jti,
             user_id: self.user_id,
             exp: self.exp,
         }
@@ -713,48 +812,53 @@ impl Checked {
 /// A time claim in canonical form: an integer from 0 to [`crate::MAX_TIME`].
 /// `Some(Err(()))` means present but not canonical.
 fn get_time(claims: &Object<'_>, name: &str) -> Option<Result<u64, ()>> {
-    claims.get(name).map(|v| canonical_time(&v).ok_or(()))
+    claims.get(name).map(|v| canonical_time(v).ok_or(()))
 }
 
 /// The user id claim: a string like any id, or a non-negative JSON integer (minted by
 /// Simple JWT versions that kept integer ids; Django looks it up as the same user), given
-/// as its decimal string.
-fn user_id(claims: &Object<'_>, name: &str) -> Result<Option<String>, Error> {
+/// as its decimal string (the number's own text: JSON integers have no leading zeros).
+fn user_id(claims: &Object<'_>, base: &str, name: &str) -> Result<Option<Text>, Error> {
     match claims.get(name) {
-        Some(Value::Number(n)) => n
+        Some(number) if number.is_number() => number
             .as_u64()
-            .map(|id| Some(id.to_string()))
+            .map(|_| Some(Text::at(base, number.text())))
             .ok_or(Error::ClaimInvalid),
-        _ => optional_string(claims, name),
+        _ => Ok(optional_string(claims, name)?.map(|id| Text::of(base, id))),
     }
 }
 
 /// A claim that, if present, must be a non-empty string of bounded length.
-fn optional_string(claims: &Object<'_>, name: &str) -> Result<Option<String>, Error> {
-    match claims.get(name) {
+fn optional_string<'a>(claims: &Object<'a>, name: &str) -> Result<Option<JsonStr<'a>>, Error> {
+    match claims.get(name).map(Json::as_str) {
         None => Ok(None),
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Some(s)),
+        Some(Some(s)) if s.len() != 0 && s.len() <= MAX_ID_LEN => Ok(Some(s)),
         Some(_) => Err(Error::ClaimInvalid),
     }
 }
 
-fn check_audience(claims: &Object<'_>, expected: Option<&crate::Audience>) -> Result<(), Error> {
-    let aud = claims.get("aud");
-    let found: Vec<&str> = match &aud {
-        None => Vec::new(),
-        Some(Value::String(one)) => alloc::vec![one.as_str()],
-        Some(Value::Array(many)) => many
-            .iter()
-            .map(|v| v.as_str().ok_or(Error::ClaimInvalid))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(Error::ClaimInvalid),
+fn check_audience(claims: &Object<'_>, expected: Option<&Audience>) -> Result<(), Error> {
+    // Decoding allocates only for a string with escapes.
+    let matches =
+        |aud: JsonStr<'_>| expected.is_none_or(|expected| expected.contains(&aud.decode()));
+    let found = match claims.get("aud") {
+        None => false,
+        Some(aud) => match (aud.as_str(), aud.items()) {
+            (Some(one), _) => matches(one),
+            (None, Some(mut many)) => {
+                // Every item must be a string, whatever matches.
+                if many.clone().any(|item| item.as_str().is_none()) {
+                    return Err(Error::ClaimInvalid);
+                }
+                many.any(|item| item.as_str().is_some_and(matches))
+            }
+            (None, None) => return Err(Error::ClaimInvalid),
+        },
     };
-    match expected {
-        Some(expected) if !found.iter().any(|aud| expected.contains(aud)) => {
-            Err(Error::AudienceMismatch)
-        }
-        _ => Ok(()),
+    if expected.is_some() && !found {
+        return Err(Error::AudienceMismatch);
     }
+    Ok(())
 }
 
 /// A freshly minted token with the facts a store needs.
@@ -921,9 +1025,10 @@ fn expect_kind(token: &Verified, kind: TokenKind) -> Result<(), Error> {
 /// its text, scheduling a refresh needs `exp`.
 #[derive(Debug, Clone)]
 pub struct Decoded {
-    header_segment: String,
-    header_json: String,
-    payload_json: String,
+    /// The header segment, then the header's JSON, then the payload's.
+    text: String,
+    segment_len: usize,
+    header_end: usize,
     /// `exp`: absent, canonical, or present but not a canonical time.
     exp: Option<Result<u64, ()>>,
 }
@@ -939,42 +1044,63 @@ pub fn decode(token: &str) -> Result<Decoded, Error> {
 /// and signature are read. The result is exactly `decode(token)`'s.
 pub fn decode_reusing(token: &str, previous: Option<&Decoded>) -> Result<Decoded, Error> {
     let (h, p, s) = segments(token)?;
-    let header_json = match previous {
-        Some(previous) if previous.header_segment == h => previous.header_json.clone(),
-        _ => check_header(h)?.json,
+    let previous = previous.filter(|previous| previous.header_segment() == h);
+    let header_len = match previous {
+        Some(previous) => previous.header_json().len(),
+        None => b64::decoded_len(h.as_bytes()),
     };
-    let payload_json = String::from_utf8(b64(p)?).map_err(|_| Error::TokenMalformed)?;
-    b64(s)?;
-    let payload = Object::scan(&payload_json).ok_or(Error::TokenMalformed)?;
-    let exp = get_time(&payload, "exp");
-    drop(payload);
+    // One buffer, the only allocation of a token without escaped strings.
+    let mut text = Vec::with_capacity(h.len() + header_len + b64::decoded_len(p.as_bytes()));
+    text.extend_from_slice(h.as_bytes());
+    match previous {
+        Some(previous) => text.extend_from_slice(previous.header_json().as_bytes()),
+        None => {
+            b64_append(h, &mut text)?;
+            let base = core::str::from_utf8(&text).map_err(|_| Error::TokenMalformed)?;
+            check_header(base, h.len())?;
+        }
+    }
+    let header_end = text.len();
+    b64_append(p, &mut text)?;
+    if !b64::is_canonical(s.as_bytes()) {
+        return Err(Error::TokenMalformed);
+    }
+    let text = String::from_utf8(text).map_err(|_| Error::TokenMalformed)?;
+    let payload = text.get(header_end..).ok_or(Error::TokenMalformed)?;
+    let exp = get_time(&Object::scan(payload).ok_or(Error::TokenMalformed)?, "exp");
     Ok(Decoded {
-        header_segment: h.into(),
-        header_json,
-        payload_json,
+        text,
+        segment_len: h.len(),
+        header_end,
         exp,
     })
 }
 
 impl Decoded {
+    fn header_segment(&self) -> &str {
+        self.text.get(..self.segment_len).unwrap_or_default()
+    }
+
     /// The header parameters (built on each call).
     pub fn header(&self) -> Claims {
-        Claims::parse(self.header_json.as_bytes()).unwrap_or_default()
+        Claims::parse(self.header_json().as_bytes()).unwrap_or_default()
     }
 
     /// The claims, in the token's order (built on each call).
     pub fn claims(&self) -> Claims {
-        Claims::parse(self.payload_json.as_bytes()).unwrap_or_default()
+        Claims::parse(self.payload_json().as_bytes()).unwrap_or_default()
     }
 
     /// The header as the token carries it: JSON text that passed the strict reader.
     pub fn header_json(&self) -> &str {
-        &self.header_json
+        self.text
+            .get(self.segment_len..self.header_end)
+            .unwrap_or_default()
     }
 
     /// The payload as the token carries it: JSON text that passed the strict reader.
     pub fn payload_json(&self) -> &str {
-        &self.payload_json
+        self.text.get(self.header_end..).unwrap_or_default()
     }
 
     /// `exp`, if present and canonical.

@@ -26,6 +26,7 @@ use super::{
     reply::{self, Reply},
     request::{read_body, Request},
     route::Route,
+    wake::Coalesced,
 };
 use crate::{app::App, metrics};
 
@@ -194,17 +195,22 @@ pub async fn serve(
             // be a second limit beside the idle watch.
             builder.http1().header_read_timeout(None);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::select! {
-                // The connection first: a request head that arrived with the deadline
-                // starts its request (and so is not idle) before the watch looks.
-                biased;
-                ended = watcher.watch(connection) => if let Err(err) = ended {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                },
-                () = idle::watch(activity, idle_timeout) => {
-                    tracing::debug!("closed a connection idle or stalled past the idle timeout");
+            let task = std::pin::pin!(async move {
+                tokio::select! {
+                    // The connection first: a request head that arrived with the deadline
+                    // starts its request (and so is not idle) before the watch looks.
+                    biased;
+                    ended = watcher.watch(connection) => if let Err(err) = ended {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    },
+                    () = idle::watch(activity, idle_timeout) => {
+                        tracing::debug!("closed a connection idle or stalled past the idle timeout");
+                    }
                 }
-            }
+            });
+            // hyper's body channel wakes this task from inside its own poll: answered
+            // here by polling again, not by the scheduler waking another worker.
+            Coalesced::new(task).await;
         });
     }
     drop(listener);

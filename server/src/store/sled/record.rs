@@ -461,11 +461,18 @@ impl FamilyRecord {
             return Err(StoreError::Decode("unknown family record version".into()));
         }
         let (family, flush_at) = read_family(&mut r)?;
-        // The members: checked here, so that walking them later cannot fail.
+        // The members' framing: checked here (without decoding each id: a rotation
+        // reads its family's record), so that walking them later cannot run short.
         let members = r.bytes.to_vec();
-        let mut check = Reader::new(&members);
-        while !check.bytes.is_empty() {
-            check.id()?;
+        let mut rest = members.as_slice();
+        while let Some(&tag) = rest.first() {
+            let len = member_len(rest);
+            if tag > 1 || rest.len() < len {
+                return Err(StoreError::Decode(
+                    "a family's token ids are cut short".into(),
+                ));
+            }
+            rest = &rest[len..];
         }
         Ok(Self {
             family,

@@ -16,7 +16,7 @@ pub(super) const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// Whether a new database (a new data folder, or format 3's database written by the
 /// upgrade) is compressed by sled (zstd, every log write alone; sled fixes the setting
 /// when it creates a database, and opens an existing one with its own). Off: measured
-/// at 1,000,000 tokens it took the folder from about 530 to 310 bytes per token but cost
+/// at 1,000,000 tokens it took the folder from about 550 to 310 bytes per token but cost
 /// a refresh 1.37x its instructions (zstd building its tables for every small write) and
 /// made the replay of sled's log at open about 5.7 times slower: see BENCHMARKS.md.
 /// Turning it on needs sled's `compression` feature (zstd, a C library) too; without it

@@ -1,7 +1,8 @@
 //! A format 1 data folder (JSON records, written here as format 1 laid them out) is
-//! upgraded to format 2 on its first open, and an upgrade killed with SIGKILL midway
-//! resumes at the next open: every token comes out with its blacklist state, its family
-//! and its user, once. (`legacy_store.rs` opens a folder a real earlier release wrote.)
+//! upgraded to format 2 then format 3 on its first open, and an upgrade killed with
+//! SIGKILL midway, in either step, resumes at the next open: every token comes out with
+//! its blacklist state, its family and its user, once. (`legacy_store.rs` opens a
+//! folder a real earlier release wrote.)
 
 mod common;
 
@@ -104,6 +105,35 @@ fn check(records: &HashMap<String, Value>) {
     }
 }
 
+/// Runs `tokens list` on `data` until it reports 40% of an upgrade's records done after
+/// `armed` holds for what it said before, then kills it with SIGKILL; returns what it
+/// said.
+fn killed_at(data: &Path, armed: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut child = tollgate(data)
+        .args(["tokens", "list", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said: Vec<String> = Vec::new();
+    let mut killed = false;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.starts_with("upgrading: 40%") && armed(&said) {
+            child.kill().unwrap();
+            killed = true;
+        }
+        said.push(line);
+        if killed {
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert!(killed, "no progress before the kill: {said:?}");
+    said
+}
+
 #[test]
 fn a_format_1_folder_is_upgraded_and_a_killed_upgrade_resumes() {
     if common::backend() != "sled" {
@@ -112,33 +142,32 @@ fn a_format_1_folder_is_upgraded_and_a_killed_upgrade_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     write_v1(&data);
-    // The first open: killed once it has said it made progress.
-    let mut first = tollgate(&data)
-        .args(["tokens", "list", "--json"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = BufReader::new(first.stderr.take().unwrap());
-    let mut said = Vec::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        said.push(line.clone());
-        if line.starts_with("upgrading: 40%") {
-            first.kill().unwrap();
-            break;
-        }
-    }
-    first.wait().unwrap();
+    // The first open: killed once it has said it made progress (format 1 to 2).
+    let said = killed_at(&data, |_| true);
     assert!(
-        said.iter().any(|l| l.starts_with("upgrading: 40%")),
-        "no progress before the kill: {said:?}"
-    );
-    assert!(
-        !said.iter().any(|l| l.starts_with("upgraded")),
+        !said
+            .iter()
+            .any(|l| l.starts_with("upgraded") || l.contains("format 3")),
         "finished before the kill: {said:?}"
     );
-    // The next open resumes and finishes; the one after finds format 2.
+    // The second: resumes, finishes format 2, is killed in the copy to format 3.
+    let said = killed_at(&data, |said| {
+        said.iter()
+            .any(|l| l.starts_with("upgrading the data folder's store to format 3"))
+    });
+    assert!(
+        said.iter()
+            .any(|l| l.starts_with("upgraded the store to format 2")),
+        "{said:?}"
+    );
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.starts_with("upgraded the store to format 3")),
+        "finished before the kill: {said:?}"
+    );
+    assert!(data.join("db.3").is_dir() && data.join("db").is_dir());
+    // The next open resumes and finishes; the one after finds format 3.
     let out = tollgate(&data)
         .args(["tokens", "list", "--json"])
         .output()
@@ -150,9 +179,11 @@ fn a_format_1_folder_is_upgraded_and_a_killed_upgrade_resumes() {
     );
     let resumed = String::from_utf8_lossy(&out.stderr);
     assert!(
-        resumed.contains("upgraded the store to format 2"),
+        resumed.contains("upgraded the store to format 3") && !resumed.contains("to format 2"),
         "{resumed}"
     );
+    // The new database took the old one's place; the old one is gone.
+    assert!(!data.join("db.3").exists() && !data.join("db.2").exists());
     let records: HashMap<String, Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| {

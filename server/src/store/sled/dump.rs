@@ -1,7 +1,7 @@
 //! The whole sled database read out for `tollgate store copy` ([`crate::store::copy`]).
 
 use super::{
-    record::{decode_family, Reader},
+    record::{FamilyRecord, Reader},
     SledStore,
 };
 use crate::store::{copy::Dump, StoreError};
@@ -23,7 +23,7 @@ impl SledStore {
             .map(|item| {
                 let (key, value) = item?;
                 let id = Reader::new(&key).id()?;
-                Ok((id, decode_family(&value)?.0))
+                Ok((id, FamilyRecord::decode(&value)?.family))
             })
             .collect::<Result<_, StoreError>>()?;
         families.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,6 +1,6 @@
 //! sled's record format: the format marker, the database's own keys and the JSON
-//! records that format 2 kept (users, the signing keys, the counts). Token records and
-//! their keys are in [`super::record`]; a format 1 folder is upgraded on its first
+//! records formats 2 and 3 keep (users, the signing keys, the counts). Token records and
+//! their keys are in [`super::record`]; a format 1 or 2 folder is upgraded on its first
 //! open ([`super::upgrade`]).
 
 use serde::{Deserialize, Serialize};
@@ -13,9 +13,25 @@ use crate::store::StoreError;
 /// store is the right-hand edge of its trees, where new tokens go). See BENCHMARKS.md.
 pub(super) const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// Whether a new database (a new data folder, or format 3's database written by the
+/// upgrade) is compressed by sled (zstd, every log write alone; sled fixes the setting
+/// when it creates a database, and opens an existing one with its own). Off: measured
+/// at 1,000,000 tokens it took the folder from about 550 to 310 bytes per token but cost
+/// a refresh 1.37x its instructions (zstd building its tables for every small write) and
+/// made the replay of sled's log at open about 5.7 times slower: see BENCHMARKS.md.
+/// Turning it on needs sled's `compression` feature (zstd, a C library) too; without it
+/// a compressed database is refused at open (sled's "unsupported" error, not a panic).
+pub(super) const COMPRESSED: bool = false;
+/// zstd's level when [`COMPRESSED`].
+pub(super) const COMPRESSION: i32 = 3;
+
 pub(super) const FORMAT_KEY: &[u8] = b"format";
-/// Format 2: binary token records, one per token ([`super::record`]).
-pub(super) const FORMAT: &[u8] = b"tollgate-store-2";
+/// Format 3: format 2's records, a family's tokens listed in its record (no record per
+/// token for it), in a database of its own written by the upgrade ([`super::record`]).
+pub(super) const FORMAT: &[u8] = b"tollgate-store-3";
+/// Format 2: binary token records, one per token, and one `family ++ jti` record per
+/// token (upgraded at open).
+pub(super) const FORMAT_V2: &[u8] = b"tollgate-store-2";
 /// Format 1: JSON token records, blacklist entries apart (upgraded at open).
 pub(super) const FORMAT_V1: &[u8] = b"tollgate-store-1";
 /// `[users, outstanding, blacklisted]`, written on a clean close, removed on open.

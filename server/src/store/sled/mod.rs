@@ -36,8 +36,8 @@ use sled::Tree;
 use self::{
     commit::GroupCommit,
     format::{
-        decode, encode, stored_clock_floor, CACHE_BYTES, CLOCK_FLOOR_KEY, COUNTS_KEY, FORMAT,
-        FORMAT_KEY,
+        decode, encode, stored_clock_floor, CACHE_BYTES, CLOCK_FLOOR_KEY, COMPRESSED, COMPRESSION,
+        COUNTS_KEY, FORMAT, FORMAT_KEY,
     },
 };
 use crate::store::{Counts, Health, StoreError, User};
@@ -76,12 +76,10 @@ struct Inner {
     users: Tree,
     usernames: Tree,
     emails: Tree,
-    /// Format 2 ([`record`]): a token's record, its blacklist state included, by jti.
+    /// Format 3 ([`record`]): a token's record, its blacklist state included, by jti.
     tokens: Tree,
-    /// Family records, by family id.
+    /// Family records (with the ids of their tokens), by family id.
     families: Tree,
-    /// `family ++ jti`: the tokens of a family.
-    family_tokens: Tree,
     /// `user id ++ family`: the families of a user.
     user_families: Tree,
     /// `time ++ kind ++ id`: one entry per family (and per blacklist entry kept alone)
@@ -135,6 +133,29 @@ impl Drop for Inner {
     }
 }
 
+/// Opens sled's database at `path` (in the data folder `dir`), compressed (format 3) or
+/// not (formats 1 and 2, to upgrade them).
+fn open_db(dir: &Path, path: &Path, compressed: bool) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput)
+        // sled's default page cache is 1 GiB; the working set of a token store is
+        // the recent tokens, and memory must stay flat as the store grows.
+        .cache_capacity(CACHE_BYTES)
+        .use_compression(compressed)
+        .compression_factor(COMPRESSION)
+        .open()
+        .map_err(|err| match err {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked(dir.to_path_buf())
+            }
+            other => StoreError::from(other),
+        })
+}
+
 /// `[users, outstanding, blacklisted]` counted (after a crash): a walk of the token
 /// records.
 fn count_records(inner: &Inner) -> Result<[u64; 3], StoreError> {
@@ -183,39 +204,29 @@ impl SledStore {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         }
+        upgrade::settle(dir)?;
         let path = dir.join("db");
         let existed = path.exists();
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::HighThroughput)
-            // sled's default page cache is 1 GiB; the working set of a token store is
-            // the recent tokens, and memory must stay flat as the store grows.
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|err| match err {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("could not acquire lock") =>
-                {
-                    StoreError::Locked(dir.to_path_buf())
-                }
-                other => StoreError::from(other),
-            })?;
+        // An existing database opens with its own compression setting.
+        let open = |path: &Path| {
+            let compressed = upgrade::compressed(path).unwrap_or(COMPRESSED);
+            open_db(dir, path, compressed)
+        };
+        let mut db = open(&path)?;
+        if db.get(FORMAT_KEY)?.is_some_and(|f| upgrade::is_old(&f)) {
+            drop(db);
+            upgrade::to_format_3(dir, |path, compressed| open_db(dir, path, compressed))?;
+            db = open(&path)?;
+        }
         let tree = |name: &str| db.open_tree(name);
-        let (tokens, families, family_tokens, user_families, expiry) = (
-            tree("v2.tokens")?,
-            tree("v2.families")?,
-            tree("v2.family_tokens")?,
-            tree("v2.user_families")?,
-            tree("v2.expiry")?,
+        let (tokens, families, user_families, expiry) = (
+            tree("v3.tokens")?,
+            tree("v3.families")?,
+            tree("v3.user_families")?,
+            tree("v3.expiry")?,
         );
         match db.get(FORMAT_KEY)? {
-            Some(format) if format.as_ref() == FORMAT => upgrade::drop_v1_trees(&db)?,
-            Some(format) if upgrade::is_v1(&format) => {
-                let v2 =
-                    upgrade::V2::of(&tokens, &families, &family_tokens, &user_families, &expiry);
-                upgrade::upgrade(&db, &v2)?;
-            }
+            Some(format) if format.as_ref() == FORMAT => {}
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
                     "unknown format {:?}",
@@ -245,7 +256,6 @@ impl SledStore {
             emails: tree("emails")?,
             tokens,
             families,
-            family_tokens,
             user_families,
             expiry,
             commit: GroupCommit::new(),

@@ -1,9 +1,10 @@
-//! Format 2's token records and keys: a compact binary encoding (a leading version byte,
-//! fixed-width big-endian numbers, ids of 32 lowercase hex digits as their 16 bytes)
-//! instead of format 1's JSON, and one record per token that holds its blacklist state
-//! too (format 1 kept a second record in a second tree).
+//! The token and family records and keys of formats 2 and 3: a compact binary encoding
+//! (a leading version byte, fixed-width big-endian numbers, ids of 32 lowercase hex
+//! digits as their 16 bytes) instead of format 1's JSON, and one record per token that
+//! holds its blacklist state too (format 1 kept a second record in a second tree).
 //!
-//! A token record (tree `v2.tokens`, key [`id_key`] of the jti):
+//! A token record (tree `v3.tokens`, key [`id_key`] of the jti; the same in format 2's
+//! `v2.tokens`):
 //!
 //! ```text
 //! 1                  record version
@@ -18,10 +19,14 @@
 //! [successor         0, or 1 and an id        when reason != 0]
 //! ```
 //!
-//! A family record (tree `v2.families`, key [`id_key`] of the family): version 1,
+//! A family record (tree `v3.families`, key [`id_key`] of the family): version 2,
 //! user_id, created_at_ms, expires_at, flush_at (the time of its entry in the expiry
 //! index, see [`super::tokens`]), revoked_at (0 or 1 and u64), login and last refresh
-//! (0, or 1 and `at_ms`, user agent and address as strings).
+//! (0, or 1 and `at_ms`, user agent and address as strings), then the [`id_key`]s of
+//! its tokens to the record's end ([`FamilyRecord`]). Format 2's family record (version
+//! byte 1) ended before the tokens: it kept them as one `family ++ jti` key per token
+//! in a tree of their own (`v2.family_tokens`), a sled record (and about 200 bytes of
+//! sled's file) per token that format 3 saves.
 
 use crate::store::{
     BlacklistReason, Blacklisted, Family, Outstanding, Seen, StoreError, StoredKind,
@@ -374,29 +379,152 @@ impl TokenRecord {
     }
 }
 
-/// A family record, and the time its entry in the expiry index is at.
-pub(super) fn encode_family(family: &Family, flush_at: u64) -> Vec<u8> {
+/// The family record's version: 2 since format 3 (its tokens' ids at its end).
+const FAMILY_VERSION: u8 = 2;
+
+/// A family record (format 3): the family, the time its entry in the expiry index is
+/// at, and the ids of its tokens (each as [`id_key`] writes it, one after another: the
+/// family's membership, which format 2 kept as one `family ++ jti` record per token).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FamilyRecord {
+    pub family: Family,
+    pub flush_at: u64,
+    members: Vec<u8>,
+}
+
+impl FamilyRecord {
+    pub(super) fn new(family: Family, flush_at: u64) -> Self {
+        Self {
+            family,
+            flush_at,
+            members: Vec::new(),
+        }
+    }
+
+    /// Adds a token to the family (once).
+    pub(super) fn add_member(&mut self, jti: &str) {
+        let key = IdKey::new(jti);
+        if !self.has_member(key.as_ref()) {
+            self.members.extend_from_slice(key.as_ref());
+        }
+    }
+
+    /// Whether any token is left in the family.
+    pub(super) fn has_members(&self) -> bool {
+        !self.members.is_empty()
+    }
+
+    fn has_member(&self, key: &[u8]) -> bool {
+        let mut rest = self.members.as_slice();
+        while !rest.is_empty() {
+            let len = member_len(rest);
+            if rest.get(..len) == Some(key) {
+                return true;
+            }
+            rest = rest.get(len..).unwrap_or_default();
+        }
+        false
+    }
+
+    /// The ids of the family's tokens, in the order they joined it.
+    pub(super) fn members(&self) -> Result<Vec<String>, StoreError> {
+        let mut r = Reader::new(&self.members);
+        let mut ids = Vec::new();
+        while !r.bytes.is_empty() {
+            ids.push(r.id()?);
+        }
+        Ok(ids)
+    }
+
+    /// Keeps the members `keep` says yes to.
+    pub(super) fn retain_members(&mut self, keep: impl Fn(&str) -> bool) -> Result<(), StoreError> {
+        let mut kept = Vec::with_capacity(self.members.len());
+        for id in self.members()? {
+            if keep(&id) {
+                put_id(&mut kept, &id);
+            }
+        }
+        self.members = kept;
+        Ok(())
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.members.len());
+        put_family(&mut out, FAMILY_VERSION, &self.family, self.flush_at);
+        out.extend_from_slice(&self.members);
+        out
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        let mut r = Reader::new(bytes);
+        if r.u8()? != FAMILY_VERSION {
+            return Err(StoreError::Decode("unknown family record version".into()));
+        }
+        let (family, flush_at) = read_family(&mut r)?;
+        // The members' framing: checked here (without decoding each id: a rotation
+        // reads its family's record), so that walking them later cannot run short.
+        let members = r.bytes.to_vec();
+        let mut rest = members.as_slice();
+        while let Some(&tag) = rest.first() {
+            let len = member_len(rest);
+            if tag > 1 || rest.len() < len {
+                return Err(StoreError::Decode(
+                    "a family's token ids are cut short".into(),
+                ));
+            }
+            rest = &rest[len..];
+        }
+        Ok(Self {
+            family,
+            flush_at,
+            members,
+        })
+    }
+}
+
+/// The length of the id key at the start of `bytes` (checked by [`FamilyRecord::decode`]).
+fn member_len(bytes: &[u8]) -> usize {
+    match bytes.first() {
+        Some(0) => 17,
+        _ => 2 + usize::from(bytes.get(1).copied().unwrap_or(0)),
+    }
+}
+
+/// A format 2 family record (the upgrade from format 1 writes them, the upgrade to
+/// format 3 reads them).
+pub(super) fn encode_family_v2(family: &Family, flush_at: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    out.push(VERSION);
-    put_u64(&mut out, family.user_id);
-    put_u64(&mut out, family.created_at_ms);
-    put_u64(&mut out, family.expires_at);
-    put_u64(&mut out, flush_at);
+    put_family(&mut out, VERSION, family, flush_at);
+    out
+}
+
+/// A format 2 family record: the family and its `flush_at`.
+pub(super) fn decode_family_v2(bytes: &[u8]) -> Result<(Family, u64), StoreError> {
+    let mut r = Reader::new(bytes);
+    r.version()?;
+    read_family(&mut r)
+}
+
+/// The fields a family record of either format starts with.
+fn put_family(out: &mut Vec<u8>, version: u8, family: &Family, flush_at: u64) {
+    out.push(version);
+    put_u64(out, family.user_id);
+    put_u64(out, family.created_at_ms);
+    put_u64(out, family.expires_at);
+    put_u64(out, flush_at);
     match family.revoked_at {
         None => out.push(0),
         Some(at) => {
             out.push(1);
-            put_u64(&mut out, at);
+            put_u64(out, at);
         }
     }
-    put_seen(&mut out, family.login.as_ref());
-    put_seen(&mut out, family.last_refresh.as_ref());
-    out
+    put_seen(out, family.login.as_ref());
+    put_seen(out, family.last_refresh.as_ref());
 }
 
-pub(super) fn decode_family(bytes: &[u8]) -> Result<(Family, u64), StoreError> {
-    let mut r = Reader::new(bytes);
-    r.version()?;
+/// What [`put_family`] wrote after the version: the family and its `flush_at`.
+fn read_family(r: &mut Reader<'_>) -> Result<(Family, u64), StoreError> {
     let user_id = r.u64()?;
     let created_at_ms = r.u64()?;
     let expires_at = r.u64()?;
@@ -505,9 +633,26 @@ mod tests {
             last_refresh: None,
         };
         assert_eq!(
-            decode_family(&encode_family(&family, 9)).unwrap(),
-            (family, 9)
+            decode_family_v2(&encode_family_v2(&family, 9)).unwrap(),
+            (family.clone(), 9)
         );
+        let mut record = FamilyRecord::new(family, 9);
+        for id in [hex, "a", hex, "", "a"] {
+            record.add_member(id);
+        }
+        let bytes = record.encode();
+        let decoded = FamilyRecord::decode(&bytes).unwrap();
+        assert_eq!(decoded, record);
+        assert_eq!(decoded.members().unwrap(), [hex, "a", ""]);
+        for cut in 0..bytes.len() {
+            // Cut inside the fixed part or inside a member: an error, never a panic.
+            let _ = FamilyRecord::decode(&bytes[..cut]);
+        }
+        assert!(FamilyRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut kept = decoded;
+        kept.retain_members(|id| id != "a").unwrap();
+        assert_eq!(kept.members().unwrap(), [hex, ""]);
+        assert_eq!(kept.encode().len(), bytes.len() - 3);
     }
 
     #[test]

@@ -134,3 +134,29 @@ fn a_failed_store_recovers_by_a_reopen() {
     assert_eq!(store.health(), Health::Ready);
     assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
 }
+
+/// An upgrade to format 3 killed between its two renames, or before it deleted the old
+/// database, is finished by the next open: the new database in `db`, nothing else left.
+#[test]
+fn an_interrupted_switch_to_format_3_is_finished_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(store_with_user(&dir));
+    let (db, next, retired) = (
+        dir.path().join("db"),
+        dir.path().join("db.3"),
+        dir.path().join("db.2"),
+    );
+    // Killed after `db` moved to `db.2`, before `db.3` moved to `db`.
+    std::fs::rename(&db, &next).unwrap();
+    std::fs::create_dir(&retired).unwrap();
+    std::fs::write(retired.join("conf"), b"old").unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
+    assert!(db.is_dir() && !next.exists() && !retired.exists());
+    drop(store);
+    // Killed after both renames, before the old database was deleted.
+    std::fs::create_dir(&retired).unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
+    assert!(!retired.exists());
+}

@@ -1,5 +1,5 @@
 //! The sled backend's token use cases: outstanding tokens, the blacklist, families,
-//! revocations and the flush of expired records (format 2: see [`super::record`]).
+//! revocations and the flush of expired records (format 3: see [`super::record`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,8 +11,8 @@ use sled::Transactional;
 use super::{
     format::user_key,
     record::{
-        decode_family, encode_family, expiry_key, family_token_key, id_key, user_family_key,
-        Listed, Reader, TokenRecord, EXPIRY_FAMILY, EXPIRY_LISTED,
+        expiry_key, id_key, user_family_key, FamilyRecord, Listed, Reader, TokenRecord,
+        EXPIRY_FAMILY, EXPIRY_LISTED,
     },
     tx::{record, tx, tx_decode, tx_family, tx_record, TokenTrees},
     Delta, Inner, SledStore,
@@ -35,27 +35,23 @@ impl SledStore {
         let added = (
             &i.tokens,
             &i.families,
-            &i.family_tokens,
             &i.user_families,
             &i.expiry,
             &i.users,
         )
-            .transaction(
-                |(tokens, families, family_tokens, user_families, expiry, users)| {
-                    let trees =
-                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
-                    let added = trees.insert_outstanding(token, seen, None, None, None)?;
-                    let key = user_key(token.user_id);
-                    // A user deleted since the password check: the token is recorded
-                    // (and refused at its first refresh), no user is brought back.
-                    if let (Some(at), Some(bytes)) = (last_login, users.get(key)?) {
-                        let mut user: User = tx_decode(&bytes)?;
-                        user.last_login = Some(at);
-                        users.insert(&key, super::format::encode(&user))?;
-                    }
-                    Ok(added)
-                },
-            )?;
+            .transaction(|(tokens, families, user_families, expiry, users)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry);
+                let added = trees.insert_outstanding(token, seen, None, None, None)?;
+                let key = user_key(token.user_id);
+                // A user deleted since the password check: the token is recorded
+                // (and refused at its first refresh), no user is brought back.
+                if let (Some(at), Some(bytes)) = (last_login, users.get(key)?) {
+                    let mut user: User = tx_decode(&bytes)?;
+                    user.last_login = Some(at);
+                    users.insert(&key, super::format::encode(&user))?;
+                }
+                Ok(added)
+            })?;
         i.counts.add(Delta {
             outstanding: added,
             blacklisted: 0,
@@ -96,7 +92,7 @@ impl SledStore {
         let read = |i: std::sync::Arc<Inner>| {
             i.families
                 .get(id_key(family))?
-                .map(|bytes| decode_family(&bytes).map(|(f, _)| f))
+                .map(|bytes| FamilyRecord::decode(&bytes).map(|r| r.family))
                 .transpose()
         };
         self.watch(self.inner().and_then(read))
@@ -108,8 +104,9 @@ impl SledStore {
     /// anything was written (the rotation, or that record alone).
     ///
     /// Reads the old token's record (its blacklist state with it), its user and its
-    /// family; writes the old record (blacklisted), the new one, its family membership
-    /// and the family: four writes in four trees (format 1: nine in seven).
+    /// family; writes the old record (blacklisted), the new one and the family (which
+    /// lists its tokens): three writes in two trees (format 2: four in four, format 1:
+    /// nine in seven).
     pub(super) fn rotate_tx(
         &self,
         old: &Outstanding,
@@ -122,96 +119,95 @@ impl SledStore {
         let (rotation, delta) = (
             &i.tokens,
             &i.families,
-            &i.family_tokens,
             &i.user_families,
             &i.expiry,
             &i.users,
         )
-            .transaction(
-                |(tokens, families, family_tokens, user_families, expiry, users)| {
-                    let trees =
-                        TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
-                    let mut delta = Delta::default();
-                    let existing = tx_record(tokens, &old.jti)?;
-                    let stored = existing.as_ref().filter(|r| r.outstanding);
-                    let known = stored.map_or(old, |r| &r.token);
-                    // Read the user inside the transaction: a revocation (logout-all,
-                    // password change, deactivation) stamps the user before it lists
-                    // the user's tokens, so a rotation either commits before the stamp
-                    // (and its token is listed) or sees the stamp here and stops.
-                    let user = match users.get(user_key(known.user_id))? {
-                        Some(bytes) => Some(tx(self.decoded_user(known.user_id, &bytes))?),
-                        None => None,
-                    };
-                    let active = user
-                        .as_ref()
-                        .is_some_and(|u| u.is_active || !rule.require_active);
-                    if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
-                        // A rotated-out token's answer (the reuse interval) is its
-                        // user's too: it needs an active user.
-                        if listed.reason == BlacklistReason::Rotated && !active {
-                            return Ok((Rotation::NoActiveUser, delta));
-                        }
-                        return Ok((Rotation::AlreadyBlacklisted(listed.reason), delta));
-                    }
-                    let Some(user) = user.filter(|_| active) else {
+            .transaction(|(tokens, families, user_families, expiry, users)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry);
+                let mut delta = Delta::default();
+                let existing = tx_record(tokens, &old.jti)?;
+                let stored = existing.as_ref().filter(|r| r.outstanding);
+                let known = stored.map_or(old, |r| &r.token);
+                // Read the user inside the transaction: a revocation (logout-all,
+                // password change, deactivation) stamps the user before it lists
+                // the user's tokens, so a rotation either commits before the stamp
+                // (and its token is listed) or sees the stamp here and stops.
+                let user = match users.get(user_key(known.user_id))? {
+                    Some(bytes) => Some(tx(self.decoded_user(known.user_id, &bytes))?),
+                    None => None,
+                };
+                let active = user
+                    .as_ref()
+                    .is_some_and(|u| u.is_active || !rule.require_active);
+                if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
+                    // A rotated-out token's answer (the reuse interval) is its
+                    // user's too: it needs an active user.
+                    if listed.reason == BlacklistReason::Rotated && !active {
                         return Ok((Rotation::NoActiveUser, delta));
-                    };
-                    if user.refresh_revoked(known.created_at_ms) {
-                        return Ok((Rotation::UserRevoked, delta));
                     }
-                    let known = known.clone();
-                    let was_stored = stored.is_some();
-                    let listed = rule.blacklist_old.then(|| Listed {
-                        reason: BlacklistReason::Rotated,
-                        at: now,
-                        successor: Some(new.jti.clone()),
-                    });
-                    let family = tx_family(families, &known.family)?;
-                    if family.as_ref().is_some_and(|(f, _)| f.revoked_at.is_some()) {
-                        if !was_stored {
-                            delta.outstanding += trees.insert_outstanding(
-                                old,
-                                None,
-                                None,
-                                Some(existing),
-                                Some(family),
-                            )?;
-                        }
-                        return Ok((Rotation::FamilyRevoked, delta));
-                    }
-                    // The family as the new token's recording finds it: as read above,
-                    // unless recording `old` here just wrote it.
-                    let family = if was_stored {
-                        if let Some(listed) = listed {
-                            let record = TokenRecord {
-                                outstanding: true,
-                                token: known.clone(),
-                                listed: Some(listed),
-                            };
-                            tokens.insert(id_key(&known.jti), record.encode())?;
-                            delta.blacklisted += 1;
-                        }
-                        Some(family)
-                    } else {
-                        let blacklisted = listed.is_some();
+                    return Ok((Rotation::AlreadyBlacklisted(listed.reason), delta));
+                }
+                let Some(user) = user.filter(|_| active) else {
+                    return Ok((Rotation::NoActiveUser, delta));
+                };
+                if user.refresh_revoked(known.created_at_ms) {
+                    return Ok((Rotation::UserRevoked, delta));
+                }
+                let known = known.clone();
+                let was_stored = stored.is_some();
+                let listed = rule.blacklist_old.then(|| Listed {
+                    reason: BlacklistReason::Rotated,
+                    at: now,
+                    successor: Some(new.jti.clone()),
+                });
+                let family = tx_family(families, &known.family)?;
+                if family
+                    .as_ref()
+                    .is_some_and(|r| r.family.revoked_at.is_some())
+                {
+                    if !was_stored {
                         delta.outstanding += trees.insert_outstanding(
                             old,
                             None,
-                            listed,
+                            None,
                             Some(existing),
                             Some(family),
                         )?;
-                        delta.blacklisted += i64::from(blacklisted);
-                        None
-                    };
-                    let mut new = new.clone();
-                    new.family = known.family;
-                    delta.outstanding +=
-                        trees.insert_outstanding(&new, seen, None, Some(None), family)?;
-                    Ok((Rotation::Done, delta))
-                },
-            )?;
+                    }
+                    return Ok((Rotation::FamilyRevoked, delta));
+                }
+                // The family as the new token's recording finds it: as read above,
+                // unless recording `old` here just wrote it.
+                let family = if was_stored {
+                    if let Some(listed) = listed {
+                        let record = TokenRecord {
+                            outstanding: true,
+                            token: known.clone(),
+                            listed: Some(listed),
+                        };
+                        tokens.insert(id_key(&known.jti), record.encode())?;
+                        delta.blacklisted += 1;
+                    }
+                    Some(family)
+                } else {
+                    let blacklisted = listed.is_some();
+                    delta.outstanding += trees.insert_outstanding(
+                        old,
+                        None,
+                        listed,
+                        Some(existing),
+                        Some(family),
+                    )?;
+                    delta.blacklisted += i64::from(blacklisted);
+                    None
+                };
+                let mut new = new.clone();
+                new.family = known.family;
+                delta.outstanding +=
+                    trees.insert_outstanding(&new, seen, None, Some(None), family)?;
+                Ok((Rotation::Done, delta))
+            })?;
         i.counts.add(delta);
         let wrote = rotation == Rotation::Done || delta.outstanding > 0;
         Ok((rotation, wrote))
@@ -248,8 +244,8 @@ impl SledStore {
                 if now_ms.saturating_sub(record.created_at_ms) >= interval_ms {
                     return Ok(None);
                 }
-                if let Some((family, _)) = tx_family(families, &record.family)? {
-                    if family.revoked_at.is_some() {
+                if let Some(family) = tx_family(families, &record.family)? {
+                    if family.family.revoked_at.is_some() {
                         return Ok(None);
                     }
                 }
@@ -273,15 +269,9 @@ impl SledStore {
         now: u64,
     ) -> Result<Blacklisting, StoreError> {
         let i = &self.inner()?;
-        let (outcome, delta) = (
-            &i.tokens,
-            &i.families,
-            &i.family_tokens,
-            &i.user_families,
-            &i.expiry,
-        )
-            .transaction(|(tokens, families, family_tokens, user_families, expiry)| {
-                let trees = TokenTrees::of(tokens, families, family_tokens, user_families, expiry);
+        let (outcome, delta) = (&i.tokens, &i.families, &i.user_families, &i.expiry).transaction(
+            |(tokens, families, user_families, expiry)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry);
                 let mut delta = Delta::default();
                 let existing = tx_record(tokens, &token.jti)?;
                 if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
@@ -312,20 +302,18 @@ impl SledStore {
                 }
                 delta.blacklisted += 1;
                 Ok((Blacklisting::Done, delta))
-            })?;
+            },
+        )?;
         i.counts.add(delta);
         Ok(outcome)
     }
 
-    /// The jtis of a family's tokens.
+    /// The jtis of a family's tokens (in its record).
     fn family_jtis(i: &Inner, family: &str) -> Result<Vec<String>, StoreError> {
-        let prefix = id_key(family);
-        let mut jtis = Vec::new();
-        for item in i.family_tokens.scan_prefix(&prefix) {
-            let (key, _) = item?;
-            jtis.push(Reader::new(&key[prefix.len()..]).id()?);
+        match i.families.get(id_key(family))? {
+            Some(bytes) => FamilyRecord::decode(&bytes)?.members(),
+            None => Ok(Vec::new()),
         }
-        Ok(jtis)
     }
 
     /// The families a user's tokens are in.
@@ -348,10 +336,10 @@ impl SledStore {
     ) -> Result<usize, StoreError> {
         let i = &self.inner()?;
         i.families.transaction(|families| {
-            if let Some((mut record, flush_at)) = tx_family(families, family)? {
-                if record.revoked_at.is_none() {
-                    record.revoked_at = Some(now);
-                    families.insert(id_key(family), encode_family(&record, flush_at))?;
+            if let Some(mut record) = tx_family(families, family)? {
+                if record.family.revoked_at.is_none() {
+                    record.family.revoked_at = Some(now);
+                    families.insert(id_key(family), record.encode())?;
                 }
             }
             Ok(())
@@ -444,12 +432,13 @@ impl SledStore {
             let Some(bytes) = i.families.get(id_key(&id))? else {
                 continue;
             };
-            let (family, _) = decode_family(&bytes)?;
+            let stored = FamilyRecord::decode(&bytes)?;
+            let family = &stored.family;
             if family.revoked_at.is_some() || family.user_id != user_id {
                 continue;
             }
             let mut live = false;
-            for jti in Self::family_jtis(i, &id)? {
+            for jti in stored.members()? {
                 let Some(record) = record(&i.tokens, &jti)? else {
                     continue;
                 };
@@ -463,7 +452,10 @@ impl SledStore {
                 }
             }
             if live {
-                sessions.push(Session { id, family });
+                sessions.push(Session {
+                    id,
+                    family: stored.family,
+                });
             }
         }
         sessions.sort_by(|a, b| {
@@ -580,11 +572,13 @@ impl SledStore {
         cutoff: u64,
         flushed: &mut Flushed,
     ) -> Result<(), StoreError> {
+        let key = id_key(id);
+        let Some(bytes) = i.families.get(&key)? else {
+            return Ok(());
+        };
         let mut earliest: Option<u64> = None;
-        let prefix = id_key(id);
-        for item in i.family_tokens.scan_prefix(&prefix) {
-            let (key, _) = item?;
-            let jti = Reader::new(&key[prefix.len()..]).id()?;
+        let mut gone = BTreeSet::new();
+        for jti in FamilyRecord::decode(&bytes)?.members()? {
             match record(&i.tokens, &jti)? {
                 Some(r) if r.token.expires_at > cutoff => {
                     earliest =
@@ -592,7 +586,6 @@ impl SledStore {
                 }
                 Some(r) => {
                     i.tokens.remove(id_key(&jti))?;
-                    i.family_tokens.remove(&key)?;
                     if r.outstanding {
                         flushed.outstanding += 1;
                         i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
@@ -601,43 +594,47 @@ impl SledStore {
                         flushed.blacklisted += 1;
                         i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
                     }
+                    gone.insert(jti);
                 }
                 None => {
-                    i.family_tokens.remove(&key)?;
+                    gone.insert(jti);
                 }
             }
         }
-        // The family record: removed with its last token, else its entry moves (a
-        // compare-and-swap: a rotation may change the record meanwhile).
+        // The family record, without the tokens gone: removed with its last token, else
+        // its entry moves (a compare-and-swap: a rotation may change the record
+        // meanwhile, adding a token).
         loop {
-            let Some(before) = i.families.get(&prefix)? else {
+            let Some(before) = i.families.get(&key)? else {
                 return Ok(());
             };
-            let (family, flush_at) = decode_family(&before)?;
+            let mut record = FamilyRecord::decode(&before)?;
+            let flush_at = record.flush_at;
+            record.retain_members(|jti| !gone.contains(jti))?;
             let next = match earliest {
                 Some(e) if flush_at > cutoff => e.min(flush_at),
                 Some(e) => e,
-                None if family.expires_at <= cutoff => {
-                    let swapped =
-                        i.families
-                            .compare_and_swap(&prefix, Some(before), None::<&[u8]>)?;
+                None if record.family.expires_at <= cutoff && !record.has_members() => {
+                    let swapped = i
+                        .families
+                        .compare_and_swap(&key, Some(before), None::<&[u8]>)?;
                     if swapped.is_err() {
                         continue;
                     }
                     i.user_families
-                        .remove(user_family_key(family.user_id, id))?;
+                        .remove(user_family_key(record.family.user_id, id))?;
                     flushed.families += 1;
                     return Ok(());
                 }
-                None => family.expires_at,
+                None => record.family.expires_at,
             };
-            if next == flush_at && flush_at > cutoff {
+            if next == flush_at && flush_at > cutoff && gone.is_empty() {
                 return Ok(());
             }
             i.expiry.insert(expiry_key(next, EXPIRY_FAMILY, id), &[])?;
-            let after = encode_family(&family, next);
+            record.flush_at = next;
             if i.families
-                .compare_and_swap(&prefix, Some(before), Some(after))?
+                .compare_and_swap(&key, Some(before), Some(record.encode()))?
                 .is_ok()
             {
                 return Ok(());
@@ -662,7 +659,7 @@ impl SledStore {
         let i = &self.inner()?;
         let listed: BTreeMap<&str, &Blacklisted> =
             blacklisted.iter().map(|b| (b.jti.as_str(), b)).collect();
-        let mut families: BTreeMap<&str, (Family, u64)> = BTreeMap::new();
+        let mut families: BTreeMap<&str, FamilyRecord> = BTreeMap::new();
         let mut seen_tokens = BTreeSet::new();
         for token in tokens {
             let existing = record(&i.tokens, &token.jti)?;
@@ -683,9 +680,7 @@ impl SledStore {
             }
             seen_tokens.insert(token.jti.as_str());
             i.tokens.insert(id_key(&token.jti), record.encode())?;
-            i.family_tokens
-                .insert(family_token_key(&token.family, &token.jti), &[])?;
-            let (family, flush_at) = families.entry(&token.family).or_insert_with(|| {
+            let record = families.entry(&token.family).or_insert_with(|| {
                 let family = Family {
                     user_id: token.user_id,
                     created_at_ms: token.created_at_ms,
@@ -694,23 +689,24 @@ impl SledStore {
                     login: None,
                     last_refresh: None,
                 };
-                (family, token.expires_at)
+                FamilyRecord::new(family, token.expires_at)
             });
+            record.add_member(&token.jti);
+            record.flush_at = record.flush_at.min(token.expires_at);
+            let family = &mut record.family;
             family.created_at_ms = family.created_at_ms.min(token.created_at_ms);
             family.expires_at = family.expires_at.max(token.expires_at);
-            *flush_at = (*flush_at).min(token.expires_at);
             if token.user_id != family.user_id {
                 i.user_families
                     .insert(user_family_key(token.user_id, &token.family), &[])?;
             }
         }
-        for (id, (family, flush_at)) in &families {
-            i.families
-                .insert(id_key(id), encode_family(family, *flush_at))?;
+        for (id, record) in &families {
+            i.families.insert(id_key(id), record.encode())?;
             i.expiry
-                .insert(expiry_key(*flush_at, EXPIRY_FAMILY, id), &[])?;
+                .insert(expiry_key(record.flush_at, EXPIRY_FAMILY, id), &[])?;
             i.user_families
-                .insert(user_family_key(family.user_id, id), &[])?;
+                .insert(user_family_key(record.family.user_id, id), &[])?;
         }
         // Blacklist entries of tokens not loaded here.
         for entry in blacklisted {

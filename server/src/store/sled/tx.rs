@@ -9,8 +9,8 @@ use sled::{
 use super::{
     format::decode,
     record::{
-        decode_family, encode_family, expiry_key, family_token_key, id_key, user_family_key, IdKey,
-        Listed, TokenRecord, EXPIRY_FAMILY,
+        expiry_key, id_key, user_family_key, FamilyRecord, IdKey, Listed, TokenRecord,
+        EXPIRY_FAMILY,
     },
 };
 use crate::store::{Family, Outstanding, Seen, StoreError};
@@ -50,13 +50,14 @@ pub(super) fn tx_record(tokens: &TransactionalTree, jti: &str) -> TxResult<Optio
     }
 }
 
-/// Inside a transaction: a family's record and the time of its expiry entry.
+/// Inside a transaction: a family's record (with the time of its expiry entry and its
+/// tokens).
 pub(super) fn tx_family(
     families: &TransactionalTree,
     family: &str,
-) -> TxResult<Option<(Family, u64)>> {
-    match families.get(id_key(family))? {
-        Some(bytes) => Ok(Some(tx(decode_family(&bytes))?)),
+) -> TxResult<Option<FamilyRecord>> {
+    match families.get(IdKey::new(family).as_ref())? {
+        Some(bytes) => Ok(Some(tx(FamilyRecord::decode(&bytes))?)),
         None => Ok(None),
     }
 }
@@ -65,28 +66,20 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-/// The five trees of format 2 a token's recording writes: plain trees for the upgrade
+/// The four trees of format 3 a token's recording writes: plain trees for the upgrade
 /// (`Trees<'_, Tree>`), transactional ones inside a transaction ([`TokenTrees`]).
 pub(super) struct Trees<'a, T> {
     pub tokens: &'a T,
     pub families: &'a T,
-    pub family_tokens: &'a T,
     pub user_families: &'a T,
     pub expiry: &'a T,
 }
 
 impl<'a, T> Trees<'a, T> {
-    pub fn of(
-        tokens: &'a T,
-        families: &'a T,
-        family_tokens: &'a T,
-        user_families: &'a T,
-        expiry: &'a T,
-    ) -> Self {
+    pub fn of(tokens: &'a T, families: &'a T, user_families: &'a T, expiry: &'a T) -> Self {
         Self {
             tokens,
             families,
-            family_tokens,
             user_families,
             expiry,
         }
@@ -112,7 +105,7 @@ impl TokenTrees<'_> {
         seen: Option<&Seen>,
         listed: Option<Listed>,
         existing: Option<Option<TokenRecord>>,
-        family: Option<Option<(Family, u64)>>,
+        family: Option<Option<FamilyRecord>>,
     ) -> TxResult<i64> {
         let existing = match existing {
             Some(known) => known,
@@ -122,19 +115,20 @@ impl TokenTrees<'_> {
         let mut record = TokenRecord::new(token.clone());
         record.listed = listed.or_else(|| existing.and_then(|r| r.listed));
         self.tokens.insert(id_key(&token.jti), record.encode())?;
-        self.family_tokens
-            .insert(family_token_key(&token.family, &token.jti), &[])?;
         let family = match family {
             Some(read) => read,
             None => tx_family(self.families, &token.family)?,
         };
-        let (family, flush_at) = match family {
-            Some((mut family, mut flush_at)) => {
+        let mut record = match family {
+            Some(mut record) => {
+                let family = &mut record.family;
                 family.expires_at = family.expires_at.max(token.expires_at);
-                if token.expires_at < flush_at {
-                    flush_at = token.expires_at;
-                    self.expiry
-                        .insert(expiry_key(flush_at, EXPIRY_FAMILY, &token.family), &[])?;
+                if token.expires_at < record.flush_at {
+                    record.flush_at = token.expires_at;
+                    self.expiry.insert(
+                        expiry_key(record.flush_at, EXPIRY_FAMILY, &token.family),
+                        &[],
+                    )?;
                 }
                 if seen.is_some() {
                     family.last_refresh = seen.cloned();
@@ -143,7 +137,7 @@ impl TokenTrees<'_> {
                     self.user_families
                         .insert(user_family_key(token.user_id, &token.family), &[])?;
                 }
-                (family, flush_at)
+                record
             }
             None => {
                 self.expiry.insert(
@@ -160,11 +154,12 @@ impl TokenTrees<'_> {
                     login: seen.cloned(),
                     last_refresh: None,
                 };
-                (family, token.expires_at)
+                FamilyRecord::new(family, token.expires_at)
             }
         };
+        record.add_member(&token.jti);
         self.families
-            .insert(id_key(&token.family), encode_family(&family, flush_at))?;
+            .insert(id_key(&token.family), record.encode())?;
         Ok(i64::from(!was_outstanding))
     }
 }

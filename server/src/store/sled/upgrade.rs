@@ -1,24 +1,35 @@
-//! The upgrade of a format 1 data folder (JSON records: an outstanding record, a
-//! blacklist entry, a user index entry, a family index entry and an expiry entry per
-//! token) to format 2 ([`super::record`]), in place, on its first open.
+//! The upgrades of a data folder on its first open: format 1 (JSON records: an
+//! outstanding record, a blacklist entry, a user index entry, a family index entry and
+//! an expiry entry per token) to format 2 in place, then format 2 to format 3
+//! ([`super::record`]) into a new database.
 //!
-//! Format 2 lives in trees of their own (`v2.*`), so the upgrade reads format 1's trees
-//! and writes format 2's beside them; the format marker changes only once every record
-//! is written and flushed, then format 1's trees are dropped. Progress is stored under
-//! [`CURSOR_KEY`] (the stage and the last key done) after each flushed batch: a killed
-//! upgrade resumes from there at the next open (writing a record again is harmless: the
-//! same bytes). On a terminal it shows its progress on one line; elsewhere one line per
-//! tenth.
+//! Format 2 lives in trees of their own (`v2.*`), so the first upgrade reads format 1's
+//! trees and writes format 2's beside them; the format marker changes only once every
+//! record is written and flushed, then format 1's trees are dropped.
+//!
+//! The second upgrade writes a new database beside the old (`db.3`), copying every
+//! record (format 2's family memberships into the family records): sled never returns
+//! the space of deleted records to the file system (see BENCHMARKS.md), so an upgrade in
+//! place would leave the folder as large as format 2's; and a new database may be
+//! compressed ([`super::format::COMPRESSED`], which sled fixes when it creates one).
+//! Once it is complete and flushed (its marker written last), the old database is
+//! moved aside (`db.2`), the new one takes its name (`db`), and the old one is deleted.
+//! [`settle`] finishes a switch that a crash interrupted.
+//!
+//! Progress is stored under [`CURSOR_KEY`] (the stage and the last key done) after each
+//! flushed batch, in the database being written: a killed upgrade resumes from there at
+//! the next open (writing a record again is harmless: the same bytes). On a terminal it
+//! shows its progress on one line; elsewhere one line per tenth.
 
-use std::io::IsTerminal as _;
+use std::{io::IsTerminal as _, path::Path};
 
 use sled::{Db, Tree};
 
 use super::{
-    format::{decode, FORMAT, FORMAT_KEY, FORMAT_V1},
+    format::{decode, COMPRESSED, FORMAT, FORMAT_KEY, FORMAT_V1, FORMAT_V2},
     record::{
-        encode_family, expiry_key, family_token_key, id_key, user_family_key, Listed, TokenRecord,
-        EXPIRY_FAMILY, EXPIRY_LISTED,
+        decode_family_v2, encode_family_v2, expiry_key, family_token_key, id_key, user_family_key,
+        FamilyRecord, Listed, Reader, TokenRecord, EXPIRY_FAMILY, EXPIRY_LISTED,
     },
 };
 use crate::store::{Blacklisted, Family, Outstanding, StoreError};
@@ -41,16 +52,231 @@ const STAGE_TOKENS: u8 = 1;
 const STAGE_LISTED: u8 = 2;
 const STAGE_FAMILIES: u8 = 3;
 
-/// The trees format 2 writes.
-pub(super) type V2<'a> = super::tx::Trees<'a, Tree>;
+/// Format 2's token trees.
+pub(super) const V2_TREES: [&str; 5] = [
+    "v2.tokens",
+    "v2.families",
+    "v2.family_tokens",
+    "v2.user_families",
+    "v2.expiry",
+];
 
-/// Upgrades `db` to format 2 if it holds format 1 (its marker is `marker`).
-pub(super) fn upgrade(db: &Db, v2: &V2<'_>) -> Result<(), StoreError> {
+const STAGE3_OTHERS: u8 = 0x31;
+const STAGE3_TOKENS: u8 = 0x32;
+const STAGE3_FAMILIES: u8 = 0x33;
+const STAGE3_USER_FAMILIES: u8 = 0x34;
+const STAGE3_EXPIRY: u8 = 0x35;
+
+/// The trees format 2 writes.
+pub(super) struct V2 {
+    tokens: Tree,
+    families: Tree,
+    family_tokens: Tree,
+    user_families: Tree,
+    expiry: Tree,
+}
+
+impl V2 {
+    fn open(db: &Db) -> Result<Self, StoreError> {
+        let [tokens, families, family_tokens, user_families, expiry] =
+            V2_TREES.map(|name| db.open_tree(name));
+        Ok(Self {
+            tokens: tokens?,
+            families: families?,
+            family_tokens: family_tokens?,
+            user_families: user_families?,
+            expiry: expiry?,
+        })
+    }
+}
+
+/// The database being written by an upgrade to format 3.
+const NEXT: &str = "db.3";
+/// The format 2 database once format 3's has replaced it (deleted next).
+const RETIRED: &str = "db.2";
+
+/// Whether sled's database at `path` is compressed: `None` if it has none yet.
+pub(super) fn compressed(path: &Path) -> Option<bool> {
+    let conf = std::fs::read(path.join("conf")).ok()?;
+    Some(String::from_utf8_lossy(&conf).contains("use_compression: true"))
+}
+
+/// Whether `marker` is format 1's or 2's.
+pub(super) fn is_old(marker: &[u8]) -> bool {
+    marker == FORMAT_V1 || marker == FORMAT_V2
+}
+
+fn io(path: &Path, err: std::io::Error) -> StoreError {
+    StoreError::Io(format!("{}: {err}", path.display()))
+}
+
+/// Syncs `dir` itself, so that renames in it are durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(dir, e))
+}
+
+/// Finishes a switch to format 3 that a crash interrupted: the old database moved
+/// aside, the new one not yet in its place (then it is complete: it is moved only
+/// once its marker is written), or the old one not yet deleted.
+pub(super) fn settle(dir: &Path) -> Result<(), StoreError> {
+    let (db, next, retired) = (dir.join("db"), dir.join(NEXT), dir.join(RETIRED));
+    if !db.exists() && next.exists() && retired.exists() {
+        std::fs::rename(&next, &db).map_err(|e| io(&next, e))?;
+        sync_dir(dir)?;
+    }
+    if retired.exists() && db.exists() && !next.exists() {
+        std::fs::remove_dir_all(&retired).map_err(|e| io(&retired, e))?;
+    }
+    Ok(())
+}
+
+/// Upgrades the format 1 or 2 database `dir/db` to format 3, which takes its place.
+/// `open` opens a sled database (compressed or not).
+pub(super) fn to_format_3(
+    dir: &Path,
+    open: impl Fn(&Path, bool) -> Result<Db, StoreError>,
+) -> Result<(), StoreError> {
+    let (path, next) = (dir.join("db"), dir.join(NEXT));
+    {
+        let old = open(&path, compressed(&path).unwrap_or(false))?;
+        let v2 = V2::open(&old)?;
+        match old.get(FORMAT_KEY)? {
+            Some(format) if format.as_ref() == FORMAT_V2 => drop_v1_trees(&old)?,
+            Some(format) if format.as_ref() == FORMAT_V1 => upgrade(&old, &v2)?,
+            None if old.is_empty() => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown format {:?}",
+                    String::from_utf8_lossy(&other)
+                )))
+            }
+            None => return Err(StoreError::Corrupt("no format marker".into())),
+        }
+        let new = open(&next, compressed(&next).unwrap_or(COMPRESSED))?;
+        copy_to_format_3(&old, &v2, &new)?;
+        new.flush()?;
+    }
+    // Both closed: the new database takes the old one's place.
+    let retired = dir.join(RETIRED);
+    std::fs::rename(&path, &retired).map_err(|e| io(&path, e))?;
+    std::fs::rename(&next, &path).map_err(|e| io(&next, e))?;
+    sync_dir(dir)?;
+    std::fs::remove_dir_all(&retired).map_err(|e| io(&retired, e))
+}
+
+/// Copies format 2's database `old` into format 3's `new`, resuming after the cursor
+/// stored in `new`; writes format 3's marker last.
+fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
+    let tree = |name: &str| new.open_tree(name);
+    let (tokens, families, user_families, expiry) = (
+        tree("v3.tokens")?,
+        tree("v3.families")?,
+        tree("v3.user_families")?,
+        tree("v3.expiry")?,
+    );
+    let total = v2.tokens.len() + v2.families.len() + v2.user_families.len() + v2.expiry.len();
+    let mut progress = Progress::new(total, 3);
+    let (mut stage, mut after) = match new.get(CURSOR_KEY)? {
+        Some(cursor) if !cursor.is_empty() => (cursor[0], Some(cursor[1..].to_vec())),
+        _ => (STAGE3_OTHERS, None),
+    };
+    if stage == STAGE3_OTHERS {
+        // Users, their indexes, the audit log, the signing keys, the clock floor, the
+        // counts (the same records: the upgrade changes no count).
+        for name in old.tree_names() {
+            let skip = name == old.name()
+                || V2_TREES
+                    .iter()
+                    .chain(&V1_TREES)
+                    .any(|t| name == t.as_bytes());
+            if skip {
+                continue;
+            }
+            let (from, to) = (old.open_tree(&name)?, new.open_tree(&name)?);
+            for item in from.iter() {
+                let (key, value) = item?;
+                to.insert(key, value)?;
+            }
+        }
+        for item in old.iter() {
+            let (key, value) = item?;
+            if key != FORMAT_KEY && key != CURSOR_KEY {
+                new.insert(key, value)?;
+            }
+        }
+        checkpoint(new, STAGE3_TOKENS, Some(&[]))?;
+        stage = STAGE3_TOKENS;
+        after = None;
+    }
+    fn copy(to: &Tree) -> impl Fn(&[u8], &[u8]) -> Result<(), StoreError> + '_ {
+        move |key, value| {
+            to.insert(key, value)?;
+            Ok(())
+        }
+    }
+    if stage == STAGE3_TOKENS {
+        let from = &v2.tokens;
+        batches(new, from, stage, after.take(), &mut progress, copy(&tokens))?;
+        stage = STAGE3_FAMILIES;
+    }
+    if stage == STAGE3_FAMILIES {
+        batches(
+            new,
+            &v2.families,
+            stage,
+            after.take(),
+            &mut progress,
+            |key, value| {
+                let (family, flush_at) = decode_family_v2(value)?;
+                let mut record = FamilyRecord::new(family, flush_at);
+                for item in v2.family_tokens.scan_prefix(key) {
+                    let (member, _) = item?;
+                    record.add_member(&Reader::new(&member[key.len()..]).id()?);
+                }
+                families.insert(key, record.encode())?;
+                Ok(())
+            },
+        )?;
+        stage = STAGE3_USER_FAMILIES;
+    }
+    if stage == STAGE3_USER_FAMILIES {
+        let from = &v2.user_families;
+        batches(
+            new,
+            from,
+            stage,
+            after.take(),
+            &mut progress,
+            copy(&user_families),
+        )?;
+        stage = STAGE3_EXPIRY;
+    }
+    if stage == STAGE3_EXPIRY {
+        batches(
+            new,
+            &v2.expiry,
+            stage,
+            after.take(),
+            &mut progress,
+            copy(&expiry),
+        )?;
+    }
+    new.insert(FORMAT_KEY, FORMAT)?;
+    new.remove(CURSOR_KEY)?;
+    new.flush()?;
+    progress.done();
+    Ok(())
+}
+
+/// Upgrades `db` from format 1 to format 2 (its marker is format 1's).
+fn upgrade(db: &Db, v2: &V2) -> Result<(), StoreError> {
     let outstanding = db.open_tree("outstanding")?;
     let blacklist = db.open_tree("blacklist")?;
     let families = db.open_tree("families")?;
     let total = outstanding.len() + blacklist.len() + families.len();
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new(total, 2);
     let (mut stage, mut after) = match db.get(CURSOR_KEY)? {
         Some(cursor) if !cursor.is_empty() => (cursor[0], Some(cursor[1..].to_vec())),
         _ => (STAGE_TOKENS, None),
@@ -130,12 +356,12 @@ pub(super) fn upgrade(db: &Db, v2: &V2<'_>) -> Result<(), StoreError> {
                 v2.user_families
                     .insert(user_family_key(family.user_id, id), &[])?;
                 v2.families
-                    .insert(id_key(id), encode_family(&family, flush_at))?;
+                    .insert(id_key(id), encode_family_v2(&family, flush_at))?;
                 Ok(())
             },
         )?;
     }
-    db.insert(FORMAT_KEY, FORMAT)?;
+    db.insert(FORMAT_KEY, FORMAT_V2)?;
     db.remove(CURSOR_KEY)?;
     db.flush()?;
     progress.done();
@@ -152,11 +378,6 @@ pub(super) fn drop_v1_trees(db: &Db) -> Result<(), StoreError> {
         }
     }
     Ok(())
-}
-
-/// Whether the stored marker is format 1's.
-pub(super) fn is_v1(marker: &[u8]) -> bool {
-    marker == FORMAT_V1
 }
 
 /// Walks `tree` from after `after`, calling `write` for each record, flushing and
@@ -208,12 +429,13 @@ struct Progress {
     shown: usize,
     terminal: bool,
     started: std::time::Instant,
+    format: u8,
 }
 
 impl Progress {
-    fn new(total: usize) -> Self {
+    fn new(total: usize, format: u8) -> Self {
         eprintln!(
-            "upgrading the data folder's store to format 2 ({total} token, blacklist and family records; resumable if stopped)"
+            "upgrading the data folder's store to format {format} ({total} token, blacklist and family records; resumable if stopped)"
         );
         Self {
             total,
@@ -221,6 +443,7 @@ impl Progress {
             shown: 0,
             terminal: std::io::stderr().is_terminal(),
             started: std::time::Instant::now(),
+            format,
         }
     }
 
@@ -250,7 +473,8 @@ impl Progress {
             eprintln!();
         }
         eprintln!(
-            "upgraded the store to format 2 in {:.1} s",
+            "upgraded the store to format {} in {:.1} s",
+            self.format,
             self.started.elapsed().as_secs_f64()
         );
     }

@@ -24,7 +24,7 @@
 //! byte-for-byte the token Simple JWT would mint.
 
 use alloc::{borrow::Cow, format, string::String, vec::Vec};
-use core::fmt;
+use core::{cmp::Ordering, fmt};
 
 use serde_json::{Map, Number, Value};
 
@@ -549,10 +549,39 @@ impl Iterator for Unescaped<'_> {
     }
 }
 
+// The paths for strings with escapes (rare) stay out of line, one copy each: the core
+// is built at opt-level 3 in the WebAssembly module, which would otherwise inline the
+// decoder into every comparison (BENCHMARKS.md, the checking reader's size).
+
+/// The order of two keys' decoded bytes (`x` and `y` as in the text, escapes and all).
+#[inline(never)]
+fn cmp_unescaped(x: &[u8], y: &[u8]) -> Ordering {
+    Unescaped::new(x).cmp(Unescaped::new(y))
+}
+
+/// Whether a string's decoded bytes are `other`.
+#[inline(never)]
+fn eq_unescaped(raw: &[u8], other: &[u8]) -> bool {
+    Unescaped::new(raw).eq(other.iter().copied())
+}
+
+/// The length of a string's decoded bytes.
+#[inline(never)]
+fn unescaped_len(raw: &[u8]) -> usize {
+    Unescaped::new(raw).count()
+}
+
+/// A string's decoded text.
+#[inline(never)]
+fn unescape(raw: &[u8]) -> String {
+    // Decoding a checked string of UTF-8 text gives UTF-8 text.
+    String::from_utf8(Unescaped::new(raw).collect()).unwrap_or_default()
+}
+
 fn same_key(text: &[u8], a: &Entry, b: &Entry) -> bool {
     let (x, y) = (a.key(text), b.key(text));
     if a.escaped || b.escaped {
-        Unescaped::new(x).eq(Unescaped::new(y))
+        cmp_unescaped(x, y).is_eq()
     } else {
         x == y
     }
@@ -561,7 +590,7 @@ fn same_key(text: &[u8], a: &Entry, b: &Entry) -> bool {
 fn key_before(text: &[u8], a: &Entry, b: &Entry) -> bool {
     let (x, y) = (a.key(text), b.key(text));
     if a.escaped || b.escaped {
-        Unescaped::new(x).lt(Unescaped::new(y))
+        cmp_unescaped(x, y).is_lt()
     } else {
         x < y
     }
@@ -918,7 +947,7 @@ impl<'a> JsonStr<'a> {
     /// Whether the decoded string is `other`.
     pub fn eq_str(self, other: &str) -> bool {
         if self.escaped {
-            Unescaped::new(self.raw.as_bytes()).eq(other.bytes())
+            eq_unescaped(self.raw.as_bytes(), other.as_bytes())
         } else {
             self.raw == other
         }
@@ -932,7 +961,7 @@ impl<'a> JsonStr<'a> {
     /// The decoded length in bytes.
     pub fn len(self) -> usize {
         if self.escaped {
-            Unescaped::new(self.raw.as_bytes()).count()
+            unescaped_len(self.raw.as_bytes())
         } else {
             self.raw.len()
         }
@@ -940,12 +969,11 @@ impl<'a> JsonStr<'a> {
 
     /// The decoded string: borrowed without escapes, else built.
     pub fn decode(self) -> Cow<'a, str> {
-        if !self.escaped {
-            return Cow::Borrowed(self.raw);
+        if self.escaped {
+            Cow::Owned(unescape(self.raw.as_bytes()))
+        } else {
+            Cow::Borrowed(self.raw)
         }
-        // Decoding a checked string of UTF-8 text gives UTF-8 text.
-        let bytes: Vec<u8> = Unescaped::new(self.raw.as_bytes()).collect();
-        Cow::Owned(String::from_utf8(bytes).unwrap_or_default())
     }
 }
 

@@ -643,7 +643,27 @@ struct Scan<'a> {
     entries: Entries,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    /// Checks that `text` is one value (with `object`, an object) and whitespace: the
+    /// reader's state after it (the document's members, if an object) and where the
+    /// value sits. Texts over 4 GiB are refused (offsets are u32).
+    fn document(text: &'a str, object: bool) -> Option<(Self, core::ops::Range<usize>)> {
+        u32::try_from(text.len()).ok()?;
+        let mut scan = Scan {
+            reader: Reader::new(text),
+            entries: Entries::new(),
+        };
+        scan.reader.skip_ws();
+        let start = scan.reader.pos;
+        if object && scan.reader.peek() != Some(b'{') {
+            return None;
+        }
+        scan.value(0)?;
+        let end = scan.reader.pos;
+        scan.reader.end()?;
+        Some((scan, start..end))
+    }
+
     /// A value at nesting `depth`, checked as [`Reader::value`] reads it.
     fn value(&mut self, depth: usize) -> Option<()> {
         let r = &mut self.reader;
@@ -728,17 +748,7 @@ impl<'a> Object<'a> {
     /// `None` if `text` is not one JSON object that [`parse_object`] would accept (or is
     /// longer than 4 GiB: only token segments, at most 8 KiB, are read this way).
     pub fn scan(text: &'a str) -> Option<Self> {
-        u32::try_from(text.len()).ok()?;
-        let mut scan = Scan {
-            reader: Reader::new(text),
-            entries: Entries::new(),
-        };
-        scan.reader.skip_ws();
-        if scan.reader.peek() != Some(b'{') {
-            return None;
-        }
-        scan.object(0)?;
-        scan.reader.end()?;
+        let (scan, _) = Scan::document(text, true)?;
         Some(Self {
             text,
             entries: scan.entries,
@@ -803,17 +813,8 @@ pub struct Json<'a>(&'a str);
 /// refused at every depth), without building it: the value, to read in place. `None`
 /// for anything else, or a text longer than 4 GiB. Public as `tollgate_core::check_json`.
 pub fn check(text: &str) -> Option<Json<'_>> {
-    u32::try_from(text.len()).ok()?;
-    let mut scan = Scan {
-        reader: Reader::new(text),
-        entries: Entries::new(),
-    };
-    scan.reader.skip_ws();
-    let start = scan.reader.pos;
-    scan.value(0)?;
-    let end = scan.reader.pos;
-    scan.reader.end()?;
-    text.get(start..end).map(Json)
+    let (_, value) = Scan::document(text, false)?;
+    text.get(value).map(Json)
 }
 
 impl<'a> Json<'a> {

@@ -732,7 +732,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// A JSON object checked exactly as [`parse_object`] checks it, without building values
+/// A JSON object checked exactly as `parse_json` reads an object, without building values
 /// or allocating: where its top-level members' keys and values sit, each value read on
 /// demand ([`Json`]).
 ///
@@ -745,7 +745,7 @@ pub struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    /// `None` if `text` is not one JSON object that [`parse_object`] would accept (or is
+    /// `None` if `text` is not one JSON object that `parse_json` would accept (or is
     /// longer than 4 GiB: only token segments, at most 8 KiB, are read this way).
     pub fn scan(text: &'a str) -> Option<Self> {
         let (scan, _) = Scan::document(text, true)?;
@@ -809,7 +809,7 @@ impl<'a> Object<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Json<'a>(&'a str);
 
-/// Checks that `text` is exactly one JSON value as [`parse`] reads it (duplicate keys
+/// Checks that `text` is exactly one JSON value as `parse_json` reads it (duplicate keys
 /// refused at every depth), without building it: the value, to read in place. `None`
 /// for anything else, or a text longer than 4 GiB. Public as `tollgate_core::check_json`.
 pub fn check(text: &str) -> Option<Json<'_>> {

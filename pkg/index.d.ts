@@ -166,7 +166,8 @@ export interface VerifierCommonOptions {
    * Who does the signature math of asymmetric tokens (EdDSA, ES*, RS*, PS*); every other
    * check is the WebAssembly core's on every path, and every path accepts exactly the same
    * signatures (ARCHITECTURE.md, "Native signature math"). "native" (default): node:crypto
-   * in Node, Bun and Deno (verify() and verifyAsync()); elsewhere WebCrypto in
+   * in Node, Bun and Deno (verify() and verifyAsync(); Node's verifyAsync() of EdDSA and
+   * ES* on libuv's thread pool); elsewhere WebCrypto in
    * verifyAsync() and the module in verify(). "webcrypto": WebCrypto in verifyAsync(), the
    * module in verify(). "wasm": the module always. HMAC is always the module's.
    */
@@ -214,7 +215,9 @@ export class Verifier {
   verify(token: string, options?: VerifyOptions): Claims;
   /**
    * verify() after loading or refreshing a remoteJwks() source, refetching once per
-   * cooldown for a key it does not know. Same as verify() for other keys.
+   * cooldown for a key it does not know. The same verdicts as verify() for other keys;
+   * the signature math may run off the calling thread (WebCrypto, or node:crypto's thread
+   * pool in Node for EdDSA and ES*: see the `crypto` option).
    */
   verifyAsync(token: string, options?: VerifyOptions): Promise<Claims>;
   /** Resolves once a remoteJwks() source is loaded (at once for other keys). */

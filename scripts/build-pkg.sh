@@ -32,13 +32,23 @@ build_module() { # build_module NAME [CARGO_FEATURES]
     ${features:+--features "$features"}
   wasm-bindgen --target web --out-dir pkg/dist --out-name "$name" --no-typescript \
     "$target_dir/wasm32-unknown-unknown/wasm-release/tollgate_wasm.wasm"
-  tests/node_modules/.bin/wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals \
+  # -Oz until nothing shrinks (--converge), without the producers and target-features
+  # custom sections (nothing reads them at run time): 0.35 KB gzip (BENCHMARKS.md).
+  tests/node_modules/.bin/wasm-opt -Oz --converge --strip-producers --strip-target-features \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     "pkg/dist/${name}_bg.wasm" -o "pkg/dist/${name}_bg.wasm"
   echo "pkg/dist/${name}_bg.wasm: $(wc -c < "pkg/dist/${name}_bg.wasm") bytes, $(gzip -9 -c "pkg/dist/${name}_bg.wasm" | wc -c) gzip"
 }
 build_module tollgate_rsa rsa,es384,es512
 build_module tollgate_wasm
+# The default module must not hold sec1's `expect("invalid tag")`: it keeps sec1's, der's
+# and const-oid's Debug formatting alive (4 KB gzip). The core builds its P-256 points so
+# that the optimizer removes it (core/src/alg.rs, P256Key::from_sec1); a compiler or
+# dependency change that brings it back should be seen, not shipped.
+if grep -qa "invalid tag" pkg/dist/tollgate_wasm_bg.wasm; then
+  echo "build-pkg: pkg/dist/tollgate_wasm_bg.wasm holds sec1's 'invalid tag' expect again (+4 KB gzip of Debug formatting): see P256Key::from_sec1 in core/src/alg.rs" >&2
+  exit 1
+fi
 
 # The error class lives in a wasm-bindgen snippet folder whose name carries a hash.
 snippets=(pkg/dist/snippets/*/js/error.js)

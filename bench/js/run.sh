@@ -11,9 +11,9 @@
 # Installs the pinned packages of bench/js/package-lock.json (npm ci) if they are missing,
 # builds pkg/dist/ (./scripts/build-pkg.sh) if it is missing, then runs bench/js/bench.mjs:
 # decode (tollgate, jose, jwt-decode, fast-jwt), and verify of every algorithm (HS*, EdDSA,
-# ES*, RS*, PS*: tollgate, also with crypto: "wasm", jose sequential and 64 in flight,
-# fast-jwt) of the tokens gen-<alg>-access of tests/vectors/generated.json at their
-# `now`, and the package's size (raw and gzip -9).
+# ES*, RS*, PS*: tollgate, also with crypto: "wasm" and, for the asymmetric ones, verifyAsync
+# sequential and 64 in flight, jose sequential and 64 in flight, fast-jwt) of the tokens
+# gen-<alg>-access of tests/vectors/generated.json at their `now`, and the package's size.
 # Every call's result is checked once before timing; exits non-zero if one is wrong, or if
 # pkg/dist/ changed during the run.
 set -euo pipefail

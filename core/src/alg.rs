@@ -35,6 +35,8 @@ use crate::Error;
 #[cfg(feature = "es512")]
 mod es512;
 mod rsa;
+#[cfg(feature = "rsa-sign")]
+mod rsa_sign;
 
 /// A signing algorithm. The verifier's configuration picks exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +193,7 @@ enum SigningInner {
     #[cfg(feature = "es512")]
     Es512(p521::ecdsa::SigningKey),
     #[cfg(feature = "rsa-sign")]
-    Rsa(Algorithm, alloc::sync::Arc<crate::rsa_sign::RsaSigner>),
+    Rsa(Algorithm, alloc::sync::Arc<self::rsa_sign::RsaSigner>),
 }
 
 /// A key that verifies tokens: the HMAC secret, or an Ed25519 / ECDSA / RSA public key.
@@ -203,11 +205,10 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 enum VerifyingInner {
-    Hs256(Hs256Key),
-    Hs384(Hs384Key),
-    Hs512(Hs512Key),
+    /// HS256, HS384 or HS512 (one variant: one copy of the secret's code).
+    Hmac(Algorithm, HmacSecret),
     EdDsa(ed25519_dalek::VerifyingKey),
-    Es256(p256::ecdsa::VerifyingKey),
+    Es256(P256Key),
     #[cfg(feature = "es384")]
     Es384(p384::ecdsa::VerifyingKey),
     #[cfg(feature = "es512")]
@@ -215,6 +216,99 @@ enum VerifyingInner {
     /// Boxed: the big integers are large beside the other variants.
     #[cfg(feature = "rsa")]
     Rsa(Algorithm, alloc::boxed::Box<::rsa::RsaPublicKey>),
+}
+
+/// An HMAC secret as a verifying key holds it: zeroized on drop, as jwt-compact's keys
+/// are, but a plain `Vec` rather than their `SmallVec`, whose code and `Debug` stay out of
+/// the WebAssembly module then (BENCHMARKS.md, "the validator's size, third round").
+#[derive(Clone)]
+struct HmacSecret(zeroize::Zeroizing<Vec<u8>>);
+
+impl HmacSecret {
+    fn new(secret: &[u8]) -> Self {
+        Self(zeroize::Zeroizing::new(secret.to_vec()))
+    }
+
+    /// Whether `signature` is the HMAC of `message` under this secret, compared in
+    /// constant time (as jwt-compact's `verify_signature`); a signature of another length
+    /// is refused.
+    fn verify<M: hmac::Mac + hmac::digest::KeyInit>(
+        &self,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(&self.0) else {
+            return false;
+        };
+        mac.update(message);
+        mac.verify_slice(signature).is_ok()
+    }
+}
+
+/// An ES256 public key: p256's key and its point's `x || y` (big-endian, 32 bytes each),
+/// kept for the JWK members and the thumbprint.
+#[derive(Clone)]
+struct P256Key {
+    key: p256::ecdsa::VerifyingKey,
+    xy: [u8; 64],
+}
+
+impl P256Key {
+    /// A P-256 public key from its SEC1 encoding: uncompressed (`04 x y`) or compressed
+    /// (`02 x` / `03 x`), the point on the curve with both coordinates below p (so never
+    /// the identity).
+    ///
+    /// Read here rather than by p256's `from_sec1_bytes`: every read of sec1's
+    /// `EncodedPoint` goes through an `expect` on its tag byte that keeps the `Debug`
+    /// formatting of sec1's, der's and const-oid's errors in the WebAssembly module (about
+    /// 4 KB gzip; BENCHMARKS.md, "the validator's size, third round"). Here the point p256
+    /// reads is built in place from the checked coordinates, its tag the constant `04`, so
+    /// the optimizer drops that `expect` (`scripts/build-pkg.sh` fails if the default
+    /// module holds its message again) and no square root is taken for an uncompressed
+    /// key. The keys accepted are the same, except p256's non-standard compact form
+    /// (`05 x`), which OpenSSL, WebCrypto and JWKs never produce.
+    fn from_sec1(bytes: &[u8]) -> Result<Self, Error> {
+        use p256::{
+            elliptic_curve::{sec1::FromEncodedPoint as _, subtle::ConstantTimeEq as _},
+            FieldElement,
+        };
+        /// The curve's b (y² = x³ - 3x + b), big-endian.
+        const B: [u8; 32] = [
+            0x5a, 0xc6, 0x35, 0xd8, 0xaa, 0x3a, 0x93, 0xe7, 0xb3, 0xeb, 0xbd, 0x55, 0x76, 0x98,
+            0x86, 0xbc, 0x65, 0x1d, 0x06, 0xb0, 0xcc, 0x53, 0xb0, 0xf6, 0x3b, 0xce, 0x3c, 0x3e,
+            0x27, 0xd2, 0x60, 0x4b,
+        ];
+        let element = |bytes: &[u8]| FieldElement::from_slice(bytes).ok();
+        let point = || -> Option<Self> {
+            let (&tag, rest) = bytes.split_first()?;
+            let x = element(rest.get(..32)?)?;
+            let rhs = x.square() * x - x.double() - x + element(&B)?;
+            let y = match (tag, rest.len()) {
+                (4, 64) => element(&rest[32..]).filter(|y| bool::from(y.square().ct_eq(&rhs)))?,
+                (2 | 3, 32) => {
+                    let y: FieldElement = Option::from(rhs.sqrt())?;
+                    if bool::from(y.is_odd()) == (tag == 3) {
+                        y
+                    } else {
+                        -y
+                    }
+                }
+                _ => return None,
+            };
+            let encoded =
+                p256::EncodedPoint::from_affine_coordinates(&x.to_bytes(), &y.to_bytes(), false);
+            // (Not `VerifyingKey::from_affine`: its identity check compares projective
+            // points, two field inversions.)
+            let public: p256::PublicKey =
+                Option::from(p256::PublicKey::from_encoded_point(&encoded))?;
+            let key = p256::ecdsa::VerifyingKey::from(public);
+            let mut xy = [0; 64];
+            xy[..32].copy_from_slice(&x.to_bytes());
+            xy[32..].copy_from_slice(&y.to_bytes());
+            Some(Self { key, xy })
+        };
+        point().ok_or(Error::KeyInvalid)
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -360,22 +454,13 @@ impl Jwk {
 fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
     let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
     match key {
-        VerifyingInner::Hs256(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
-        VerifyingInner::Hs384(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
-        VerifyingInner::Hs512(k) => alloc::vec![("k", b64(k.as_ref())), ("kty", "oct".into())],
+        VerifyingInner::Hmac(_, k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
         VerifyingInner::EdDsa(k) => alloc::vec![
             ("crv", "Ed25519".into()),
             ("kty", "OKP".into()),
             ("x", b64(k.as_bytes())),
         ],
-        VerifyingInner::Es256(k) => {
-            let point = k.to_encoded_point(false);
-            ec_members(
-                "P-256",
-                point.x().map(|x| &x[..]),
-                point.y().map(|y| &y[..]),
-            )
-        }
+        VerifyingInner::Es256(k) => ec_members("P-256", Some(&k.xy[..32]), Some(&k.xy[32..])),
         #[cfg(feature = "es384")]
         VerifyingInner::Es384(k) => {
             let point = k.to_encoded_point(false);
@@ -606,11 +691,24 @@ impl SigningKey {
     /// The key that verifies this key's signatures (for HMAC, the same secret).
     pub fn verifying_key(&self) -> VerifyingKey {
         let inner = match &self.inner {
-            SigningInner::Hs256(k) => VerifyingInner::Hs256(k.clone()),
-            SigningInner::Hs384(k) => VerifyingInner::Hs384(k.clone()),
-            SigningInner::Hs512(k) => VerifyingInner::Hs512(k.clone()),
+            SigningInner::Hs256(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs256, HmacSecret::new(k.as_ref()))
+            }
+            SigningInner::Hs384(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs384, HmacSecret::new(k.as_ref()))
+            }
+            SigningInner::Hs512(k) => {
+                VerifyingInner::Hmac(Algorithm::Hs512, HmacSecret::new(k.as_ref()))
+            }
             SigningInner::EdDsa(k) => VerifyingInner::EdDsa(k.verifying_key()),
-            SigningInner::Es256(k) => VerifyingInner::Es256(*k.verifying_key()),
+            SigningInner::Es256(k) => {
+                let point = k.verifying_key().to_encoded_point(false);
+                let xy = point.as_bytes().get(1..).and_then(|xy| xy.try_into().ok());
+                VerifyingInner::Es256(P256Key {
+                    key: *k.verifying_key(),
+                    xy: xy.unwrap_or([0; 64]),
+                })
+            }
             #[cfg(feature = "es384")]
             SigningInner::Es384(k) => VerifyingInner::Es384(*k.verifying_key()),
             #[cfg(feature = "es512")]
@@ -731,7 +829,13 @@ const P521_COMPRESSED: &[u8] = &[
 impl VerifyingKey {
     /// An HMAC secret.
     pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, Error> {
-        Ok(SigningKey::hmac(alg, secret)?.verifying_key())
+        // Built here rather than through `SigningKey`, whose code (signing, and the
+        // SEC1 encoding of its public keys) the WebAssembly validator then leaves out.
+        check_hmac_secret(alg, secret)?;
+        Ok(Self::with_default_kid(VerifyingInner::Hmac(
+            alg,
+            HmacSecret::new(secret),
+        )))
     }
 
     /// An SPKI public key in PEM (`BEGIN PUBLIC KEY`), as `openssl pkey -pubout` writes,
@@ -769,7 +873,8 @@ impl VerifyingKey {
     }
 
     /// Raw public key bytes: the 32-byte Ed25519 point, a SEC1 P-256, P-384 or P-521
-    /// point, or for RSA a PKCS#1 `RSAPublicKey` in DER.
+    /// point (uncompressed `04 x y` or compressed `02 x`/`03 x`), or for RSA a PKCS#1
+    /// `RSAPublicKey` in DER.
     pub fn from_raw(alg: Algorithm, bytes: &[u8]) -> Result<Self, Error> {
         let invalid = |_| Error::KeyInvalid;
         let inner = match alg {
@@ -787,9 +892,7 @@ impl VerifyingKey {
                 }
                 VerifyingInner::EdDsa(key)
             }
-            Algorithm::Es256 => VerifyingInner::Es256(
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
-            ),
+            Algorithm::Es256 => VerifyingInner::Es256(P256Key::from_sec1(bytes)?),
             #[cfg(feature = "es384")]
             Algorithm::Es384 => VerifyingInner::Es384(
                 p384::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(invalid)?,
@@ -864,9 +967,7 @@ impl VerifyingKey {
     /// The algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         match self.inner {
-            VerifyingInner::Hs256(_) => Algorithm::Hs256,
-            VerifyingInner::Hs384(_) => Algorithm::Hs384,
-            VerifyingInner::Hs512(_) => Algorithm::Hs512,
+            VerifyingInner::Hmac(alg, _) => alg,
             VerifyingInner::EdDsa(_) => Algorithm::EdDsa,
             VerifyingInner::Es256(_) => Algorithm::Es256,
             #[cfg(feature = "es384")]
@@ -901,25 +1002,14 @@ impl VerifyingKey {
 
     /// Checks a raw JWS signature over `message`. Never panics on odd lengths.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        fn check<A: JwtAlgorithm>(
-            alg: A,
-            key: &A::VerifyingKey,
-            message: &[u8],
-            signature: &[u8],
-        ) -> bool {
-            // jwt-compact's HMAC `try_from_slice` panics on a wrong length: check first.
-            if A::Signature::LENGTH.is_some_and(|len| len.get() != signature.len()) {
-                return false;
-            }
-            match A::Signature::try_from_slice(signature) {
-                Ok(sig) => alg.verify_signature(&sig, key, message),
-                Err(_) => false,
-            }
-        }
         match &self.inner {
-            VerifyingInner::Hs256(k) => check(Hs256, k, message, signature),
-            VerifyingInner::Hs384(k) => check(Hs384, k, message, signature),
-            VerifyingInner::Hs512(k) => check(Hs512, k, message, signature),
+            VerifyingInner::Hmac(Algorithm::Hs256, k) => {
+                k.verify::<hmac::Hmac<Sha256>>(message, signature)
+            }
+            VerifyingInner::Hmac(Algorithm::Hs384, k) => {
+                k.verify::<hmac::Hmac<sha2::Sha384>>(message, signature)
+            }
+            VerifyingInner::Hmac(_, k) => k.verify::<hmac::Hmac<sha2::Sha512>>(message, signature),
             // What jwt-compact's `Ed25519`/`Es256` do, without their `try_from_slice`, whose
             // `anyhow::Error` links anyhow's and the curves' `Debug`/`Display` into the
             // WebAssembly module (BENCHMARKS.md, "the validator's size, second round").
@@ -930,7 +1020,8 @@ impl VerifyingKey {
             VerifyingInner::Es256(k) => {
                 use p256::ecdsa::{signature::DigestVerifier as _, Signature};
                 Signature::from_slice(signature).is_ok_and(|sig| {
-                    k.verify_digest(Sha256::new_with_prefix(message), &sig)
+                    k.key
+                        .verify_digest(Sha256::new_with_prefix(message), &sig)
                         .is_ok()
                 })
             }
@@ -982,9 +1073,8 @@ impl VerifyingKey {
     /// - HMAC: the hash's length.
     pub fn signature_well_formed(&self, signature: &[u8]) -> bool {
         match &self.inner {
-            VerifyingInner::Hs256(_) => signature.len() == 32,
-            VerifyingInner::Hs384(_) => signature.len() == 48,
-            VerifyingInner::Hs512(_) => signature.len() == 64,
+            // The hash's output size, which is also the shortest secret accepted.
+            VerifyingInner::Hmac(alg, _) => signature.len() == alg.min_hmac_secret_len(),
             VerifyingInner::EdDsa(_) => {
                 let Some(s) = signature.get(32..64).filter(|_| signature.len() == 64) else {
                     return false;
@@ -1000,5 +1090,76 @@ impl VerifyingKey {
             #[cfg(feature = "rsa")]
             VerifyingInner::Rsa(_, k) => rsa_signature_well_formed(k, signature),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `P256Key::from_sec1` accepts exactly the SEC1 points p256's `from_sec1_bytes`
+    /// accepts (but its non-standard compact form), with the same coordinates.
+    #[test]
+    fn p256_sec1_reader_agrees_with_p256() {
+        let p = [
+            0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff,
+        ];
+        let mut inputs: Vec<Vec<u8>> = alloc::vec![
+            alloc::vec![],
+            alloc::vec![0],
+            alloc::vec![4],
+            [&[4][..], &[0; 64]].concat(),
+            [&[2][..], &[0; 32]].concat(),
+            [&[4][..], &p, &p].concat(),
+            [&[2][..], &p].concat(),
+        ];
+        for seed in 1u8..=40 {
+            let scalar = Sha256::digest([seed]);
+            let key = p256::ecdsa::SigningKey::from_slice(&scalar).unwrap();
+            let point = key.verifying_key().to_encoded_point(false);
+            let sec1 = point.as_bytes().to_vec();
+            let (x, y) = (&sec1[1..33], &sec1[33..]);
+            let odd = y[31] & 1;
+            inputs.push(sec1.clone());
+            inputs.push([&[2 | odd][..], x].concat());
+            inputs.push([&[3 - odd][..], x].concat());
+            inputs.push([&[5][..], x].concat());
+            inputs.push([&[6 | odd][..], x, y].concat());
+            // y off the curve, the other y, a coordinate plus p, a short or long point.
+            let mut off = sec1.clone();
+            off[64] ^= 1;
+            inputs.push(off);
+            let other_y = p256::FieldElement::from_slice(y).unwrap().neg().to_bytes();
+            inputs.push([&[4][..], x, &other_y].concat());
+            let mut plus_p = [0u8; 32];
+            let mut carry = 0u16;
+            for i in (0..32).rev() {
+                let sum = u16::from(y[i]) + u16::from(p[i]) + carry;
+                plus_p[i] = sum as u8;
+                carry = sum >> 8;
+            }
+            if carry == 0 {
+                inputs.push([&[4][..], x, &plus_p].concat());
+            }
+            inputs.push(sec1[..64].to_vec());
+            inputs.push([&sec1[..], &[0]].concat());
+        }
+        let mut accepted = 0;
+        for input in &inputs {
+            let ours = P256Key::from_sec1(input).ok();
+            let theirs = p256::ecdsa::VerifyingKey::from_sec1_bytes(input)
+                .ok()
+                .filter(|_| input.first() != Some(&5));
+            assert_eq!(ours.is_some(), theirs.is_some(), "{input:02x?}");
+            if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                assert_eq!(ours.key, theirs);
+                let point = theirs.to_encoded_point(false);
+                assert_eq!(&ours.xy[..], &point.as_bytes()[1..]);
+                accepted += 1;
+            }
+        }
+        assert!(accepted >= 40 * 4, "{accepted}");
     }
 }

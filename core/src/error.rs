@@ -5,7 +5,7 @@
 //! meaning; the messages of token failures are Simple JWT's exact English texts, so the
 //! server can answer with them unchanged.
 
-use alloc::string::String;
+use alloc::{borrow::Cow, string::String};
 use core::fmt;
 
 /// Everything that can go wrong in tollgate-core.
@@ -157,9 +157,12 @@ impl Error {
     ];
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+impl Error {
+    /// The human-readable message (what `Display` writes), built without `core::fmt`:
+    /// the WebAssembly validator sends it to JS with the code, and formatting machinery
+    /// is size there (BENCHMARKS.md, "the validator's size, third round").
+    pub fn message(&self) -> Cow<'static, str> {
+        let text = match self {
             Self::TokenTooLarge
             | Self::TokenMalformed
             | Self::HeaderUnsupported
@@ -171,37 +174,50 @@ impl fmt::Display for Error {
             | Self::AudienceMismatch
             | Self::IssuerMismatch
             | Self::TooOld
-            | Self::LifetimeTooLong => f.write_str("Token is invalid"),
-            Self::Expired => f.write_str("Token is expired"),
-            Self::Blacklisted => f.write_str("Token is blacklisted"),
-            Self::NoExp => f.write_str("Token has no 'exp' claim"),
-            Self::NoId => f.write_str("Token has no id"),
-            Self::NoType => f.write_str("Token has no type"),
-            Self::WrongType => f.write_str("Token has wrong type"),
-            Self::NoRefreshExp(claim) => write!(f, "Token has no '{claim}' claim"),
-            Self::RefreshExpExpired(claim) => write!(f, "Token '{claim}' claim has expired"),
-            Self::ClaimMissing(claim) => write!(f, "Token has no '{claim}' claim"),
-            Self::WeakKey => f.write_str(
+            | Self::LifetimeTooLong => "Token is invalid",
+            Self::Expired => "Token is expired",
+            Self::Blacklisted => "Token is blacklisted",
+            Self::NoExp => "Token has no 'exp' claim",
+            Self::NoId => "Token has no id",
+            Self::NoType => "Token has no type",
+            Self::WrongType => "Token has wrong type",
+            Self::NoRefreshExp(claim) | Self::ClaimMissing(claim) => {
+                return ["Token has no '", claim, "' claim"].concat().into()
+            }
+            Self::RefreshExpExpired(claim) => {
+                return ["Token '", claim, "' claim has expired"].concat().into()
+            }
+            Self::WeakKey => {
                 "key is too weak (HMAC secrets need at least as many bytes as the hash output; \
                  PEM text is not an HMAC secret; RSA keys need 2048 bits; an Ed25519 key \
-                 must not be of small order)",
-            ),
-            Self::KeyInvalid => f.write_str("key material cannot be parsed"),
-            Self::KeyAlgorithmMismatch => f.write_str("key does not belong to the algorithm"),
-            Self::AlgorithmUnsupported => f.write_str(
-                "unsupported algorithm (use HS256, HS384, HS512, EdDSA, ES256, ES384, ES512, \
-                     RS256, RS384, RS512, PS256, PS384 or PS512)",
-            ),
-            Self::SettingInvalid(what) => write!(f, "invalid setting: {what}"),
-            Self::ClaimReserved(claim) => {
-                write!(
-                    f,
-                    "claim '{claim}' is managed by tollgate and cannot be set"
-                )
+                 must not be of small order)"
             }
-            Self::ClaimsTooLarge => f.write_str("claims make the token larger than 8 KiB"),
-            Self::NoSigningKey => f.write_str("no signing key configured"),
-        }
+            Self::KeyInvalid => "key material cannot be parsed",
+            Self::KeyAlgorithmMismatch => "key does not belong to the algorithm",
+            Self::AlgorithmUnsupported => {
+                "unsupported algorithm (use HS256, HS384, HS512, EdDSA, ES256, ES384, ES512, \
+                     RS256, RS384, RS512, PS256, PS384 or PS512)"
+            }
+            Self::SettingInvalid(what) => return ["invalid setting: ", what].concat().into(),
+            Self::ClaimReserved(claim) => {
+                return [
+                    "claim '",
+                    claim,
+                    "' is managed by tollgate and cannot be set",
+                ]
+                .concat()
+                .into()
+            }
+            Self::ClaimsTooLarge => "claims make the token larger than 8 KiB",
+            Self::NoSigningKey => "no signing key configured",
+        };
+        Cow::Borrowed(text)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message())
     }
 }
 

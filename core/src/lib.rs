@@ -45,8 +45,6 @@ mod b64;
 mod claims;
 mod error;
 mod json;
-#[cfg(feature = "rsa-sign")]
-mod rsa_sign;
 mod settings;
 mod token;
 

@@ -58,9 +58,11 @@ const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_
 
 /**
  * `providers`: the runtime's native crypto (native.js), `sync` (node:crypto: verify() and
- * verifyAsync()) and `async` (WebCrypto: verifyAsync() only); either may be absent, and
+ * verifyAsync()), `async` (WebCrypto: verifyAsync() only) and `pool` (node:crypto's
+ * asynchronous form, libuv's thread pool: verifyAsync() only); any may be absent, and
  * then the module does that math. `asyncFirst(algorithm)`: true where the runtime's
  * WebCrypto beats its node:crypto, so that verifyAsync() takes WebCrypto (Deno's ECDSA).
+ * `poolFirst(algorithm)`: true where verifyAsync() should take `pool` (Node).
  */
 export function bindApi(wasm, exports, TollgateError, providers = {}) {
   const { argument, nowSeconds, secondsArg, timeArg, noOptions, expiryArgs } = bindArgs(TollgateError);
@@ -249,7 +251,15 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     let value;
     if (provider.sync) {
       const list = usable(checks);
-      value = list === null ? null : (index, message, signature) => index < list.length && list[index](message, signature);
+      if (list === null) value = null;
+      else if (list.length === 1) {
+        // One key (the common case): no lookup per call.
+        const [check] = list;
+        value = (index, message, signature) => index === 0 && check(message, signature);
+      } else value = (index, message, signature) => index < list.length && list[index](message, signature);
+    } else if (provider.syncImport) {
+      // Asynchronous checks of keys imported at once (node:crypto's pool).
+      value = usable(checks);
     } else {
       // Replaced by the resolved list (or null) once imported: later calls need no await.
       value = checks === null ? null : Promise.all(checks).then(usable, () => null);
@@ -376,21 +386,35 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     }
 
     /**
-     * verify() with the signature math of an async provider (WebCrypto), in one pass of the
-     * module over the token: every check before the signature runs, the signature check
-     * the module asks for is handed to WebCrypto (which copies the message and signature
-     * views before it returns, as the WebCrypto spec requires) and answered "valid" for
+     * The asynchronous provider verifyAsync() hands the math to, or null for verify()'s
+     * path: WebCrypto for `crypto: "webcrypto"`, where there is no node:crypto, or where it
+     * beats node:crypto (asyncFirst); node:crypto's pool where poolFirst says (Node).
+     */
+    #asyncProvider(token) {
+      if (this.#crypto === "webcrypto") return providers.async;
+      if (this.#crypto !== "native") return null;
+      if (providers.sync == null) return providers.async;
+      const algorithm = this.#algorithmFor(token);
+      if (providers.asyncFirst?.(algorithm) === true) return providers.async;
+      if (providers.pool != null && providers.poolFirst?.(algorithm) === true) return providers.pool;
+      return null;
+    }
+
+    /**
+     * verify() with the signature math of an async provider (WebCrypto, or node:crypto's
+     * asynchronous form on libuv's pool), in one pass of the module over the token: every
+     * check before the signature runs, the signature check the module asks for is handed
+     * to the provider (which copies the message and signature views before it returns:
+     * the WebCrypto spec requires it, Node's SignJob does it) and answered "valid" for
      * now, so that the same pass also runs every claim check and gives the outcome of a
-     * valid signature. If WebCrypto confirms, that outcome (claims or the core's claim
+     * valid signature. If the provider confirms, that outcome (claims or the core's claim
      * error) is the answer; if not, the core's answer for a bad signature is made by
      * #signatureRefused (the other keys asked as well, when the token has no kid). A pass
      * that asked nothing (an error before the signature, or HMAC) needed no math: its
      * outcome is final. Every verdict and error is the core's, in the core's order.
      */
     async #verifyOnce(token, options) {
-      const native = this.#crypto === "native";
-      const asyncFirst = native && providers.sync != null && providers.asyncFirst?.(this.#algorithmFor(token)) === true;
-      const provider = this.#crypto === "webcrypto" || (native && providers.sync == null) || asyncFirst ? providers.async : null;
+      const provider = this.#asyncProvider(token);
       if (provider == null) return this.verify(token, options);
       const { now, blacklist } = optionsArg(argument, options, VERIFY_OPTIONS, "options", VERIFY_HINTS);
       const revoked = blacklistJson(blacklist);
@@ -420,9 +444,9 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
     }
 
     /**
-     * The core's answer once WebCrypto refused the signature for key `refused`: the
-     * module's pass with every other signature check it asks for answered by WebCrypto
-     * (collected with "no", then replayed with WebCrypto's answers), so that a token
+     * The core's answer once the provider refused the signature for key `refused`: the
+     * module's pass with every other signature check it asks for answered by the provider
+     * (collected with "no", then replayed with its answers), so that a token
      * without kid is checked against each key, as the core does.
      */
     async #signatureRefused(token, algorithm, inner, checks, refused, when, revoked) {

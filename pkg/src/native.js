@@ -37,27 +37,84 @@ export function nativeAlgorithm(algorithm) {
 }
 
 /**
- * node:crypto (Node, Bun, Deno): synchronous `crypto.verify` with a KeyObject imported
- * once. OpenSSL's PSS check is told the salt length (not RSA_PSS_SALTLEN_AUTO, which
- * accepts any); ECDSA signatures are read as raw r||s (ieee-p1363), never DER.
+ * A key for node:crypto: `{ hash, options }` for `crypto.verify(hash, message, options,
+ * signature)`, the options built once per key (a KeyObject imported once), or null when
+ * the runtime cannot import it. OpenSSL's PSS check is told the salt length (not
+ * RSA_PSS_SALTLEN_AUTO, which accepts any); ECDSA signatures are read as raw r||s
+ * (ieee-p1363), never DER.
  */
-export function nodeProvider(crypto) {
+function nodeKey(crypto, algorithm, jwk) {
+  if (!nativeAlgorithm(algorithm) || typeof crypto?.verify !== "function") return null;
+  let key;
+  try {
+    key = crypto.createPublicKey({ key: jwk, format: "jwk" });
+  } catch {
+    return null;
+  }
+  const hash = HASH[algorithm] ?? null;
+  let options = key;
+  if (algorithm.startsWith("ES")) options = { key, dsaEncoding: "ieee-p1363" };
+  if (algorithm.startsWith("PS")) {
+    options = { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT[algorithm] };
+  }
+  return { hash, options };
+}
+
+/**
+ * node:crypto (Node, Bun, Deno), synchronous, for verify(). With `stream` (Node), RS*,
+ * PS* and ES* use a Verify object (createVerify) rather than the one-shot crypto.verify,
+ * which builds a SignJob (an async-capable job object) per call even when synchronous:
+ * the same OpenSSL check (the digest, then EVP_PKEY_verify with the same padding, salt
+ * length and DER conversion of r||s), about 1 µs less a call in Node, not in Bun
+ * (BENCHMARKS.md, "npm package in Node"). Ed25519 has no streaming form.
+ */
+export function nodeProvider(crypto, { stream = false } = {}) {
+  return nodeChecks(crypto, stream ? "stream" : "one-shot");
+}
+
+/**
+ * node:crypto's asynchronous form (Node): `crypto.verify(..., callback)` runs the math on
+ * libuv's thread pool, so many verifyAsync() calls in flight use every core. The check is
+ * called during the module's pass, with views of the module's memory that the next token
+ * overwrites: Node copies `data` and `signature` while the call runs (SignJob's
+ * constructor, `SignTraits::AdditionalConfig`: `ToCopy()` in async mode; an ECDSA
+ * signature is converted to a new DER buffer), before it returns, so the views are not
+ * read later (tests/runtimes/native-paths.js keeps every vector in flight at once to
+ * catch a runtime that would). Keys import synchronously (`syncImport`).
+ */
+export function nodePoolProvider(crypto) {
+  return nodeChecks(crypto, "pool");
+}
+
+/** `mode`: "one-shot" or "stream" (synchronous), or "pool" (asynchronous). */
+function nodeChecks(crypto, mode) {
+  const pool = mode === "pool";
   return {
-    sync: true,
-    name: "node:crypto",
+    sync: !pool,
+    syncImport: pool,
+    name: pool ? "node:crypto (libuv's pool)" : "node:crypto",
     importKey(algorithm, jwk) {
-      if (!nativeAlgorithm(algorithm) || typeof crypto?.verify !== "function") return null;
-      let key;
-      try {
-        key = crypto.createPublicKey({ key: jwk, format: "jwk" });
-      } catch {
-        return null;
+      const imported = nodeKey(crypto, algorithm, jwk);
+      if (imported === null) return null;
+      const { hash, options } = imported;
+      if (pool) {
+        return (message, signature) =>
+          new Promise((resolve) => {
+            try {
+              crypto.verify(hash, message, options, signature, (error, valid) => resolve(error == null && valid === true));
+            } catch {
+              resolve(false);
+            }
+          });
       }
-      const hash = HASH[algorithm] ?? null;
-      let options = key;
-      if (algorithm.startsWith("ES")) options = { key, dsaEncoding: "ieee-p1363" };
-      if (algorithm.startsWith("PS")) {
-        options = { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT[algorithm] };
+      if (mode === "stream" && hash !== null && typeof crypto.createVerify === "function") {
+        return (message, signature) => {
+          try {
+            return crypto.createVerify(hash).update(message).verify(options, signature) === true;
+          } catch {
+            return false;
+          }
+        };
       }
       return (message, signature) => {
         try {
@@ -67,6 +124,17 @@ export function nodeProvider(crypto) {
         }
       };
     },
+  };
+}
+
+/** The providers object of the Node, Bun and Deno entries (node.js, rsa-node.js). */
+export function nodeProviders(crypto) {
+  return {
+    sync: nodeProvider(crypto, { stream: inNode() }),
+    async: webProvider(globalThis.crypto?.subtle),
+    pool: nodePoolProvider(crypto),
+    asyncFirst,
+    poolFirst,
   };
 }
 
@@ -118,4 +186,23 @@ export function webProvider(subtle) {
  */
 export function asyncFirst(algorithm) {
   return globalThis.Deno !== undefined && /^ES(?:256|384|512)$/.test(algorithm);
+}
+
+/**
+ * Where verifyAsync() hands the math to node:crypto's pool (nodePoolProvider) rather than
+ * calling node:crypto synchronously: in Node (Bun's asynchronous crypto.verify gave no
+ * second core, Deno's ECDSA goes to WebCrypto), for EdDSA and ECDSA, whose math (0.1 to
+ * 1.8 ms) dwarfs the hop to the pool and back (up to 25 µs of CPU when calls come one at a
+ * time, a few µs with many in flight). RS* and PS* verify in 35 µs: there the hop cost
+ * 23-55% more CPU per token, so they stay synchronous (BENCHMARKS.md, "npm package in
+ * Node").
+ */
+const POOL = new Set(["EdDSA", "ES256", "ES384", "ES512"]);
+export function poolFirst(algorithm) {
+  return inNode() && POOL.has(algorithm);
+}
+
+/** Node itself, not Bun or Deno (whose node:crypto is their own). */
+function inNode() {
+  return globalThis.Deno === undefined && globalThis.Bun === undefined;
 }

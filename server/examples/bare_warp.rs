@@ -7,7 +7,10 @@
 //!   cargo run --release -p tollgate-server --example bare_warp -- 127.0.0.1:8000
 //!
 //! Answers `GET /bare/` with `{"id":1,"username":"bench"}` (the size of `/api/me/`'s
-//! answer for the benchmark user) and any other request with warp's 404.
+//! answer for the benchmark user), `POST /bare/` by reading its body whole (up to
+//! 64 KiB, as tollgate's limit; warp's `body::bytes`, through hyper's body channel as
+//! tollgate reads it) and answering `{}` (verify's answer), and any other request with
+//! warp's 404.
 
 use std::net::SocketAddr;
 
@@ -38,9 +41,19 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        let route = warp::get()
+        let get = warp::get()
             .and(warp::path!("bare"))
             .map(|| warp::reply::with_header(BODY, "content-type", "application/json"));
+        let post = warp::post()
+            .and(warp::path!("bare"))
+            .and(warp::body::content_length_limit(64 * 1024))
+            .and(warp::body::bytes())
+            .map(|body: bytes::Bytes| {
+                // Read, not parsed: the HTTP stack's share of a request with a body.
+                drop(body);
+                warp::reply::with_header("{}", "content-type", "application/json")
+            });
+        let route = get.or(post);
         println!("bare_warp listening on http://{addr}/bare/");
         warp::serve(route).incoming(listener).run().await;
         std::process::ExitCode::SUCCESS

@@ -2,7 +2,8 @@
 // (tests/vectors/native/) through every signature path of the package, in one runtime:
 //   wasm        crypto: "wasm", verify(): the module's own math
 //   native      verify() as imported: node:crypto where the runtime has it, else the module
-//   async       verifyAsync() as imported: node:crypto, else WebCrypto
+//   async       verifyAsync() as imported: node:crypto (in Node, its asynchronous form on
+//               libuv's pool for EdDSA and ES*), else WebCrypto
 //   webcrypto   crypto: "webcrypto", verifyAsync(): WebCrypto wherever it is
 // Each path must give the vector's verdict exactly (claims, or code and message), which
 // tollgate-core's tests hold the core to. Portable: no runtime imports; the caller passes
@@ -10,7 +11,9 @@
 // tests/runtimes/native-cli.mjs in Bun and Deno, and the workerd and Chromium steps).
 //
 // It also counts the native checks asked (a handler installed in the slot the module's
-// nativeVerify reads), so that a path silently falling back to the module shows.
+// nativeVerify reads), so that a path silently falling back to the module shows, and,
+// where the caller can count them (`jobs`: Node's async_hooks), the runtime's
+// asynchronous signature jobs each path started (node:crypto's pool, Node's WebCrypto).
 
 const SLOT = Symbol.for("tollgate.nativeVerify");
 const BASE = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
@@ -63,14 +66,23 @@ const PATHS = [
   { name: "webcrypto", crypto: "webcrypto", call: (v, token, o) => v.verifyAsync(token, o) },
 ];
 
+/** The all-in-flight rounds: verifyAsync() as imported, and with crypto: "webcrypto". */
+const IN_FLIGHT = [
+  { name: "async all in flight", crypto: undefined },
+  { name: "webcrypto all in flight", crypto: "webcrypto" },
+];
+
 /**
  * Runs `files` ([{ name, vectors }]) through `full` (the tollgate/rsa entry) and, for
- * HS*, EdDSA, ES256, through `base` (the default entry) too. Resolves to
- * { total, runs, mismatches: [text], asked: { path: native checks asked } }.
+ * HS*, EdDSA, ES256, through `base` (the default entry) too. `jobs` (optional): a count
+ * of the runtime's asynchronous signature jobs whose answer came back so far. Resolves
+ * to { total, runs, mismatches: [text], asked: { path: native checks asked }, jobs:
+ * { path: asynchronous jobs answered } }.
  */
-export async function comparePaths({ base, full, keys, files }) {
+export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) {
   const mismatches = [];
   const asked = Object.fromEntries(PATHS.map((p) => [p.name, 0]));
+  const jobsBy = Object.fromEntries([...PATHS, ...IN_FLIGHT].map((p) => [p.name, 0]));
   let current = null;
   let installed;
   const had = Object.getOwnPropertyDescriptor(globalThis, SLOT);
@@ -99,6 +111,7 @@ export async function comparePaths({ base, full, keys, files }) {
           for (const path of PATHS) {
             let got;
             current = path.name;
+            const jobsBefore = jobs();
             try {
               const options = { ...vectorOptions(vector), crypto: path.crypto };
               const verifier = new entry.Verifier(keyFor(keys, vector.key, vector.algorithm), options);
@@ -108,6 +121,7 @@ export async function comparePaths({ base, full, keys, files }) {
               got = error instanceof entry.TollgateError ? { code: error.code, message: error.message } : { thrown: String(error?.stack ?? error) };
             } finally {
               current = null;
+              jobsBy[path.name] += jobs() - jobsBefore;
             }
             runs++;
             const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
@@ -116,41 +130,46 @@ export async function comparePaths({ base, full, keys, files }) {
         }
       }
     }
-    // WebCrypto with every vector in flight at once, twice (the keys' first import, then
-    // imported keys): verifyAsync() hands WebCrypto views of the module's memory, which
-    // the next token overwrites at once, so a runtime reading them after subtle.verify
-    // returned, or answers crossing between verifications, would show here.
+    // Every vector in flight at once, twice (the keys' first import, then imported keys),
+    // through verifyAsync() as imported (node:crypto's pool in Node) and through
+    // WebCrypto: the providers are handed views of the module's memory, which the next
+    // token overwrites at once, so a runtime reading them after its call returned, or
+    // answers crossing between verifications, would show here.
     const all = files.flatMap((file) => file.vectors.map((vector) => ({ file, vector })));
-    const verifiers = all.map(({ vector }) => {
-      try {
-        return new full.Verifier(keyFor(keys, vector.key, vector.algorithm), { ...vectorOptions(vector), crypto: "webcrypto" });
-      } catch (error) {
-        return error;
-      }
-    });
-    for (const round of ["first import", "imported"]) {
-      const results = await Promise.all(
-        all.map(({ vector }, i) => {
-          const verifier = verifiers[i];
-          if (!(verifier instanceof full.Verifier)) return verifier;
-          return verifier.verifyAsync(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] }).then(
-            (claims) => ({ claims }),
-            (error) => error,
-          );
-        }),
-      );
-      results.forEach((result, i) => {
-        const { file, vector } = all[i];
-        const want = expected(vector);
-        const got = result?.claims ? result : result instanceof full.TollgateError ? { code: result.code, message: result.message } : { thrown: String(result?.stack ?? result) };
-        runs++;
-        const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
-        if (!ok) mismatches.push(`${file.name} ${vector.name} [tollgate/rsa, webcrypto all in flight, ${round}]: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    for (const flight of IN_FLIGHT) {
+      const verifiers = all.map(({ vector }) => {
+        try {
+          return new full.Verifier(keyFor(keys, vector.key, vector.algorithm), { ...vectorOptions(vector), crypto: flight.crypto });
+        } catch (error) {
+          return error;
+        }
       });
+      for (const round of ["first import", "imported"]) {
+        const jobsBefore = jobs();
+        const results = await Promise.all(
+          all.map(({ vector }, i) => {
+            const verifier = verifiers[i];
+            if (!(verifier instanceof full.Verifier)) return verifier;
+            return verifier.verifyAsync(vector.token, { now: vector.now, blacklist: vector.blacklisted ?? [] }).then(
+              (claims) => ({ claims }),
+              (error) => error,
+            );
+          }),
+        );
+        jobsBy[flight.name] += jobs() - jobsBefore;
+        results.forEach((result, i) => {
+          const { file, vector } = all[i];
+          const want = expected(vector);
+          const got = result?.claims ? result : result instanceof full.TollgateError ? { code: result.code, message: result.message } : { thrown: String(result?.stack ?? result) };
+          runs++;
+          const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
+          if (!ok) mismatches.push(`${file.name} ${vector.name} [tollgate/rsa, ${flight.name}, ${round}]: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+        });
+      }
     }
   } finally {
     if (had) Object.defineProperty(globalThis, SLOT, had);
     else delete globalThis[SLOT];
   }
-  return { total, runs, mismatches, asked };
+  return { total, runs, mismatches, asked, jobs: jobsBy };
 }

@@ -34,7 +34,7 @@ extern "C" {
 
 /// The one conversion from a core error to what JS sees.
 fn fail(err: Error) -> JsValue {
-    tollgate_error(err.code(), &err.to_string())
+    tollgate_error(err.code(), &err.message())
 }
 
 #[wasm_bindgen(module = "/js/native.js")]
@@ -222,28 +222,37 @@ pub fn decode_token(len: usize, payload_only: bool) -> u32 {
     }))
 }
 
+/// `f` of the token in the token buffer, decoded: one copy of the decoding code for the
+/// three time queries below (each with its own closure it was three, about 1 KB apiece of
+/// the module; BENCHMARKS.md, "the validator's size, third round").
+fn time_query(
+    len: usize,
+    f: &dyn Fn(&tollgate_core::Decoded) -> Result<f64, Error>,
+) -> Result<f64, JsValue> {
+    with_token(len, |token| decode(token, f))
+}
+
 /// The token's `exp` (epoch seconds), or undefined when it has none.
 #[wasm_bindgen(js_name = expiresAt)]
 pub fn expires_at(len: usize) -> Result<Option<f64>, JsValue> {
-    with_token(len, |token| {
-        decode(token, |d| Ok(d.expires_at()?.map(|exp| exp as f64)))
-    })
+    let exp = time_query(len, &|d| Ok(d.expires_at()?.map_or(-1.0, |exp| exp as f64)))?;
+    Ok((exp >= 0.0).then_some(exp))
 }
 
 /// `exp <= now - leeway`.
 #[wasm_bindgen(js_name = isExpired)]
 pub fn is_expired(len: usize, now: f64, leeway: f64) -> Result<bool, JsValue> {
     let (now, leeway) = (seconds(now, "now")?, seconds(leeway, "leeway")?);
-    with_token(len, |token| decode(token, |d| d.is_expired(now, leeway)))
+    Ok(time_query(len, &|d| {
+        Ok(f64::from(u8::from(d.is_expired(now, leeway)?)))
+    })? > 0.0)
 }
 
 /// Seconds until `exp` (0 once expired).
 #[wasm_bindgen(js_name = secondsLeft)]
 pub fn seconds_left(len: usize, now: f64) -> Result<f64, JsValue> {
     let now = seconds(now, "now")?;
-    with_token(len, |token| {
-        Ok(decode(token, |d| d.seconds_left(now))? as f64)
-    })
+    time_query(len, &|d| Ok(d.seconds_left(now)? as f64))
 }
 
 /// Verifier options, as the JS wrapper passes them (JSON text; it checks the types
@@ -393,7 +402,8 @@ impl Verifier {
     /// `kid` picks among them.
     pub fn jwks(jwks_json: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
-        let value = check_json(jwks_json).ok_or(fail(Error::KeyInvalid))?;
+        // ok_or_else: the error (a TollgateError with a stack) only when it is needed.
+        let value = check_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
         let key_set = JsonObject::scan(value.text()).and_then(|set| set.get("keys")?.items());
         let members: Vec<&str> = match key_set {
             Some(keys) => keys.map(|key| key.text()).collect(),

@@ -1,6 +1,6 @@
 //! RSA keys (RS256/384/512, PS256/384/512) for [`super`]: public keys from DER, PEM or
 //! JWK members within tollgate's size bounds, the signature check, and the hand-over to
-//! [`crate::rsa_sign`] for signing keys.
+//! [`super::rsa_sign`] for signing keys.
 //!
 //! Compiled in every build: without the `rsa` feature (the npm package's default module)
 //! only the fallbacks remain, which say `algorithm_unsupported`.
@@ -78,7 +78,7 @@ fn rsa_check(
     message: &[u8],
     signature: &[u8],
 ) -> bool {
-    crate::rsa_sign::verify(alg, modulus, &key.e().to_bytes_be(), message, signature)
+    super::rsa_sign::verify(alg, modulus, &key.e().to_bytes_be(), message, signature)
 }
 
 /// The signature check of [`rsa_verify`] by RustCrypto's `rsa` (public-key operations only).
@@ -144,7 +144,7 @@ pub(super) enum RsaSource<'a> {
 /// feature: a verifier never signs).
 #[cfg(feature = "rsa-sign")]
 pub(super) fn rsa_signer(alg: Algorithm, source: RsaSource<'_>) -> Result<SigningInner, Error> {
-    use crate::rsa_sign::RsaSigner;
+    use super::rsa_sign::RsaSigner;
     if !alg.is_rsa() {
         return Err(Error::KeyAlgorithmMismatch);
     }

@@ -33,14 +33,28 @@ pub(super) async fn authenticate(app: &App, req: &Request) -> Result<Authenticat
 /// bytes `reply::json_ordered` writes for the same two fields, without a JSON value).
 pub async fn me(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let user = authenticate(app, req).await?.user;
-    let mut body = Vec::with_capacity(32 + user.username.len());
-    body.extend_from_slice(b"{\"id\":");
+    Ok(reply::json_bytes(200, me_body(user.id, &user.username)))
+}
+
+/// `{"id":…,"username":…}` in a buffer of exactly its length when the username needs
+/// no escaping (the usual case): `Bytes` then takes the buffer over as it is, where a
+/// buffer with room to spare costs a second allocation.
+fn me_body(id: u64, username: &str) -> Vec<u8> {
+    const HEAD: &[u8] = b"{\"id\":";
+    const MIDDLE: &[u8] = b",\"username\":\"";
+    let digits = id.checked_ilog10().unwrap_or(0) as usize + 1;
+    let plain = username
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    let exact = HEAD.len() + digits + MIDDLE.len() + username.len() + 2;
+    let mut body = Vec::with_capacity(if plain { exact } else { exact + 32 });
+    body.extend_from_slice(HEAD);
     // Writing a number or a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut body, &user.id);
-    body.extend_from_slice(b",\"username\":");
-    let _ = serde_json::to_writer(&mut body, &user.username);
+    let _ = serde_json::to_writer(&mut body, &id);
+    body.extend_from_slice(&MIDDLE[..MIDDLE.len() - 1]);
+    let _ = serde_json::to_writer(&mut body, username);
     body.push(b'}');
-    Ok(reply::json_bytes(200, body))
+    body
 }
 
 /// `POST /api/logout/`: one refresh token, or with `all` every token of the user. In
@@ -80,4 +94,31 @@ pub async fn logout(app: &App, req: &Request) -> Result<Reply, ApiError> {
         .await
         .map_err(|err| denied(app, err))?;
     Ok(reply::json(200, &json!({"status": "OK, goodbye"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::me_body;
+
+    #[test]
+    fn me_body_is_the_json_of_its_two_fields_in_a_buffer_of_its_length() {
+        for (id, name) in [
+            (0, "bench"),
+            (9, "a"),
+            (10, "ünïcode"),
+            (u64::MAX, "x"),
+            (42, ""),
+            (7, "quote\"back\\slash"),
+            (7, "tab\tnew\nline"),
+        ] {
+            let body = me_body(id, name);
+            let expected =
+                serde_json::to_vec(&serde_json::json!({"id": id, "username": name})).unwrap();
+            assert_eq!(body, expected, "{id} {name:?}");
+            let plain = !name.contains(['"', '\\', '\t', '\n']);
+            if plain {
+                assert_eq!(body.len(), body.capacity(), "{id} {name:?}");
+            }
+        }
+    }
 }

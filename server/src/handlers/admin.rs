@@ -150,7 +150,7 @@ pub async fn respond(app: &App, req: &Request) -> Result<Reply, ApiError> {
     if !(caller.is_staff && caller.is_active) {
         return Err(ApiError::AdminForbidden);
     }
-    let (Some(allow), Some(parts)) = (allow(&req.path), segments(&req.path)) else {
+    let (Some(allow), Some(parts)) = (allow(req.path()), segments(req.path())) else {
         return Err(ApiError::NotFound);
     };
     let method = match req.method {
@@ -330,13 +330,13 @@ fn parse_decimal(text: &str) -> Option<u64> {
 /// The query's parameters, each at most once and each one of `known` (400 otherwise).
 fn query(req: &Request, known: &[&str]) -> Result<Map<String, Value>, ApiError> {
     let mut params = Map::new();
-    if req.query.is_empty() {
+    if req.query().is_empty() {
         return Ok(params);
     }
-    if req.query.len() > 2048 || req.query.split('&').count() > MAX_PARAMS {
+    if req.query().len() > 2048 || req.query().split('&').count() > MAX_PARAMS {
         return Err(bad("query_too_large", "The query string is too long."));
     }
-    for pair in req.query.split('&').filter(|p| !p.is_empty()) {
+    for pair in req.query().split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (name, value) = (unquote(name)?, unquote(value)?);
         if !known.contains(&name.as_str()) {

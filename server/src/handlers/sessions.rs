@@ -60,7 +60,7 @@ fn session_json(session: &Session, current: Option<bool>) -> Value {
 /// is not one of them is 404, whoever's it is.
 pub async fn revoke(app: &App, req: &Request) -> Result<Reply, ApiError> {
     let caller = authenticate(app, req).await?;
-    let id = session_id(&req.path).ok_or(ApiError::SessionNotFound)?;
+    let id = session_id(req.path()).ok_or(ApiError::SessionNotFound)?;
     app.tokens
         .revoke_session(caller.user.id, id)
         .await

@@ -22,6 +22,10 @@ pub fn add_headers(
     req: &Request,
     reply: &mut Reply,
 ) {
+    // No origin listed (the default): nothing to look up.
+    if origins.is_empty() {
+        return;
+    }
     let Some(origin) = req
         .headers
         .get(header::ORIGIN)

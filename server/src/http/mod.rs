@@ -13,6 +13,7 @@ pub mod request;
 pub mod route;
 mod serve;
 pub mod static_files;
+mod wake;
 
 pub use bearer::MAX_AUTH_HEADER;
 pub use request::{Request, MAX_BODY};

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use http::{header, HeaderMap, Method};
+use http::{header, HeaderMap, Method, Uri};
 
 use super::{
     drf::{self, Fields},
@@ -19,9 +19,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Bearer tokens and passwords.
 pub struct Request {
     pub method: Method,
-    pub path: String,
-    /// The query string (without `?`; empty when none).
-    pub query: String,
+    /// The request target as hyper parsed it (kept whole: its path and query are read
+    /// in place, not copied into strings per request).
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub remote: Option<SocketAddr>,
     pub body: Result<Bytes, BodyError>,
@@ -31,7 +31,7 @@ impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("remote", &self.remote)
             .field("body_len", &self.body.as_ref().map(Bytes::len))
             .finish_non_exhaustive()
@@ -58,6 +58,16 @@ impl From<BodyError> for ApiError {
 }
 
 impl Request {
+    /// The path (`/api/me/`).
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    /// The query string (without `?`; empty when none).
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or_default()
+    }
+
     /// The body's fields, parsed as DRF parses them.
     pub fn fields(&self) -> Result<Fields, ApiError> {
         let body = self.body.as_ref().map_err(|err| ApiError::from(*err))?;

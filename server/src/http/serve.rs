@@ -15,7 +15,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use warp::Filter;
 
@@ -26,6 +26,7 @@ use super::{
     reply::{self, Reply},
     request::{read_body, Request},
     route::Route,
+    wake::Coalesced,
 };
 use crate::{app::App, metrics};
 
@@ -56,7 +57,7 @@ static REFERRER_POLICY: HeaderName = HeaderName::from_static("referrer-policy");
 /// Answers one request.
 async fn handle(app: Arc<App>, endpoints: &impl Endpoints, req: Request) -> Reply {
     let started = Instant::now();
-    let route = Route::of(&req.path);
+    let route = Route::of(req.path());
     let mut reply = match respond(&app, endpoints, &req, route).await {
         Ok(reply) => reply,
         Err(err) => reply::error(&err, route.name(), &app.realm),
@@ -175,8 +176,7 @@ pub async fn serve(
                     };
                     let req = Request {
                         method: head.method,
-                        path: head.uri.path().to_string(),
-                        query: head.uri.query().unwrap_or_default().to_string(),
+                        uri: head.uri,
                         headers: head.headers,
                         remote: Some(peer),
                         body,
@@ -194,17 +194,22 @@ pub async fn serve(
             // be a second limit beside the idle watch.
             builder.http1().header_read_timeout(None);
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::select! {
-                // The connection first: a request head that arrived with the deadline
-                // starts its request (and so is not idle) before the watch looks.
-                biased;
-                ended = watcher.watch(connection) => if let Err(err) = ended {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                },
-                () = idle::watch(activity, idle_timeout) => {
-                    tracing::debug!("closed a connection idle or stalled past the idle timeout");
+            let task = std::pin::pin!(async move {
+                tokio::select! {
+                    // The connection first: a request head that arrived with the deadline
+                    // starts its request (and so is not idle) before the watch looks.
+                    biased;
+                    ended = watcher.watch(connection) => if let Err(err) = ended {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    },
+                    () = idle::watch(activity, idle_timeout) => {
+                        tracing::debug!("closed a connection idle or stalled past the idle timeout");
+                    }
                 }
-            }
+            });
+            // hyper's body channel wakes this task from inside its own poll: answered
+            // here by polling again, not by the scheduler waking another worker.
+            Coalesced::new(task).await;
         });
     }
     drop(listener);
@@ -234,10 +239,16 @@ pub fn routes(
                 let endpoints = endpoints.clone();
                 async move {
                     let body = read_body(app.body_timeout, &headers, stream).await;
+                    // warp gives the path and the query apart; both came from a
+                    // valid request target, so they make one again.
+                    let target = if query.is_empty() {
+                        path.as_str().to_string()
+                    } else {
+                        format!("{}?{query}", path.as_str())
+                    };
                     let req = Request {
                         method,
-                        path: path.as_str().to_string(),
-                        query,
+                        uri: Uri::try_from(target).unwrap_or_else(|_| Uri::from_static("/")),
                         headers,
                         remote,
                         body,

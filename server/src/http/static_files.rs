@@ -20,9 +20,9 @@ pub async fn serve(
     pkg_dir: Option<&Path>,
     req: &Request,
 ) -> Result<Reply, ApiError> {
-    let (dir, rel) = match req.path.strip_prefix("/pkg/") {
+    let (dir, rel) = match req.path().strip_prefix("/pkg/") {
         Some(rel) => (pkg_dir, rel),
-        None => (www_dir, req.path.trim_start_matches('/')),
+        None => (www_dir, req.path().trim_start_matches('/')),
     };
     let Some(dir) = dir else {
         return Err(ApiError::NotFound);
@@ -67,7 +67,7 @@ pub async fn serve(
     reply
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if req.path.starts_with("/admin/") {
+    if req.path().starts_with("/admin/") {
         reply.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONSOLE_CSP),

@@ -51,8 +51,8 @@ impl RsaSigner {
 
     /// `BEGIN PRIVATE KEY` (PKCS#8) or `BEGIN RSA PRIVATE KEY` (PKCS#1).
     pub(crate) fn from_pem(pem: &str) -> Result<Self, Error> {
-        let der = crate::alg::pem_body(pem, "PRIVATE KEY")
-            .or_else(|| crate::alg::pem_body(pem, "RSA PRIVATE KEY"))
+        let der = super::pem_body(pem, "PRIVATE KEY")
+            .or_else(|| super::pem_body(pem, "RSA PRIVATE KEY"))
             .ok_or(Error::KeyInvalid)?;
         Self::from_der(&der)
     }
@@ -68,7 +68,7 @@ impl RsaSigner {
 
     fn new(key: RsaPrivateKey) -> Result<Self, Error> {
         // Size and exponent rules first: a weak key says `key_weak`, not `key_invalid`.
-        let public = crate::alg::rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())?;
+        let public = super::rsa_public(&key.n().to_bytes_be(), &key.e().to_bytes_be())?;
         key.validate().map_err(|_| Error::KeyInvalid)?;
         let pkcs8 = key.to_pkcs8_der().map_err(|_| Error::KeyInvalid)?;
         let pair = KeyPair::from_pkcs8(pkcs8.as_bytes()).map_err(|_| Error::KeyInvalid)?;

@@ -369,60 +369,68 @@ pub(crate) fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
 /// Read by hand (with the crate's strict JSON reader) rather than through jwt-compact's
 /// serde types: the rules are few, and serde's machinery does not belong in the
 /// WebAssembly validator.
+///
+/// Kept as its checked text, each member read in place when asked (`JsonObject`), so
+/// that reading a key builds no `serde_json::Value` (none of that code in the
+/// WebAssembly module).
 struct Jwk {
-    members: Map<String, Value>,
+    text: String,
     kid: Option<String>,
+}
+
+/// Member `name` of a JWK, if present: a string, else `KeyInvalid`.
+fn jwk_string<'a>(
+    members: &crate::JsonObject<'a>,
+    name: &str,
+) -> Result<Option<alloc::borrow::Cow<'a, str>>, Error> {
+    match members.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_str()
+            .map(|s| Some(s.decode()))
+            .ok_or(Error::KeyInvalid),
+    }
 }
 
 impl Jwk {
     /// Parses `text` as a JWK for `alg`: `kty` (and `crv`) must fit the algorithm, and
     /// `alg` and `use`, if present, must say this algorithm and `sig`.
     fn parse(text: &str, alg: Algorithm) -> Result<Self, Error> {
-        Self::from_value(
-            crate::json::parse(text.as_bytes()).ok_or(Error::KeyInvalid)?,
-            alg,
-        )
-    }
-
-    fn from_value(value: Value, alg: Algorithm) -> Result<Self, Error> {
-        let Value::Object(members) = value else {
-            return Err(Error::KeyInvalid);
-        };
-        let string = |name: &str| match members.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(Error::KeyInvalid),
-        };
+        let members = crate::JsonObject::scan(text).ok_or(Error::KeyInvalid)?;
+        let string = |name: &str| jwk_string(&members, name);
         if string("alg")?.is_some_and(|a| a != alg.name())
             || string("use")?.is_some_and(|u| u != "sig")
         {
             return Err(Error::KeyAlgorithmMismatch);
         }
         let (kty, crv) = alg.jwk_kty_crv();
-        match string("kty")? {
+        match string("kty")?.as_deref() {
             Some(found) if found == kty => {}
             Some("oct" | "OKP" | "EC" | "RSA") => return Err(Error::KeyAlgorithmMismatch),
             _ => return Err(Error::KeyInvalid),
         }
         if let Some(crv) = crv {
-            match string("crv")? {
+            match string("crv")?.as_deref() {
                 Some(found) if found == crv => {}
                 Some(_) => return Err(Error::KeyAlgorithmMismatch),
                 None => return Err(Error::KeyInvalid),
             }
         }
-        let kid = string("kid")?.map(String::from);
-        Ok(Self { members, kid })
+        let kid = string("kid")?.map(alloc::borrow::Cow::into_owned);
+        Ok(Self {
+            text: text.into(),
+            kid,
+        })
     }
 
     /// A base64url member (decoded in constant time: it may be secret).
     fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
-        match self.members.get(name) {
+        let members = crate::JsonObject::scan(&self.text).ok_or(Error::KeyInvalid)?;
+        match jwk_string(&members, name)? {
             None => Ok(None),
-            Some(Value::String(text)) => Base64UrlUnpadded::decode_vec(text)
+            Some(text) => Base64UrlUnpadded::decode_vec(&text)
                 .map(Some)
                 .map_err(|_| Error::KeyInvalid),
-            Some(_) => Err(Error::KeyInvalid),
         }
     }
 
@@ -907,7 +915,10 @@ impl VerifyingKey {
 
     /// [`VerifyingKey::from_jwk`] for a JWK already parsed (a member of a JWKS).
     pub fn from_jwk_value(alg: Algorithm, jwk: Value) -> Result<Self, Error> {
-        Self::with_jwk(alg, Jwk::from_value(jwk, alg)?)
+        // Its text read back is the same JWK (keys unique, strings escaped, numbers
+        // finite).
+        let text = serde_json::to_string(&jwk).map_err(|_| Error::KeyInvalid)?;
+        Self::from_jwk(alg, &text)
     }
 
     fn with_jwk(alg: Algorithm, jwk: Jwk) -> Result<Self, Error> {

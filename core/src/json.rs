@@ -24,7 +24,7 @@
 //! byte-for-byte the token Simple JWT would mint.
 
 use alloc::{borrow::Cow, format, string::String, vec::Vec};
-use core::fmt;
+use core::{cmp::Ordering, fmt};
 
 use serde_json::{Map, Number, Value};
 
@@ -549,10 +549,39 @@ impl Iterator for Unescaped<'_> {
     }
 }
 
+// The paths for strings with escapes (rare) stay out of line, one copy each: the core
+// is built at opt-level 3 in the WebAssembly module, which would otherwise inline the
+// decoder into every comparison (BENCHMARKS.md, the checking reader's size).
+
+/// The order of two keys' decoded bytes (`x` and `y` as in the text, escapes and all).
+#[inline(never)]
+fn cmp_unescaped(x: &[u8], y: &[u8]) -> Ordering {
+    Unescaped::new(x).cmp(Unescaped::new(y))
+}
+
+/// Whether a string's decoded bytes are `other`.
+#[inline(never)]
+fn eq_unescaped(raw: &[u8], other: &[u8]) -> bool {
+    Unescaped::new(raw).eq(other.iter().copied())
+}
+
+/// The length of a string's decoded bytes.
+#[inline(never)]
+fn unescaped_len(raw: &[u8]) -> usize {
+    Unescaped::new(raw).count()
+}
+
+/// A string's decoded text.
+#[inline(never)]
+fn unescape(raw: &[u8]) -> String {
+    // Decoding a checked string of UTF-8 text gives UTF-8 text.
+    String::from_utf8(Unescaped::new(raw).collect()).unwrap_or_default()
+}
+
 fn same_key(text: &[u8], a: &Entry, b: &Entry) -> bool {
     let (x, y) = (a.key(text), b.key(text));
     if a.escaped || b.escaped {
-        Unescaped::new(x).eq(Unescaped::new(y))
+        cmp_unescaped(x, y).is_eq()
     } else {
         x == y
     }
@@ -561,7 +590,7 @@ fn same_key(text: &[u8], a: &Entry, b: &Entry) -> bool {
 fn key_before(text: &[u8], a: &Entry, b: &Entry) -> bool {
     let (x, y) = (a.key(text), b.key(text));
     if a.escaped || b.escaped {
-        Unescaped::new(x).lt(Unescaped::new(y))
+        cmp_unescaped(x, y).is_lt()
     } else {
         x < y
     }
@@ -614,7 +643,27 @@ struct Scan<'a> {
     entries: Entries,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    /// Checks that `text` is one value (with `object`, an object) and whitespace: the
+    /// reader's state after it (the document's members, if an object) and where the
+    /// value sits. Texts over 4 GiB are refused (offsets are u32).
+    fn document(text: &'a str, object: bool) -> Option<(Self, core::ops::Range<usize>)> {
+        u32::try_from(text.len()).ok()?;
+        let mut scan = Scan {
+            reader: Reader::new(text),
+            entries: Entries::new(),
+        };
+        scan.reader.skip_ws();
+        let start = scan.reader.pos;
+        if object && scan.reader.peek() != Some(b'{') {
+            return None;
+        }
+        scan.value(0)?;
+        let end = scan.reader.pos;
+        scan.reader.end()?;
+        Some((scan, start..end))
+    }
+
     /// A value at nesting `depth`, checked as [`Reader::value`] reads it.
     fn value(&mut self, depth: usize) -> Option<()> {
         let r = &mut self.reader;
@@ -683,30 +732,23 @@ impl Scan<'_> {
     }
 }
 
-/// A JSON object checked exactly as [`parse_object`] checks it, without building values
+/// A JSON object checked exactly as `parse_json` reads an object, without building values
 /// or allocating: where its top-level members' keys and values sit, each value read on
 /// demand ([`Json`]).
+///
+/// Public as `tollgate_core::JsonObject`, for callers that read JSON input without
+/// building `Value`s (the WebAssembly adapter's options and key sets).
 #[derive(Debug)]
-pub(crate) struct Object<'a> {
+pub struct Object<'a> {
     text: &'a str,
     entries: Entries,
 }
 
 impl<'a> Object<'a> {
-    /// `None` if `text` is not one JSON object that [`parse_object`] would accept (or is
+    /// `None` if `text` is not one JSON object that `parse_json` would accept (or is
     /// longer than 4 GiB: only token segments, at most 8 KiB, are read this way).
-    pub(crate) fn scan(text: &'a str) -> Option<Self> {
-        u32::try_from(text.len()).ok()?;
-        let mut scan = Scan {
-            reader: Reader::new(text),
-            entries: Entries::new(),
-        };
-        scan.reader.skip_ws();
-        if scan.reader.peek() != Some(b'{') {
-            return None;
-        }
-        scan.object(0)?;
-        scan.reader.end()?;
+    pub fn scan(text: &'a str) -> Option<Self> {
+        let (scan, _) = Scan::document(text, true)?;
         Some(Self {
             text,
             entries: scan.entries,
@@ -724,7 +766,7 @@ impl<'a> Object<'a> {
     }
 
     /// The value of member `key` (keys compared decoded).
-    pub(crate) fn get(&self, key: &str) -> Option<Json<'a>> {
+    pub fn get(&self, key: &str) -> Option<Json<'a>> {
         let text = self.text.as_bytes();
         let entry = self.entries.as_slice().iter().find(|e| {
             if e.escaped {
@@ -743,28 +785,46 @@ impl<'a> Object<'a> {
     }
 
     /// Whether the object has the member `key`.
-    pub(crate) fn contains(&self, key: &str) -> bool {
+    pub fn contains(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
     /// The members' keys (in document order up to 16 members; any order beyond).
-    pub(crate) fn keys(&self) -> impl Iterator<Item = JsonStr<'a>> + '_ {
+    pub fn keys(&self) -> impl Iterator<Item = JsonStr<'a>> + '_ {
         self.entries.as_slice().iter().map(|e| self.key(e))
+    }
+
+    /// The members, keys and values (in document order up to 16 members; any order
+    /// beyond).
+    pub fn members(&self) -> impl Iterator<Item = (JsonStr<'a>, Json<'a>)> + '_ {
+        self.entries.as_slice().iter().filter_map(|e| {
+            let value = self.text.get(e.value.0 as usize..e.value.1 as usize)?;
+            Some((self.key(e), Json(value)))
+        })
     }
 }
 
-/// The text of one value inside a checked document.
+/// The text of one value inside a checked document (public as
+/// `tollgate_core::JsonValue`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Json<'a>(&'a str);
+pub struct Json<'a>(&'a str);
+
+/// Checks that `text` is exactly one JSON value as `parse_json` reads it (duplicate keys
+/// refused at every depth), without building it: the value, to read in place. `None`
+/// for anything else, or a text longer than 4 GiB. Public as `tollgate_core::check_json`.
+pub fn check(text: &str) -> Option<Json<'_>> {
+    let (_, value) = Scan::document(text, false)?;
+    text.get(value).map(Json)
+}
 
 impl<'a> Json<'a> {
     /// The value's JSON text.
-    pub(crate) fn text(self) -> &'a str {
+    pub fn text(self) -> &'a str {
         self.0
     }
 
     /// A string value.
-    pub(crate) fn as_str(self) -> Option<JsonStr<'a>> {
+    pub fn as_str(self) -> Option<JsonStr<'a>> {
         let raw = self.0.strip_prefix('"')?.strip_suffix('"')?;
         Some(JsonStr {
             raw,
@@ -775,7 +835,7 @@ impl<'a> Json<'a> {
     /// A number that is a non-negative integer within u64 (as `Value::as_u64`: the
     /// reader makes exactly those a u64; `-0`, fractions, exponents and larger integers
     /// are floats or negative).
-    pub(crate) fn as_u64(self) -> Option<u64> {
+    pub fn as_u64(self) -> Option<u64> {
         let digits = self.0.as_bytes();
         if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
             return None;
@@ -785,13 +845,18 @@ impl<'a> Json<'a> {
         })
     }
 
+    /// Whether the value is `null`.
+    pub fn is_null(self) -> bool {
+        self.0 == "null"
+    }
+
     /// Whether the value is a number.
-    pub(crate) fn is_number(self) -> bool {
+    pub fn is_number(self) -> bool {
         matches!(self.0.as_bytes().first(), Some(b'-' | b'0'..=b'9'))
     }
 
     /// The items of an array value.
-    pub(crate) fn items(self) -> Option<Items<'a>> {
+    pub fn items(self) -> Option<Items<'a>> {
         self.0.starts_with('[').then_some(Items {
             text: self.0,
             pos: 1,
@@ -801,7 +866,7 @@ impl<'a> Json<'a> {
 
 /// The items of a checked array, in order.
 #[derive(Debug, Clone)]
-pub(crate) struct Items<'a> {
+pub struct Items<'a> {
     text: &'a str,
     pos: usize,
 }
@@ -869,43 +934,47 @@ fn skip_value(bytes: &[u8], start: usize) -> Option<usize> {
 /// A string inside a checked document: its text between the quotes, escapes not yet
 /// decoded.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct JsonStr<'a> {
+pub struct JsonStr<'a> {
     raw: &'a str,
     escaped: bool,
 }
 
 impl<'a> JsonStr<'a> {
     /// The string itself when it has no escapes.
-    pub(crate) fn as_plain(self) -> Option<&'a str> {
+    pub fn as_plain(self) -> Option<&'a str> {
         (!self.escaped).then_some(self.raw)
     }
 
     /// Whether the decoded string is `other`.
-    pub(crate) fn eq_str(self, other: &str) -> bool {
+    pub fn eq_str(self, other: &str) -> bool {
         if self.escaped {
-            Unescaped::new(self.raw.as_bytes()).eq(other.bytes())
+            eq_unescaped(self.raw.as_bytes(), other.as_bytes())
         } else {
             self.raw == other
         }
     }
 
+    /// Whether the decoded string is empty.
+    pub fn is_empty(self) -> bool {
+        self.raw.is_empty()
+    }
+
     /// The decoded length in bytes.
-    pub(crate) fn len(self) -> usize {
+    pub fn len(self) -> usize {
         if self.escaped {
-            Unescaped::new(self.raw.as_bytes()).count()
+            unescaped_len(self.raw.as_bytes())
         } else {
             self.raw.len()
         }
     }
 
     /// The decoded string: borrowed without escapes, else built.
-    pub(crate) fn decode(self) -> Cow<'a, str> {
-        if !self.escaped {
-            return Cow::Borrowed(self.raw);
+    pub fn decode(self) -> Cow<'a, str> {
+        if self.escaped {
+            Cow::Owned(unescape(self.raw.as_bytes()))
+        } else {
+            Cow::Borrowed(self.raw)
         }
-        // Decoding a checked string of UTF-8 text gives UTF-8 text.
-        let bytes: Vec<u8> = Unescaped::new(self.raw.as_bytes()).collect();
-        Cow::Owned(String::from_utf8(bytes).unwrap_or_default())
     }
 }
 
@@ -1295,6 +1364,13 @@ mod tests {
             assert_same_value(json, value);
         }
         assert!(scanned.get("\u{0}no such key").is_none());
+        assert_eq!(scanned.members().count(), object.len());
+        for (key, json) in scanned.members() {
+            // The value `get` found (and checked above): not again, which would be
+            // exponential in the nesting.
+            let found = scanned.get(&key.decode()).expect("the key");
+            assert_eq!(json.text(), found.text());
+        }
     }
 
     /// A value read in place is the value built.
@@ -1348,6 +1424,14 @@ mod tests {
             assert_same_reading(&object, &scanned);
         }
         let ours = parse(input);
+        // The checking reader on any value (`check_json`): the same verdict, the same
+        // value read in place.
+        let checked = core::str::from_utf8(input).ok().and_then(check);
+        assert_eq!(checked.is_some(), ours.is_some());
+        if let (Some(checked), Some(built)) = (checked, &ours) {
+            assert_same_value(checked, built);
+            assert_eq!(checked.is_null(), built.is_null());
+        }
         let theirs = oracle::parse(input);
         let agree = match (&ours, &theirs) {
             (Some(a), Some(b)) => same(a, b),

@@ -71,6 +71,16 @@ pub fn parse_json(text: &str) -> Option<Value> {
 
 pub use json::MAX_DEPTH as MAX_JSON_DEPTH;
 
+/// The strict reader without `Value`s: [`check_json`] checks a text exactly as
+/// [`parse_json`] reads it and gives the value to read in place ([`JsonValue`]: a string
+/// compared or decoded only when asked, a number as u64, an array's items, an object's
+/// members by name with [`JsonObject::scan`]). What tokens are checked with; the
+/// WebAssembly adapter reads its options and key sets with it too, so that the module
+/// carries no `Value`-building code.
+pub use json::{
+    check as check_json, Items as JsonItems, Json as JsonValue, JsonStr, Object as JsonObject,
+};
+
 /// The README's Rust examples, compiled and run by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

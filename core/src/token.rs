@@ -832,7 +832,7 @@ fn user_id(claims: &Object<'_>, base: &str, name: &str) -> Result<Option<Text>, 
 fn optional_string<'a>(claims: &Object<'a>, name: &str) -> Result<Option<JsonStr<'a>>, Error> {
     match claims.get(name).map(Json::as_str) {
         None => Ok(None),
-        Some(Some(s)) if s.len() != 0 && s.len() <= MAX_ID_LEN => Ok(Some(s)),
+        Some(Some(s)) if !s.is_empty() && s.len() <= MAX_ID_LEN => Ok(Some(s)),
         Some(_) => Err(Error::ClaimInvalid),
     }
 }

@@ -15,8 +15,8 @@
 use std::cell::RefCell;
 
 use tollgate_core::{
-    Algorithm, Audience, ClaimNames, Error, Expect, TokenKind, Value, VerifierSettings,
-    VerifyingKey, MAX_TOKEN_LEN,
+    check_json, Algorithm, Audience, ClaimNames, Error, Expect, JsonObject, JsonValue, TokenKind,
+    VerifierSettings, VerifyingKey, MAX_TOKEN_LEN,
 };
 use wasm_bindgen::prelude::*;
 
@@ -274,35 +274,41 @@ struct Options {
     max_lifetime: Option<u64>,
 }
 
-fn string_list(value: &Value) -> Option<Vec<String>> {
+/// JSON read with the core's strict reader in place (`check_json`, `JsonObject`): no
+/// `serde_json::Value` is built anywhere in the module (BENCHMARKS.md, the validator's
+/// size).
+fn string_list(value: JsonValue<'_>) -> Option<Vec<String>> {
     value
-        .as_array()?
-        .iter()
-        .map(|v| v.as_str().map(String::from))
+        .items()?
+        .map(|v| v.as_str().map(|s| s.decode().into_owned()))
         .collect()
 }
 
 fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
-    let Some(Value::Object(fields)) = tollgate_core::parse_json(options_json) else {
+    let Some(fields) = JsonObject::scan(options_json) else {
         return Err(invalid_argument("options must be a JSON object"));
     };
     let mut options = Options::default();
-    for (name, value) in fields {
-        if value.is_null() {
+    // The first failing option in key order is the one reported (as when the options
+    // were a sorted map).
+    let mut failure: Option<(String, JsValue)> = None;
+    for (name, value) in fields.members() {
+        let name = name.decode();
+        if value.is_null() || failure.as_ref().is_some_and(|(first, _)| **first < *name) {
             continue;
         }
-        let text = || value.as_str().map(String::from);
-        let ok = match name.as_str() {
+        let text = || value.as_str().map(|s| s.decode().into_owned());
+        let ok = match name.as_ref() {
             "algorithm" => text().map(|a| options.algorithm = a),
             "leeway" => value.as_u64().map(|l| options.leeway = l),
-            "audience" => match &value {
-                Value::String(one) => Some(Audience::One(one.clone())),
-                many => string_list(many).map(Audience::Many),
+            "audience" => match text() {
+                Some(one) => Some(Audience::One(one)),
+                None => string_list(value).map(Audience::Many),
             }
             .map(|a| options.audience = Some(a)),
             "issuer" => text().map(|i| options.issuer = Some(i)),
             "type" => text().map(|t| options.token_type = Some(t)),
-            "requiredClaims" => string_list(&value).map(|r| options.required_claims = r),
+            "requiredClaims" => string_list(value).map(|r| options.required_claims = r),
             "userIdClaim" => text().map(|c| options.user_id_claim = Some(c)),
             "tokenTypeClaim" => text().map(|c| options.token_type_claim = Some(c)),
             "jtiClaim" => text().map(|c| options.jti_claim = Some(c)),
@@ -310,16 +316,18 @@ fn parse_options(options_json: &str) -> Result<(Options, Algorithm), JsValue> {
             "maxTokenAge" => value.as_u64().map(|s| options.max_token_age = Some(s)),
             "maxLifetime" => value.as_u64().map(|s| options.max_lifetime = Some(s)),
             _ => {
-                return Err(invalid_argument(
-                    &["options: unknown option ", &name].concat(),
-                ))
+                let err = invalid_argument(&["options: unknown option ", &name].concat());
+                failure = Some((name.into_owned(), err));
+                continue;
             }
         };
         if ok.is_none() {
-            return Err(invalid_argument(
-                &["options.", &name, " has the wrong type"].concat(),
-            ));
+            let err = invalid_argument(&["options.", &name, " has the wrong type"].concat());
+            failure = Some((name.into_owned(), err));
         }
+    }
+    if let Some((_, err)) = failure {
+        return Err(err);
     }
     let algorithm = Algorithm::from_name(&options.algorithm).map_err(fail)?;
     Ok((options, algorithm))
@@ -394,16 +402,17 @@ impl Verifier {
     /// `kid` picks among them.
     pub fn jwks(jwks_json: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
-        let mut value =
-            tollgate_core::parse_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
-        let members = match value.get_mut("keys") {
-            Some(Value::Array(keys)) => core::mem::take(keys),
-            _ => vec![value],
+        // ok_or_else: the error (a TollgateError with a stack) only when it is needed.
+        let value = check_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
+        let key_set = JsonObject::scan(value.text()).and_then(|set| set.get("keys")?.items());
+        let members: Vec<&str> = match key_set {
+            Some(keys) => keys.map(|key| key.text()).collect(),
+            None => vec![value.text()],
         };
         let mut keys = Vec::new();
         let mut last_error = Error::KeyInvalid;
         for member in members {
-            match VerifyingKey::from_jwk_value(algorithm, member) {
+            match VerifyingKey::from_jwk(algorithm, member) {
                 Ok(key) => keys.push(key),
                 Err(err) => last_error = err,
             }
@@ -450,8 +459,7 @@ impl Verifier {
         let now = seconds(now, "now")?;
         let blacklist: Vec<String> = match blacklist_json {
             None => Vec::new(),
-            Some(text) => tollgate_core::parse_json(&text)
-                .as_ref()
+            Some(text) => check_json(&text)
                 .and_then(string_list)
                 .ok_or_else(|| invalid_argument("blacklist must be an array of jti strings"))?,
         };

@@ -160,3 +160,60 @@ fn an_interrupted_switch_to_format_3_is_finished_at_open() {
     assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
     assert!(!retired.exists());
 }
+
+/// A family rotated far past [`record::INLINE_MEMBERS`] keeps a record of bounded size
+/// (its older ids move out in chunks); every reader still sees them all, and the flush
+/// rewrites, then deletes, the chunks as their tokens expire.
+#[test]
+fn a_long_chain_keeps_its_family_record_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    let jti = |n: u64| format!("{n:032x}");
+    store
+        .insert_token(&token(&jti(0), "f", 1000), None, None)
+        .unwrap();
+    let size = |store: &SledStore| {
+        let i = store.inner().unwrap();
+        i.families.get(record::id_key("f")).unwrap().unwrap().len()
+    };
+    let mut largest = 0;
+    for n in 1..=250u64 {
+        let (old, new) = (
+            token(&jti(n - 1), "f", 999 + n),
+            token(&jti(n), "f", 1000 + n),
+        );
+        store
+            .rotate_tx(&old, &new, RotateRule::BLACKLIST, 1, None)
+            .unwrap();
+        if n == 64 {
+            largest = size(&store);
+        }
+        assert!(size(&store) <= largest.max(64 + 17 * record::INLINE_MEMBERS));
+    }
+    let i = store.inner().unwrap();
+    let all: Vec<String> = (0..=250).map(jti).collect();
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all);
+    assert_eq!(i.family_chunks.len(), 250 / record::INLINE_MEMBERS);
+    assert_eq!(store.sessions(7, 1).unwrap().len(), 1);
+    // Tokens 0 to 100 expire: the chunks holding only them go, the next is rewritten.
+    let flushed = store.delete_expired(1100, 0).unwrap();
+    assert_eq!(flushed.blacklisted, 101);
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all[101..]);
+    let first = 101 / record::INLINE_MEMBERS;
+    assert_eq!(i.family_chunks.len(), 250 / record::INLINE_MEMBERS - first);
+    let family = i.families.get(record::id_key("f")).unwrap().unwrap();
+    assert_eq!(
+        record::FamilyRecord::decode(&family).unwrap().first_chunk,
+        first as u32
+    );
+    assert_eq!(
+        store
+            .revoke_family_tx("f", 2, BlacklistReason::Reuse)
+            .unwrap(),
+        1
+    );
+    assert!(store.sessions(7, 1).unwrap().is_empty());
+    store.delete_expired(2000, 0).unwrap();
+    assert!(i.families.is_empty() && i.family_chunks.is_empty());
+    assert_eq!(store.counts().outstanding, 0);
+}

@@ -176,6 +176,7 @@ fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
         tree("v3.user_families")?,
         tree("v3.expiry")?,
     );
+    let chunks = tree("v3.family_chunks")?;
     let total = v2.tokens.len() + v2.families.len() + v2.user_families.len() + v2.expiry.len();
     let mut progress = Progress::new(total, 3);
     let (mut stage, mut after) = match new.get(CURSOR_KEY)? {
@@ -233,7 +234,12 @@ fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
                 let mut record = FamilyRecord::new(family, flush_at);
                 for item in v2.family_tokens.scan_prefix(key) {
                     let (member, _) = item?;
-                    record.add_member(&Reader::new(&member[key.len()..]).id()?);
+                    let jti = Reader::new(&member[key.len()..]).id()?;
+                    if let Some((number, ids)) = record.add_member(&jti) {
+                        let mut chunk = key.to_vec();
+                        chunk.extend_from_slice(&number.to_be_bytes());
+                        chunks.insert(chunk, ids)?;
+                    }
                 }
                 families.insert(key, record.encode())?;
                 Ok(())

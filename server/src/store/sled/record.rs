@@ -436,8 +436,11 @@ impl FamilyRecord {
         }
     }
 
-    /// Adds a token to the family (once among the inline ids: a new token's id is new,
-    /// so the chunks are not searched). When the inline ids are full they move out:
+    /// Adds a token to the family (once among the inline ids; the chunks are not
+    /// searched: a new token's id is new, and a known token recorded again long after
+    /// it moved into a chunk only repeats an id, which every reader of the members
+    /// tolerates: a revocation skips a token already blacklisted, the flush a token
+    /// already removed). When the inline ids are full they move out:
     /// the chunk returned must be written with the record.
     #[must_use]
     pub(super) fn add_member(&mut self, jti: &str) -> Option<Chunk> {

@@ -2,7 +2,7 @@
 //! suite, `crate::store::conformance`).
 
 use super::*;
-use crate::store::{BlacklistReason, Outstanding, Revocation, RotateRule, StoredKind};
+use crate::store::{BlacklistReason, Family, Outstanding, Revocation, RotateRule, StoredKind};
 
 /// A fresh store with user 7, the owner of every test token.
 fn store_with_user(dir: &tempfile::TempDir) -> SledStore {
@@ -216,4 +216,48 @@ fn a_long_chain_keeps_its_family_record_bounded() {
     store.delete_expired(2000, 0).unwrap();
     assert!(i.families.is_empty() && i.family_chunks.is_empty());
     assert_eq!(store.counts().outstanding, 0);
+}
+
+/// The upgrade from format 2 moves a long family's older ids into chunk records, as
+/// rotations would have.
+#[test]
+fn an_upgraded_long_family_has_its_ids_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let jti = |n: u64| format!("{n:032x}");
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.insert(format::FORMAT_KEY, format::FORMAT_V2).unwrap();
+        let tree = |name: &str| db.open_tree(name).unwrap();
+        let (tokens, families, members) = (
+            tree("v2.tokens"),
+            tree("v2.families"),
+            tree("v2.family_tokens"),
+        );
+        for n in 0..100 {
+            let record = record::TokenRecord::new(token(&jti(n), "f", 1000 + n));
+            tokens
+                .insert(record::id_key(&jti(n)), record.encode())
+                .unwrap();
+            members
+                .insert(record::family_token_key("f", &jti(n)), &[])
+                .unwrap();
+        }
+        let family = Family {
+            user_id: 7,
+            created_at_ms: 1,
+            expires_at: 1099,
+            revoked_at: None,
+            login: None,
+            last_refresh: None,
+        };
+        families
+            .insert(record::id_key("f"), record::encode_family_v2(&family, 1000))
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let i = store.inner().unwrap();
+    let all: Vec<String> = (0..100).map(jti).collect();
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all);
+    assert_eq!(i.family_chunks.len(), 100 / record::INLINE_MEMBERS);
 }

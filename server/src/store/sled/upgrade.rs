@@ -8,10 +8,11 @@
 //! record is written and flushed, then format 1's trees are dropped.
 //!
 //! The second upgrade writes a new database beside the old (`db.3`), copying every
-//! record (format 2's family memberships into the family records): sled never returns
-//! the space of deleted records to the file system (see BENCHMARKS.md), so an upgrade in
-//! place would leave the folder as large as format 2's; and a new database may be
-//! compressed ([`super::format::COMPRESSED`], which sled fixes when it creates one).
+//! record (format 2's family memberships into the family records and, past 32 ids, their
+//! chunk records): sled never returns the space of deleted records to the file system
+//! (see BENCHMARKS.md), so an upgrade in place would leave the folder as large as format
+//! 2's; and a new database may be compressed ([`super::format::COMPRESSED`], which
+//! sled fixes when it creates one).
 //! Once it is complete and flushed (its marker written last), the old database is
 //! moved aside (`db.2`), the new one takes its name (`db`), and the old one is deleted.
 //! [`settle`] finishes a switch that a crash interrupted.

@@ -85,6 +85,9 @@ struct Inner {
     /// `time ++ kind ++ id`: one entry per family (and per blacklist entry kept alone)
     /// for the flush of expired records.
     expiry: Tree,
+    /// `family ++ u32 BE number`: the older token ids of a family, moved out of its
+    /// record [`record::INLINE_MEMBERS`] at a time.
+    family_chunks: Tree,
     commit: GroupCommit,
     counts: Counters,
 }
@@ -258,6 +261,7 @@ impl SledStore {
             families,
             user_families,
             expiry,
+            family_chunks: tree("v3.family_chunks")?,
             commit: GroupCommit::new(),
             counts: Counters::default(),
             db,

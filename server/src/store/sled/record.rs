@@ -19,11 +19,21 @@
 //! [successor         0, or 1 and an id        when reason != 0]
 //! ```
 //!
-//! A family record (tree `v3.families`, key [`id_key`] of the family): version 2,
+//! A family record (tree `v3.families`, key [`id_key`] of the family): version 3,
 //! user_id, created_at_ms, expires_at, flush_at (the time of its entry in the expiry
 //! index, see [`super::tokens`]), revoked_at (0 or 1 and u64), login and last refresh
-//! (0, or 1 and `at_ms`, user agent and address as strings), then the [`id_key`]s of
-//! its tokens to the record's end ([`FamilyRecord`]). Format 2's family record (version
+//! (0, or 1 and `at_ms`, user agent and address as strings), first_chunk and
+//! next_chunk (u32 each), then the [`id_key`]s of its newest tokens to the record's end
+//! ([`FamilyRecord`], at most [`INLINE_MEMBERS`]). Adding a token to a full record moves
+//! its inline ids as one chunk record into tree `v3.family_chunks` (key [`chunk_key`]:
+//! `id_key(family) ++ u32 BE number`, value: the ids one after another) and bumps
+//! next_chunk; the flush rewrites chunks without the ids gone, deletes emptied ones and
+//! moves first_chunk past them. So a rotation rewrites a record of its fixed fields
+//! plus at most 544 bytes of ids and, every 32nd time, writes one 544-byte chunk,
+//! whatever the chain's length
+//! (format 3 first kept every id inline, version 2 of the family record: 68 KB
+//! rewritten per refresh for a 4,000-token chain; such a record still reads, as one
+//! without chunks). Format 2's family record (version
 //! byte 1) ended before the tokens: it kept them as one `family ++ jti` key per token
 //! in a tree of their own (`v2.family_tokens`), a sled record (and about 200 bytes of
 //! sled's file) per token that format 3 saves.
@@ -169,6 +179,11 @@ impl<'a> Reader<'a> {
 
     fn u8(&mut self) -> Result<u8, StoreError> {
         Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes(b.try_into().unwrap_or_default()))
     }
 
     fn u64(&mut self) -> Result<u64, StoreError> {
@@ -379,39 +394,74 @@ impl TokenRecord {
     }
 }
 
-/// The family record's version: 2 since format 3 (its tokens' ids at its end).
-const FAMILY_VERSION: u8 = 2;
+/// The family record's version: 3 (its newest tokens' ids at its end, older ones in
+/// chunk records). Version 2, format 3's first family record (every id inline, no chunk
+/// numbers), still reads: as a record with no chunks.
+const FAMILY_VERSION: u8 = 3;
+const FAMILY_VERSION_INLINE: u8 = 2;
+
+/// At most this many token ids are kept inline in a family record: adding one more
+/// moves them as one chunk record into `v3.family_chunks` ([`chunk_key`]), so that a
+/// rotation rewrites a record of bounded size however long its family's chain is.
+pub(super) const INLINE_MEMBERS: usize = 32;
 
 /// A family record (format 3): the family, the time its entry in the expiry index is
-/// at, and the ids of its tokens (each as [`id_key`] writes it, one after another: the
-/// family's membership, which format 2 kept as one `family ++ jti` record per token).
+/// at, the range of its chunk records' numbers (`first_chunk..next_chunk`; a number
+/// in it may have no record left, the flush deletes emptied chunks) and the ids of its
+/// newest tokens (each as [`id_key`] writes it, one after another, at most
+/// [`INLINE_MEMBERS`]: the family's membership, which format 2 kept as one
+/// `family ++ jti` record per token).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct FamilyRecord {
     pub family: Family,
     pub flush_at: u64,
+    pub first_chunk: u32,
+    pub next_chunk: u32,
+    inline: usize,
     members: Vec<u8>,
 }
+
+/// A chunk of a family's token ids to write under [`chunk_key`]`(family, number)`.
+pub(super) type Chunk = (u32, Vec<u8>);
 
 impl FamilyRecord {
     pub(super) fn new(family: Family, flush_at: u64) -> Self {
         Self {
             family,
             flush_at,
+            first_chunk: 0,
+            next_chunk: 0,
+            inline: 0,
             members: Vec::new(),
         }
     }
 
-    /// Adds a token to the family (once).
-    pub(super) fn add_member(&mut self, jti: &str) {
+    /// Adds a token to the family (once among the inline ids; the chunks are not
+    /// searched: a new token's id is new, and a known token recorded again long after
+    /// it moved into a chunk only repeats an id, which every reader of the members
+    /// tolerates: a revocation skips a token already blacklisted, the flush a token
+    /// already removed). When the inline ids are full they move out:
+    /// the chunk returned must be written with the record.
+    #[must_use]
+    pub(super) fn add_member(&mut self, jti: &str) -> Option<Chunk> {
         let key = IdKey::new(jti);
-        if !self.has_member(key.as_ref()) {
-            self.members.extend_from_slice(key.as_ref());
+        if self.has_member(key.as_ref()) {
+            return None;
         }
+        let spilled = (self.inline >= INLINE_MEMBERS).then(|| {
+            let number = self.next_chunk;
+            self.next_chunk += 1;
+            self.inline = 0;
+            (number, std::mem::take(&mut self.members))
+        });
+        self.members.extend_from_slice(key.as_ref());
+        self.inline += 1;
+        spilled
     }
 
-    /// Whether any token is left in the family.
+    /// Whether any token is left in the family (inline or in a chunk).
     pub(super) fn has_members(&self) -> bool {
-        !self.members.is_empty()
+        !self.members.is_empty() || self.first_chunk < self.next_chunk
     }
 
     fn has_member(&self, key: &[u8]) -> bool {
@@ -426,60 +476,109 @@ impl FamilyRecord {
         false
     }
 
-    /// The ids of the family's tokens, in the order they joined it.
+    /// The ids of the family's inline tokens (its newest), in the order they joined it.
     pub(super) fn members(&self) -> Result<Vec<String>, StoreError> {
-        let mut r = Reader::new(&self.members);
-        let mut ids = Vec::new();
-        while !r.bytes.is_empty() {
-            ids.push(r.id()?);
-        }
-        Ok(ids)
+        decode_ids(&self.members)
     }
 
-    /// Keeps the members `keep` says yes to.
+    /// Keeps the inline members `keep` says yes to.
     pub(super) fn retain_members(&mut self, keep: impl Fn(&str) -> bool) -> Result<(), StoreError> {
-        let mut kept = Vec::with_capacity(self.members.len());
-        for id in self.members()? {
-            if keep(&id) {
-                put_id(&mut kept, &id);
-            }
-        }
-        self.members = kept;
+        let kept = retain_ids(&self.members, keep)?;
+        self.inline = kept.1;
+        self.members = kept.0;
         Ok(())
     }
 
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.members.len());
+        let mut out = Vec::with_capacity(72 + self.members.len());
         put_family(&mut out, FAMILY_VERSION, &self.family, self.flush_at);
+        out.extend_from_slice(&self.first_chunk.to_be_bytes());
+        out.extend_from_slice(&self.next_chunk.to_be_bytes());
         out.extend_from_slice(&self.members);
         out
     }
 
     pub(super) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let mut r = Reader::new(bytes);
-        if r.u8()? != FAMILY_VERSION {
+        let version = r.u8()?;
+        if version != FAMILY_VERSION && version != FAMILY_VERSION_INLINE {
             return Err(StoreError::Decode("unknown family record version".into()));
         }
         let (family, flush_at) = read_family(&mut r)?;
+        let (first_chunk, next_chunk) = if version == FAMILY_VERSION {
+            (r.u32()?, r.u32()?)
+        } else {
+            (0, 0)
+        };
+        if first_chunk > next_chunk {
+            return Err(StoreError::Decode(
+                "a family's chunk range is reversed".into(),
+            ));
+        }
         // The members' framing: checked here (without decoding each id: a rotation
         // reads its family's record), so that walking them later cannot run short.
         let members = r.bytes.to_vec();
-        let mut rest = members.as_slice();
-        while let Some(&tag) = rest.first() {
-            let len = member_len(rest);
-            if tag > 1 || rest.len() < len {
-                return Err(StoreError::Decode(
-                    "a family's token ids are cut short".into(),
-                ));
-            }
-            rest = &rest[len..];
-        }
+        let inline = check_ids(&members)?;
         Ok(Self {
             family,
             flush_at,
+            first_chunk,
+            next_chunk,
+            inline,
             members,
         })
     }
+}
+
+/// `id(family) ++ u32 BE number`: a chunk of a family's token ids (tree
+/// `v3.family_chunks`; its value: the ids as [`id_key`]s, one after another).
+pub(super) fn chunk_key(family: &str, number: u32) -> Vec<u8> {
+    let mut key = id_key(family);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+/// The ids of a chunk record (or of inline members).
+pub(super) fn decode_ids(bytes: &[u8]) -> Result<Vec<String>, StoreError> {
+    let mut r = Reader::new(bytes);
+    let mut ids = Vec::new();
+    while !r.bytes.is_empty() {
+        ids.push(r.id()?);
+    }
+    Ok(ids)
+}
+
+/// The ids `keep` says yes to (encoded) and how many they are.
+pub(super) fn retain_ids(
+    bytes: &[u8],
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Vec<u8>, usize), StoreError> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut count = 0;
+    for id in decode_ids(bytes)? {
+        if keep(&id) {
+            put_id(&mut kept, &id);
+            count += 1;
+        }
+    }
+    Ok((kept, count))
+}
+
+/// Checks the framing of ids one after another; returns how many there are.
+fn check_ids(bytes: &[u8]) -> Result<usize, StoreError> {
+    let mut rest = bytes;
+    let mut count = 0;
+    while let Some(&tag) = rest.first() {
+        let len = member_len(rest);
+        if tag > 1 || rest.len() < len {
+            return Err(StoreError::Decode(
+                "a family's token ids are cut short".into(),
+            ));
+        }
+        rest = &rest[len..];
+        count += 1;
+    }
+    Ok(count)
 }
 
 /// The length of the id key at the start of `bytes` (checked by [`FamilyRecord::decode`]).
@@ -638,7 +737,7 @@ mod tests {
         );
         let mut record = FamilyRecord::new(family, 9);
         for id in [hex, "a", hex, "", "a"] {
-            record.add_member(id);
+            assert!(record.add_member(id).is_none());
         }
         let bytes = record.encode();
         let decoded = FamilyRecord::decode(&bytes).unwrap();
@@ -653,6 +752,52 @@ mod tests {
         kept.retain_members(|id| id != "a").unwrap();
         assert_eq!(kept.members().unwrap(), [hex, ""]);
         assert_eq!(kept.encode().len(), bytes.len() - 3);
+    }
+
+    #[test]
+    fn family_records_spill_their_members_into_chunks() {
+        let family = Family {
+            user_id: 7,
+            created_at_ms: 1,
+            expires_at: 2,
+            revoked_at: None,
+            login: None,
+            last_refresh: None,
+        };
+        let mut record = FamilyRecord::new(family.clone(), 9);
+        let mut chunks = Vec::new();
+        for n in 0..2 * INLINE_MEMBERS + 5 {
+            if let Some(chunk) = record.add_member(&format!("{n:032x}")) {
+                chunks.push(chunk);
+            }
+        }
+        assert_eq!(chunks.len(), 2);
+        assert_eq!((chunks[0].0, chunks[1].0), (0, 1));
+        assert_eq!(
+            decode_ids(&chunks[1].1).unwrap()[0],
+            format!("{INLINE_MEMBERS:032x}")
+        );
+        assert_eq!(chunks[0].1.len(), 17 * INLINE_MEMBERS);
+        assert_eq!(record.members().unwrap().len(), 5);
+        assert_eq!((record.first_chunk, record.next_chunk), (0, 2));
+        let bytes = record.encode();
+        assert_eq!(FamilyRecord::decode(&bytes).unwrap(), record);
+        // Format 3's first family records (version 2: every id inline) still read.
+        let fixed = encode_family_v2(&family, 9).len();
+        let mut v2 = bytes[..fixed].to_vec();
+        v2[0] = FAMILY_VERSION_INLINE;
+        v2.extend_from_slice(&bytes[fixed + 8..]);
+        let old = FamilyRecord::decode(&v2).unwrap();
+        assert_eq!((old.first_chunk, old.next_chunk), (0, 0));
+        assert_eq!(old.members().unwrap(), record.members().unwrap());
+        // A reversed range is refused.
+        let mut reversed = bytes.clone();
+        reversed[fixed..fixed + 8].copy_from_slice(&[0, 0, 0, 3, 0, 0, 0, 2]);
+        assert!(FamilyRecord::decode(&reversed).is_err());
+        assert_eq!(
+            chunk_key("f", 1)[..chunk_key("f", 1).len() - 4],
+            id_key("f")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! suite, `crate::store::conformance`).
 
 use super::*;
-use crate::store::{BlacklistReason, Outstanding, Revocation, RotateRule, StoredKind};
+use crate::store::{BlacklistReason, Family, Outstanding, Revocation, RotateRule, StoredKind};
 
 /// A fresh store with user 7, the owner of every test token.
 fn store_with_user(dir: &tempfile::TempDir) -> SledStore {
@@ -159,4 +159,105 @@ fn an_interrupted_switch_to_format_3_is_finished_at_open() {
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
     assert!(!retired.exists());
+}
+
+/// A family rotated far past [`record::INLINE_MEMBERS`] keeps a record of bounded size
+/// (its older ids move out in chunks); every reader still sees them all, and the flush
+/// rewrites, then deletes, the chunks as their tokens expire.
+#[test]
+fn a_long_chain_keeps_its_family_record_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    let jti = |n: u64| format!("{n:032x}");
+    store
+        .insert_token(&token(&jti(0), "f", 1000), None, None)
+        .unwrap();
+    let size = |store: &SledStore| {
+        let i = store.inner().unwrap();
+        i.families.get(record::id_key("f")).unwrap().unwrap().len()
+    };
+    let mut largest = 0;
+    for n in 1..=250u64 {
+        let (old, new) = (
+            token(&jti(n - 1), "f", 999 + n),
+            token(&jti(n), "f", 1000 + n),
+        );
+        store
+            .rotate_tx(&old, &new, RotateRule::BLACKLIST, 1, None)
+            .unwrap();
+        if n == 64 {
+            largest = size(&store);
+        }
+        assert!(size(&store) <= largest.max(64 + 17 * record::INLINE_MEMBERS));
+    }
+    let i = store.inner().unwrap();
+    let all: Vec<String> = (0..=250).map(jti).collect();
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all);
+    assert_eq!(i.family_chunks.len(), 250 / record::INLINE_MEMBERS);
+    assert_eq!(store.sessions(7, 1).unwrap().len(), 1);
+    // Tokens 0 to 100 expire: the chunks holding only them go, the next is rewritten.
+    let flushed = store.delete_expired(1100, 0).unwrap();
+    assert_eq!(flushed.blacklisted, 101);
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all[101..]);
+    let first = 101 / record::INLINE_MEMBERS;
+    assert_eq!(i.family_chunks.len(), 250 / record::INLINE_MEMBERS - first);
+    let family = i.families.get(record::id_key("f")).unwrap().unwrap();
+    assert_eq!(
+        record::FamilyRecord::decode(&family).unwrap().first_chunk,
+        first as u32
+    );
+    assert_eq!(
+        store
+            .revoke_family_tx("f", 2, BlacklistReason::Reuse)
+            .unwrap(),
+        1
+    );
+    assert!(store.sessions(7, 1).unwrap().is_empty());
+    store.delete_expired(2000, 0).unwrap();
+    assert!(i.families.is_empty() && i.family_chunks.is_empty());
+    assert_eq!(store.counts().outstanding, 0);
+}
+
+/// The upgrade from format 2 moves a long family's older ids into chunk records, as
+/// rotations would have.
+#[test]
+fn an_upgraded_long_family_has_its_ids_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let jti = |n: u64| format!("{n:032x}");
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.insert(format::FORMAT_KEY, format::FORMAT_V2).unwrap();
+        let tree = |name: &str| db.open_tree(name).unwrap();
+        let (tokens, families, members) = (
+            tree("v2.tokens"),
+            tree("v2.families"),
+            tree("v2.family_tokens"),
+        );
+        for n in 0..100 {
+            let record = record::TokenRecord::new(token(&jti(n), "f", 1000 + n));
+            tokens
+                .insert(record::id_key(&jti(n)), record.encode())
+                .unwrap();
+            members
+                .insert(record::family_token_key("f", &jti(n)), &[])
+                .unwrap();
+        }
+        let family = Family {
+            user_id: 7,
+            created_at_ms: 1,
+            expires_at: 1099,
+            revoked_at: None,
+            login: None,
+            last_refresh: None,
+        };
+        families
+            .insert(record::id_key("f"), record::encode_family_v2(&family, 1000))
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let i = store.inner().unwrap();
+    let all: Vec<String> = (0..100).map(jti).collect();
+    assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all);
+    assert_eq!(i.family_chunks.len(), 100 / record::INLINE_MEMBERS);
 }

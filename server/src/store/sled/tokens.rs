@@ -11,8 +11,8 @@ use sled::Transactional;
 use super::{
     format::user_key,
     record::{
-        expiry_key, id_key, user_family_key, FamilyRecord, Listed, Reader, TokenRecord,
-        EXPIRY_FAMILY, EXPIRY_LISTED,
+        chunk_key, decode_ids, expiry_key, id_key, retain_ids, user_family_key, FamilyRecord,
+        Listed, Reader, TokenRecord, EXPIRY_FAMILY, EXPIRY_LISTED,
     },
     tx::{record, tx, tx_decode, tx_family, tx_record, TokenTrees},
     Delta, Inner, SledStore,
@@ -38,9 +38,10 @@ impl SledStore {
             &i.user_families,
             &i.expiry,
             &i.users,
+            &i.family_chunks,
         )
-            .transaction(|(tokens, families, user_families, expiry, users)| {
-                let trees = TokenTrees::of(tokens, families, user_families, expiry);
+            .transaction(|(tokens, families, user_families, expiry, users, chunks)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
                 let added = trees.insert_outstanding(token, seen, None, None, None)?;
                 let key = user_key(token.user_id);
                 // A user deleted since the password check: the token is recorded
@@ -122,9 +123,10 @@ impl SledStore {
             &i.user_families,
             &i.expiry,
             &i.users,
+            &i.family_chunks,
         )
-            .transaction(|(tokens, families, user_families, expiry, users)| {
-                let trees = TokenTrees::of(tokens, families, user_families, expiry);
+            .transaction(|(tokens, families, user_families, expiry, users, chunks)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
                 let mut delta = Delta::default();
                 let existing = tx_record(tokens, &old.jti)?;
                 let stored = existing.as_ref().filter(|r| r.outstanding);
@@ -269,9 +271,15 @@ impl SledStore {
         now: u64,
     ) -> Result<Blacklisting, StoreError> {
         let i = &self.inner()?;
-        let (outcome, delta) = (&i.tokens, &i.families, &i.user_families, &i.expiry).transaction(
-            |(tokens, families, user_families, expiry)| {
-                let trees = TokenTrees::of(tokens, families, user_families, expiry);
+        let (outcome, delta) = (
+            &i.tokens,
+            &i.families,
+            &i.user_families,
+            &i.expiry,
+            &i.family_chunks,
+        )
+            .transaction(|(tokens, families, user_families, expiry, chunks)| {
+                let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
                 let mut delta = Delta::default();
                 let existing = tx_record(tokens, &token.jti)?;
                 if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
@@ -302,18 +310,39 @@ impl SledStore {
                 }
                 delta.blacklisted += 1;
                 Ok((Blacklisting::Done, delta))
-            },
-        )?;
+            })?;
         i.counts.add(delta);
         Ok(outcome)
     }
 
-    /// The jtis of a family's tokens (in its record).
-    fn family_jtis(i: &Inner, family: &str) -> Result<Vec<String>, StoreError> {
+    /// The jtis of a family's tokens (in its record and its chunks).
+    pub(super) fn family_jtis(i: &Inner, family: &str) -> Result<Vec<String>, StoreError> {
         match i.families.get(id_key(family))? {
-            Some(bytes) => FamilyRecord::decode(&bytes)?.members(),
+            Some(bytes) => {
+                let record = FamilyRecord::decode(&bytes)?;
+                let mut jtis = Self::chunk_jtis(i, family, &record)?;
+                jtis.extend(record.members()?);
+                Ok(jtis)
+            }
             None => Ok(Vec::new()),
         }
+    }
+
+    /// The jtis in a family's chunk records (its older tokens), oldest first: one point
+    /// read per chunk number in the record's range (a number the flush emptied has no
+    /// record). A chunk never changes but in the flush, which only drops gone ids.
+    fn chunk_jtis(
+        i: &Inner,
+        family: &str,
+        record: &FamilyRecord,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut jtis = Vec::new();
+        for number in record.first_chunk..record.next_chunk {
+            if let Some(bytes) = i.family_chunks.get(chunk_key(family, number))? {
+                jtis.extend(decode_ids(&bytes)?);
+            }
+        }
+        Ok(jtis)
     }
 
     /// The families a user's tokens are in.
@@ -437,18 +466,28 @@ impl SledStore {
             if family.revoked_at.is_some() || family.user_id != user_id {
                 continue;
             }
+            let is_live = |jti: &str| -> Result<bool, StoreError> {
+                Ok(record(&i.tokens, jti)?.is_some_and(|record| {
+                    record.outstanding
+                        && record.listed.is_none()
+                        && record.token.user_id == user_id
+                        && record.token.expires_at > now
+                }))
+            };
+            // The newest tokens first (inline), the chunks only if none of them is live.
             let mut live = false;
-            for jti in stored.members()? {
-                let Some(record) = record(&i.tokens, &jti)? else {
-                    continue;
-                };
-                if record.outstanding
-                    && record.listed.is_none()
-                    && record.token.user_id == user_id
-                    && record.token.expires_at > now
-                {
+            for jti in stored.members()?.iter().rev() {
+                if is_live(jti)? {
                     live = true;
                     break;
+                }
+            }
+            if !live {
+                for jti in Self::chunk_jtis(i, &id, &stored)?.iter().rev() {
+                    if is_live(jti)? {
+                        live = true;
+                        break;
+                    }
                 }
             }
             if live {
@@ -564,6 +603,37 @@ impl SledStore {
         Ok(flushed)
     }
 
+    /// One token of a family being flushed: removed if expired by `cutoff` (true: gone,
+    /// also when it has no record), else its expiry counted into `earliest`.
+    fn flush_token(
+        i: &Inner,
+        jti: &str,
+        cutoff: u64,
+        earliest: &mut Option<u64>,
+        flushed: &mut Flushed,
+    ) -> Result<bool, StoreError> {
+        match record(&i.tokens, jti)? {
+            Some(r) if r.token.expires_at > cutoff => {
+                *earliest =
+                    Some(earliest.map_or(r.token.expires_at, |e| e.min(r.token.expires_at)));
+                Ok(false)
+            }
+            Some(r) => {
+                i.tokens.remove(id_key(jti))?;
+                if r.outstanding {
+                    flushed.outstanding += 1;
+                    i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
+                }
+                if r.listed.is_some() {
+                    flushed.blacklisted += 1;
+                    i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
+                }
+                Ok(true)
+            }
+            None => Ok(true),
+        }
+    }
+
     /// One family's part of [`SledStore::delete_expired`].
     fn flush_family(
         &self,
@@ -576,29 +646,36 @@ impl SledStore {
         let Some(bytes) = i.families.get(&key)? else {
             return Ok(());
         };
+        let stored = FamilyRecord::decode(&bytes)?;
         let mut earliest: Option<u64> = None;
         let mut gone = BTreeSet::new();
-        for jti in FamilyRecord::decode(&bytes)?.members()? {
-            match record(&i.tokens, &jti)? {
-                Some(r) if r.token.expires_at > cutoff => {
-                    earliest =
-                        Some(earliest.map_or(r.token.expires_at, |e| e.min(r.token.expires_at)));
+        // The chunks (older tokens) first: each rewritten without its ids gone, or
+        // deleted when none is left. Only the flush changes a chunk once written.
+        for number in stored.first_chunk..stored.next_chunk {
+            let chunk_key = chunk_key(id, number);
+            let Some(chunk) = i.family_chunks.get(&chunk_key)? else {
+                continue;
+            };
+            let mut chunk_gone = BTreeSet::new();
+            for jti in decode_ids(&chunk)? {
+                if Self::flush_token(i, &jti, cutoff, &mut earliest, flushed)? {
+                    chunk_gone.insert(jti);
                 }
-                Some(r) => {
-                    i.tokens.remove(id_key(&jti))?;
-                    if r.outstanding {
-                        flushed.outstanding += 1;
-                        i.counts.outstanding.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    if r.listed.is_some() {
-                        flushed.blacklisted += 1;
-                        i.counts.blacklisted.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    gone.insert(jti);
-                }
-                None => {
-                    gone.insert(jti);
-                }
+            }
+            if chunk_gone.is_empty() {
+                continue;
+            }
+            let (kept, count) = retain_ids(&chunk, |jti| !chunk_gone.contains(jti))?;
+            if count == 0 {
+                i.family_chunks.remove(&chunk_key)?;
+            } else {
+                i.family_chunks.insert(&chunk_key, kept)?;
+            }
+            gone.extend(chunk_gone);
+        }
+        for jti in stored.members()? {
+            if Self::flush_token(i, &jti, cutoff, &mut earliest, flushed)? {
+                gone.insert(jti);
             }
         }
         // The family record, without the tokens gone: removed with its last token, else
@@ -611,6 +688,15 @@ impl SledStore {
             let mut record = FamilyRecord::decode(&before)?;
             let flush_at = record.flush_at;
             record.retain_members(|jti| !gone.contains(jti))?;
+            // Chunks emptied (by this flush or an earlier one) leave the range's start.
+            let first_chunk = record.first_chunk;
+            while record.first_chunk < record.next_chunk
+                && !i
+                    .family_chunks
+                    .contains_key(chunk_key(id, record.first_chunk))?
+            {
+                record.first_chunk += 1;
+            }
             let next = match earliest {
                 Some(e) if flush_at > cutoff => e.min(flush_at),
                 Some(e) => e,
@@ -623,12 +709,19 @@ impl SledStore {
                     }
                     i.user_families
                         .remove(user_family_key(record.family.user_id, id))?;
+                    for number in first_chunk..record.next_chunk {
+                        i.family_chunks.remove(chunk_key(id, number))?;
+                    }
                     flushed.families += 1;
                     return Ok(());
                 }
                 None => record.family.expires_at,
             };
-            if next == flush_at && flush_at > cutoff && gone.is_empty() {
+            if next == flush_at
+                && flush_at > cutoff
+                && gone.is_empty()
+                && record.first_chunk == first_chunk
+            {
                 return Ok(());
             }
             i.expiry.insert(expiry_key(next, EXPIRY_FAMILY, id), &[])?;
@@ -691,7 +784,10 @@ impl SledStore {
                 };
                 FamilyRecord::new(family, token.expires_at)
             });
-            record.add_member(&token.jti);
+            if let Some((number, ids)) = record.add_member(&token.jti) {
+                i.family_chunks
+                    .insert(chunk_key(&token.family, number), ids)?;
+            }
             record.flush_at = record.flush_at.min(token.expires_at);
             let family = &mut record.family;
             family.created_at_ms = family.created_at_ms.min(token.created_at_ms);

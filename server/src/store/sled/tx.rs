@@ -9,7 +9,7 @@ use sled::{
 use super::{
     format::decode,
     record::{
-        expiry_key, id_key, user_family_key, FamilyRecord, IdKey, Listed, TokenRecord,
+        chunk_key, expiry_key, id_key, user_family_key, FamilyRecord, IdKey, Listed, TokenRecord,
         EXPIRY_FAMILY,
     },
 };
@@ -66,22 +66,30 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(err))
 }
 
-/// The four trees of format 3 a token's recording writes: plain trees for the upgrade
+/// The five trees of format 3 a token's recording writes: plain trees for the upgrade
 /// (`Trees<'_, Tree>`), transactional ones inside a transaction ([`TokenTrees`]).
 pub(super) struct Trees<'a, T> {
     pub tokens: &'a T,
     pub families: &'a T,
     pub user_families: &'a T,
     pub expiry: &'a T,
+    pub chunks: &'a T,
 }
 
 impl<'a, T> Trees<'a, T> {
-    pub fn of(tokens: &'a T, families: &'a T, user_families: &'a T, expiry: &'a T) -> Self {
+    pub fn of(
+        tokens: &'a T,
+        families: &'a T,
+        user_families: &'a T,
+        expiry: &'a T,
+        chunks: &'a T,
+    ) -> Self {
         Self {
             tokens,
             families,
             user_families,
             expiry,
+            chunks,
         }
     }
 }
@@ -157,7 +165,9 @@ impl TokenTrees<'_> {
                 FamilyRecord::new(family, token.expires_at)
             }
         };
-        record.add_member(&token.jti);
+        if let Some((number, ids)) = record.add_member(&token.jti) {
+            self.chunks.insert(chunk_key(&token.family, number), ids)?;
+        }
         self.families
             .insert(id_key(&token.family), record.encode())?;
         Ok(i64::from(!was_outstanding))

@@ -8,10 +8,11 @@
 //! record is written and flushed, then format 1's trees are dropped.
 //!
 //! The second upgrade writes a new database beside the old (`db.3`), copying every
-//! record (format 2's family memberships into the family records): sled never returns
-//! the space of deleted records to the file system (see BENCHMARKS.md), so an upgrade in
-//! place would leave the folder as large as format 2's; and a new database may be
-//! compressed ([`super::format::COMPRESSED`], which sled fixes when it creates one).
+//! record (format 2's family memberships into the family records and, past 32 ids, their
+//! chunk records): sled never returns the space of deleted records to the file system
+//! (see BENCHMARKS.md), so an upgrade in place would leave the folder as large as format
+//! 2's; and a new database may be compressed ([`super::format::COMPRESSED`], which
+//! sled fixes when it creates one).
 //! Once it is complete and flushed (its marker written last), the old database is
 //! moved aside (`db.2`), the new one takes its name (`db`), and the old one is deleted.
 //! [`settle`] finishes a switch that a crash interrupted.
@@ -176,6 +177,7 @@ fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
         tree("v3.user_families")?,
         tree("v3.expiry")?,
     );
+    let chunks = tree("v3.family_chunks")?;
     let total = v2.tokens.len() + v2.families.len() + v2.user_families.len() + v2.expiry.len();
     let mut progress = Progress::new(total, 3);
     let (mut stage, mut after) = match new.get(CURSOR_KEY)? {
@@ -233,7 +235,12 @@ fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
                 let mut record = FamilyRecord::new(family, flush_at);
                 for item in v2.family_tokens.scan_prefix(key) {
                     let (member, _) = item?;
-                    record.add_member(&Reader::new(&member[key.len()..]).id()?);
+                    let jti = Reader::new(&member[key.len()..]).id()?;
+                    if let Some((number, ids)) = record.add_member(&jti) {
+                        let mut chunk = key.to_vec();
+                        chunk.extend_from_slice(&number.to_be_bytes());
+                        chunks.insert(chunk, ids)?;
+                    }
                 }
                 families.insert(key, record.encode())?;
                 Ok(())

@@ -78,12 +78,21 @@ run() {
   set -e
   echo "== $mode mode"
   sed -n '/^Test cases:/,/^$/p' "$dir/schemathesis.out"
-  [ "$status" -eq 0 ] || tail -n 80 "$dir/schemathesis.out"
+  # On a failure: schemathesis's ERRORS and FAILURES sections (each with the request that
+  # met it, as curl), which sit above the warnings and summary, then the summary.
+  if [ "$status" -ne 0 ]; then
+    sed -n '/^=* \(ERRORS\|FAILURES\) =*$/,/^=* WARNINGS =*$/p' "$dir/schemathesis.out" | head -n 300 || true
+    tail -n 40 "$dir/schemathesis.out"
+  fi
   "$venv/bin/python" - "$report" "$status" "$mode" <<'PY'
 import sys, xml.etree.ElementTree as ET
 report, status, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 cases = ET.parse(report).getroot().findall(".//testcase")
 failed = [c.get("name") for c in cases if c.find("failure") is not None or c.find("error") is not None]
+for c in cases:
+    for what in ("failure", "error"):
+        for e in c.findall(what):
+            print(f"{c.get('name')}: {what}: {(e.get('message') or '')[:500]}\n{(e.text or '')[:2000]}")
 print(f"schemathesis ({mode} mode): {len(cases)} operations, {len(failed)} failed ({', '.join(failed) or 'none'}), exit {status}")
 sys.exit(1 if failed or status else 0)
 PY

@@ -645,11 +645,10 @@ impl Verifier {
             })
         };
         Ok(Checks {
-            kind: token_type.ok().flatten().and_then(|t| {
-                [TokenKind::Access, TokenKind::Refresh, TokenKind::Sliding]
-                    .into_iter()
-                    .find(|kind| t.eq_str(kind.name()))
-            }),
+            kind: token_type
+                .ok()
+                .flatten()
+                .and_then(|t| TokenKind::from_name(&t.decode())),
             jti: jti.map(|jti| Text::of(base, jti)),
             user_id,
             exp: exp.unwrap_or(0),
@@ -845,12 +844,14 @@ fn check_audience(claims: &Object<'_>, expected: Option<&Audience>) -> Result<()
         None => false,
         Some(aud) => match (aud.as_str(), aud.items()) {
             (Some(one), _) => matches(one),
-            (None, Some(mut many)) => {
+            (None, Some(many)) => {
                 // Every item must be a string, whatever matches.
-                if many.clone().any(|item| item.as_str().is_none()) {
-                    return Err(Error::ClaimInvalid);
+                let mut found = false;
+                for item in many {
+                    let one = item.as_str().ok_or(Error::ClaimInvalid)?;
+                    found = found || matches(one);
                 }
-                many.any(|item| item.as_str().is_some_and(matches))
+                found
             }
             (None, None) => return Err(Error::ClaimInvalid),
         },

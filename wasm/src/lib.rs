@@ -403,11 +403,18 @@ impl Verifier {
     pub fn jwks(jwks_json: &str, options_json: &str) -> Result<Verifier, JsValue> {
         let (options, algorithm) = parse_options(options_json)?;
         // ok_or_else: the error (a TollgateError with a stack) only when it is needed.
-        let value = check_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
-        let key_set = JsonObject::scan(value.text()).and_then(|set| set.get("keys")?.items());
+        // One pass of the checking reader for an object (a JWKS or one JWK); anything
+        // else must still be JSON to be tried (and refused) as one key.
+        let key_set = match JsonObject::scan(jwks_json) {
+            Some(set) => set.get("keys").and_then(|keys| keys.items()),
+            None => {
+                check_json(jwks_json).ok_or_else(|| fail(Error::KeyInvalid))?;
+                None
+            }
+        };
         let members: Vec<&str> = match key_set {
             Some(keys) => keys.map(|key| key.text()).collect(),
-            None => vec![value.text()],
+            None => vec![jwks_json],
         };
         let mut keys = Vec::new();
         let mut last_error = Error::KeyInvalid;

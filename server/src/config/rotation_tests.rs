@@ -5,34 +5,25 @@ use super::{tests::load, *};
 #[test]
 fn previous_keys_keep_verifying_and_kids_appear() {
     let old_secret = "old-secret-old-secret-old-secret-old-secret";
-    let dir = tempfile::tempdir().unwrap();
-    let mut sources = Sources::default();
-    sources
-        .flags
-        .insert("data_dir".into(), dir.path().display().to_string());
-    sources
-        .env
-        .insert("TOLLGATE_SIGNING_KEY".into(), old_secret.into());
-    let old = Config::load(&sources, true).unwrap();
     let jti = tollgate_core::Jti::from_random_bytes([1; 16]);
-    let token = old
-        .tokens
-        .mint(
-            tollgate_core::TokenKind::Access,
-            "1",
-            &tollgate_core::Claims::new(),
-            1_700_000_000,
-            jti,
-        )
-        .unwrap();
-    sources.env.insert(
-        "TOLLGATE_SIGNING_KEY".into(),
-        "new-secret-new-secret-new-secret-new-secret".into(),
-    );
-    sources
-        .env
-        .insert("TOLLGATE_PREVIOUS_VERIFYING_KEYS".into(), old_secret.into());
-    let new = Config::load(&sources, true).unwrap();
+    let mint = |config: &Config| {
+        config
+            .tokens
+            .mint(
+                tollgate_core::TokenKind::Access,
+                "1",
+                &tollgate_core::Claims::new(),
+                1_700_000_000,
+                jti,
+            )
+            .unwrap()
+    };
+    let token = mint(&load(&[("signing_key", old_secret)]).unwrap());
+    let new = load(&[
+        ("signing_key", "new-secret-new-secret-new-secret-new-secret"),
+        ("previous_verifying_keys", old_secret),
+    ])
+    .unwrap();
     let verifier = new.tokens.verifier();
     assert_eq!(verifier.keys().len(), 2);
     verifier
@@ -43,28 +34,17 @@ fn previous_keys_keep_verifying_and_kids_appear() {
             |_| false,
         )
         .unwrap();
-    let fresh = new
-        .tokens
-        .mint(
-            tollgate_core::TokenKind::Access,
-            "1",
-            &tollgate_core::Claims::new(),
-            1_700_000_000,
-            jti,
-        )
-        .unwrap();
+    let fresh = mint(&new);
     let header = tollgate_core::decode(&fresh.token).unwrap().header();
     assert_eq!(
         header.get_str("kid"),
         Some(new.tokens.signing_key().unwrap().kid())
     );
-    sources
-        .env
-        .insert("TOLLGATE_PREVIOUS_VERIFYING_KEYS".into(), "short".into());
-    assert_eq!(
-        Config::load(&sources, true).unwrap_err().setting,
-        "previous_verifying_keys"
-    );
+    let short = load(&[
+        ("signing_key", "new-secret-new-secret-new-secret-new-secret"),
+        ("previous_verifying_keys", "short"),
+    ]);
+    assert_eq!(short.unwrap_err().setting, "previous_verifying_keys");
 }
 
 /// RS*/PS*/ES384/ES512 servers (issue #17): a key of another algorithm, a weak RSA key

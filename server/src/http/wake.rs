@@ -226,7 +226,10 @@ mod tests {
             });
             Coalesced::new(receive).await
         });
-        sender.await.unwrap();
-        assert_eq!(sum.await.unwrap(), 999 * 1000 / 2);
+        // A lost wake would hang the receiver: fail after a bound instead.
+        let bound = std::time::Duration::from_secs(30);
+        tokio::time::timeout(bound, sender).await.unwrap().unwrap();
+        let sum = tokio::time::timeout(bound, sum).await.unwrap().unwrap();
+        assert_eq!(sum, 999 * 1000 / 2);
     }
 }

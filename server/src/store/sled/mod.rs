@@ -159,6 +159,22 @@ fn open_db(dir: &Path, path: &Path, compressed: bool) -> Result<sled::Db, StoreE
         })
 }
 
+/// Format 3's token trees, in the order [`open_v3_trees`] gives them: tokens, families,
+/// user families, the expiry index, family chunks.
+const V3_TREES: [&str; 5] = [
+    "v3.tokens",
+    "v3.families",
+    "v3.user_families",
+    "v3.expiry",
+    "v3.family_chunks",
+];
+
+/// Opens (or creates) format 3's token trees ([`V3_TREES`]) in `db`.
+fn open_v3_trees(db: &sled::Db) -> sled::Result<[sled::Tree; 5]> {
+    let [a, b, c, d, e] = V3_TREES.map(|name| db.open_tree(name));
+    Ok([a?, b?, c?, d?, e?])
+}
+
 /// `[users, outstanding, blacklisted]` counted (after a crash): a walk of the token
 /// records.
 fn count_records(inner: &Inner) -> Result<[u64; 3], StoreError> {
@@ -221,13 +237,8 @@ impl SledStore {
             upgrade::to_format_3(dir, |path, compressed| open_db(dir, path, compressed))?;
             db = open(&path)?;
         }
+        let [tokens, families, user_families, expiry, family_chunks] = open_v3_trees(&db)?;
         let tree = |name: &str| db.open_tree(name);
-        let (tokens, families, user_families, expiry) = (
-            tree("v3.tokens")?,
-            tree("v3.families")?,
-            tree("v3.user_families")?,
-            tree("v3.expiry")?,
-        );
         match db.get(FORMAT_KEY)? {
             Some(format) if format.as_ref() == FORMAT => {}
             Some(other) => {
@@ -261,7 +272,7 @@ impl SledStore {
             families,
             user_families,
             expiry,
-            family_chunks: tree("v3.family_chunks")?,
+            family_chunks,
             commit: GroupCommit::new(),
             counts: Counters::default(),
             db,

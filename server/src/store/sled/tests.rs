@@ -218,6 +218,49 @@ fn a_long_chain_keeps_its_family_record_bounded() {
     assert_eq!(store.counts().outstanding, 0);
 }
 
+/// A family whose only live token sits in a chunk (rotations that keep the old token,
+/// then the newest ones blacklisted) is still a session, and revoking it reaches that
+/// token.
+#[test]
+fn a_session_live_only_in_a_chunk_is_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_user(&dir);
+    let jti = |n: u64| format!("{n:032x}");
+    let last = 2 * record::INLINE_MEMBERS as u64;
+    store
+        .insert_token(&token(&jti(0), "f", 5000), None, None)
+        .unwrap();
+    for n in 1..=last {
+        let (old, new) = (token(&jti(n - 1), "f", 5000), token(&jti(n), "f", 5000));
+        store
+            .rotate_tx(&old, &new, RotateRule::KEEP, 1, None)
+            .unwrap();
+    }
+    // Every token after the first is blacklisted: only token 0 (in the first chunk) lives.
+    for n in 1..=last {
+        store
+            .blacklist_tx(&token(&jti(n), "f", 5000), BlacklistReason::Logout, 2)
+            .unwrap();
+    }
+    let i = store.inner().unwrap();
+    assert!(!i.family_chunks.is_empty());
+    let inline =
+        record::FamilyRecord::decode(&i.families.get(record::id_key("f")).unwrap().unwrap())
+            .unwrap()
+            .members()
+            .unwrap();
+    assert!(!inline.contains(&jti(0)));
+    assert_eq!(store.sessions(7, 3).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .revoke_family_tx("f", 4, BlacklistReason::Reuse)
+            .unwrap(),
+        1
+    );
+    assert!(store.blacklisted(&jti(0)).unwrap().is_some());
+    assert!(store.sessions(7, 5).unwrap().is_empty());
+}
+
 /// The upgrade from format 2 moves a long family's older ids into chunk records, as
 /// rotations would have.
 #[test]

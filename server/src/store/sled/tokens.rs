@@ -474,23 +474,16 @@ impl SledStore {
                         && record.token.expires_at > now
                 }))
             };
-            // The newest tokens first (inline), the chunks only if none of them is live.
-            let mut live = false;
-            for jti in stored.members()?.iter().rev() {
-                if is_live(jti)? {
-                    live = true;
-                    break;
-                }
-            }
-            if !live {
-                for jti in Self::chunk_jtis(i, &id, &stored)?.iter().rev() {
+            let any_live = |jtis: Vec<String>| -> Result<bool, StoreError> {
+                for jti in jtis.iter().rev() {
                     if is_live(jti)? {
-                        live = true;
-                        break;
+                        return Ok(true);
                     }
                 }
-            }
-            if live {
+                Ok(false)
+            };
+            // The newest tokens first (inline), the chunks only if none of them is live.
+            if any_live(stored.members()?)? || any_live(Self::chunk_jtis(i, &id, &stored)?)? {
                 sessions.push(Session {
                     id,
                     family: stored.family,

@@ -170,14 +170,7 @@ pub(super) fn to_format_3(
 /// Copies format 2's database `old` into format 3's `new`, resuming after the cursor
 /// stored in `new`; writes format 3's marker last.
 fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
-    let tree = |name: &str| new.open_tree(name);
-    let (tokens, families, user_families, expiry) = (
-        tree("v3.tokens")?,
-        tree("v3.families")?,
-        tree("v3.user_families")?,
-        tree("v3.expiry")?,
-    );
-    let chunks = tree("v3.family_chunks")?;
+    let [tokens, families, user_families, expiry, chunks] = super::open_v3_trees(new)?;
     let total = v2.tokens.len() + v2.families.len() + v2.user_families.len() + v2.expiry.len();
     let mut progress = Progress::new(total, 3);
     let (mut stage, mut after) = match new.get(CURSOR_KEY)? {

@@ -1,6 +1,8 @@
 //! The database's operations: `tollgate db migrate`, `tollgate db check` (PostgreSQL's
 //! schema, for deploy pipelines) and `tollgate store copy --to postgres://...` (a sled
-//! folder moved into PostgreSQL, offline, its signing-key set still sealed).
+//! folder moved into PostgreSQL, offline, its signing-key set still sealed) and
+//! `tollgate store compact` (a sled folder's database rewritten, offline, to give the
+//! space of deleted records back).
 //!
 //! They read only `database_url` and `data_dir` from the configuration: no signing key
 //! is needed (or generated) to look after the database.
@@ -15,7 +17,9 @@ use crate::{
     config::{self, Config, Sources},
     store::{
         copy::{copy, CopyError},
-        postgres, Backend, Store, StoreError,
+        postgres,
+        sled::SledStore,
+        Backend, Store, StoreError,
     },
 };
 
@@ -41,6 +45,13 @@ pub enum StoreCommand {
         #[arg(long, value_name = "URL")]
         to: String,
     },
+    /// Give the space of deleted and rewritten records back to the file system: copy the
+    /// sled database (every tree) into a new one in the data folder, which then takes
+    /// its place, and print the folder's size before and after. Offline: refused while
+    /// a server holds the folder; needs free disk for the copy. A compaction stopped
+    /// midway leaves the old database in place (the partial copy is deleted at the next
+    /// open or compaction). sled only: PostgreSQL's space is VACUUM's.
+    Compact,
 }
 
 /// The configured `data_dir` (default `./tollgate-data`).
@@ -120,7 +131,10 @@ pub fn run(sources: &Sources, cmd: DbCommand) -> Result<(), CliError> {
 }
 
 pub fn store(sources: &Sources, cmd: StoreCommand) -> Result<(), CliError> {
-    let StoreCommand::Copy { to } = cmd;
+    let to = match cmd {
+        StoreCommand::Copy { to } => to,
+        StoreCommand::Compact => return compact(sources),
+    };
     let data_dir = data_dir(sources)?;
     let target_url = match config::backend(Some(&to), &data_dir)? {
         Backend::Postgres(url) | Backend::Django(url) => url,
@@ -159,23 +173,69 @@ pub fn store(sources: &Sources, cmd: StoreCommand) -> Result<(), CliError> {
 
 /// The sled store in `data_dir`, which must exist and be held by no server.
 fn open_source(data_dir: &Path) -> Result<Store, CliError> {
+    let codes = (
+        "copy_source",
+        "copy_offline",
+        "store copy reads the folder offline",
+    );
+    offline(data_dir, codes, Store::open)
+}
+
+/// `run(data_dir)` on the sled database in `data_dir`, which must exist (else the
+/// error `codes.0`) and be held by no server (else `codes.1`, saying why: `codes.2`).
+fn offline<T>(
+    data_dir: &Path,
+    codes: (&'static str, &'static str, &str),
+    run: impl FnOnce(&Path) -> Result<T, StoreError>,
+) -> Result<T, CliError> {
     if !data_dir.join("db").exists() {
         return Err(fail(
-            "copy_source",
+            codes.0,
             format!(
                 "no sled database in {} (set data_dir or --data-dir)",
                 data_dir.display()
             ),
         ));
     }
-    match Store::open(data_dir) {
+    match run(data_dir) {
         Err(StoreError::Locked(dir)) => Err(fail(
-            "copy_offline",
+            codes.1,
             format!(
-                "a server holds the sled database in {}: stop it first (store copy reads the folder offline)",
-                dir.display()
+                "a server holds the sled database in {}: stop it first ({})",
+                dir.display(),
+                codes.2
             ),
         )),
         other => Ok(other?),
     }
+}
+
+/// `tollgate store compact`: the sled database copied into a new one (see
+/// [`SledStore::compact`]), offline.
+fn compact(sources: &Sources) -> Result<(), CliError> {
+    let data_dir = data_dir(sources)?;
+    let url = Config::peek(sources, "database_url")?;
+    if !matches!(
+        config::backend(url.as_deref(), &data_dir)?,
+        Backend::Sled(_)
+    ) {
+        return Err(fail(
+            "compact_not_sled",
+            "database_url is set: store compact compacts a sled data folder (PostgreSQL gives space back with VACUUM)",
+        ));
+    }
+    let started = std::time::Instant::now();
+    let codes = (
+        "compact_source",
+        "compact_offline",
+        "store compact rewrites the folder offline",
+    );
+    let (before, after) = offline(&data_dir, codes, SledStore::compact)?;
+    println!(
+        "compacted {}: {before} -> {after} bytes ({:.1}% smaller) in {:.1} s",
+        data_dir.display(),
+        (before as f64 - after as f64) * 100.0 / (before.max(1) as f64),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

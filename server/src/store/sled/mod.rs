@@ -10,6 +10,7 @@
 
 mod audit;
 mod commit;
+mod compact;
 mod dump;
 mod format;
 mod keys;
@@ -233,8 +234,9 @@ impl SledStore {
         };
         let mut db = open(&path)?;
         if db.get(FORMAT_KEY)?.is_some_and(|f| upgrade::is_old(&f)) {
-            drop(db);
-            upgrade::to_format_3(dir, |path, compressed| open_db(dir, path, compressed))?;
+            upgrade::to_format_3(dir, db, |path, compressed| open_db(dir, path, compressed))?;
+            // Opened again: sled 0.34.7 writes its snapshot only at open, so this open
+            // replays the copy's log once and the next one does not.
             db = open(&path)?;
         }
         let [tokens, families, user_families, expiry, family_chunks] = open_v3_trees(&db)?;
@@ -255,6 +257,8 @@ impl SledStore {
                 db.flush()?;
             }
         }
+        // A current database beside a new one: a compaction stopped before its switch.
+        compact::discard_partial(dir)?;
         let stored_counts = match db.remove(COUNTS_KEY)? {
             Some(bytes) => {
                 // Removed durably before any other write: after a crash, the next open
@@ -409,6 +413,49 @@ impl SledStore {
             blacklisted,
         }
     }
+}
+
+/// The data folder's size and its database's compaction.
+impl SledStore {
+    /// Compacts the database in the data folder `dir` offline ([`compact`]): opened
+    /// and closed once as a server would (a stopped switch or upgrade finished, the
+    /// counts stored), copied into a new database that takes its place, then opened
+    /// and closed once more, so that sled writes its snapshot now and the server's next
+    /// open does not replay the copy's log. [`StoreError::Locked`] while a server holds
+    /// it. Returns the folder's bytes before and after.
+    pub fn compact(dir: &Path) -> Result<(u64, u64), StoreError> {
+        let before = folder_bytes(dir)?;
+        drop(Self::open_inner(dir)?);
+        let path = dir.join("db");
+        let old = open_db(dir, &path, upgrade::compressed(&path).unwrap_or(COMPRESSED))?;
+        compact::compact(dir, old, |path, compressed| open_db(dir, path, compressed))?;
+        drop(Self::open_inner(dir)?);
+        Ok((before, folder_bytes(dir)?))
+    }
+
+    /// Opens and closes the database in `dir` once: after a bulk write (`tokens seed`),
+    /// sled replays its log then and writes its snapshot, so the server's next open
+    /// does not (sled 0.34.7 writes its snapshot only at open).
+    pub fn settle_log(dir: &Path) -> Result<(), StoreError> {
+        drop(Self::open_inner(dir)?);
+        Ok(())
+    }
+}
+
+/// The bytes of the files under `dir` (what `du -sb` counts, less the folders' own).
+pub fn folder_bytes(dir: &Path) -> Result<u64, StoreError> {
+    let io = |e: std::io::Error| StoreError::Io(format!("{}: {e}", dir.display()));
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let meta = entry.metadata().map_err(io)?;
+        total += if meta.is_dir() {
+            folder_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }
 
 /// The database's life: health, recovery, closing, the clock floor.

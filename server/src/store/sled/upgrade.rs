@@ -91,9 +91,11 @@ impl V2 {
     }
 }
 
-/// The database being written by an upgrade to format 3.
-const NEXT: &str = "db.3";
-/// The format 2 database once format 3's has replaced it (deleted next).
+/// The database being written by an upgrade to format 3 or a compaction
+/// ([`super::compact`]); the name is format 3's upgrade's, which folders stopped
+/// midway by earlier releases hold.
+pub(super) const NEXT: &str = "db.3";
+/// The old database once the new one has replaced it (deleted next).
 const RETIRED: &str = "db.2";
 
 /// Whether sled's database at `path` is compressed: `None` if it has none yet.
@@ -107,7 +109,7 @@ pub(super) fn is_old(marker: &[u8]) -> bool {
     marker == FORMAT_V1 || marker == FORMAT_V2
 }
 
-fn io(path: &Path, err: std::io::Error) -> StoreError {
+pub(super) fn io(path: &Path, err: std::io::Error) -> StoreError {
     StoreError::Io(format!("{}: {err}", path.display()))
 }
 
@@ -118,7 +120,7 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| io(dir, e))
 }
 
-/// Finishes a switch to format 3 that a crash interrupted: the old database moved
+/// Finishes a switch ([`switch`]) that a crash interrupted: the old database moved
 /// aside, the new one not yet in its place (then it is complete: it is moved only
 /// once its marker is written), or the old one not yet deleted.
 pub(super) fn settle(dir: &Path) -> Result<(), StoreError> {
@@ -133,37 +135,45 @@ pub(super) fn settle(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Upgrades the format 1 or 2 database `dir/db` to format 3, which takes its place.
-/// `open` opens a sled database (compressed or not).
+/// Upgrades the format 1 or 2 database `old` (open at `dir/db`; the caller checked its
+/// marker) to format 3, which takes its place ([`switch`]). `open` opens a sled
+/// database (compressed or not).
 pub(super) fn to_format_3(
     dir: &Path,
+    old: Db,
     open: impl Fn(&Path, bool) -> Result<Db, StoreError>,
 ) -> Result<(), StoreError> {
-    let (path, next) = (dir.join("db"), dir.join(NEXT));
+    let v2 = V2::open(&old)?;
+    if old
+        .get(FORMAT_KEY)?
+        .is_some_and(|f| f.as_ref() == FORMAT_V1)
     {
-        let old = open(&path, compressed(&path).unwrap_or(false))?;
-        let v2 = V2::open(&old)?;
-        match old.get(FORMAT_KEY)? {
-            Some(format) if format.as_ref() == FORMAT_V2 => drop_v1_trees(&old)?,
-            Some(format) if format.as_ref() == FORMAT_V1 => upgrade(&old, &v2)?,
-            None if old.is_empty() => {}
-            Some(other) => {
-                return Err(StoreError::Corrupt(format!(
-                    "unknown format {:?}",
-                    String::from_utf8_lossy(&other)
-                )))
-            }
-            None => return Err(StoreError::Corrupt("no format marker".into())),
-        }
-        let new = open(&next, compressed(&next).unwrap_or(COMPRESSED))?;
-        copy_to_format_3(&old, &v2, &new)?;
-        new.flush()?;
+        upgrade(&old, &v2)?;
+    } else {
+        drop_v1_trees(&old)?;
     }
-    // Both closed: the new database takes the old one's place.
-    let retired = dir.join(RETIRED);
+    let next = dir.join(NEXT);
+    let new = open(&next, compressed(&next).unwrap_or(COMPRESSED))?;
+    copy_to_format_3(&old, &v2, &new)?;
+    drop(v2);
+    switch(dir, old, new)
+}
+
+/// Puts the complete database `new` (open at [`NEXT`], its marker written) in the place
+/// of `old` (open at `dir/db`): `new` flushed and closed, `old` moved aside
+/// ([`RETIRED`]), `new` renamed to `db`, the folder synced, then `old` closed and
+/// deleted. `old` stays open (and so locked) through the renames: a server starting
+/// meanwhile is refused, or (between the renames) finishes the switch itself
+/// ([`settle`]). A crash at any point leaves the old database in place or the new one
+/// complete.
+pub(super) fn switch(dir: &Path, old: Db, new: Db) -> Result<(), StoreError> {
+    let (path, next, retired) = (dir.join("db"), dir.join(NEXT), dir.join(RETIRED));
+    new.flush()?;
+    drop(new);
     std::fs::rename(&path, &retired).map_err(|e| io(&path, e))?;
     std::fs::rename(&next, &path).map_err(|e| io(&next, e))?;
     sync_dir(dir)?;
+    drop(old);
     std::fs::remove_dir_all(&retired).map_err(|e| io(&retired, e))
 }
 
@@ -172,7 +182,7 @@ pub(super) fn to_format_3(
 fn copy_to_format_3(old: &Db, v2: &V2, new: &Db) -> Result<(), StoreError> {
     let [tokens, families, user_families, expiry, chunks] = super::open_v3_trees(new)?;
     let total = v2.tokens.len() + v2.families.len() + v2.user_families.len() + v2.expiry.len();
-    let mut progress = Progress::new(total, 3);
+    let mut progress = Progress::upgrade(total, 3);
     let (mut stage, mut after) = match new.get(CURSOR_KEY)? {
         Some(cursor) if !cursor.is_empty() => (cursor[0], Some(cursor[1..].to_vec())),
         _ => (STAGE3_OTHERS, None),
@@ -276,7 +286,7 @@ fn upgrade(db: &Db, v2: &V2) -> Result<(), StoreError> {
     let blacklist = db.open_tree("blacklist")?;
     let families = db.open_tree("families")?;
     let total = outstanding.len() + blacklist.len() + families.len();
-    let mut progress = Progress::new(total, 2);
+    let mut progress = Progress::upgrade(total, 2);
     let (mut stage, mut after) = match db.get(CURSOR_KEY)? {
         Some(cursor) if !cursor.is_empty() => (cursor[0], Some(cursor[1..].to_vec())),
         _ => (STAGE_TOKENS, None),
@@ -423,43 +433,62 @@ fn checkpoint(db: &Db, stage: u8, last: Option<&[u8]>) -> Result<(), StoreError>
 }
 
 /// Progress on standard error: one line redrawn on a terminal, else a line per tenth.
-struct Progress {
+pub(super) struct Progress {
     total: usize,
     done: usize,
     shown: usize,
     terminal: bool,
     started: std::time::Instant,
-    format: u8,
+    /// "upgrading", "compacting": the progress lines' first word.
+    doing: &'static str,
+    /// What the last line says was done (before "in N s").
+    finished: String,
 }
 
 impl Progress {
-    fn new(total: usize, format: u8) -> Self {
-        eprintln!(
-            "upgrading the data folder's store to format {format} ({total} token, blacklist and family records; resumable if stopped)"
-        );
+    /// An upgrade to format `format`.
+    fn upgrade(total: usize, format: u8) -> Self {
+        Self::new(
+            format!("upgrading the data folder's store to format {format} ({total} token, blacklist and family records; resumable if stopped)"),
+            total,
+            "upgrading",
+            format!("upgraded the store to format {format}"),
+        )
+    }
+
+    /// Says `heading`, then counts `total` steps.
+    pub(super) fn new(
+        heading: String,
+        total: usize,
+        doing: &'static str,
+        finished: String,
+    ) -> Self {
+        eprintln!("{heading}");
         Self {
             total,
             done: 0,
             shown: 0,
             terminal: std::io::stderr().is_terminal(),
             started: std::time::Instant::now(),
-            format,
+            doing,
+            finished,
         }
     }
 
-    fn step(&mut self) {
+    pub(super) fn step(&mut self) {
         self.done += 1;
         let total = self.total.max(1);
         if self.terminal {
             if self.done % 1000 == 0 {
-                eprint!("\rupgrading: {} of {} records", self.done, self.total);
+                eprint!("\r{}: {} of {} records", self.doing, self.done, self.total);
             }
         } else {
             let tenth = self.done * 10 / total;
             if tenth > self.shown {
                 self.shown = tenth;
                 eprintln!(
-                    "upgrading: {}% ({} of {} records)",
+                    "{}: {}% ({} of {} records)",
+                    self.doing,
                     tenth * 10,
                     self.done,
                     self.total
@@ -468,13 +497,13 @@ impl Progress {
         }
     }
 
-    fn done(&self) {
+    pub(super) fn done(&self) {
         if self.terminal {
             eprintln!();
         }
         eprintln!(
-            "upgraded the store to format {} in {:.1} s",
-            self.format,
+            "{} in {:.1} s",
+            self.finished,
             self.started.elapsed().as_secs_f64()
         );
     }

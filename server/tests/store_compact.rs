@@ -32,7 +32,13 @@ type Records = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Every record of every tree of the stopped folder's sled database, by tree name.
 fn dump(data: &Path) -> BTreeMap<Vec<u8>, Records> {
-    let db = sled::open(data.join("db")).unwrap();
+    // No flusher thread: it would hold the database (and its lock) for up to its
+    // interval after the drop, and the next command would find the folder held.
+    let db = sled::Config::new()
+        .path(data.join("db"))
+        .flush_every_ms(None)
+        .open()
+        .unwrap();
     db.tree_names()
         .into_iter()
         .map(|name| {

@@ -237,7 +237,7 @@ impl SledStore {
             upgrade::to_format_3(dir, db, |path, compressed| open_db(dir, path, compressed))?;
             // Opened again: sled 0.34.7 writes its snapshot only at open, so this open
             // replays the copy's log once and the next one does not.
-            db = open(&path)?;
+            db = reopened(|| open(&path))?;
         }
         let [tokens, families, user_families, expiry, family_chunks] = open_v3_trees(&db)?;
         let tree = |name: &str| db.open_tree(name);
@@ -427,9 +427,10 @@ impl SledStore {
         let before = folder_bytes(dir)?;
         drop(Self::open_inner(dir)?);
         let path = dir.join("db");
-        let old = open_db(dir, &path, upgrade::compressed(&path).unwrap_or(COMPRESSED))?;
+        let compressed = upgrade::compressed(&path).unwrap_or(COMPRESSED);
+        let old = reopened(|| open_db(dir, &path, compressed))?;
         compact::compact(dir, old, |path, compressed| open_db(dir, path, compressed))?;
-        drop(Self::open_inner(dir)?);
+        Self::settle_log(dir)?;
         Ok((before, folder_bytes(dir)?))
     }
 
@@ -437,8 +438,23 @@ impl SledStore {
     /// sled replays its log then and writes its snapshot, so the server's next open
     /// does not (sled 0.34.7 writes its snapshot only at open).
     pub fn settle_log(dir: &Path) -> Result<(), StoreError> {
-        drop(Self::open_inner(dir)?);
+        drop(reopened(|| Self::open_inner(dir))?);
         Ok(())
+    }
+}
+
+/// `open()` of a database this process has just closed: sled's background threads
+/// may hold its file (and so its lock) a moment after the drop, so a `Locked` is
+/// retried for up to a second (a server holding it is still refused).
+fn reopened<T>(open: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match open() {
+            Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 

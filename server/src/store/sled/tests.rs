@@ -138,7 +138,7 @@ fn a_failed_store_recovers_by_a_reopen() {
 /// An upgrade to format 3 killed between its two renames, or before it deleted the old
 /// database, is finished by the next open: the new database in `db`, nothing else left.
 #[test]
-fn an_interrupted_switch_to_format_3_is_finished_at_open() {
+fn an_interrupted_switch_is_finished_at_open() {
     let dir = tempfile::tempdir().unwrap();
     drop(store_with_user(&dir));
     let (db, next, retired) = (
@@ -159,6 +159,24 @@ fn an_interrupted_switch_to_format_3_is_finished_at_open() {
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
     assert!(!retired.exists());
+    drop(store);
+    // A compaction killed before its switch: its partial copy is deleted.
+    std::fs::create_dir(&next).unwrap();
+    std::fs::write(next.join("conf"), b"partial").unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
+    assert!(db.is_dir() && !next.exists());
+    drop(store);
+    // And a compaction completes, then is refused while the store is open.
+    let (before, after) = SledStore::compact(dir.path()).unwrap();
+    assert!(before > 0 && after > 0);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.user(7).unwrap().unwrap().username, "seven");
+    assert!(matches!(
+        SledStore::compact(dir.path()),
+        Err(StoreError::Locked(_))
+    ));
+    assert!(!next.exists() && !retired.exists());
 }
 
 /// A family rotated far past [`record::INLINE_MEMBERS`] keeps a record of bounded size

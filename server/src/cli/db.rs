@@ -231,10 +231,16 @@ fn compact(sources: &Sources) -> Result<(), CliError> {
         "store compact rewrites the folder offline",
     );
     let (before, after) = offline(&data_dir, codes, SledStore::compact)?;
+    // A small folder can grow: sled writes a new database's first segment whole.
+    let (change, way) = if after <= before {
+        (before - after, "smaller")
+    } else {
+        (after - before, "larger")
+    };
     println!(
-        "compacted {}: {before} -> {after} bytes ({:.1}% smaller) in {:.1} s",
+        "compacted {}: {before} -> {after} bytes ({:.1}% {way}) in {:.1} s",
         data_dir.display(),
-        (before as f64 - after as f64) * 100.0 / (before.max(1) as f64),
+        change as f64 * 100.0 / (before.max(1) as f64),
         started.elapsed().as_secs_f64()
     );
     Ok(())

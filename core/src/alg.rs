@@ -370,63 +370,75 @@ pub(crate) fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
 /// serde types: the rules are few, and serde's machinery does not belong in the
 /// WebAssembly validator.
 ///
-/// Kept as its checked text, each member read in place when asked (`JsonObject`), so
-/// that reading a key builds no `serde_json::Value` (none of that code in the
-/// WebAssembly module).
-struct Jwk {
-    text: String,
+/// The text is checked and its members read in one pass: the values of the members
+/// tollgate reads ([`JWK_MEMBERS`]) kept in place (`JsonValue`s into the text), so that
+/// reading a key builds no `serde_json::Value` (none of that code in the WebAssembly
+/// module) and scans the text once. Other members are ignored.
+struct Jwk<'a> {
+    /// The value of each of [`JWK_MEMBERS`], where present.
+    values: [Option<crate::JsonValue<'a>>; JWK_MEMBERS.len()],
     kid: Option<String>,
 }
 
-/// Member `name` of a JWK, if present: a string, else `KeyInvalid`.
-fn jwk_string<'a>(
-    members: &crate::JsonObject<'a>,
-    name: &str,
-) -> Result<Option<alloc::borrow::Cow<'a, str>>, Error> {
-    match members.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .as_str()
-            .map(|s| Some(s.decode()))
-            .ok_or(Error::KeyInvalid),
-    }
-}
+/// The members a JWK is read for: those checked, then the key material of every kind.
+const JWK_MEMBERS: [&str; 13] = [
+    "alg", "use", "kty", "crv", "kid", "k", "x", "y", "d", "n", "e", "p", "q",
+];
 
-impl Jwk {
+impl<'a> Jwk<'a> {
     /// Parses `text` as a JWK for `alg`: `kty` (and `crv`) must fit the algorithm, and
     /// `alg` and `use`, if present, must say this algorithm and `sig`.
-    fn parse(text: &str, alg: Algorithm) -> Result<Self, Error> {
+    fn parse(text: &'a str, alg: Algorithm) -> Result<Self, Error> {
         let members = crate::JsonObject::scan(text).ok_or(Error::KeyInvalid)?;
-        let string = |name: &str| jwk_string(&members, name);
-        if string("alg")?.is_some_and(|a| a != alg.name())
-            || string("use")?.is_some_and(|u| u != "sig")
+        let mut jwk = Self {
+            values: [None; JWK_MEMBERS.len()],
+            kid: None,
+        };
+        for (key, value) in members.members() {
+            if let Some(i) = JWK_MEMBERS.iter().position(|name| key.eq_str(name)) {
+                jwk.values[i] = Some(value);
+            }
+        }
+        if jwk.string("alg")?.is_some_and(|a| a != alg.name())
+            || jwk.string("use")?.is_some_and(|u| u != "sig")
         {
             return Err(Error::KeyAlgorithmMismatch);
         }
         let (kty, crv) = alg.jwk_kty_crv();
-        match string("kty")?.as_deref() {
+        match jwk.string("kty")?.as_deref() {
             Some(found) if found == kty => {}
             Some("oct" | "OKP" | "EC" | "RSA") => return Err(Error::KeyAlgorithmMismatch),
             _ => return Err(Error::KeyInvalid),
         }
         if let Some(crv) = crv {
-            match string("crv")?.as_deref() {
+            match jwk.string("crv")?.as_deref() {
                 Some(found) if found == crv => {}
                 Some(_) => return Err(Error::KeyAlgorithmMismatch),
                 None => return Err(Error::KeyInvalid),
             }
         }
-        let kid = string("kid")?.map(alloc::borrow::Cow::into_owned);
-        Ok(Self {
-            text: text.into(),
-            kid,
-        })
+        jwk.kid = jwk.string("kid")?.map(alloc::borrow::Cow::into_owned);
+        Ok(jwk)
+    }
+
+    /// Member `name` (one of [`JWK_MEMBERS`]), if present: a string, else `KeyInvalid`.
+    fn string(&self, name: &str) -> Result<Option<alloc::borrow::Cow<'a, str>>, Error> {
+        let value = JWK_MEMBERS
+            .iter()
+            .position(|member| *member == name)
+            .and_then(|i| self.values.get(i).copied().flatten());
+        match value {
+            None => Ok(None),
+            Some(value) => value
+                .as_str()
+                .map(|s| Some(s.decode()))
+                .ok_or(Error::KeyInvalid),
+        }
     }
 
     /// A base64url member (decoded in constant time: it may be secret).
     fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
-        let members = crate::JsonObject::scan(&self.text).ok_or(Error::KeyInvalid)?;
-        match jwk_string(&members, name)? {
+        match self.string(name)? {
             None => Ok(None),
             Some(text) => Base64UrlUnpadded::decode_vec(&text)
                 .map(Some)
@@ -921,7 +933,7 @@ impl VerifyingKey {
         Self::from_jwk(alg, &text)
     }
 
-    fn with_jwk(alg: Algorithm, jwk: Jwk) -> Result<Self, Error> {
+    fn with_jwk(alg: Algorithm, jwk: Jwk<'_>) -> Result<Self, Error> {
         let mut key = Self::from_parsed_jwk(alg, &jwk)?;
         if let Some(kid) = jwk.kid {
             key.kid = kid;
@@ -930,7 +942,7 @@ impl VerifyingKey {
     }
 
     /// The key of a JWK's public members, its kid the thumbprint.
-    fn from_parsed_jwk(alg: Algorithm, jwk: &Jwk) -> Result<Self, Error> {
+    fn from_parsed_jwk(alg: Algorithm, jwk: &Jwk<'_>) -> Result<Self, Error> {
         match alg {
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
                 Self::hmac(alg, &jwk.required("k")?)

@@ -11,7 +11,7 @@
 use alloc::{string::String, vec::Vec};
 use core::fmt;
 
-use base64ct::{Base64UrlUnpadded, Encoding as _};
+use base64ct::Encoding as _;
 #[cfg(feature = "pem-private")]
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use jwt_compact::{
@@ -25,6 +25,7 @@ use sha2::{Digest as _, Sha256};
 
 #[cfg(feature = "es512")]
 use self::es512::NonceStream;
+use self::jwk::{members_json, public_jwk_members, thumbprint, Jwk};
 #[cfg(feature = "rsa-sign")]
 pub(crate) use self::rsa::rsa_public;
 #[cfg(feature = "rsa")]
@@ -34,6 +35,7 @@ use crate::Error;
 
 #[cfg(feature = "es512")]
 mod es512;
+mod jwk;
 mod rsa;
 #[cfg(feature = "rsa-sign")]
 mod rsa_sign;
@@ -362,164 +364,6 @@ pub(crate) fn pem_body(pem: &str, label: &str) -> Option<Vec<u8>> {
         return None;
     }
     Base64::decode_vec(&compact).ok()
-}
-
-/// A JWK's members as tollgate reads them (RFC 7517, 7518 section 6, RFC 8037).
-///
-/// Read by hand (with the crate's strict JSON reader) rather than through jwt-compact's
-/// serde types: the rules are few, and serde's machinery does not belong in the
-/// WebAssembly validator.
-///
-/// Kept as its checked text, each member read in place when asked (`JsonObject`), so
-/// that reading a key builds no `serde_json::Value` (none of that code in the
-/// WebAssembly module).
-struct Jwk {
-    text: String,
-    kid: Option<String>,
-}
-
-/// Member `name` of a JWK, if present: a string, else `KeyInvalid`.
-fn jwk_string<'a>(
-    members: &crate::JsonObject<'a>,
-    name: &str,
-) -> Result<Option<alloc::borrow::Cow<'a, str>>, Error> {
-    match members.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .as_str()
-            .map(|s| Some(s.decode()))
-            .ok_or(Error::KeyInvalid),
-    }
-}
-
-impl Jwk {
-    /// Parses `text` as a JWK for `alg`: `kty` (and `crv`) must fit the algorithm, and
-    /// `alg` and `use`, if present, must say this algorithm and `sig`.
-    fn parse(text: &str, alg: Algorithm) -> Result<Self, Error> {
-        let members = crate::JsonObject::scan(text).ok_or(Error::KeyInvalid)?;
-        let string = |name: &str| jwk_string(&members, name);
-        if string("alg")?.is_some_and(|a| a != alg.name())
-            || string("use")?.is_some_and(|u| u != "sig")
-        {
-            return Err(Error::KeyAlgorithmMismatch);
-        }
-        let (kty, crv) = alg.jwk_kty_crv();
-        match string("kty")?.as_deref() {
-            Some(found) if found == kty => {}
-            Some("oct" | "OKP" | "EC" | "RSA") => return Err(Error::KeyAlgorithmMismatch),
-            _ => return Err(Error::KeyInvalid),
-        }
-        if let Some(crv) = crv {
-            match string("crv")?.as_deref() {
-                Some(found) if found == crv => {}
-                Some(_) => return Err(Error::KeyAlgorithmMismatch),
-                None => return Err(Error::KeyInvalid),
-            }
-        }
-        let kid = string("kid")?.map(alloc::borrow::Cow::into_owned);
-        Ok(Self {
-            text: text.into(),
-            kid,
-        })
-    }
-
-    /// A base64url member (decoded in constant time: it may be secret).
-    fn bytes(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
-        let members = crate::JsonObject::scan(&self.text).ok_or(Error::KeyInvalid)?;
-        match jwk_string(&members, name)? {
-            None => Ok(None),
-            Some(text) => Base64UrlUnpadded::decode_vec(&text)
-                .map(Some)
-                .map_err(|_| Error::KeyInvalid),
-        }
-    }
-
-    fn required(&self, name: &str) -> Result<Vec<u8>, Error> {
-        self.bytes(name)?.ok_or(Error::KeyInvalid)
-    }
-
-    /// The SEC1 uncompressed point of an EC key's `x` and `y`, each `len` bytes
-    /// (RFC 7518 section 6.2.1.2: the full coordinate size, leading zeros kept).
-    fn ec_point(&self, len: usize) -> Result<Vec<u8>, Error> {
-        let (x, y) = (self.required("x")?, self.required("y")?);
-        if x.len() != len || y.len() != len {
-            return Err(Error::KeyInvalid);
-        }
-        Ok([&[0x04][..], &x, &y].concat())
-    }
-}
-
-/// The required members of a public (or `oct`) JWK, in lexicographic order: the
-/// input of its RFC 7638 thumbprint and the body of its JWKS entry.
-fn public_jwk_members(key: &VerifyingInner) -> Vec<(&'static str, String)> {
-    let b64 = |bytes: &[u8]| Base64UrlUnpadded::encode_string(bytes);
-    match key {
-        VerifyingInner::Hmac(_, k) => alloc::vec![("k", b64(&k.0)), ("kty", "oct".into())],
-        VerifyingInner::EdDsa(k) => alloc::vec![
-            ("crv", "Ed25519".into()),
-            ("kty", "OKP".into()),
-            ("x", b64(k.as_bytes())),
-        ],
-        VerifyingInner::Es256(k) => ec_members("P-256", Some(&k.xy[..32]), Some(&k.xy[32..])),
-        #[cfg(feature = "es384")]
-        VerifyingInner::Es384(k) => {
-            let point = k.to_encoded_point(false);
-            ec_members(
-                "P-384",
-                point.x().map(|x| &x[..]),
-                point.y().map(|y| &y[..]),
-            )
-        }
-        #[cfg(feature = "es512")]
-        VerifyingInner::Es512(k) => {
-            let point = k.to_encoded_point(false);
-            ec_members(
-                "P-521",
-                point.x().map(|x| &x[..]),
-                point.y().map(|y| &y[..]),
-            )
-        }
-        #[cfg(feature = "rsa")]
-        VerifyingInner::Rsa(_, k) => rsa::rsa_members(k),
-    }
-}
-
-fn ec_members(
-    crv: &'static str,
-    x: Option<&[u8]>,
-    y: Option<&[u8]>,
-) -> Vec<(&'static str, String)> {
-    let b64 = |bytes: Option<&[u8]>| bytes.map(Base64UrlUnpadded::encode_string);
-    alloc::vec![
-        ("crv", crv.into()),
-        ("kty", "EC".into()),
-        ("x", b64(x).unwrap_or_default()),
-        ("y", b64(y).unwrap_or_default()),
-    ]
-}
-
-/// The RFC 7638 SHA-256 thumbprint, base64url: the hash of the required members in
-/// lexicographic order, without whitespace (every value here is base64url or a fixed
-/// name, so none needs escaping).
-fn thumbprint(key: &VerifyingInner) -> String {
-    Base64UrlUnpadded::encode_string(&Sha256::digest(members_json(key).as_bytes()))
-}
-
-/// The required JWK members of a key as JSON text, in lexicographic order without
-/// whitespace (RFC 7638's form; every value is base64url or a fixed name, so none needs
-/// escaping).
-fn members_json(key: &VerifyingInner) -> String {
-    let mut out = String::from("{");
-    for (i, (name, value)) in public_jwk_members(key).iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for part in ["\"", name, "\":\"", value, "\""] {
-            out.push_str(part);
-        }
-    }
-    out.push('}');
-    out
 }
 
 /// An ECDSA signing key from its big-endian scalar (exactly the curve's size).
@@ -921,7 +765,7 @@ impl VerifyingKey {
         Self::from_jwk(alg, &text)
     }
 
-    fn with_jwk(alg: Algorithm, jwk: Jwk) -> Result<Self, Error> {
+    fn with_jwk(alg: Algorithm, jwk: Jwk<'_>) -> Result<Self, Error> {
         let mut key = Self::from_parsed_jwk(alg, &jwk)?;
         if let Some(kid) = jwk.kid {
             key.kid = kid;
@@ -930,7 +774,7 @@ impl VerifyingKey {
     }
 
     /// The key of a JWK's public members, its kid the thumbprint.
-    fn from_parsed_jwk(alg: Algorithm, jwk: &Jwk) -> Result<Self, Error> {
+    fn from_parsed_jwk(alg: Algorithm, jwk: &Jwk<'_>) -> Result<Self, Error> {
         match alg {
             Algorithm::Hs256 | Algorithm::Hs384 | Algorithm::Hs512 => {
                 Self::hmac(alg, &jwk.required("k")?)

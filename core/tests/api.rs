@@ -230,6 +230,13 @@ fn jwk_members_are_checked() {
         let text = public.to_string();
         let dup = format!("{{\"kty\":\"x\",{}", &text[1..]);
         check_err(VerifyingKey::from_jwk(alg, &dup), "key_invalid");
+        // Member names are read decoded (`\u0078` is `x`); members tollgate does not
+        // read are ignored, whatever their value.
+        let escaped = text.replacen("\"x\"", "\"\\u0078\"", 1);
+        assert_ne!(escaped, text);
+        let unknown = format!("{{\"x5c\":[1,{{}}],\"dp\":null,{}", &escaped[1..]);
+        let read = VerifyingKey::from_jwk(alg, &unknown).unwrap();
+        assert_eq!(read.thumbprint(), keys[name]["kid"].as_str().unwrap());
         // A given kid is kept; the thumbprint is the default.
         let named = VerifyingKey::from_jwk(alg, &edit(public, "kid", json!("k1"))).unwrap();
         assert_eq!(named.kid(), "k1");

@@ -59,8 +59,8 @@ const PROBE_KEY = { kty: "OKP", crv: "Ed25519", x: "l41RfS8ipiA5JVnx7pOKEBY1PGl_
 /**
  * `providers`: the runtime's native crypto (native.js), `sync` (node:crypto: verify() and
  * verifyAsync()), `async` (WebCrypto: verifyAsync() only) and `pool` (node:crypto's
- * asynchronous form, libuv's thread pool: verifyAsync() only); any may be absent, and
- * then the module does that math. `asyncFirst(algorithm)`: true where the runtime's
+ * asynchronous form, libuv's thread pool: verifyAsync() only; its keys import at once,
+ * its checks answer promises); any may be absent, and then the module does that math. `asyncFirst(algorithm)`: true where the runtime's
  * WebCrypto beats its node:crypto, so that verifyAsync() takes WebCrypto (Deno's ECDSA).
  * `poolFirst(algorithm)`: true where verifyAsync() should take `pool` (Node).
  */
@@ -257,7 +257,7 @@ export function bindApi(wasm, exports, TollgateError, providers = {}) {
         const [check] = list;
         value = (index, message, signature) => index === 0 && check(message, signature);
       } else value = (index, message, signature) => index < list.length && list[index](message, signature);
-    } else if (provider.syncImport) {
+    } else if (provider === providers.pool) {
       // Asynchronous checks of keys imported at once (node:crypto's pool).
       value = usable(checks);
     } else {

@@ -61,37 +61,27 @@ function nodeKey(crypto, algorithm, jwk) {
 }
 
 /**
- * node:crypto (Node, Bun, Deno), synchronous, for verify(). With `stream` (Node), RS*,
- * PS* and ES* use a Verify object (createVerify) rather than the one-shot crypto.verify,
- * which builds a SignJob (an async-capable job object) per call even when synchronous:
- * the same OpenSSL check (the digest, then EVP_PKEY_verify with the same padding, salt
- * length and DER conversion of r||s), about 1 µs less a call in Node, not in Bun
- * (BENCHMARKS.md, "npm package in Node"). Ed25519 has no streaming form.
+ * node:crypto's checks (Node, Bun, Deno), by `mode`:
+ * - "one-shot" or "stream": synchronous, for verify() (and verifyAsync() where the pool is
+ *   not taken). With "stream" (Node), RS*, PS* and ES* use a Verify object (createVerify)
+ *   rather than the one-shot crypto.verify, which builds a SignJob (an async-capable job
+ *   object) per call even when synchronous: the same OpenSSL check (the digest, then
+ *   EVP_PKEY_verify with the same padding, salt length and DER conversion of r||s), about
+ *   1 µs less a call in Node, not in Bun (BENCHMARKS.md, "npm package in Node"). Ed25519
+ *   has no streaming form.
+ * - "pool": the asynchronous form (Node), `crypto.verify(..., callback)`, which runs the
+ *   math on libuv's thread pool, so many verifyAsync() calls in flight use every core. The
+ *   check is called during the module's pass, with views of the module's memory that the
+ *   next token overwrites: Node copies `data` and `signature` while the call runs
+ *   (SignJob's constructor, `SignTraits::AdditionalConfig`: `ToCopy()` in async mode; an
+ *   ECDSA signature is converted to a new DER buffer), before it returns, so the views are
+ *   not read later (tests/runtimes/native-paths.js keeps every vector in flight at once to
+ *   catch a runtime that would). Its keys import synchronously (api.js, nativeFor).
  */
-export function nodeProvider(crypto, { stream = false } = {}) {
-  return nodeChecks(crypto, stream ? "stream" : "one-shot");
-}
-
-/**
- * node:crypto's asynchronous form (Node): `crypto.verify(..., callback)` runs the math on
- * libuv's thread pool, so many verifyAsync() calls in flight use every core. The check is
- * called during the module's pass, with views of the module's memory that the next token
- * overwrites: Node copies `data` and `signature` while the call runs (SignJob's
- * constructor, `SignTraits::AdditionalConfig`: `ToCopy()` in async mode; an ECDSA
- * signature is converted to a new DER buffer), before it returns, so the views are not
- * read later (tests/runtimes/native-paths.js keeps every vector in flight at once to
- * catch a runtime that would). Keys import synchronously (`syncImport`).
- */
-export function nodePoolProvider(crypto) {
-  return nodeChecks(crypto, "pool");
-}
-
-/** `mode`: "one-shot" or "stream" (synchronous), or "pool" (asynchronous). */
 function nodeChecks(crypto, mode) {
   const pool = mode === "pool";
   return {
     sync: !pool,
-    syncImport: pool,
     name: pool ? "node:crypto (libuv's pool)" : "node:crypto",
     importKey(algorithm, jwk) {
       const imported = nodeKey(crypto, algorithm, jwk);
@@ -130,9 +120,9 @@ function nodeChecks(crypto, mode) {
 /** The providers object of the Node, Bun and Deno entries (node.js, rsa-node.js). */
 export function nodeProviders(crypto) {
   return {
-    sync: nodeProvider(crypto, { stream: inNode() }),
+    sync: nodeChecks(crypto, inNode() ? "stream" : "one-shot"),
     async: webProvider(globalThis.crypto?.subtle),
-    pool: nodePoolProvider(crypto),
+    pool: nodeChecks(crypto, "pool"),
     asyncFirst,
     poolFirst,
   };
@@ -189,7 +179,7 @@ export function asyncFirst(algorithm) {
 }
 
 /**
- * Where verifyAsync() hands the math to node:crypto's pool (nodePoolProvider) rather than
+ * Where verifyAsync() hands the math to node:crypto's pool (nodeChecks' "pool") rather than
  * calling node:crypto synchronously: in Node (Bun's asynchronous crypto.verify gave no
  * second core, Deno's ECDSA goes to WebCrypto), for EdDSA and ECDSA, whose math (0.1 to
  * 1.8 ms) dwarfs the hop to the pool and back (up to 25 µs of CPU when calls come one at a

@@ -13,7 +13,9 @@
 // It also counts the native checks asked (a handler installed in the slot the module's
 // nativeVerify reads), so that a path silently falling back to the module shows, and,
 // where the caller can count them (`jobs`: Node's async_hooks), the runtime's
-// asynchronous signature jobs each path started (node:crypto's pool, Node's WebCrypto).
+// asynchronous signature jobs each path started (node:crypto's pool, Node's WebCrypto),
+// per algorithm, in a window that closes only once every job the path started has called
+// back (so that a job a synchronous path left behind is counted against that path).
 
 const SLOT = Symbol.for("tollgate.nativeVerify");
 const BASE = ["HS256", "HS384", "HS512", "EdDSA", "ES256"];
@@ -72,17 +74,26 @@ const IN_FLIGHT = [
   { name: "webcrypto all in flight", crypto: "webcrypto" },
 ];
 
+/** No jobs counted: runtimes without async_hooks. */
+const NO_JOBS = { count: () => 0, settled: async () => {} };
+
 /**
  * Runs `files` ([{ name, vectors }]) through `full` (the tollgate/rsa entry) and, for
- * HS*, EdDSA, ES256, through `base` (the default entry) too. `jobs` (optional): a count
- * of the runtime's asynchronous signature jobs whose answer came back so far. Resolves
- * to { total, runs, mismatches: [text], asked: { path: native checks asked }, jobs:
- * { path: asynchronous jobs answered } }.
+ * HS*, EdDSA, ES256, through `base` (the default entry) too. `jobs` (optional): `count()`,
+ * the runtime's asynchronous signature jobs started so far, and `settled()`, a promise
+ * that every job started so far has called back. Resolves to { total, runs, mismatches:
+ * [text], asked: { path: native checks asked }, jobs: { path: { algorithm: asynchronous
+ * jobs started } } } (the all-in-flight rounds mix algorithms: under "all").
  */
-export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) {
+export async function comparePaths({ base, full, keys, files, jobs = NO_JOBS }) {
   const mismatches = [];
   const asked = Object.fromEntries(PATHS.map((p) => [p.name, 0]));
-  const jobsBy = Object.fromEntries([...PATHS, ...IN_FLIGHT].map((p) => [p.name, 0]));
+  const jobsBy = Object.fromEntries([...PATHS, ...IN_FLIGHT].map((p) => [p.name, {}]));
+  /** Counts the jobs `path` started for `algorithm` since `before`, once they settled. */
+  async function countJobs(path, algorithm, before) {
+    await jobs.settled();
+    jobsBy[path][algorithm] = (jobsBy[path][algorithm] ?? 0) + jobs.count() - before;
+  }
   let current = null;
   let installed;
   const had = Object.getOwnPropertyDescriptor(globalThis, SLOT);
@@ -111,7 +122,7 @@ export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) 
           for (const path of PATHS) {
             let got;
             current = path.name;
-            const jobsBefore = jobs();
+            const jobsBefore = jobs.count();
             try {
               const options = { ...vectorOptions(vector), crypto: path.crypto };
               const verifier = new entry.Verifier(keyFor(keys, vector.key, vector.algorithm), options);
@@ -121,8 +132,8 @@ export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) 
               got = error instanceof entry.TollgateError ? { code: error.code, message: error.message } : { thrown: String(error?.stack ?? error) };
             } finally {
               current = null;
-              jobsBy[path.name] += jobs() - jobsBefore;
             }
+            await countJobs(path.name, vector.algorithm, jobsBefore);
             runs++;
             const ok = want.claims ? same(canonical(got.claims), canonical(want.claims)) : same(got, want);
             if (!ok) mismatches.push(`${file.name} ${vector.name} [${entryName}, ${path.name}]: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
@@ -145,7 +156,7 @@ export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) 
         }
       });
       for (const round of ["first import", "imported"]) {
-        const jobsBefore = jobs();
+        const jobsBefore = jobs.count();
         const results = await Promise.all(
           all.map(({ vector }, i) => {
             const verifier = verifiers[i];
@@ -156,7 +167,7 @@ export async function comparePaths({ base, full, keys, files, jobs = () => 0 }) 
             );
           }),
         );
-        jobsBy[flight.name] += jobs() - jobsBefore;
+        await countJobs(flight.name, "all", jobsBefore);
         results.forEach((result, i) => {
           const { file, vector } = all[i];
           const want = expected(vector);

@@ -137,7 +137,7 @@ pub(super) enum RsaSource<'a> {
     Der(&'a [u8]),
     /// PEM (private: PKCS#8 or PKCS#1; public: SPKI or PKCS#1).
     Pem(&'a str),
-    Jwk(&'a Jwk),
+    Jwk(&'a Jwk<'a>),
 }
 
 /// An RSA signing key for `alg` (`algorithm_unsupported` without the `rsa-sign`

@@ -42,7 +42,7 @@ impl SledStore {
         )
             .transaction(|(tokens, families, user_families, expiry, users, chunks)| {
                 let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
-                let added = trees.insert_outstanding(token, seen, None, None, None)?;
+                let (added, _) = trees.insert_outstanding(token, seen, None, None, None)?;
                 let key = user_key(token.user_id);
                 // A user deleted since the password check: the token is recorded
                 // (and refused at its first refresh), no user is brought back.
@@ -169,18 +169,14 @@ impl SledStore {
                     .is_some_and(|r| r.family.revoked_at.is_some())
                 {
                     if !was_stored {
-                        delta.outstanding += trees.insert_outstanding(
-                            old,
-                            None,
-                            None,
-                            Some(existing),
-                            Some(family),
-                        )?;
+                        delta.outstanding += trees
+                            .insert_outstanding(old, None, None, Some(existing), Some(family))?
+                            .0;
                     }
                     return Ok((Rotation::FamilyRevoked, delta));
                 }
                 // The family as the new token's recording finds it: as read above,
-                // unless recording `old` here just wrote it.
+                // or as recording `old` here just wrote it.
                 let family = if was_stored {
                     if let Some(listed) = listed {
                         let record = TokenRecord {
@@ -191,23 +187,25 @@ impl SledStore {
                         tokens.insert(id_key(&known.jti), record.encode())?;
                         delta.blacklisted += 1;
                     }
-                    Some(family)
+                    family
                 } else {
                     let blacklisted = listed.is_some();
-                    delta.outstanding += trees.insert_outstanding(
+                    let (added, written) = trees.insert_outstanding(
                         old,
                         None,
                         listed,
                         Some(existing),
                         Some(family),
                     )?;
+                    delta.outstanding += added;
                     delta.blacklisted += i64::from(blacklisted);
-                    None
+                    Some(written)
                 };
                 let mut new = new.clone();
                 new.family = known.family;
-                delta.outstanding +=
-                    trees.insert_outstanding(&new, seen, None, Some(None), family)?;
+                delta.outstanding += trees
+                    .insert_outstanding(&new, seen, None, Some(None), Some(family))?
+                    .0;
                 Ok((Rotation::Done, delta))
             })?;
         i.counts.add(delta);
@@ -299,13 +297,9 @@ impl SledStore {
                         tokens.insert(id_key(&token.jti), record.encode())?;
                     }
                     existing => {
-                        delta.outstanding += trees.insert_outstanding(
-                            token,
-                            None,
-                            Some(listed),
-                            Some(existing),
-                            None,
-                        )?;
+                        delta.outstanding += trees
+                            .insert_outstanding(token, None, Some(listed), Some(existing), None)?
+                            .0;
                     }
                 }
                 delta.blacklisted += 1;
@@ -636,10 +630,10 @@ impl SledStore {
         flushed: &mut Flushed,
     ) -> Result<(), StoreError> {
         let key = id_key(id);
-        let Some(bytes) = i.families.get(&key)? else {
+        let Some(mut before) = i.families.get(&key)? else {
             return Ok(());
         };
-        let stored = FamilyRecord::decode(&bytes)?;
+        let stored = FamilyRecord::decode(&before)?;
         let mut earliest: Option<u64> = None;
         let mut gone = BTreeSet::new();
         // The chunks (older tokens) first: each rewritten without its ids gone, or
@@ -673,12 +667,9 @@ impl SledStore {
         }
         // The family record, without the tokens gone: removed with its last token, else
         // its entry moves (a compare-and-swap: a rotation may change the record
-        // meanwhile, adding a token).
+        // meanwhile, adding a token; then it is read again).
+        let mut record = stored;
         loop {
-            let Some(before) = i.families.get(&key)? else {
-                return Ok(());
-            };
-            let mut record = FamilyRecord::decode(&before)?;
             let flush_at = record.flush_at;
             record.retain_members(|jti| !gone.contains(jti))?;
             // Chunks emptied (by this flush or an earlier one) leave the range's start.
@@ -690,16 +681,29 @@ impl SledStore {
             {
                 record.first_chunk += 1;
             }
-            let next = match earliest {
-                Some(e) if flush_at > cutoff => e.min(flush_at),
-                Some(e) => e,
-                None if record.family.expires_at <= cutoff && !record.has_members() => {
-                    let swapped = i
-                        .families
-                        .compare_and_swap(&key, Some(before), None::<&[u8]>)?;
-                    if swapped.is_err() {
-                        continue;
-                    }
+            // Removed with its last token once the family has expired, else rewritten
+            // if anything changed.
+            let remove =
+                earliest.is_none() && record.family.expires_at <= cutoff && !record.has_members();
+            if !remove {
+                let next = match earliest {
+                    Some(e) if flush_at > cutoff => e.min(flush_at),
+                    Some(e) => e,
+                    None => record.family.expires_at,
+                };
+                if next == flush_at
+                    && flush_at > cutoff
+                    && gone.is_empty()
+                    && record.first_chunk == first_chunk
+                {
+                    return Ok(());
+                }
+                i.expiry.insert(expiry_key(next, EXPIRY_FAMILY, id), &[])?;
+                record.flush_at = next;
+            }
+            let after = (!remove).then(|| record.encode());
+            match i.families.compare_and_swap(&key, Some(&before), after)? {
+                Ok(()) if remove => {
                     i.user_families
                         .remove(user_family_key(record.family.user_id, id))?;
                     for number in first_chunk..record.next_chunk {
@@ -708,22 +712,15 @@ impl SledStore {
                     flushed.families += 1;
                     return Ok(());
                 }
-                None => record.family.expires_at,
-            };
-            if next == flush_at
-                && flush_at > cutoff
-                && gone.is_empty()
-                && record.first_chunk == first_chunk
-            {
-                return Ok(());
-            }
-            i.expiry.insert(expiry_key(next, EXPIRY_FAMILY, id), &[])?;
-            record.flush_at = next;
-            if i.families
-                .compare_and_swap(&key, Some(before), Some(record.encode()))?
-                .is_ok()
-            {
-                return Ok(());
+                Ok(()) => return Ok(()),
+                // Changed meanwhile: again with the record as it is now (gone: done).
+                Err(changed) => {
+                    let Some(current) = changed.current else {
+                        return Ok(());
+                    };
+                    record = FamilyRecord::decode(&current)?;
+                    before = current;
+                }
             }
         }
     }

@@ -102,7 +102,9 @@ impl TokenTrees<'_> {
     /// creates the family (`seen` as the login) or extends it (`seen` as the last
     /// refresh). `existing` is the token's record if the caller read it (`None`: read
     /// here); a blacklist state it held is kept. `family`: the family's record if the
-    /// caller read it. Returns 1 if the token was not outstanding before, else 0.
+    /// caller read it. Returns 1 if the token was not outstanding before, else 0, and
+    /// the family's record as written (for a second token recorded in the same
+    /// transaction: no read and decode of it again).
     ///
     /// The expiry index holds one entry per family, at or before the earliest expiry
     /// of its tokens (`flush_at` in the family record): a token that expires later than
@@ -114,7 +116,7 @@ impl TokenTrees<'_> {
         listed: Option<Listed>,
         existing: Option<Option<TokenRecord>>,
         family: Option<Option<FamilyRecord>>,
-    ) -> TxResult<i64> {
+    ) -> TxResult<(i64, FamilyRecord)> {
         let existing = match existing {
             Some(known) => known,
             None => tx_record(self.tokens, &token.jti)?,
@@ -170,7 +172,7 @@ impl TokenTrees<'_> {
         }
         self.families
             .insert(id_key(&token.family), record.encode())?;
-        Ok(i64::from(!was_outstanding))
+        Ok((i64::from(!was_outstanding), record))
     }
 }
 

@@ -410,10 +410,40 @@ mint_tokens() {
   minted[$server_name:$1]="$(wc -l <"$BENCH_TOKENS")"
 }
 
+# enough_tokens SUFFIX: after mint_tokens, enough unused refresh tokens for the refresh row
+# (not measured). Logins for 3 × the row's duration cover a refresh rate of up to 3 × the
+# login rate, which a server may beat (a refresh costs far less than a login's hash):
+# a probe refreshes for 1 s with the first tokens, which are then dropped, and more logins
+# follow until there are tokens for 1.5 × the probe's rate for the row's duration.
+enough_tokens() {
+  local file="$work/refresh-tokens-$server_name-$1" probe="$work/wrk-probe-$server_name-$1.txt"
+  local used have want
+  export BENCH_TOKENS="$file"
+  wrk_run refresh.lua /api/token/refresh/ 1 "$probe"
+  wait_idle
+  used="$(awk '$1 == "BENCH" { sub(/^requests=/, "", $2); print $2 }' "$probe")"
+  [[ -n $used ]] || { cat "$probe" >&2; echo "the refresh probe printed no result" >&2; exit 1; }
+  # wrk thread i takes lines i, i + $threads, ...: every token the probe sent (those
+  # answered, and at most one in flight per connection) is in the first lines.
+  tail -n +$((threads * (used + connections) + 1)) "$file" >"$file.unused"
+  mv "$file.unused" "$file"
+  have="$(wc -l <"$file")" want=$((used * duration * 3 / 2))
+  if ((have < want)); then
+    local saved=$mint_duration minted_rate
+    minted_rate=$(((${minted[$server_name:$1]} + mint_duration - 1) / mint_duration))
+    mint_duration=$(((want - have) / (minted_rate > 0 ? minted_rate : 1) + 1))
+    mint_tokens "$1_more"
+    mint_duration=$saved
+    cat "$work/refresh-tokens-$server_name-$1_more" >>"$file"
+  fi
+  say "$server_name: $(wc -l <"$file") unused refresh tokens (the probe refreshed $used in 1 s)"
+  export BENCH_TOKENS="$file"
+}
 # mint_then_refresh SUFFIX: the refresh row's tokens (mint_tokens waits for the server
-# to settle), then the row.
+# to settle, enough_tokens tops them up), then the row.
 mint_then_refresh() {
   mint_tokens "$1"
+  enough_tokens "$1"
   refresh_row "$1"
 }
 

@@ -169,6 +169,7 @@ start_simplejwt low "$work/peer-low.sqlite3"
 park
 each_server workload login_low login.lua /api/token/ token_obtain
 each_server mint_tokens ""
+each_server enough_tokens ""
 each_server refresh_row ""
 each_server access_token
 each_server verify_row ""
@@ -192,6 +193,7 @@ start_tollgate big
 open_ms=$((($(date +%s%N) - open_started) / 1000000))
 rss_open="$(status_kib VmRSS)"
 mint_tokens _big
+enough_tokens _big
 refresh_row _big
 access_token
 verify_row _big

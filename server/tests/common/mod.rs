@@ -272,11 +272,25 @@ pub fn backend_settings(data_dir: &Path) -> Vec<(String, String)> {
     }
 }
 
-/// A fresh store of [`backend`] in (or for) the test folder `dir`.
+/// A fresh store of [`backend`] in (or for) the test folder `dir`. A sled folder this
+/// process just closed may stay locked a moment (sled's background threads drop their
+/// handles after the store's), so `Locked` is retried for up to 2 s.
 pub fn open_store(dir: &Path) -> tollgate_server::store::Store {
-    use tollgate_server::store::{Backend, Store};
+    use tollgate_server::store::{Backend, Store, StoreError};
     match backend().as_str() {
-        "sled" => Store::open(dir).unwrap(),
+        "sled" => {
+            let started = std::time::Instant::now();
+            loop {
+                match Store::open(dir) {
+                    Err(StoreError::Locked(_))
+                        if started.elapsed() < std::time::Duration::from_secs(2) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(10))
+                    }
+                    opened => break opened.unwrap(),
+                }
+            }
+        }
         "postgres" => Store::open_backend(&Backend::Postgres(database_for(dir))).unwrap(),
         other => panic!("TOLLGATE_TEST_BACKEND={other}: no such store backend"),
     }

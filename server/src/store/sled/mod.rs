@@ -1,10 +1,14 @@
 //! The sled backend: users, outstanding tokens, the blacklist and token families in one
 //! sled database per data folder.
 //!
-//! Every key is a stable id (user id, jti), never token text. Use cases that must be
-//! atomic (rotation, revocation) are sled transactions over several trees; each writing
-//! use case then waits for a flush that started after its write ([`commit`]: one flush
-//! serves every caller waiting). sled stays failed after an I/O error, so the database
+//! Every key is a stable id (user id, jti), never token text. Use cases that change a
+//! user's records take that user's lock ([`Inner::lock_user`]); the rotation, the hot
+//! one, then reads and stages its writes and applies them as plain writes, deciding
+//! write last ([`tx::Writes`]: sled 0.34.7 seals and syncs its log twice for every
+//! transaction, which defeats group commit); the rarer ones (login, revocations, user
+//! changes) are sled transactions over several trees. Each writing use case then waits
+//! for a flush that started after its write ([`commit`]: one flush serves every caller
+//! waiting). sled stays failed after an I/O error, so the database
 //! lives in a slot that [`SledStore::supervise`] reopens; sled allows one process per
 //! database ([`StoreError::Locked`]).
 
@@ -91,6 +95,33 @@ struct Inner {
     family_chunks: Tree,
     commit: GroupCommit,
     counts: Counters,
+    /// The user locks ([`Inner::lock_user`]).
+    users_locked: UserLocks,
+}
+
+/// Locks held by every use case that changes a user's token records, families or user
+/// record, so that those changes exclude one another as sled's transactions did (a
+/// rotation is not a sled transaction: see [`tx::Writes`]). Striped: users whose ids
+/// share a stripe wait for each other, which only costs time.
+struct UserLocks([std::sync::Mutex<()>; USER_LOCK_STRIPES]);
+
+const USER_LOCK_STRIPES: usize = 64;
+
+impl Default for UserLocks {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| std::sync::Mutex::new(())))
+    }
+}
+
+impl Inner {
+    /// The lock of `user_id`'s records (never held across an `await`, never two at once).
+    fn lock_user(&self, user_id: u64) -> std::sync::MutexGuard<'_, ()> {
+        // Fibonacci hashing spreads consecutive ids over the stripes.
+        let stripe = (user_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize;
+        self.users_locked.0[stripe % USER_LOCK_STRIPES]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Record counts, kept as writes commit: sled's `len` walks a whole tree (seconds for
@@ -279,6 +310,7 @@ impl SledStore {
             family_chunks,
             commit: GroupCommit::new(),
             counts: Counters::default(),
+            users_locked: UserLocks::default(),
             db,
         };
         let [users, outstanding, blacklisted] = match stored_counts {

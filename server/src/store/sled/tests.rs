@@ -2,7 +2,9 @@
 //! suite, `crate::store::conformance`).
 
 use super::*;
-use crate::store::{BlacklistReason, Family, Outstanding, Revocation, RotateRule, StoredKind};
+use crate::store::{
+    BlacklistReason, Family, Outstanding, Revocation, RotateRule, Rotation, StoredKind,
+};
 
 /// A fresh store with user 7, the owner of every test token.
 fn store_with_user(dir: &tempfile::TempDir) -> SledStore {
@@ -321,4 +323,64 @@ fn an_upgraded_long_family_has_its_ids_in_chunks() {
     let all: Vec<String> = (0..100).map(jti).collect();
     assert_eq!(SledStore::family_jtis(&i, "f").unwrap(), all);
     assert_eq!(i.family_chunks.len(), 100 / record::INLINE_MEMBERS);
+}
+
+/// A rotation is not a sled transaction (see `tx::Writes`): its writes land last first,
+/// the old token's record (blacklisted, with its successor) last. sled recovers a
+/// prefix of its log after a crash, so every prefix of those writes must leave a store
+/// in which the old token rotates again (the client never had the successor), and all
+/// of them the rotation done. Each prefix in a fresh store; also for a token the store
+/// has never seen (adopted in the same writes) and for a family past its inline ids.
+#[test]
+fn every_prefix_of_a_rotations_writes_lets_the_old_token_rotate_again() {
+    let jti = |n: u64| format!("{n:032x}");
+    // (tokens recorded before, the token rotated): a fresh family, a family whose next
+    // id starts a chunk, a token never seen.
+    let cases: [(u64, Option<u64>); 3] = [(1, Some(0)), (33, Some(32)), (0, None)];
+    for (recorded, rotated) in cases {
+        let old = token(&jti(rotated.unwrap_or(500)), "f", 1000);
+        let mut writes_seen = None;
+        for k in 0.. {
+            let dir = tempfile::tempdir().unwrap();
+            let store = store_with_user(&dir);
+            for n in 0..recorded {
+                store
+                    .insert_token(&token(&jti(n), "f", 1000), None, None)
+                    .unwrap();
+            }
+            let i = store.inner().unwrap();
+            let writes = tx::Writes::default();
+            let new = token(&jti(900), "f", 1000);
+            let (rotation, _) = store
+                .rotate_staged(&i, &writes, (&old, &new, RotateRule::BLACKLIST, 1, None))
+                .unwrap();
+            assert_eq!(rotation, Rotation::Done);
+            let ordered = writes.in_apply_order();
+            let n = ordered.len();
+            // The deciding write is the old token's record, applied last.
+            let (tree, key, _) = ordered.last().unwrap();
+            assert!(std::ptr::eq(*tree, &i.tokens));
+            assert_eq!(key.as_ref(), record::id_key(&old.jti).as_slice());
+            writes_seen = Some(n);
+            for (tree, key, value) in ordered.into_iter().take(k) {
+                tree.insert(key, value).unwrap();
+            }
+            let again = token(&jti(901), "f", 1000);
+            let (rotation, _) = store
+                .rotate_tx(&old, &again, RotateRule::BLACKLIST, 2, None)
+                .unwrap();
+            if k < n {
+                assert_eq!(rotation, Rotation::Done, "prefix of {k} of {n} writes");
+                let family = SledStore::family_jtis(&i, "f").unwrap();
+                assert!(family.contains(&jti(901)), "prefix of {k}: {family:?}");
+            } else {
+                assert_eq!(
+                    rotation,
+                    Rotation::AlreadyBlacklisted(BlacklistReason::Rotated)
+                );
+                break;
+            }
+        }
+        assert!(writes_seen.unwrap() >= 2, "{recorded} {rotated:?}");
+    }
 }

@@ -1,9 +1,11 @@
 //! Pieces of sled transactions shared by the store's use cases.
 
 use serde::Deserialize;
+use std::cell::RefCell;
+
 use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
-    Tree,
+    IVec, Tree,
 };
 
 use super::{
@@ -42,8 +44,8 @@ pub(super) fn record(tokens: &Tree, jti: &str) -> Result<Option<TokenRecord>, St
         .transpose()
 }
 
-/// Inside a transaction: a token's record.
-pub(super) fn tx_record(tokens: &TransactionalTree, jti: &str) -> TxResult<Option<TokenRecord>> {
+/// Inside a transaction (or a staged change): a token's record.
+pub(super) fn tx_record(tokens: &impl Kv, jti: &str) -> TxResult<Option<TokenRecord>> {
     match tokens.get(IdKey::new(jti).as_ref())? {
         Some(bytes) => Ok(Some(tx(TokenRecord::decode(jti, &bytes))?)),
         None => Ok(None),
@@ -52,10 +54,7 @@ pub(super) fn tx_record(tokens: &TransactionalTree, jti: &str) -> TxResult<Optio
 
 /// Inside a transaction: a family's record (with the time of its expiry entry and its
 /// tokens).
-pub(super) fn tx_family(
-    families: &TransactionalTree,
-    family: &str,
-) -> TxResult<Option<FamilyRecord>> {
+pub(super) fn tx_family(families: &impl Kv, family: &str) -> TxResult<Option<FamilyRecord>> {
     match families.get(IdKey::new(family).as_ref())? {
         Some(bytes) => Ok(Some(tx(FamilyRecord::decode(&bytes))?)),
         None => Ok(None),
@@ -94,10 +93,102 @@ impl<'a, T> Trees<'a, T> {
     }
 }
 
-/// The trees a token's recording writes, inside a transaction.
-pub(super) type TokenTrees<'a> = Trees<'a, TransactionalTree>;
+/// What a use case's reads and writes go through: a sled transaction's tree, or a
+/// [`Staged`] change of a plain tree.
+pub(super) trait Kv {
+    fn get(&self, key: &[u8]) -> TxResult<Option<IVec>>;
+    fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<()>;
+}
 
-impl TokenTrees<'_> {
+impl Kv for TransactionalTree {
+    fn get(&self, key: &[u8]) -> TxResult<Option<IVec>> {
+        Ok(TransactionalTree::get(self, key)?)
+    }
+    fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<()> {
+        TransactionalTree::insert(self, key.as_ref(), value)?;
+        Ok(())
+    }
+}
+
+/// The writes of a [`Staged`] change, in the order the use case made them: (tree,
+/// key, value).
+#[derive(Default)]
+pub(super) struct Writes<'a> {
+    log: RefCell<Vec<(&'a Tree, IVec, IVec)>>,
+}
+
+impl<'a> Writes<'a> {
+    /// A tree whose reads see these writes and whose writes join them.
+    pub fn tree<'s>(&'s self, tree: &'a Tree) -> Staged<'s, 'a> {
+        Staged { tree, writes: self }
+    }
+
+    /// Applies the writes to sled **last first**, one plain write each (no sled
+    /// transaction: sled 0.34.7 seals and syncs its log twice for every transaction's
+    /// commit, see [`super::tokens`]). A use case makes its deciding write first (a
+    /// rotation: the old token blacklisted with its successor), so that write lands
+    /// last: sled recovers a prefix of its log after a crash, and a prefix of these
+    /// writes is then a state the use case allows (a successor recorded, the old
+    /// token not yet rotated: it rotates again). A key written twice is written once,
+    /// with its last value.
+    pub fn apply(self) -> Result<(), StoreError> {
+        for (tree, key, value) in self.in_apply_order() {
+            tree.insert(key, value)?;
+        }
+        Ok(())
+    }
+
+    /// The writes as [`Writes::apply`] makes them: last first, each key once.
+    pub fn in_apply_order(self) -> Vec<(&'a Tree, IVec, IVec)> {
+        let mut log = self.log.into_inner();
+        log.reverse();
+        let mut ordered: Vec<(&'a Tree, IVec, IVec)> = Vec::with_capacity(log.len());
+        for (tree, key, value) in log {
+            if !ordered
+                .iter()
+                .any(|(t, k, _)| std::ptr::eq(*t, tree) && *k == key)
+            {
+                ordered.push((tree, key, value));
+            }
+        }
+        ordered
+    }
+}
+
+/// A plain tree seen through a change not yet applied ([`Writes`]): its reads see the
+/// change's writes. Only ever used by one thread, under the store's lock of the user
+/// whose records it changes ([`super::Inner::lock_user`]).
+pub(super) struct Staged<'s, 'a> {
+    tree: &'a Tree,
+    writes: &'s Writes<'a>,
+}
+
+impl Kv for Staged<'_, '_> {
+    fn get(&self, key: &[u8]) -> TxResult<Option<IVec>> {
+        let log = self.writes.log.borrow();
+        if let Some((_, _, value)) = log
+            .iter()
+            .rev()
+            .find(|(t, k, _)| std::ptr::eq(*t, self.tree) && k.as_ref() == key)
+        {
+            return Ok(Some(value.clone()));
+        }
+        drop(log);
+        self.tree
+            .get(key)
+            .map_err(ConflictableTransactionError::Storage)
+    }
+    fn insert(&self, key: impl AsRef<[u8]>, value: impl Into<IVec>) -> TxResult<()> {
+        let entry = (self.tree, IVec::from(key.as_ref()), value.into());
+        self.writes.log.borrow_mut().push(entry);
+        Ok(())
+    }
+}
+
+/// The trees a token's recording writes, inside a transaction or a staged change.
+pub(super) type TokenTrees<'a, K> = Trees<'a, K>;
+
+impl<K: Kv> TokenTrees<'_, K> {
     /// Records an outstanding token (`listed`: blacklisted at once) in its family;
     /// creates the family (`seen` as the login) or extends it (`seen` as the last
     /// refresh). `existing` is the token's record if the caller read it (`None`: read

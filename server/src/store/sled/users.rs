@@ -7,7 +7,7 @@ use sled::{Transactional, Tree};
 use super::{
     format::{decode, encode, user_key},
     tx::{abort, get, tx_decode},
-    Decoded, SledStore, DECODED_USERS,
+    Decoded, Inner, SledStore, DECODED_USERS,
 };
 use crate::store::{StoreError, User};
 
@@ -140,6 +140,16 @@ impl SledStore {
         change: impl Fn(&mut User),
     ) -> Result<User, StoreError> {
         let i = &self.inner()?;
+        let _locked = i.lock_user(id);
+        Self::change_user_locked(i, id, change)
+    }
+
+    /// [`SledStore::change_user`] with the user's lock held.
+    pub(super) fn change_user_locked(
+        i: &Inner,
+        id: u64,
+        change: impl Fn(&mut User),
+    ) -> Result<User, StoreError> {
         let updated =
             (&i.users, &i.usernames, &i.emails).transaction(|(users, usernames, emails)| {
                 let Some(bytes) = users.get(user_key(id))? else {

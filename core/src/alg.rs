@@ -907,7 +907,7 @@ impl VerifyingKey {
     }
 
     /// Whether `signature` has the shape this key's algorithm accepts, before any
-    /// signature math: what [`VerifyingKey::verify`] refuses without computing, so that a
+    /// signature math: what [`VerifyingKey::verify_signature`] refuses without computing, so that a
     /// verifier handing the math to other code (the npm package's native crypto,
     /// `Verifier::verify_with_signature_math`) accepts exactly the same signatures.
     /// - ES256/384/512: raw `r || s` of exactly twice the field size (no DER), with

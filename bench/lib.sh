@@ -414,7 +414,9 @@ mint_tokens() {
 # (not measured). Logins for 3 × the row's duration cover a refresh rate of up to 3 × the
 # login rate, which a server may beat (a refresh costs far less than a login's hash):
 # a probe refreshes for 1 s with the first tokens, which are then dropped, and more logins
-# follow until there are tokens for 1.5 × the probe's rate for the row's duration.
+# follow until there are tokens for 2.5 × the probe's rate for the row's duration (a row
+# can run 1.7 × faster than its probe, which follows the logins: sled at 10,846 and 17,996
+# refreshes/s in one CI run).
 enough_tokens() {
   local file="$work/refresh-tokens-$server_name-$1" probe="$work/wrk-probe-$server_name-$1.txt"
   local used have want
@@ -427,7 +429,7 @@ enough_tokens() {
   # answered, and at most one in flight per connection) is in the first lines.
   tail -n +$((threads * (used + connections) + 1)) "$file" >"$file.unused"
   mv "$file.unused" "$file"
-  have="$(wc -l <"$file")" want=$((used * duration * 3 / 2))
+  have="$(wc -l <"$file")" want=$((used * duration * 5 / 2))
   if ((have < want)); then
     local saved=$mint_duration minted_rate
     minted_rate=$(((${minted[$server_name:$1]} + mint_duration - 1) / mint_duration))

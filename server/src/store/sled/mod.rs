@@ -19,6 +19,7 @@ mod dump;
 mod format;
 mod keys;
 mod record;
+mod rotate;
 #[cfg(test)]
 mod tests;
 mod tokens;

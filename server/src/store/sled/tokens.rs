@@ -6,7 +6,7 @@ use std::{
     sync::atomic::Ordering,
 };
 
-use sled::{transaction::ConflictableTransactionError, Transactional};
+use sled::Transactional;
 
 use super::{
     format::user_key,
@@ -14,22 +14,13 @@ use super::{
         chunk_key, decode_ids, expiry_key, id_key, retain_ids, user_family_key, FamilyRecord,
         Listed, Reader, TokenRecord, EXPIRY_FAMILY, EXPIRY_LISTED,
     },
-    tx::{record, tx, tx_decode, tx_family, tx_record, Kv, TokenTrees, TxResult, Writes},
+    tx::{record, tx_decode, tx_family, tx_record, Trees},
     Delta, Inner, SledStore,
 };
 use crate::store::{
     BlacklistReason, Blacklisted, Blacklisting, Family, Flushed, Outstanding, Revocation,
     RotateRule, Rotation, Seen, Session, StoreError, Stored, User,
 };
-
-/// A rotation's inputs: the old token, the new one, the rule, now, the client seen.
-pub(super) type RotateArgs<'t> = (
-    &'t Outstanding,
-    &'t Outstanding,
-    RotateRule,
-    u64,
-    Option<&'t Seen>,
-);
 
 impl SledStore {
     /// Records a token with its family and indexes (a known token is written again,
@@ -51,7 +42,7 @@ impl SledStore {
             &i.family_chunks,
         )
             .transaction(|(tokens, families, user_families, expiry, users, chunks)| {
-                let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
+                let trees = Trees::of(tokens, families, user_families, expiry, chunks);
                 let (added, _) = trees.insert_outstanding(token, seen, None, None, None)?;
                 let key = user_key(token.user_id);
                 // A user deleted since the password check: the token is recorded
@@ -107,153 +98,6 @@ impl SledStore {
                 .transpose()
         };
         self.watch(self.inner().and_then(read))
-    }
-
-    /// Rotates `old` into `new` under the user's lock: of any number of concurrent
-    /// rotations of one token, exactly one gets [`Rotation::Done`]. `old` is recorded
-    /// first if the store has never seen it (a migrated token). Also says whether
-    /// anything was written (the rotation, or that record alone).
-    ///
-    /// Reads the old token's record (its blacklist state with it), its user and its
-    /// family; writes the old record (blacklisted), the new one and the family (which
-    /// lists its tokens): three writes in two trees (format 2: four in four, format 1:
-    /// nine in seven).
-    pub(super) fn rotate_tx(
-        &self,
-        old: &Outstanding,
-        new: &Outstanding,
-        rule: RotateRule,
-        now: u64,
-        seen: Option<&Seen>,
-    ) -> Result<(Rotation, bool), StoreError> {
-        let i = &self.inner()?;
-        // Not a sled transaction: sled 0.34.7's commit of a transaction (`pin_log`)
-        // seals its log buffer before and after the transaction's reservation, two
-        // writes and `sync_file_range`s on sled's thread pool per commit whatever group
-        // commit does (BENCHMARKS.md, issue #19 item 1, fourth round). The user's lock
-        // excludes every other change of the user's records, as the transaction did,
-        // and the writes land deciding write last (see `tx::Writes`).
-        let _locked = i.lock_user(old.user_id);
-        let writes = Writes::default();
-        let (rotation, delta) = self.rotate_staged(i, &writes, (old, new, rule, now, seen))?;
-        writes.apply()?;
-        i.counts.add(delta);
-        let wrote = rotation == Rotation::Done || delta.outstanding > 0;
-        Ok((rotation, wrote))
-    }
-
-    /// [`SledStore::rotate_tx`]'s reads, its writes staged in `writes` (not applied).
-    pub(super) fn rotate_staged<'a>(
-        &self,
-        i: &'a Inner,
-        writes: &Writes<'a>,
-        args: RotateArgs<'_>,
-    ) -> Result<(Rotation, Delta), StoreError> {
-        self.rotate_body(
-            &writes.tree(&i.tokens),
-            &writes.tree(&i.families),
-            &writes.tree(&i.user_families),
-            &writes.tree(&i.expiry),
-            &writes.tree(&i.users),
-            &writes.tree(&i.family_chunks),
-            args,
-        )
-        .map_err(|err| match err {
-            ConflictableTransactionError::Abort(err) => err,
-            ConflictableTransactionError::Storage(err) => err.into(),
-            // Only sled's transactions conflict.
-            _ => StoreError::Io("a staged change reported a conflict".into()),
-        })
-    }
-
-    /// A rotation's reads and writes, through [`Kv`] trees.
-    #[allow(clippy::too_many_arguments)]
-    fn rotate_body<K: Kv>(
-        &self,
-        tokens: &K,
-        families: &K,
-        user_families: &K,
-        expiry: &K,
-        users: &K,
-        chunks: &K,
-        (old, new, rule, now, seen): RotateArgs<'_>,
-    ) -> TxResult<(Rotation, Delta)> {
-        let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
-        let mut delta = Delta::default();
-        let existing = tx_record(tokens, &old.jti)?;
-        let stored = existing.as_ref().filter(|r| r.outstanding);
-        let known = stored.map_or(old, |r| &r.token);
-        // Read the user under the user's lock: a revocation (logout-all,
-        // password change, deactivation) stamps the user before it lists
-        // the user's tokens, so a rotation either commits before the stamp
-        // (and its token is listed) or sees the stamp here and stops.
-        let user = match users.get(&user_key(known.user_id))? {
-            Some(bytes) => Some(tx(self.decoded_user(known.user_id, &bytes))?),
-            None => None,
-        };
-        let active = user
-            .as_ref()
-            .is_some_and(|u| u.is_active || !rule.require_active);
-        if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {
-            // A rotated-out token's answer (the reuse interval) is its
-            // user's too: it needs an active user.
-            if listed.reason == BlacklistReason::Rotated && !active {
-                return Ok((Rotation::NoActiveUser, delta));
-            }
-            return Ok((Rotation::AlreadyBlacklisted(listed.reason), delta));
-        }
-        let Some(user) = user.filter(|_| active) else {
-            return Ok((Rotation::NoActiveUser, delta));
-        };
-        if user.refresh_revoked(known.created_at_ms) {
-            return Ok((Rotation::UserRevoked, delta));
-        }
-        let known = known.clone();
-        let was_stored = stored.is_some();
-        let listed = rule.blacklist_old.then(|| Listed {
-            reason: BlacklistReason::Rotated,
-            at: now,
-            successor: Some(new.jti.clone()),
-        });
-        let family = tx_family(families, &known.family)?;
-        if family
-            .as_ref()
-            .is_some_and(|r| r.family.revoked_at.is_some())
-        {
-            if !was_stored {
-                delta.outstanding += trees
-                    .insert_outstanding(old, None, None, Some(existing), Some(family))?
-                    .0;
-            }
-            return Ok((Rotation::FamilyRevoked, delta));
-        }
-        // The family as the new token's recording finds it: as read above,
-        // or as recording `old` here just wrote it.
-        let family = if was_stored {
-            if let Some(listed) = listed {
-                let record = TokenRecord {
-                    outstanding: true,
-                    token: known.clone(),
-                    listed: Some(listed),
-                };
-                tokens.insert(id_key(&known.jti), record.encode())?;
-                delta.blacklisted += 1;
-            }
-            family
-        } else {
-            let blacklisted = listed.is_some();
-            let (added, written) =
-                trees.insert_outstanding(old, None, listed, Some(existing), Some(family))?;
-            delta.outstanding += added;
-            delta.blacklisted += i64::from(blacklisted);
-            Some(written)
-        };
-        let mut new = new.clone();
-        new.family = known.family;
-        delta.outstanding += trees
-            .insert_outstanding(&new, seen, None, Some(None), Some(family))?
-            .0;
-        Ok((Rotation::Done, delta))
     }
 
     /// The successor of the rotated-out `jti`, if it may be handed out again (see
@@ -326,7 +170,7 @@ impl SledStore {
             &i.family_chunks,
         )
             .transaction(|(tokens, families, user_families, expiry, chunks)| {
-                let trees = TokenTrees::of(tokens, families, user_families, expiry, chunks);
+                let trees = Trees::of(tokens, families, user_families, expiry, chunks);
                 let mut delta = Delta::default();
                 let existing = tx_record(tokens, &token.jti)?;
                 if let Some(listed) = existing.as_ref().and_then(|r| r.listed.as_ref()) {

@@ -66,7 +66,7 @@ pub(super) fn abort<T>(err: StoreError) -> TxResult<T> {
 }
 
 /// The five trees of format 3 a token's recording writes: plain trees for the upgrade
-/// (`Trees<'_, Tree>`), transactional ones inside a transaction ([`TokenTrees`]).
+/// (`Trees<'_, Tree>`), transactional or staged ones ([`Kv`]).
 pub(super) struct Trees<'a, T> {
     pub tokens: &'a T,
     pub families: &'a T,
@@ -186,9 +186,7 @@ impl Kv for Staged<'_, '_> {
 }
 
 /// The trees a token's recording writes, inside a transaction or a staged change.
-pub(super) type TokenTrees<'a, K> = Trees<'a, K>;
-
-impl<K: Kv> TokenTrees<'_, K> {
+impl<K: Kv> Trees<'_, K> {
     /// Records an outstanding token (`listed`: blacklisted at once) in its family;
     /// creates the family (`seen` as the login) or extends it (`seen` as the last
     /// refresh). `existing` is the token's record if the caller read it (`None`: read

@@ -247,3 +247,54 @@ fn a_killed_compaction_leaves_a_folder_that_opens_and_the_next_one_completes() {
     assert!(snapshot_is_recent(&data), "the compaction did not reopen");
     assert_eq!(dump(&data), before, "a record changed in the compaction");
 }
+
+/// The size of a folder, every file in it (what `du -sb` counts of files).
+fn folder_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                folder_bytes(&entry.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// Issue #19's goal for the flush, at a small scale: a flush of expired tokens frees no
+/// file space in sled, and the compaction after it leaves the folder at least 5%
+/// smaller than before the flush.
+#[test]
+fn a_flush_then_a_compaction_shrinks_the_folder() {
+    if common::backend() != "sled" {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "a-long-enough-password-1");
+    let seed = [
+        "tokens",
+        "seed",
+        "--outstanding",
+        "40000",
+        "--blacklisted",
+        "20000",
+        "--expired-percent",
+        "20",
+    ];
+    let (ok, _, err) = run(tollgate(&data), &seed);
+    assert!(ok, "{err}");
+    let seeded = folder_bytes(&data);
+    let (ok, out, err) = run(tollgate(&data), &["tokens", "flush-expired"]);
+    assert!(ok && out.contains("flushed"), "{out} {err}");
+    let flushed = folder_bytes(&data);
+    compact(&data);
+    let compacted = folder_bytes(&data);
+    assert!(
+        compacted * 100 <= seeded * 95,
+        "seeded {seeded} B, flushed {flushed} B, compacted {compacted} B"
+    );
+}
